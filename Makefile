@@ -21,7 +21,7 @@ $(STAMP): $(BIN)/python settings.ini setup.py
 	@touch $(STAMP)
 
 run: setup
-	$(BIN)/dvc repro
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
 export-check: setup
 	$(BIN)/nbdev_export

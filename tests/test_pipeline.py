@@ -1,0 +1,57 @@
+"""The pipeline's wiring: dvc.yaml agrees with params.yaml, the CLI speaks the seed's flags."""
+import subprocess, sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cryptovol.cli import build_parser, main
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_summary_deps_match_symbols():
+    "DVC cannot expand lists in deps: the summary stage must list every coin of params.yaml."
+    dvc = yaml.safe_load((REPO/"dvc.yaml").read_text())
+    symbols = yaml.safe_load((REPO/"params.yaml").read_text())["symbols"]
+    listed = [d.split("/")[1] for d in dvc["stages"]["summary"]["deps"] if d.endswith("metrics.json")]
+    assert listed == symbols, "add/remove reports/{coin}/metrics.json in dvc.yaml's summary deps to match params.yaml symbols"
+
+
+def test_stage_params_are_known_sections():
+    from cryptovol.config import get_params
+    sections = set(get_params())
+    dvc = yaml.safe_load((REPO/"dvc.yaml").read_text())
+    for name, stage in dvc["stages"].items():
+        body = stage.get("do", stage)
+        for p in body.get("params", []):
+            assert p.split(".")[0] in sections, f"stage {name} tracks unknown params key {p}"
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--model_type", "ensemble", "--epochs", "3"],
+    ["train", "--model-type", "ensemble", "--epochs", "3"],
+])
+def test_both_flag_spellings(argv):
+    args = build_parser().parse_args(argv)
+    assert (args.model_type, args.epochs) == ("ensemble", 3)
+
+
+def test_seed_commands_parse():
+    for argv in (["pipeline", "--model_type", "advanced", "--epochs", "100"],
+                 ["train", "--resume", "models/BTC-USD/last.keras", "--additional_epochs", "50"],
+                 ["evaluate", "--model_path", "models/BTC-USD/model.keras", "--no_plots"],
+                 ["predict", "--model_path", "models/BTC-USD/model.keras", "--crypto_symbol", "BTC-USD", "--forecast_days", "10"]):
+        build_parser().parse_args(argv)
+
+
+def test_error_is_one_line_not_a_traceback():
+    r = subprocess.run([sys.executable, "-m", "cryptovol", "train", "--resume", "models/X/last.keras"],
+                       capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr and "--additional_epochs" in r.stderr
+
+
+def test_invalid_model_type_is_rejected():
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--model_type", "transformer"])
