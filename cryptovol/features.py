@@ -9,8 +9,8 @@ __all__ = ['log', 'ANNUALISATION', 'ESTIMATORS', 'PROXY_RANK_WINDOW', 'SPLITS', 
            'build_features', 'check_no_lookahead', 'valid_samples', 'split_samples', 'min_dataset_days', 'fit_scaler',
            'apply_scaler', 'make_windows', 'Dataset', 'make_dataset', 'save_dataset', 'load_dataset', 'build_dataset']
 
-# %% ../nbs/02_features.ipynb #ecdc2c7f
-import warnings, zipfile
+# %% ../nbs/02_features.ipynb #034f45cb
+import os, shutil, tempfile, warnings, zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +31,7 @@ def _or_nan(x, index: pd.Index, prefix: str | None = None) -> pd.Series:
     if prefix is not None: x = x[[k for k in x.columns if k.startswith(prefix)][0]]
     return x.astype("float64")
 
-# %% ../nbs/02_features.ipynb #1726bc84
+# %% ../nbs/02_features.ipynb #2623a2ca
 ESTIMATORS = ("close_to_close", "parkinson", "garman_klass")
 
 def _check_prices(prices: pd.DataFrame, cols=("Open", "High", "Low", "Close", "Volume"), name: str = "prices") -> None:
@@ -83,7 +83,7 @@ def garman_klass_vol(prices: pd.DataFrame, window: int) -> pd.Series:
     v = daily_variance(prices, "garman_klass")
     return _annualise(v.rolling(window, min_periods=window).sum(), window).rename(f"garman_klass_{window}")
 
-# %% ../nbs/02_features.ipynb #51d734cd
+# %% ../nbs/02_features.ipynb #89c8a195
 def forward_realized_vol(prices: pd.DataFrame | pd.Series, horizon: int, estimator: str = "close_to_close") -> pd.Series:
     "Target at t: annualised vol of days t+1..t+h, `sqrt(365/h * sum v[t+1..t+h])`; NaN without a full future window."
     if horizon < 1: raise ConfigError(f"target.horizon must be >= 1, got {horizon}")
@@ -94,7 +94,7 @@ def forward_realized_vol(prices: pd.DataFrame | pd.Series, horizon: int, estimat
         out[:-horizon] = sliding_window_view(vals[1:], horizon).sum(axis=1)  # row t sums v[t+1..t+h]
     return pd.Series(_annualise(out, horizon), index=v.index, name="target")
 
-# %% ../nbs/02_features.ipynb #1726b35e
+# %% ../nbs/02_features.ipynb #d5296de3
 def garch_vol_forecast(returns: pd.Series, train_end, horizon: int, refit_every: int = 0,
                        mean: str = "Zero", dist: str = "t", min_obs: int = 100) -> pd.Series:
     "Annualised GARCH(1,1)-t forecast of vol over t+1..t+h made at each t, parameters fitted on returns <= `train_end`."
@@ -123,7 +123,7 @@ def garch_vol_forecast(returns: pd.Series, train_end, horizon: int, refit_every:
         out[lo:hi] = np.sqrt(ANNUALISATION / horizon * var.sum(axis=1)) / 100
     return pd.Series(out, index=r.index, name="garch_vol").reindex(returns.index)
 
-# %% ../nbs/02_features.ipynb #439f209a
+# %% ../nbs/02_features.ipynb #0056f1a3
 def align_fear_greed(fng: pd.DataFrame | pd.Series, index: pd.DatetimeIndex, max_ffill: int) -> pd.DataFrame:
     "Fear & Greed on `index` dates: `fng_value` forward-filled at most `max_ffill` days, `fng_available` 1 where published."
     s = fng["fng_value"] if isinstance(fng, pd.DataFrame) else fng
@@ -148,7 +148,7 @@ def sentiment_features(aligned: pd.DataFrame, short: int = 7, long: int = 30) ->
                          f"fng_change_{short}": v - v.shift(short),
                          "fng_available": aligned["fng_available"]}, index=aligned.index)
 
-# %% ../nbs/02_features.ipynb #f33c04cb
+# %% ../nbs/02_features.ipynb #a3ed28f9
 PROXY_RANK_WINDOW = 90  # days over which today's close is ranked
 
 def price_sentiment_proxy(close: pd.Series, rsi_length: int = 14, rank_window: int = PROXY_RANK_WINDOW) -> pd.Series:
@@ -159,7 +159,7 @@ def price_sentiment_proxy(close: pd.Series, rsi_length: int = 14, rank_window: i
     strength = 100 * close.rolling(rank_window, min_periods=rank_window).rank(pct=True)
     return ((rsi + strength) / 2).rename("price_sentiment_proxy")
 
-# %% ../nbs/02_features.ipynb #ff1e2359
+# %% ../nbs/02_features.ipynb #82d92122
 def _sentiment_missing(fp: dict, why: str) -> None:
     msg = f"no Fear & Greed data covers these prices ({why})"
     if fp["on_missing_sentiment"] == "error":
@@ -218,7 +218,7 @@ def build_features(prices: pd.DataFrame, fng: pd.DataFrame | None = None, params
     out.iloc[: indicator_warmup(fp)] = np.nan   # pandas-ta emits early values for long inputs but None for short ones
     return out.replace([np.inf, -np.inf], np.nan)
 
-# %% ../nbs/02_features.ipynb #8ff93414
+# %% ../nbs/02_features.ipynb #7e58ab67
 def check_no_lookahead(prices: pd.DataFrame, fng: pd.DataFrame | None, t, params: dict | None = None,
                        seed: int = 0) -> pd.DataFrame:
     "Features at `t` from the full data, from data truncated at `t` and from data perturbed after `t` (rows: full/truncated/perturbed)."
@@ -238,7 +238,7 @@ def check_no_lookahead(prices: pd.DataFrame, fng: pd.DataFrame | None, t, params
         fpert = fpert.drop(fpert.index[fa][::5])  # and remove some later days
     return pd.DataFrame([full, trunc, build_features(pert, fpert, params).loc[t]], index=["full", "truncated", "perturbed"])
 
-# %% ../nbs/02_features.ipynb #fcc65ab4
+# %% ../nbs/02_features.ipynb #fd46741e
 SPLITS = ("train", "val", "test")
 UNSCALED_FEATURES = ("fng_available",)  # 0/1 flags: left as they are (a rare 0 would become a huge z-score)
 
@@ -288,7 +288,7 @@ def min_dataset_days(warmup: int, params: dict) -> int:
         n += 1
     return warmup + T - 1 + n + h
 
-# %% ../nbs/02_features.ipynb #1be3ad2c
+# %% ../nbs/02_features.ipynb #d0259976
 def fit_scaler(rows: np.ndarray, kind: str = "standard") -> dict:
     "Fit a scikit-learn scaler (standard, robust or minmax) on `rows` (N, F); return `{kind, center, scale}` as lists."
     from sklearn.preprocessing import StandardScaler, RobustScaler, MinMaxScaler
@@ -313,7 +313,7 @@ def make_windows(values: np.ndarray, end_positions: np.ndarray, sequence_length:
     view = sliding_window_view(values, sequence_length, axis=0)          # (n-T+1, F, T), no copy
     return np.ascontiguousarray(view[end_positions - sequence_length + 1].transpose(0, 2, 1))
 
-# %% ../nbs/02_features.ipynb #a7818b60
+# %% ../nbs/02_features.ipynb #09f488b0
 @dataclass
 class Dataset:
     "Scaled float32 windows per split, raw targets, forecast dates, GARCH input, feature names, scaler, params and the frame."
@@ -337,7 +337,7 @@ class Dataset:
         sizes = ", ".join(f"{k}={len(getattr(self, 'y_' + k))}" for k in SPLITS)
         return f"Dataset({self.symbol or '?'}: {sizes}, T={self.X_train.shape[1]}, F={len(self.feature_names)})"
 
-# %% ../nbs/02_features.ipynb #995a2d40
+# %% ../nbs/02_features.ipynb #0824c9eb
 def make_dataset(prices: pd.DataFrame, fng: pd.DataFrame | None = None, params: dict | None = None,
                  symbol: str = "") -> Dataset:
     "Features, target, valid windows, purged chronological split, train-only scaler and GARCH input, in memory."
@@ -405,7 +405,7 @@ def make_dataset(prices: pd.DataFrame, fng: pd.DataFrame | None = None, params: 
                               "end": str(prices.index[parts[k][-1]].date())} for k in SPLITS}}
     return Dataset(**arrays, feature_names=names, scaler=scaler, params=p, frame=frame, summary=summary, symbol=symbol)
 
-# %% ../nbs/02_features.ipynb #90f62c28
+# %% ../nbs/02_features.ipynb #39e107ff
 def _save_npz(path: Path, arrays: dict) -> None:
     "Write `arrays` as an .npz atomically, with fixed zip timestamps (same arrays -> same bytes)."
     with atomic_path(path) as tmp:
@@ -414,17 +414,31 @@ def _save_npz(path: Path, arrays: dict) -> None:
                 with zf.open(zipfile.ZipInfo(f"{k}.npy", date_time=(1980, 1, 1, 0, 0, 0)), "w", force_zip64=True) as fh:
                     np.lib.format.write_array(fh, np.asarray(a), allow_pickle=False)
 
+def _replace_dir(new: Path, path: Path) -> None:
+    "Put folder `new` in the place of folder `path` (same parent) by renames; the old folder is deleted last."
+    old = path.with_name(f".{path.name}.old")
+    if old.exists(): shutil.rmtree(old)
+    if path.exists(): os.replace(path, old)
+    os.replace(new, path)
+    if old.exists(): shutil.rmtree(old, ignore_errors=True)
+
 def save_dataset(ds: Dataset, path: str | Path) -> Path:
-    "Write `ds` into folder `path` (windows.npz, features.json, scaler.json, params.json, frame.csv, summary.json)."
-    path = ensure_dir(path)
-    _save_npz(path/"windows.npz", {f"{a}_{k}": getattr(ds, f"{a}_{k}") for k in SPLITS for a in ("X", "y", "dates", "G")})
-    s = ds.summary
-    save_json({"feature_names": ds.feature_names, "n_features": len(ds.feature_names), "sequence_length": s.get("sequence_length"),
-               "horizon": s.get("horizon"), "estimator": s.get("estimator"), "garch_feature": "garch_vol"}, path/"features.json")
-    save_json(ds.scaler, path/"scaler.json")
-    save_json(ds.params, path/"params.json")
-    with atomic_path(path/"frame.csv") as tmp: ds.frame.to_csv(tmp, index_label="Date")
-    save_json(s, path/"summary.json")
+    "Write `ds` as folder `path` (windows.npz, features.json, scaler.json, params.json, frame.csv, summary.json), all or nothing."
+    path = Path(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=ensure_dir(path.parent)))
+    try:
+        umask = os.umask(0); os.umask(umask); os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700 folders
+        _save_npz(tmp/"windows.npz", {f"{a}_{k}": getattr(ds, f"{a}_{k}") for k in SPLITS for a in ("X", "y", "dates", "G")})
+        s = ds.summary
+        save_json({"feature_names": ds.feature_names, "n_features": len(ds.feature_names), "sequence_length": s.get("sequence_length"),
+                   "horizon": s.get("horizon"), "estimator": s.get("estimator"), "garch_feature": "garch_vol"}, tmp/"features.json")
+        save_json(ds.scaler, tmp/"scaler.json")
+        save_json(ds.params, tmp/"params.json")
+        ds.frame.to_csv(tmp/"frame.csv", index_label="Date")
+        save_json(s, tmp/"summary.json")
+        _replace_dir(tmp, path)
+    finally:
+        if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
     return path
 
 def load_dataset(symbol: str, path: str | Path | None = None) -> Dataset:
@@ -439,7 +453,7 @@ def load_dataset(symbol: str, path: str | Path | None = None) -> Dataset:
     return Dataset(**arrays, feature_names=feats["feature_names"], scaler=scaler, params=load_json(path/"params.json"),
                    frame=frame, summary=load_json(path/"summary.json"), symbol=symbol)
 
-# %% ../nbs/02_features.ipynb #4a2a60d3
+# %% ../nbs/02_features.ipynb #6ae83494
 def _read_inputs(symbol: str, p: dict) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     from cryptovol import data as cdata
     try: prices = cdata.read_cached_prices(symbol)
