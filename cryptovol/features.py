@@ -5,11 +5,12 @@
 # %% auto #0
 __all__ = ['log', 'ANNUALISATION', 'ESTIMATORS', 'PROXY_RANK_WINDOW', 'SPLITS', 'UNSCALED_FEATURES', 'log_returns',
            'daily_variance', 'realized_vol', 'parkinson_vol', 'garman_klass_vol', 'forward_realized_vol',
-           'garch_vol_forecast', 'align_fear_greed', 'sentiment_features', 'price_sentiment_proxy', 'indicator_warmup',
-           'build_features', 'check_no_lookahead', 'valid_samples', 'split_samples', 'min_dataset_days', 'fit_scaler',
-           'apply_scaler', 'make_windows', 'Dataset', 'make_dataset', 'save_dataset', 'load_dataset', 'build_dataset']
+           'forecast_days', 'forward_vol_horizons', 'garch_vol_forecast', 'align_fear_greed', 'sentiment_features',
+           'price_sentiment_proxy', 'indicator_warmup', 'build_features', 'check_no_lookahead', 'valid_samples',
+           'split_samples', 'min_dataset_days', 'fit_scaler', 'apply_scaler', 'make_windows', 'Dataset', 'make_dataset',
+           'save_dataset', 'load_dataset', 'build_dataset']
 
-# %% ../nbs/02_features.ipynb #034f45cb
+# %% ../nbs/02_features.ipynb #9e6d4541
 import os, shutil, tempfile, warnings, zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ def _or_nan(x, index: pd.Index, prefix: str | None = None) -> pd.Series:
     if prefix is not None: x = x[[k for k in x.columns if k.startswith(prefix)][0]]
     return x.astype("float64")
 
-# %% ../nbs/02_features.ipynb #2623a2ca
+# %% ../nbs/02_features.ipynb #83a04fa1
 ESTIMATORS = ("close_to_close", "parkinson", "garman_klass")
 
 def _check_prices(prices: pd.DataFrame, cols=("Open", "High", "Low", "Close", "Volume"), name: str = "prices") -> None:
@@ -83,7 +84,7 @@ def garman_klass_vol(prices: pd.DataFrame, window: int) -> pd.Series:
     v = daily_variance(prices, "garman_klass")
     return _annualise(v.rolling(window, min_periods=window).sum(), window).rename(f"garman_klass_{window}")
 
-# %% ../nbs/02_features.ipynb #89c8a195
+# %% ../nbs/02_features.ipynb #70ae3cf4
 def forward_realized_vol(prices: pd.DataFrame | pd.Series, horizon: int, estimator: str = "close_to_close") -> pd.Series:
     "Target at t: annualised vol of days t+1..t+h, `sqrt(365/h * sum v[t+1..t+h])`; NaN without a full future window."
     if horizon < 1: raise ConfigError(f"target.horizon must be >= 1, got {horizon}")
@@ -94,7 +95,18 @@ def forward_realized_vol(prices: pd.DataFrame | pd.Series, horizon: int, estimat
         out[:-horizon] = sliding_window_view(vals[1:], horizon).sum(axis=1)  # row t sums v[t+1..t+h]
     return pd.Series(_annualise(out, horizon), index=v.index, name="target")
 
-# %% ../nbs/02_features.ipynb #d5296de3
+# %% ../nbs/02_features.ipynb #541fddf5
+def forecast_days(params: dict) -> int:
+    "Number of horizons K of the multi-horizon target: max(predict.forecast_days, target.horizon)."
+    h = int(params["target"]["horizon"])
+    return max(int((params.get("predict") or {}).get("forecast_days", h)), h)
+
+def forward_vol_horizons(prices: pd.DataFrame | pd.Series, max_days: int, estimator: str = "close_to_close") -> pd.DataFrame:
+    "Columns `vol_1d..vol_{K}d`: column k-1 is `forward_realized_vol(prices, k, estimator)` (days t+1..t+k)."
+    if max_days < 1: raise ConfigError(f"predict.forecast_days must be >= 1, got {max_days}")
+    return pd.DataFrame({f"vol_{k}d": forward_realized_vol(prices, k, estimator) for k in range(1, max_days + 1)})
+
+# %% ../nbs/02_features.ipynb #4c7c93ed
 def garch_vol_forecast(returns: pd.Series, train_end, horizon: int, refit_every: int = 0,
                        mean: str = "Zero", dist: str = "t", min_obs: int = 100) -> pd.Series:
     "Annualised GARCH(1,1)-t forecast of vol over t+1..t+h made at each t, parameters fitted on returns <= `train_end`."
@@ -123,7 +135,7 @@ def garch_vol_forecast(returns: pd.Series, train_end, horizon: int, refit_every:
         out[lo:hi] = np.sqrt(ANNUALISATION / horizon * var.sum(axis=1)) / 100
     return pd.Series(out, index=r.index, name="garch_vol").reindex(returns.index)
 
-# %% ../nbs/02_features.ipynb #0056f1a3
+# %% ../nbs/02_features.ipynb #bccd1f0d
 def align_fear_greed(fng: pd.DataFrame | pd.Series, index: pd.DatetimeIndex, max_ffill: int) -> pd.DataFrame:
     "Fear & Greed on `index` dates: `fng_value` forward-filled at most `max_ffill` days, `fng_available` 1 where published."
     s = fng["fng_value"] if isinstance(fng, pd.DataFrame) else fng
@@ -148,7 +160,7 @@ def sentiment_features(aligned: pd.DataFrame, short: int = 7, long: int = 30) ->
                          f"fng_change_{short}": v - v.shift(short),
                          "fng_available": aligned["fng_available"]}, index=aligned.index)
 
-# %% ../nbs/02_features.ipynb #a3ed28f9
+# %% ../nbs/02_features.ipynb #79c65020
 PROXY_RANK_WINDOW = 90  # days over which today's close is ranked
 
 def price_sentiment_proxy(close: pd.Series, rsi_length: int = 14, rank_window: int = PROXY_RANK_WINDOW) -> pd.Series:
@@ -159,7 +171,7 @@ def price_sentiment_proxy(close: pd.Series, rsi_length: int = 14, rank_window: i
     strength = 100 * close.rolling(rank_window, min_periods=rank_window).rank(pct=True)
     return ((rsi + strength) / 2).rename("price_sentiment_proxy")
 
-# %% ../nbs/02_features.ipynb #82d92122
+# %% ../nbs/02_features.ipynb #57d65db4
 def _sentiment_missing(fp: dict, why: str) -> None:
     msg = f"no Fear & Greed data covers these prices ({why})"
     if fp["on_missing_sentiment"] == "error":
@@ -218,7 +230,7 @@ def build_features(prices: pd.DataFrame, fng: pd.DataFrame | None = None, params
     out.iloc[: indicator_warmup(fp)] = np.nan   # pandas-ta emits early values for long inputs but None for short ones
     return out.replace([np.inf, -np.inf], np.nan)
 
-# %% ../nbs/02_features.ipynb #7e58ab67
+# %% ../nbs/02_features.ipynb #16a26396
 def check_no_lookahead(prices: pd.DataFrame, fng: pd.DataFrame | None, t, params: dict | None = None,
                        seed: int = 0) -> pd.DataFrame:
     "Features at `t` from the full data, from data truncated at `t` and from data perturbed after `t` (rows: full/truncated/perturbed)."
@@ -238,7 +250,7 @@ def check_no_lookahead(prices: pd.DataFrame, fng: pd.DataFrame | None, t, params
         fpert = fpert.drop(fpert.index[fa][::5])  # and remove some later days
     return pd.DataFrame([full, trunc, build_features(pert, fpert, params).loc[t]], index=["full", "truncated", "perturbed"])
 
-# %% ../nbs/02_features.ipynb #fd46741e
+# %% ../nbs/02_features.ipynb #91d4ed0a
 SPLITS = ("train", "val", "test")
 UNSCALED_FEATURES = ("fng_available",)  # 0/1 flags: left as they are (a rare 0 would become a huge z-score)
 
@@ -279,16 +291,17 @@ def split_samples(positions: np.ndarray, dates: pd.DatetimeIndex, horizon: int, 
 def min_dataset_days(warmup: int, params: dict) -> int:
     "Days of price history needed for `fraction` splits of `min_split_samples` windows each after `warmup` rows."
     dp, h = params["dataset"], params["target"]["horizon"]
+    g = max(h, forecast_days(params))   # purge gap at each split edge: max(h, K)
     m, T = dp["min_split_samples"], dp["sequence_length"]
     tf, vf = dp["train_frac"], dp["val_frac"]
-    n = int(np.ceil(max((m + h) / tf, (m + h) / vf, m / (1 - tf - vf))))
+    n = int(np.ceil(max((m + g) / tf, (m + g) / vf, m / (1 - tf - vf))))
     while True:
         a, b, c = _fraction_counts(n, tf, vf)
-        if a - h >= m and b - h >= m and c >= m: break
+        if a - g >= m and b - g >= m and c >= m: break
         n += 1
     return warmup + T - 1 + n + h
 
-# %% ../nbs/02_features.ipynb #d0259976
+# %% ../nbs/02_features.ipynb #d07e1bbc
 def fit_scaler(rows: np.ndarray, kind: str = "standard") -> dict:
     "Fit a scikit-learn scaler (standard, robust or minmax) on `rows` (N, F); return `{kind, center, scale}` as lists."
     from sklearn.preprocessing import StandardScaler, RobustScaler, MinMaxScaler
@@ -313,7 +326,7 @@ def make_windows(values: np.ndarray, end_positions: np.ndarray, sequence_length:
     view = sliding_window_view(values, sequence_length, axis=0)          # (n-T+1, F, T), no copy
     return np.ascontiguousarray(view[end_positions - sequence_length + 1].transpose(0, 2, 1))
 
-# %% ../nbs/02_features.ipynb #09f488b0
+# %% ../nbs/02_features.ipynb #fac41707
 @dataclass
 class Dataset:
     "Scaled float32 windows per split, raw targets, forecast dates, GARCH input, feature names, scaler, params and the frame."
@@ -327,6 +340,24 @@ class Dataset:
     frame: pd.DataFrame
     summary: dict = field(default_factory=dict)
     symbol: str = ""
+    Y_train: np.ndarray | None = None   # (N, K) forward vol over the next 1..K days (None: a single-horizon dataset)
+    Y_val: np.ndarray | None = None
+    Y_test: np.ndarray | None = None
+
+    @property
+    def forecast_days(self) -> int:
+        "K, the number of horizons in `Y_*` (1 when the dataset has only `y`)."
+        return 1 if self.Y_train is None else int(np.shape(self.Y_train)[1])
+
+    @property
+    def horizon(self) -> int:
+        "The target horizon h (`y` is column h-1 of `Y`)."
+        return int(self.summary.get("horizon") or (self.params or {}).get("target", {}).get("horizon") or 1)
+
+    def targets(self, name: str) -> np.ndarray:
+        "Float32 multi-horizon targets (N, K) of split `name`; `y` as one column when the dataset has no `Y`."
+        Y = getattr(self, f"Y_{name}")
+        return np.asarray(getattr(self, f"y_{name}"), np.float32)[:, None] if Y is None else np.asarray(Y, np.float32)
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         "`(X, y, dates, G)` of split `name` (train, val or test)."
@@ -337,12 +368,13 @@ class Dataset:
         sizes = ", ".join(f"{k}={len(getattr(self, 'y_' + k))}" for k in SPLITS)
         return f"Dataset({self.symbol or '?'}: {sizes}, T={self.X_train.shape[1]}, F={len(self.feature_names)})"
 
-# %% ../nbs/02_features.ipynb #0824c9eb
+# %% ../nbs/02_features.ipynb #b63eea79
 def make_dataset(prices: pd.DataFrame, fng: pd.DataFrame | None = None, params: dict | None = None,
                  symbol: str = "") -> Dataset:
     "Features, target, valid windows, purged chronological split, train-only scaler and GARCH input, in memory."
     p = params if params is not None else get_params()
     dp, h, est = p["dataset"], p["target"]["horizon"], p["target"]["estimator"]
+    K = forecast_days(p)
     T, m = dp["sequence_length"], dp["min_split_samples"]
     name = symbol or "prices"
     feats = build_features(prices, fng, p)
@@ -357,7 +389,7 @@ def make_dataset(prices: pd.DataFrame, fng: pd.DataFrame | None = None, params: 
              f"horizon={h} and dataset.min_split_samples={m} per split need at least {need} days of price history "
              f"(after a {warmup}-day feature warm-up)")
     if len(pos) == 0: raise DataError(short + "; load a longer history or lower those settings")
-    parts, purged, period_end = split_samples(pos, prices.index, h, p)
+    parts, purged, period_end = split_samples(pos, prices.index, max(h, K), p)  # no target of any horizon crosses a split edge
     for k in SPLITS:
         if len(parts[k]) < m:
             how = (f"split '{k}' has {len(parts[k])} samples < {m}" if dp["split"] == "date" else "")
@@ -382,11 +414,17 @@ def make_dataset(prices: pd.DataFrame, fng: pd.DataFrame | None = None, params: 
     gsc = fit_scaler(garch.to_numpy()[train_rows][:, None], dp["scaler"])
     scaler["garch"] = {"center": gsc["center"][0], "scale": gsc["scale"][0], "train_end": str(train_end.date())}
     g_scaled = apply_scaler(garch.to_numpy()[:, None], gsc)
+    Yall = forward_vol_horizons(prices, K, est).to_numpy().astype("float32")
     arrays = {}
     for k in SPLITS:
         arrays[f"X_{k}"] = make_windows(scaled, parts[k], T)
         arrays[f"G_{k}"] = make_windows(g_scaled, parts[k], T)
         arrays[f"y_{k}"] = target.to_numpy()[parts[k]].astype("float32")
+        arrays[f"Y_{k}"] = Yall[parts[k]]
+        if not np.array_equal(arrays[f"Y_{k}"][:, h - 1], arrays[f"y_{k}"]):   # same function, same numbers: a check, not a tolerance
+            raise DataError(f"{name}: column {h - 1} of Y_{k} differs from y_{k}; the multi-horizon target must contain the target")
+        if k != "test" and not np.isfinite(arrays[f"Y_{k}"]).all():   # the purge keeps every horizon inside the period
+            raise DataError(f"{name}: NaN in the multi-horizon targets Y_{k}; the split purge should prevent this")
         arrays[f"dates_{k}"] = prices.index[parts[k]].to_numpy().astype("datetime64[ns]")
         for a in ("X", "G", "y"):
             if not np.isfinite(arrays[f"{a}_{k}"]).all():
@@ -396,7 +434,7 @@ def make_dataset(prices: pd.DataFrame, fng: pd.DataFrame | None = None, params: 
     split_col = pd.Series(pd.NA, index=frame.index, dtype="object")
     for k in SPLITS: split_col.iloc[parts[k]] = k
     frame["split"] = split_col
-    summary = {"symbol": symbol, "n_features": len(names), "sequence_length": T, "horizon": h, "estimator": est,
+    summary = {"symbol": symbol, "n_features": len(names), "sequence_length": T, "horizon": h, "forecast_days": K, "estimator": est,
                "scaler": dp["scaler"], "split_method": dp["split"], "sentiment": any(c.startswith("fng_") for c in names),
                "history": {"start": str(prices.index[0].date()), "end": str(prices.index[-1].date()), "days": len(prices)},
                "first_complete_row": str(feats.index[warmup].date()), "min_history_days": need,
@@ -405,7 +443,7 @@ def make_dataset(prices: pd.DataFrame, fng: pd.DataFrame | None = None, params: 
                               "end": str(prices.index[parts[k][-1]].date())} for k in SPLITS}}
     return Dataset(**arrays, feature_names=names, scaler=scaler, params=p, frame=frame, summary=summary, symbol=symbol)
 
-# %% ../nbs/02_features.ipynb #39e107ff
+# %% ../nbs/02_features.ipynb #2b5235e2
 def _save_npz(path: Path, arrays: dict) -> None:
     "Write `arrays` as an .npz atomically, with fixed zip timestamps (same arrays -> same bytes)."
     with atomic_path(path) as tmp:
@@ -428,10 +466,12 @@ def save_dataset(ds: Dataset, path: str | Path) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=ensure_dir(path.parent)))
     try:
         umask = os.umask(0); os.umask(umask); os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700 folders
-        _save_npz(tmp/"windows.npz", {f"{a}_{k}": getattr(ds, f"{a}_{k}") for k in SPLITS for a in ("X", "y", "dates", "G")})
+        arrays = {f"{a}_{k}": getattr(ds, f"{a}_{k}") for k in SPLITS for a in ("X", "y", "dates", "G", "Y")}
+        _save_npz(tmp/"windows.npz", {k: v for k, v in arrays.items() if v is not None})
         s = ds.summary
         save_json({"feature_names": ds.feature_names, "n_features": len(ds.feature_names), "sequence_length": s.get("sequence_length"),
-                   "horizon": s.get("horizon"), "estimator": s.get("estimator"), "garch_feature": "garch_vol"}, tmp/"features.json")
+                   "horizon": s.get("horizon"), "forecast_days": ds.forecast_days, "estimator": s.get("estimator"),
+                   "garch_feature": "garch_vol"}, tmp/"features.json")
         save_json(ds.scaler, tmp/"scaler.json")
         save_json(ds.params, tmp/"params.json")
         ds.frame.to_csv(tmp/"frame.csv", index_label="Date")
@@ -453,7 +493,7 @@ def load_dataset(symbol: str, path: str | Path | None = None) -> Dataset:
     return Dataset(**arrays, feature_names=feats["feature_names"], scaler=scaler, params=load_json(path/"params.json"),
                    frame=frame, summary=load_json(path/"summary.json"), symbol=symbol)
 
-# %% ../nbs/02_features.ipynb #6ae83494
+# %% ../nbs/02_features.ipynb #eab8a441
 def _read_inputs(symbol: str, p: dict) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     from cryptovol import data as cdata
     try: prices = cdata.read_cached_prices(symbol)
@@ -481,5 +521,5 @@ def build_dataset(symbol: str, params: dict | None = None) -> Dataset:
     for k in SPLITS:
         sp = s["splits"][k]
         print(f"  {k:<5} {sp['n']:>5} samples  {sp['start']} .. {sp['end']}")
-    print(f"  purged {s['purged']} samples at split edges; wrote {out}")
+    print(f"  multi-horizon targets for 1..{s['forecast_days']} days; purged {s['purged']} samples at split edges; wrote {out}")
     return ds

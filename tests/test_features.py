@@ -14,7 +14,8 @@ from cryptovol.config import DataError, load_params
 from cryptovol.data import load_prices, load_fear_greed
 from cryptovol.features import (SPLITS, UNSCALED_FEATURES, apply_scaler, build_dataset, build_features, forward_realized_vol,
                                 garch_vol_forecast, load_dataset, log_returns, make_dataset, realized_vol,
-                                save_dataset, parkinson_vol, garman_klass_vol, align_fear_greed)
+                                save_dataset, parkinson_vol, garman_klass_vol, align_fear_greed, forecast_days,
+                                forward_vol_horizons)
 
 REPO = Path(__file__).resolve().parents[1]
 MIRROR = os.environ.get("CRYPTOVOL_DATA_DIR")
@@ -55,6 +56,10 @@ def project(tmp_path_factory):
     yield root
     mp.undo()
     config.reset_params()
+
+
+def load_json_features(root: Path) -> dict:
+    return config.load_json(root/"data"/"processed"/"AVAX-USD"/"features.json")
 
 
 def perturb_after(prices: pd.DataFrame, fng: pd.DataFrame, t, seed: int):
@@ -250,12 +255,48 @@ def test_windows_line_up_with_dates(btc_ds, btc, params):
 
 def test_splits_chronological_and_purged(btc_ds, params):
     ds, h, m = btc_ds, params["target"]["horizon"], params["dataset"]["min_split_samples"]
+    K = forecast_days(params)
+    g = max(h, K)
+    assert K == max(params["predict"]["forecast_days"], h) and g >= K
     idx = ds.frame.index
     pos = {k: idx.get_indexer(pd.DatetimeIndex(getattr(ds, f"dates_{k}"))) for k in SPLITS}
     assert all(len(pos[k]) >= m for k in SPLITS)
-    # no training target (rows t+1..t+h) reaches the validation period, no validation target the test period
+    # no training target of any horizon (rows t+1..t+K) reaches the validation period, no validation target the test period
+    assert pos["train"].max() + K < pos["val"].min() and pos["val"].max() + K < pos["test"].min()
     assert pos["train"].max() + h < pos["val"].min() and pos["val"].max() + h < pos["test"].min()
-    assert pos["val"].min() - pos["train"].max() == h + 1 and ds.summary["purged"] == {"train": h, "val": h}
+    assert pos["val"].min() - pos["train"].max() == g + 1 and ds.summary["purged"] == {"train": g, "val": g}
+
+
+def test_multi_horizon_targets(btc_ds, btc, params):
+    "Y (N, K): column k-1 = forward vol over days t+1..t+k, by hand on real rows; column h-1 is y exactly; NaN only at the data end."
+    ds, h, K = btc_ds, params["target"]["horizon"], forecast_days(params)
+    assert ds.forecast_days == K == 10 and ds.summary["forecast_days"] == K
+    closes = btc["Close"]
+    rng = np.random.default_rng(1)
+    for k in SPLITS:
+        Y, y, d = getattr(ds, f"Y_{k}"), getattr(ds, f"y_{k}"), getattr(ds, f"dates_{k}")
+        assert Y.dtype == np.float32 and Y.shape == (len(y), K)
+        np.testing.assert_array_equal(Y[:, h - 1], y)                          # exactly the target
+        for i in rng.integers(0, len(y) - K, 4):
+            p = closes.index.get_loc(pd.Timestamp(d[i]))
+            r = np.diff(np.log(closes.iloc[p: p + K + 1].to_numpy()))          # r[t+1..t+K]
+            want = np.sqrt(365 / np.arange(1, K + 1) * np.cumsum(r ** 2))
+            np.testing.assert_allclose(Y[i], want, rtol=1e-5)
+    assert np.isfinite(ds.Y_train).all() and np.isfinite(ds.Y_val).all()     # the purge keeps every horizon inside its period
+    # test rows: column k is NaN exactly when day t+k is past the end of the data
+    p_last = closes.index.get_loc(pd.Timestamp(ds.dates_test[-1]))
+    left = len(closes) - 1 - p_last                                          # days after the last test date
+    assert left == h
+    assert np.isfinite(ds.Y_test[:-K]).all()
+    np.testing.assert_array_equal(np.isnan(ds.Y_test[-1]), np.arange(1, K + 1) > left)
+    # the helper itself: one forward_realized_vol per horizon, on another estimator too
+    Yp = forward_vol_horizons(btc.iloc[-300:], 3, "parkinson")
+    np.testing.assert_array_equal(Yp["vol_2d"].to_numpy(), forward_realized_vol(btc.iloc[-300:], 2, "parkinson").to_numpy())
+    # a larger predict.forecast_days widens Y and the purge
+    p2 = load_params(REPO/"params.yaml", overrides={"predict.forecast_days": 14})
+    ds2 = make_dataset(btc, None, load_params(REPO/"params.yaml", overrides={"predict.forecast_days": 14, "features.sentiment": False}), "BTC-USD")
+    assert forecast_days(p2) == 14 and ds2.Y_train.shape[1] == 14 and ds2.summary["purged"] == {"train": 14, "val": 14}
+    assert np.isfinite(ds2.Y_val).all()
 
 
 def test_date_split(btc, fng):
@@ -281,7 +322,7 @@ def test_scaler_uses_training_rows_only(btc_ds, btc, fng, params):
     np.testing.assert_allclose(np.array(ds.scaler["scale"])[cols], rows.std(axis=0)[cols], rtol=1e-9, atol=1e-12)
     assert ds.scaler["n_rows"] == len(rows)
     # changing every price after the training period changes val/test but neither the scaler nor the training arrays
-    t = fr.index[last + params["target"]["horizon"]]   # end of the training period (incl. purged samples)
+    t = fr.index[last + max(params["target"]["horizon"], forecast_days(params))]   # end of the training period (incl. purged samples)
     p, f = perturb_after(btc, fng, t, 3)
     ds2 = make_dataset(p, f, params, "BTC-USD")
     assert ds2.scaler == ds.scaler
@@ -330,14 +371,15 @@ def test_load_dataset_roundtrip_and_format(project, params):
     ds = build_dataset("AVAX-USD", params)
     back = load_dataset("AVAX-USD")
     for k in SPLITS:
-        for a in ("X", "y", "dates", "G"):
+        for a in ("X", "y", "dates", "G", "Y"):
             np.testing.assert_array_equal(getattr(back, f"{a}_{k}"), getattr(ds, f"{a}_{k}"))
     assert back.feature_names == ds.feature_names and back.scaler == ds.scaler and back.summary == ds.summary
+    assert back.forecast_days == ds.forecast_days == load_json_features(project)["forecast_days"]
     assert set(back.scaler) >= {"kind", "center", "scale"} and len(back.scaler["center"]) == len(ds.feature_names)
     np.testing.assert_allclose(back.frame[ds.feature_names].to_numpy(), ds.frame[ds.feature_names].to_numpy(), rtol=1e-12)
     assert {"target", "Close", "log_return", "garch_vol", "split"} <= set(back.frame.columns)
     with np.load(project/"data"/"processed"/"AVAX-USD"/"windows.npz", allow_pickle=False) as z:
-        assert set(z.files) == {f"{a}_{k}" for a in ("X", "y", "dates", "G") for k in SPLITS}
+        assert set(z.files) == {f"{a}_{k}" for a in ("X", "y", "dates", "G", "Y") for k in SPLITS}
     # identical inputs give identical bytes (DVC sees no change on a re-run)
     a, b = save_dataset(ds, project/"a"), save_dataset(ds, project/"b")
     assert (a/"windows.npz").read_bytes() == (b/"windows.npz").read_bytes()

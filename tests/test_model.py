@@ -62,6 +62,11 @@ def test_weighted_average_and_last_step():
     np.testing.assert_allclose(np.asarray(wa(np.array([[4.0, 0.0, 8.0]], "float32"))), [[4.0]])
     for bad in ([], [-1, 2], [0, 0]):
         with pytest.raises(ConfigError, match="non-negative"): M.WeightedAverage(bad)
+    # members' (batch, K) outputs: stacked to (batch, M, K), averaged per horizon
+    outs = [np.array([[1.0, 2.0, 3.0]], "float32"), np.array([[5.0, 6.0, 7.0]], "float32"), np.array([[9.0, 0.0, 1.0]], "float32")]
+    st = np.asarray(M.StackMembers()(outs))
+    assert st.shape == (1, 3, 3)
+    np.testing.assert_allclose(np.asarray(wa(st)), [[0.5 * 1 + 0.25 * 5 + 0.25 * 9, 0.5 * 2 + 0.25 * 6, 0.5 * 3 + 0.25 * 7 + 0.25 * 1]], rtol=1e-6)
     x = np.arange(2 * 3 * 4, dtype="float32").reshape(2, 3, 4)
     np.testing.assert_array_equal(np.asarray(M.LastStep(-1)(x)), x[:, -1, -1:])
     np.testing.assert_array_equal(np.asarray(M.LastStep(1, 3)(x)), x[:, -1, 1:3])
@@ -102,17 +107,22 @@ def test_default_advanced_is_the_seed_stack(params):
     assert any(isinstance(l, M.AttentionLayer) for l in m.layers)
     assert [l.units for l in m.layers if isinstance(l, keras.layers.Dense)] == [32, 16, 1]
     assert m.output_shape == (None, 1)
+    # the direct multi-horizon head: the same trunk, one Dense(K) output layer
+    mk = M.build_model(60, 30, params, n_outputs=10)
+    assert [l.units for l in mk.layers if isinstance(l, keras.layers.Dense)] == [32, 16, 10] and mk.output_shape == (None, 10)
+    assert mk.count_params() - m.count_params() == 9 * (16 + 1)
 
 
 def test_every_type_builds_and_round_trips(tiny, btc_windows, tmp_path):
     X = btc_windows
     Xh = np.concatenate([X, X[..., :1]], -1)
     sizes = {}
+    bias = np.linspace(-1.0, -0.5, 10)        # per-horizon means: K = 10 outputs
     for kind in M.MODEL_TYPES:
         Xin = Xh if kind == "hybrid" else X
-        m = M.build_model(20, Xin.shape[-1], tiny, kind, output_bias=-0.5)
+        m = M.build_model(20, Xin.shape[-1], tiny, kind, output_bias=bias)
         out = m.predict(Xin[:32], verbose=0)
-        assert out.shape == (32, 1) and np.isfinite(out).all()
+        assert out.shape == (32, 10) and np.isfinite(out).all()
         sizes[kind] = m.count_params()
         path = tmp_path/f"{kind}.keras"; m.save(path)
         back = keras.models.load_model(path, safe_mode=True)   # registered layers: no custom_objects needed
@@ -124,6 +134,12 @@ def test_every_type_builds_and_round_trips(tiny, btc_windows, tmp_path):
 def test_output_bias_starts_at_the_mean(tiny, btc_windows):
     m = M.build_model(20, 3, tiny, "simple", output_bias=-0.7)
     assert float(m.layers[-1].bias.numpy()[0]) == pytest.approx(-0.7)
+    b = np.array([-1.2, -0.9, -0.8], "float32")                               # one initial value per horizon
+    mk = M.build_model(20, 3, tiny, "simple", output_bias=b)
+    assert mk.output_shape == (None, 3)
+    np.testing.assert_allclose(mk.layers[-1].bias.numpy(), b)
+    np.testing.assert_allclose(M.build_model(20, 3, tiny, "simple", output_bias=-0.7, n_outputs=4).layers[-1].bias.numpy(), [-0.7] * 4, rtol=1e-6)
+    with pytest.raises(ConfigError, match="output_bias"): M.build_model(20, 3, tiny, "simple", output_bias=b, n_outputs=4)
 
 
 def test_hybrid_sees_latest_garch(tiny, btc_windows):
@@ -141,15 +157,19 @@ def test_ensemble_combination(tiny, btc_windows):
     members = []
     for i, k in enumerate(kinds):
         keras.utils.set_random_seed(i)
-        members.append(M.build_member(k, 20, 3, tiny, output_bias=0.1 * i))
+        members.append(M.build_member(k, 20, 3, tiny, output_bias=0.1 * i + np.arange(4) * 0.05))   # K = 4 horizons
     w = M.ensemble_weights([0.2, 0.4, 0.8])
     assert w == pytest.approx([4 / 7, 2 / 7, 1 / 7])
     assert M.ensemble_weights([0.2, 0.4], "mean") == [0.5, 0.5]
     ens = M.combine_members(members, w)
     parts = M.member_outputs(ens, X)
-    assert list(parts) == kinds
-    assert len({tuple(np.round(v, 5)) for v in parts.values()}) == 3          # diverse members
-    np.testing.assert_allclose(ens.predict(X, verbose=0).reshape(-1), sum(wi * parts[k] for wi, k in zip(w, kinds)), rtol=1e-5, atol=1e-6)
+    assert list(parts) == kinds and all(v.shape == (32, 4) for v in parts.values())
+    assert len({tuple(np.round(v.ravel(), 5)) for v in parts.values()}) == 3  # diverse members
+    out = ens.predict(X, verbose=0)
+    assert out.shape == (32, 4)                                               # each horizon averaged over the members
+    np.testing.assert_allclose(out, sum(wi * parts[k] for wi, k in zip(w, kinds)), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ConfigError, match="same number of horizons"):
+        M.combine_members([members[0], M.build_member("gru", 20, 3, tiny, n_outputs=2)])
     assert M.member_outputs(members[0], X) is None
     att = M.attention_model(ens).predict(X, verbose=0)
     assert att.shape == (32, 20); np.testing.assert_allclose(att.sum(1), 1, rtol=1e-5)
@@ -167,9 +187,9 @@ def test_bad_configs(params, tiny):
 
 
 # ---------------------------------------------------------------- learnability on SYNTHETIC data
-def synthetic_dataset(n_days=1700, T=20, h=7, seed=0, vol_of_vol=0.12, phi=0.97):
+def synthetic_dataset(n_days=1700, T=20, h=7, seed=0, vol_of_vol=0.12, phi=0.97, K=10):
     """SYNTHETIC (test-only) series with a learnable volatility signal: latent log-vol is a persistent AR(1),
-    returns are vol * Gaussian noise, the target is the latent vol over the next h days. Features: the return,
+    returns are vol * Gaussian noise, the target is the latent vol over the next h days (Y: over the next 1..K days). Features: the return,
     its absolute value and a 5-day realised vol, standardised on the training rows."""
     from cryptovol.features import Dataset
     rng = np.random.default_rng(seed)
@@ -178,21 +198,24 @@ def synthetic_dataset(n_days=1700, T=20, h=7, seed=0, vol_of_vol=0.12, phi=0.97)
     r = np.exp(lv) / np.sqrt(365) * rng.normal(size=n_days)
     rv5 = np.sqrt(365 / 5 * pd.Series(r**2).rolling(5).sum()).to_numpy()
     target = np.sqrt(pd.Series(np.exp(2 * lv)).rolling(h).mean().shift(-h)).to_numpy()   # vol over t+1..t+h
+    Yall = np.column_stack([np.sqrt(pd.Series(np.exp(2 * lv)).rolling(k).mean().shift(-k)).to_numpy() for k in range(1, K + 1)])
     feats = np.column_stack([r, np.abs(r), rv5]).astype("float32")
-    ok = np.arange(n_days)[(np.arange(n_days) >= T + 5) & np.isfinite(target)]
+    ok = np.arange(n_days)[(np.arange(n_days) >= T + 5) & np.isfinite(Yall).all(1)]
     n = len(ok); ntr, nva = int(0.7 * n), int(0.15 * n)
     train_rows = feats[5: ok[ntr - 1] + 1]                     # scaler fitted on the training rows only
     mu, sd = train_rows.mean(0), train_rows.std(0)
     xs = ((feats - mu) / sd).astype("float32")
     idx = ok[:, None] - np.arange(T)[::-1][None, :]
-    X, y = xs[idx], target[ok].astype("float32")
+    X, y, Y = xs[idx], target[ok].astype("float32"), Yall[ok].astype("float32")
     dates = (np.datetime64("2000-01-01") + ok).astype("datetime64[ns]")
-    parts = {"train": slice(0, ntr), "val": slice(ntr + h, ntr + nva), "test": slice(ntr + nva + h, n)}
+    g = max(h, K)   # purge: no training target of any horizon reaches the validation rows
+    parts = {"train": slice(0, ntr - g), "val": slice(ntr, ntr + nva - g), "test": slice(ntr + nva, n)}
     kw = {}
     for k, s in parts.items():
-        kw.update({f"X_{k}": X[s], f"y_{k}": y[s], f"dates_{k}": dates[s], f"G_{k}": X[s][..., 2:3]})
+        kw.update({f"X_{k}": X[s], f"y_{k}": y[s], f"Y_{k}": Y[s], f"dates_{k}": dates[s], f"G_{k}": X[s][..., 2:3]})
     return Dataset(**kw, feature_names=["syn_return", "syn_abs_return", "syn_rv5"],
-                   scaler={"kind": "standard", "center": mu.tolist(), "scale": sd.tolist()}, params={}, frame=pd.DataFrame(), symbol="SYNTHETIC")
+                   scaler={"kind": "standard", "center": mu.tolist(), "scale": sd.tolist()}, params={}, frame=pd.DataFrame(),
+                   summary={"horizon": h, "forecast_days": K}, symbol="SYNTHETIC")
 
 
 def test_advanced_learns_synthetic_volatility(project):
@@ -207,3 +230,8 @@ def test_advanced_learns_synthetic_volatility(project):
     assert s["val_loss"] < 0.5 * s["val_loss_constant"], s
     corr = np.corrcoef(res.trained.predict(ds.X_val), ds.y_val)[0, 1]
     assert corr > 0.6, corr
+    # every horizon of the direct multi-horizon head learned the signal, and column h-1 is predict()
+    H = res.trained.predict_horizons(ds.X_val)
+    assert H.shape == (len(ds.y_val), 10) and res.trained.forecast_days == 10
+    np.testing.assert_allclose(H[:, 6], res.trained.predict(ds.X_val), rtol=1e-6)
+    assert min(np.corrcoef(H[:, k], ds.Y_val[:, k])[0, 1] for k in range(10)) > 0.5

@@ -436,12 +436,8 @@ def test_model_with_lambda_layer_is_refused(fmt, tmp_path):
 
 
 # ================================================================ interrupted training resumes to the same epoch count
-RESUME_FIX = ("train() writes history.json/params.json only when a run finishes: an interrupted fresh run has none "
-              "(resume refuses) or the previous run's (resume continues from the wrong epoch). Fix in nbs/04_train: write "
-              "params/features.json at the start of a run and the merged history after every epoch next to last.keras.")
-
-
-@pytest.mark.xfail(strict=True, reason=RESUME_FIX)
+# train() writes params/features.json when a run starts, drops an earlier run's history.json, and saves the merged
+# history after every epoch next to last.keras, so a killed run resumes from its own state.
 def test_interrupted_training_resumes_to_same_epochs(project, twin_roots):
     """Train 4 epochs uninterrupted; then a fresh run in the same folder is killed after epoch 2's checkpoint and
     resumed for the missing epochs: it ends at epoch 4 too, with its own history (not the earlier run's)."""

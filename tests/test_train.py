@@ -74,6 +74,14 @@ def test_every_type_trains_saves_reloads(root, ds, kind):
     p1, p2 = res.trained.predict(X), back.predict(X)
     np.testing.assert_allclose(p2, p1, rtol=1e-5, atol=1e-6)
     assert p1.shape == (len(ds.y_test),) and (p1 > 0).all() and np.isfinite(p1).all()
+    # the direct multi-horizon head: K forecasts per window, column h-1 is predict()
+    K, h = ds.forecast_days, ds.horizon
+    assert K == 10 and back.forecast_days == K and s["forecast_days"] == K and load_json(out/"features.json")["forecast_days"] == K
+    H = back.predict_horizons(X)
+    assert H.shape == (len(ds.y_test), K) and (H > 0).all()
+    np.testing.assert_allclose(H[:, h - 1], p2, rtol=1e-6)
+    np.testing.assert_allclose(H, res.trained.predict_horizons(X), rtol=1e-5, atol=1e-6)
+    assert len(s["val_rmse_by_day"]) == K
     # log_target: the network's raw output is log vol, predict() applies exp once
     np.testing.assert_allclose(np.exp(back.predict_raw(X[:8])), back.predict(X[:8]), rtol=1e-6)
     att = back.attention_weights(X[:4])
@@ -82,6 +90,7 @@ def test_every_type_trains_saves_reloads(root, ds, kind):
         assert att.shape == (4, 20); np.testing.assert_allclose(att.sum(1), 1, rtol=1e-5)
     members = back.member_predictions(X[:16])
     if kind == "ensemble":
+        assert all(v.shape == (16,) for v in members.values())
         w = back.summary["ensemble_weights"]
         np.testing.assert_allclose(np.exp(sum(w[k] * np.log(v) for k, v in members.items())), back.predict(X[:16]), rtol=1e-4)
     else: assert members is None
@@ -110,6 +119,29 @@ def test_same_seed_same_val_loss_and_resume(root, ds):
     assert log_csv["epoch"].tolist()[-4:] == [0, 1, 2, 3]          # CSVLogger appended on resume (0-based epochs)
     with pytest.raises(ConfigError, match="additional_epochs"): train(SYMBOL, resume=out, verbose=0)
     with pytest.raises(ModelError, match="params.json"): train(SYMBOL, resume=root/"nowhere", additional_epochs=1, verbose=0)
+
+
+def test_killed_run_resumes_to_training_epochs(root, ds):
+    "A fresh run killed after epoch 1 leaves params/features.json and its own history.json (not an older run's): resume finishes it."
+    import cryptovol.train as tr
+    out = root/"models"/SYMBOL
+    tr.train(SYMBOL, {**TINY, "training.epochs": 3}, model_type="simple", verbose=0)   # an earlier, complete run
+    assert load_json(out/"history.json")["epoch"] == [1, 2, 3]
+    real_begin = tr.EpochProgress.on_epoch_begin
+
+    def killed(self, epoch, logs=None):
+        if epoch == 1: raise KeyboardInterrupt("simulated kill")
+        return real_begin(self, epoch, logs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tr.EpochProgress, "on_epoch_begin", killed)
+        with pytest.raises(KeyboardInterrupt):
+            tr.train(SYMBOL, TINY, model_type="simple", verbose=0)
+    assert load_json(out/"history.json")["epoch"] == [1]                  # the killed run's history, written after epoch 1
+    assert load_json(out/"params.json")["training"]["epochs"] == 2          # written when the run started
+    res = tr.train(SYMBOL, resume=True, verbose=0)                          # additional_epochs=None: up to training.epochs
+    assert res.history["epoch"] == [1, 2] and res.summary["epochs_this_run"] == 1
+    with pytest.raises(ConfigError, match="additional_epochs"): tr.train(SYMBOL, resume=True, verbose=0)
 
 
 def test_feature_mismatch_refused(root, ds):
