@@ -1,6 +1,7 @@
 # cryptovol: `make run` rebuilds the pipeline, `make test` checks everything.
 # Both create .venv (Python 3.12) and install the package on first use.
 SHELL := /bin/bash
+export TF_CPP_MIN_LOG_LEVEL ?= 2
 VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= $(shell command -v python3.12 2>/dev/null || echo python3)
