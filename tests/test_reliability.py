@@ -506,3 +506,12 @@ def test_hung_report_notebook_is_a_clear_failure(tmp_path):
         execute_notebook(nb, tmp_path/"out"/"hang.ipynb", {"symbol": SYMBOL}, timeout=2)
     assert str(tmp_path/"out"/"hang.ipynb") in str(e.value) and "\n" not in str(e.value)
     assert (tmp_path/"out"/"hang.ipynb").is_file()
+
+
+@pytest.mark.parametrize("command", [["preprocess"], ["train", "--epochs", "1"], ["evaluate"]])
+def test_path_like_symbol_cannot_escape_project(project, command):
+    "A symbol is a ticker, not a path: `--crypto_symbol ../../x` is refused before anything is written."
+    r = subprocess.run([sys.executable, "-m", "cryptovol", *command, "--crypto_symbol", "../../escape"],
+                       capture_output=True, text=True, cwd=project, timeout=300)
+    assert r.returncode == 1 and "invalid symbol" in r.stderr and "Traceback" not in r.stderr
+    assert not (project.parent/"escape").exists() and not list(project.parent.parent.glob("escape*"))
