@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/09_main.ipynb #3558529d
+# %% ../nbs/09_main.ipynb #d1aebea8
 from .cli import main
 
 _spec = globals().get("__spec__")

@@ -10,7 +10,7 @@ __all__ = ['log', 'ANNUALISATION', 'ESTIMATORS', 'PROXY_RANK_WINDOW', 'SPLITS', 
            'split_samples', 'min_dataset_days', 'fit_scaler', 'apply_scaler', 'make_windows', 'Dataset', 'make_dataset',
            'save_dataset', 'load_dataset', 'build_dataset']
 
-# %% ../nbs/02_features.ipynb #9e6d4541
+# %% ../nbs/02_features.ipynb #376ea4fd
 import os, shutil, tempfile, warnings, zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +32,7 @@ def _or_nan(x, index: pd.Index, prefix: str | None = None) -> pd.Series:
     if prefix is not None: x = x[[k for k in x.columns if k.startswith(prefix)][0]]
     return x.astype("float64")
 
-# %% ../nbs/02_features.ipynb #83a04fa1
+# %% ../nbs/02_features.ipynb #1b6ba21e
 ESTIMATORS = ("close_to_close", "parkinson", "garman_klass")
 
 def _check_prices(prices: pd.DataFrame, cols=("Open", "High", "Low", "Close", "Volume"), name: str = "prices") -> None:
@@ -84,7 +84,7 @@ def garman_klass_vol(prices: pd.DataFrame, window: int) -> pd.Series:
     v = daily_variance(prices, "garman_klass")
     return _annualise(v.rolling(window, min_periods=window).sum(), window).rename(f"garman_klass_{window}")
 
-# %% ../nbs/02_features.ipynb #70ae3cf4
+# %% ../nbs/02_features.ipynb #3f17022d
 def forward_realized_vol(prices: pd.DataFrame | pd.Series, horizon: int, estimator: str = "close_to_close") -> pd.Series:
     "Target at t: annualised vol of days t+1..t+h, `sqrt(365/h * sum v[t+1..t+h])`; NaN without a full future window."
     if horizon < 1: raise ConfigError(f"target.horizon must be >= 1, got {horizon}")
@@ -95,7 +95,7 @@ def forward_realized_vol(prices: pd.DataFrame | pd.Series, horizon: int, estimat
         out[:-horizon] = sliding_window_view(vals[1:], horizon).sum(axis=1)  # row t sums v[t+1..t+h]
     return pd.Series(_annualise(out, horizon), index=v.index, name="target")
 
-# %% ../nbs/02_features.ipynb #541fddf5
+# %% ../nbs/02_features.ipynb #2517919b
 def forecast_days(params: dict) -> int:
     "Number of horizons K of the multi-horizon target: max(predict.forecast_days, target.horizon)."
     h = int(params["target"]["horizon"])
@@ -106,7 +106,7 @@ def forward_vol_horizons(prices: pd.DataFrame | pd.Series, max_days: int, estima
     if max_days < 1: raise ConfigError(f"predict.forecast_days must be >= 1, got {max_days}")
     return pd.DataFrame({f"vol_{k}d": forward_realized_vol(prices, k, estimator) for k in range(1, max_days + 1)})
 
-# %% ../nbs/02_features.ipynb #4c7c93ed
+# %% ../nbs/02_features.ipynb #5a29c9e9
 def garch_vol_forecast(returns: pd.Series, train_end, horizon: int, refit_every: int = 0,
                        mean: str = "Zero", dist: str = "t", min_obs: int = 100) -> pd.Series:
     "Annualised GARCH(1,1)-t forecast of vol over t+1..t+h made at each t, parameters fitted on returns <= `train_end`."
@@ -135,7 +135,7 @@ def garch_vol_forecast(returns: pd.Series, train_end, horizon: int, refit_every:
         out[lo:hi] = np.sqrt(ANNUALISATION / horizon * var.sum(axis=1)) / 100
     return pd.Series(out, index=r.index, name="garch_vol").reindex(returns.index)
 
-# %% ../nbs/02_features.ipynb #bccd1f0d
+# %% ../nbs/02_features.ipynb #a48d47ac
 def align_fear_greed(fng: pd.DataFrame | pd.Series, index: pd.DatetimeIndex, max_ffill: int) -> pd.DataFrame:
     "Fear & Greed on `index` dates: `fng_value` forward-filled at most `max_ffill` days, `fng_available` 1 where published."
     s = fng["fng_value"] if isinstance(fng, pd.DataFrame) else fng
@@ -160,7 +160,7 @@ def sentiment_features(aligned: pd.DataFrame, short: int = 7, long: int = 30) ->
                          f"fng_change_{short}": v - v.shift(short),
                          "fng_available": aligned["fng_available"]}, index=aligned.index)
 
-# %% ../nbs/02_features.ipynb #79c65020
+# %% ../nbs/02_features.ipynb #f189ac26
 PROXY_RANK_WINDOW = 90  # days over which today's close is ranked
 
 def price_sentiment_proxy(close: pd.Series, rsi_length: int = 14, rank_window: int = PROXY_RANK_WINDOW) -> pd.Series:
@@ -171,7 +171,7 @@ def price_sentiment_proxy(close: pd.Series, rsi_length: int = 14, rank_window: i
     strength = 100 * close.rolling(rank_window, min_periods=rank_window).rank(pct=True)
     return ((rsi + strength) / 2).rename("price_sentiment_proxy")
 
-# %% ../nbs/02_features.ipynb #57d65db4
+# %% ../nbs/02_features.ipynb #277f9637
 def _sentiment_missing(fp: dict, why: str) -> None:
     msg = f"no Fear & Greed data covers these prices ({why})"
     if fp["on_missing_sentiment"] == "error":
@@ -230,7 +230,7 @@ def build_features(prices: pd.DataFrame, fng: pd.DataFrame | None = None, params
     out.iloc[: indicator_warmup(fp)] = np.nan   # pandas-ta emits early values for long inputs but None for short ones
     return out.replace([np.inf, -np.inf], np.nan)
 
-# %% ../nbs/02_features.ipynb #16a26396
+# %% ../nbs/02_features.ipynb #a1c015cd
 def check_no_lookahead(prices: pd.DataFrame, fng: pd.DataFrame | None, t, params: dict | None = None,
                        seed: int = 0) -> pd.DataFrame:
     "Features at `t` from the full data, from data truncated at `t` and from data perturbed after `t` (rows: full/truncated/perturbed)."
@@ -250,7 +250,7 @@ def check_no_lookahead(prices: pd.DataFrame, fng: pd.DataFrame | None, t, params
         fpert = fpert.drop(fpert.index[fa][::5])  # and remove some later days
     return pd.DataFrame([full, trunc, build_features(pert, fpert, params).loc[t]], index=["full", "truncated", "perturbed"])
 
-# %% ../nbs/02_features.ipynb #91d4ed0a
+# %% ../nbs/02_features.ipynb #cd0f41ec
 SPLITS = ("train", "val", "test")
 UNSCALED_FEATURES = ("fng_available",)  # 0/1 flags: left as they are (a rare 0 would become a huge z-score)
 
@@ -301,7 +301,7 @@ def min_dataset_days(warmup: int, params: dict) -> int:
         n += 1
     return warmup + T - 1 + n + h
 
-# %% ../nbs/02_features.ipynb #d07e1bbc
+# %% ../nbs/02_features.ipynb #e534a716
 def fit_scaler(rows: np.ndarray, kind: str = "standard") -> dict:
     "Fit a scikit-learn scaler (standard, robust or minmax) on `rows` (N, F); return `{kind, center, scale}` as lists."
     from sklearn.preprocessing import StandardScaler, RobustScaler, MinMaxScaler
@@ -326,7 +326,7 @@ def make_windows(values: np.ndarray, end_positions: np.ndarray, sequence_length:
     view = sliding_window_view(values, sequence_length, axis=0)          # (n-T+1, F, T), no copy
     return np.ascontiguousarray(view[end_positions - sequence_length + 1].transpose(0, 2, 1))
 
-# %% ../nbs/02_features.ipynb #fac41707
+# %% ../nbs/02_features.ipynb #82085560
 @dataclass
 class Dataset:
     "Scaled float32 windows per split, raw targets, forecast dates, GARCH input, feature names, scaler, params and the frame."
@@ -368,7 +368,7 @@ class Dataset:
         sizes = ", ".join(f"{k}={len(getattr(self, 'y_' + k))}" for k in SPLITS)
         return f"Dataset({self.symbol or '?'}: {sizes}, T={self.X_train.shape[1]}, F={len(self.feature_names)})"
 
-# %% ../nbs/02_features.ipynb #b63eea79
+# %% ../nbs/02_features.ipynb #665827ae
 def make_dataset(prices: pd.DataFrame, fng: pd.DataFrame | None = None, params: dict | None = None,
                  symbol: str = "") -> Dataset:
     "Features, target, valid windows, purged chronological split, train-only scaler and GARCH input, in memory."
@@ -443,7 +443,7 @@ def make_dataset(prices: pd.DataFrame, fng: pd.DataFrame | None = None, params: 
                               "end": str(prices.index[parts[k][-1]].date())} for k in SPLITS}}
     return Dataset(**arrays, feature_names=names, scaler=scaler, params=p, frame=frame, summary=summary, symbol=symbol)
 
-# %% ../nbs/02_features.ipynb #2b5235e2
+# %% ../nbs/02_features.ipynb #e221258f
 def _save_npz(path: Path, arrays: dict) -> None:
     "Write `arrays` as an .npz atomically, with fixed zip timestamps (same arrays -> same bytes)."
     with atomic_path(path) as tmp:
@@ -493,7 +493,7 @@ def load_dataset(symbol: str, path: str | Path | None = None) -> Dataset:
     return Dataset(**arrays, feature_names=feats["feature_names"], scaler=scaler, params=load_json(path/"params.json"),
                    frame=frame, summary=load_json(path/"summary.json"), symbol=symbol)
 
-# %% ../nbs/02_features.ipynb #eab8a441
+# %% ../nbs/02_features.ipynb #9b946efe
 def _read_inputs(symbol: str, p: dict) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     from cryptovol import data as cdata
     try: prices = cdata.read_cached_prices(symbol)
