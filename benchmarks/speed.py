@@ -1,0 +1,324 @@
+"""Speed and memory benchmark: pipeline stage wall times, featurize of every mirror coin, training throughput, predict latency.
+
+    .venv/bin/python benchmarks/speed.py                       # everything, default params (tens of minutes on 2 cores)
+    .venv/bin/python benchmarks/speed.py --sections one_coin predict --skip-report
+    .venv/bin/python benchmarks/speed.py --quick                # tiny params: checks the benchmark itself in a few minutes
+
+Pipeline stages run as the `cryptovol` commands `dvc.yaml` runs (one process per stage and coin, like `dvc repro`),
+each in a fresh interpreter inside a throw-away project root (copies of params.yaml, settings.ini and nbs/), so the
+checkout's data/, models/ and reports/ are never touched. Each subprocess's wall time, CPU time and peak resident
+memory (`RUSAGE_CHILDREN` of a small launcher process, which includes the processes the command waited for, e.g.
+papermill kernels, and not this process's own memory) are recorded.
+Training throughput runs in this process through `cryptovol.train.train` (callbacks and checkpoint writes included),
+`--throughput-epochs` epochs per (model type, batch size); the first epoch (graph tracing) is reported apart.
+"""
+from __future__ import annotations
+
+import argparse, contextlib, io, json, os, resource, shutil, statistics, subprocess, sys, tempfile, time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (RESULTS, BenchmarkError, configure_env, machine_info, machine_markdown, make_root, md_table,
+                     parse_set, write_outputs)
+from cryptovol.config import CryptovolError   # no side effects: cryptovol's logger is configured on first use
+
+SECTIONS = ("one_coin", "five_coins", "featurize_all", "throughput", "predict")
+STAGES = ("download", "featurize", "train", "evaluate", "report")
+MODEL_TYPES = ("simple", "advanced", "ensemble", "hybrid")
+MIRROR_COINS = ("BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD", "ADA-USD", "DOGE-USD", "DOT-USD", "LTC-USD", "BNB-USD",
+                "LINK-USD", "AVAX-USD", "TRX-USD", "BCH-USD", "NEAR-USD")
+# --quick: the test suite's tiny network (tests/test_reliability.py TINY), so every code path runs in minutes. The window stays
+# at the default 60 days: the report notebooks assert numbers derived from the project's params (nbs/01_data.ipynb checks
+# min_history_days(params) == 208), so `cryptovol report` fails under dataset.sequence_length: 20.
+QUICK = {"model.lstm_units": [8], "model.dropout": [0.1], "model.dense_units": [8],
+         "training.epochs": 2, "training.batch_size": 64, "evaluation.permutation_repeats": 1}
+TARGETS = {"five_coins_total_s": 15 * 60, "predict_s": 10, "featurize_all_s": 30}   # issue 7, on 2 CPU cores
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sections", nargs="+", choices=SECTIONS,
+                    help=f"what to measure (default: all; with --quick: all but five_coins)")
+    ap.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES),
+                    help="pipeline stages to time in one_coin/five_coins (earlier stages they need still run, untimed)")
+    ap.add_argument("--skip-report", action="store_true", help="leave out the report stage (papermill HTML reports)")
+    ap.add_argument("--symbol", help="the coin of one_coin, throughput and predict (default: first of params symbols)")
+    ap.add_argument("--symbols", nargs="+", help="the coins of five_coins (default: params symbols)")
+    ap.add_argument("--model-types", nargs="+", choices=MODEL_TYPES, default=list(MODEL_TYPES), help="throughput model types")
+    ap.add_argument("--batch-sizes", nargs="+", type=int, help="throughput batch sizes (default: 32 64 128; --quick: 64)")
+    ap.add_argument("--throughput-epochs", type=int, default=3, help="epochs per throughput run (>= 2; the first is reported apart)")
+    ap.add_argument("--predict-repeats", type=int, default=3, help="cold-start `cryptovol predict` runs (median reported)")
+    ap.add_argument("--quick", action="store_true", help=f"tiny params {QUICK} to check the benchmark itself")
+    ap.add_argument("--set", action="append", metavar="KEY=VALUE", default=[], help="params.yaml override (repeatable)")
+    ap.add_argument("--out", default=str(RESULTS), help="folder for the JSON and Markdown results (default: benchmarks/results/)")
+    ap.add_argument("--name", help="file name stem (default: speed, or speed_quick with --quick)")
+    ap.add_argument("--data-dir", help="offline mirror with yahoo/ and sentiment/ (default: $CRYPTOVOL_DATA_DIR; unset: the network)")
+    ap.add_argument("--workdir", help="folder for the throw-away project roots (default: a temp folder, deleted unless --keep-work)")
+    ap.add_argument("--keep-work", action="store_true", help="keep the project roots (logs of every command are in them)")
+    ap.add_argument("--verbose", action="store_true", help="cryptovol INFO logs of the in-process parts")
+    a = ap.parse_args(argv)
+    if a.throughput_epochs < 2: ap.error("--throughput-epochs must be >= 2 (the first epoch is tracing)")
+    if a.predict_repeats < 1: ap.error("--predict-repeats must be >= 1")
+    return a
+
+
+# ------------------------------------------------------------------ timed subprocesses
+# Peak RSS of a child must not be read from this process's wait4/RUSAGE_CHILDREN: Linux records the RSS high-water mark of
+# the memory image a process exec()s away from, and a child forked (or vforked) from this process starts as a copy of it
+# (TensorFlow and the throughput models loaded: ~1 GiB). So each command runs under this tiny launcher, whose own image is
+# ~15 MiB: its RUSAGE_CHILDREN is the command's peak RSS (and that of the processes the command waited for).
+LAUNCHER = ("import json, resource, subprocess, sys\n"
+            "rc = subprocess.call(sys.argv[2:])\n"
+            "ru = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+            "open(sys.argv[1], 'w').write(json.dumps({'maxrss_kib': ru.ru_maxrss, 'cpu_s': ru.ru_utime + ru.ru_stime}))\n"
+            "sys.exit(rc)\n")
+
+
+def run_cli(cli_args: list[str], root: Path, label: str) -> dict:
+    "Run `python -m cryptovol ...` in `root` (fresh interpreter); wall s, CPU s and peak RSS (MiB) of it and what it waited for."
+    log_dir = root/"logs"; log_dir.mkdir(exist_ok=True)
+    log = log_dir/f"bench_{label}.log"
+    env = dict(os.environ, CRYPTOVOL_ROOT=str(root))
+    usage = log_dir/f"bench_{label}.rusage.json"
+    cmd = [sys.executable, "-c", LAUNCHER, str(usage), sys.executable, "-m", "cryptovol", *cli_args]
+    with open(log, "w") as fh:
+        t0 = time.perf_counter()
+        rc = subprocess.run(cmd, cwd=root, env=env, stdout=fh, stderr=subprocess.STDOUT).returncode
+        wall = time.perf_counter() - t0
+    if rc != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+        raise BenchmarkError(f"`cryptovol {' '.join(cli_args)}` failed (exit {rc}) in {root}; last lines of {log}:\n{tail}")
+    ru = json.loads(usage.read_text())
+    PEAKS.append(ru["maxrss_kib"] / 1024)
+    return {"command": "cryptovol " + " ".join(cli_args), "seconds": round(wall, 2), "cpu_seconds": round(ru["cpu_s"], 2),
+            "peak_rss_mib": round(ru["maxrss_kib"] / 1024, 1)}
+
+
+PEAKS: list[float] = []   # peak RSS (MiB) of every timed command
+
+
+def stage_commands(stage: str, symbol: str) -> list[tuple[str, list[str]]]:
+    "The `cryptovol` command lines of one dvc.yaml stage for one coin, as (label, args)."
+    return {"download": [(f"download_{symbol}", ["download", "--crypto_symbol", symbol])],
+            "featurize": [(f"featurize_{symbol}", ["preprocess", "--crypto_symbol", symbol])],
+            "train": [(f"train_{symbol}", ["train", "--crypto_symbol", symbol])],
+            "evaluate": [(f"evaluate_{symbol}", ["evaluate", "--crypto_symbol", symbol])],
+            "report": [(f"report_{symbol}", ["report", "--crypto_symbol", symbol, "--no-index"])]}[stage]
+
+
+def pipeline(root: Path, symbols: list[str], stages: list[str], bar, out: dict) -> dict:
+    "Run the pipeline stage by stage (like `dvc repro`: each stage for every coin) up to the last selected stage; time each into `out`."
+    last = max(STAGES.index(s) for s in stages)
+    out.update(symbols=symbols, stages={}, total_seconds=None, all_stages_timed=False)
+    sentiment = None
+    for stage in STAGES[:last + 1]:
+        runs = {}
+        if stage == "download":
+            bar.set_postfix_str(f"{len(symbols)} coin(s): sentiment"); sentiment = run_cli(["download", "--sentiment"], root, "sentiment")
+        for s in symbols:
+            for label, cmd in stage_commands(stage, s):
+                bar.set_postfix_str(f"{len(symbols)} coin(s): {stage} {s}")
+                runs[s] = run_cli(cmd, root, label)
+        if stage == "report" and len(symbols) > 1:
+            bar.set_postfix_str("report index"); runs["index"] = run_cli(["report", "--index_only"], root, "report_index")
+        rec = {"timed": stage in stages, "per_coin": runs,
+               "seconds": round(sum(r["seconds"] for r in runs.values()), 2),
+               "cpu_seconds": round(sum(r["cpu_seconds"] for r in runs.values()), 2),
+               "peak_rss_mib": max(r["peak_rss_mib"] for r in runs.values())}
+        if stage == "download":
+            rec["sentiment"] = sentiment
+            for k in ("seconds", "cpu_seconds"): rec[k] = round(rec[k] + sentiment[k], 2)
+            rec["peak_rss_mib"] = max(rec["peak_rss_mib"], sentiment["peak_rss_mib"])
+        out["stages"][stage] = rec
+        out["total_seconds"] = round(sum(r["seconds"] for r in out["stages"].values() if r["timed"]), 2)
+        bar.update(1)
+    out["all_stages_timed"] = all(s in stages for s in STAGES)
+    return out
+
+
+def featurize_all(root: Path, coins: list[str], bar) -> dict:
+    "Download every coin (untimed), then time one `cryptovol preprocess` process over all of them."
+    bar.set_postfix_str(f"download {len(coins)} coins (setup)")
+    setup = run_cli(["download"], root, "download_all")
+    bar.set_postfix_str(f"preprocess {len(coins)} coins")
+    run = run_cli(["preprocess"], root, "featurize_all")
+    bar.update(1)
+    return {"coins": coins, "download_setup_seconds": setup["seconds"], **run}
+
+
+def predict_latency(root: Path, symbol: str, repeats: int, bar, trained: bool) -> dict:
+    "Median wall time of `cryptovol predict` from a cold start (new interpreter each time) and of importing cryptovol alone."
+    out = {"symbol": symbol, "setup": None}
+    if not trained:   # no one_coin model to reuse: make one quickly (1 epoch; the forecast costs the same)
+        bar.set_postfix_str("predict: setup (download, preprocess, train 1 epoch)")
+        out["setup"] = [run_cli(c, root, l)["command"] for l, c in (("p_sentiment", ["download", "--sentiment"]),
+                        ("p_download", ["download", "--crypto_symbol", symbol]), ("p_featurize", ["preprocess", "--crypto_symbol", symbol]),
+                        ("p_train", ["train", "--crypto_symbol", symbol, "--epochs", "1"]))]
+    runs = []
+    for i in range(repeats):
+        bar.set_postfix_str(f"predict {i + 1}/{repeats}")
+        runs.append(run_cli(["predict", "--crypto_symbol", symbol, "--output", str(root/"bench_forecast.csv")], root, f"predict_{i}"))
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import cryptovol.train, cryptovol.predict"], check=True, env=dict(os.environ, CRYPTOVOL_ROOT=str(root)),
+                   capture_output=True)
+    imp = time.perf_counter() - t0
+    bar.update(1)
+    return {**out, "runs_seconds": [r["seconds"] for r in runs], "median_seconds": round(statistics.median(r["seconds"] for r in runs), 2),
+            "peak_rss_mib": max(r["peak_rss_mib"] for r in runs), "import_only_seconds": round(imp, 2), "command": runs[0]["command"]}
+
+
+# ------------------------------------------------------------------ in-process training throughput
+def throughput(root: Path, symbol: str, model_types, batch_sizes, epochs: int, params_overrides: dict, verbose: bool, bar) -> dict:
+    "Samples/s and s/epoch of `cryptovol.train.train` per (model type, batch size); epoch 1 (tracing) apart from epochs 2..E."
+    import numpy as np
+    from cryptovol.config import load_params, reset_params, with_overrides
+    from cryptovol.data import cache_fear_greed, cache_prices
+    from cryptovol.features import build_dataset
+    from cryptovol.train import train
+    os.environ["CRYPTOVOL_ROOT"] = str(root); reset_params()
+    p = load_params(root/"params.yaml")
+    bar.set_postfix_str(f"throughput: dataset {symbol}")
+    if p["features"]["sentiment"]: cache_fear_greed(p)
+    cache_prices(symbol, p)
+    with (contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())): ds = build_dataset(symbol, p)
+    rows = []
+    for mt in model_types:
+        for bs in batch_sizes:
+            bar.set_postfix_str(f"throughput: {mt} batch {bs}")
+            pm = with_overrides(p, **{"model.type": mt, "training.batch_size": bs, "training.epochs": epochs,
+                                      "training.patience": max(p["training"]["patience"], epochs + 1),
+                                      "training.lr_patience": max(p["training"]["lr_patience"], epochs + 1)})
+            shutil.rmtree(root/"models"/symbol, ignore_errors=True)   # each run starts from an empty model folder
+            res = train(symbol, pm, dataset=ds, verbose=1 if verbose else 0)
+            h = res.history
+            per_epoch = (np.sum([m["seconds"] for m in h["members"].values()], axis=0) if "members" in h else np.asarray(h["seconds"])).tolist()
+            n = int(res.summary["n_train"]); steady = float(np.mean(per_epoch[1:]))
+            rows.append({"model_type": mt, "batch_size": bs, "n_train": n, "n_params": res.summary["n_params"], "epochs": len(per_epoch),
+                         "first_epoch_s": round(per_epoch[0], 2), "s_per_epoch": round(steady, 2),
+                         "samples_per_s": int(round(n / steady)), "samples_per_s_incl_first": int(round(n * len(per_epoch) / sum(per_epoch))),
+                         "epoch_seconds": [round(x, 3) for x in per_epoch]})
+            bar.update(1)
+    return {"symbol": symbol, "sequence_length": int(ds.X_train.shape[1]), "n_features": int(ds.X_train.shape[2]), "rows": rows}
+
+
+# ------------------------------------------------------------------ Markdown
+def markdown(r: dict) -> str:
+    m = r["meta"]; L = [f"# cryptovol speed benchmark{' (--quick: tiny params, not the real numbers)' if m['quick'] else ''}", "",
+                        f"Command: `{m['command']}`", "", machine_markdown(m["machine"]),
+                        f"- params overrides: {m['overrides'] or 'none (default params.yaml)'}; data: {m['data_source']}", ""]
+    for key, title in (("one_coin", "one coin"), ("five_coins", "the default coins")):
+        if key not in r: continue
+        pl = r[key]
+        if not pl.get("stages"): continue
+        L += [f"## Pipeline stages, {title} ({', '.join(pl['symbols'])})", "",
+              "Each stage as `dvc repro` runs it: one `cryptovol` process per coin (a fresh interpreter, TensorFlow import included). "
+              "Peak RSS is the largest single process of the stage.", ""]
+        rows = [{"stage": s + ("" if v["timed"] else " (setup, untimed)"), "seconds": v["seconds"], "per_coin": (
+                    ", ".join(f"{c} {x['seconds']:.1f}" for c, x in v["per_coin"].items()) if len(v["per_coin"]) > 1 else ""),
+                 "cpu": v["cpu_seconds"], "rss": v["peak_rss_mib"],
+                 "cmd": v["per_coin"][next(iter(v["per_coin"]))]["command"] + (" (+ download --sentiment)" if s == "download" else "")}
+                for s, v in pl["stages"].items()]
+        rows.append({"stage": "**total (timed stages)**" + ("" if key not in r.get("errors", {}) else " (incomplete: a stage failed)"),
+                     "seconds": pl["total_seconds"]})
+        cols = [("stage", "stage"), ("seconds", "wall s"), ("cpu", "CPU s"), ("rss", "peak RSS MiB"), ("cmd", "command")]
+        if len(pl["symbols"]) > 1: cols.insert(2, ("per_coin", "per coin s"))
+        L += [md_table(rows, cols, digits=1), ""]
+        if key == "five_coins" and pl["all_stages_timed"]:
+            t = pl["total_seconds"]; L += [f"Whole default pipeline: {t / 60:.1f} min (issue-7 target < 15 min: {'met' if t < TARGETS['five_coins_total_s'] else 'NOT met'}).", ""]
+    if "featurize_all" in r:
+        f = r["featurize_all"]
+        L += [f"## Featurize all {len(f['coins'])} mirror coins", "",
+              f"`{f['command']}` (one process, all coins): **{f['seconds']:.1f} s** wall, {f['cpu_seconds']:.1f} s CPU, peak RSS {f['peak_rss_mib']:.0f} MiB "
+              f"(issue-7 target < 30 s: {'met' if f['seconds'] < TARGETS['featurize_all_s'] else 'NOT met'}). Coins: {', '.join(f['coins'])}.", ""]
+    if "throughput" in r:
+        t = r["throughput"]
+        L += [f"## Training throughput ({t['symbol']}, windows of {t['sequence_length']} days x {t['n_features']} features)", "",
+              "`cryptovol.train.train` in-process, callbacks and per-epoch checkpoint writes included; an epoch includes the validation pass. "
+              "Epoch 1 includes graph tracing and is reported apart; `s/epoch` and `samples/s` are the mean of epochs 2..E "
+              "(ensemble: one epoch of every member).", "",
+              md_table(t["rows"], [("model_type", "model"), ("batch_size", "batch"), ("n_train", "train windows"), ("n_params", "params"),
+                                   ("first_epoch_s", "epoch 1 s"), ("s_per_epoch", "s/epoch (2..E)"), ("samples_per_s", "samples/s (2..E)"),
+                                   ("samples_per_s_incl_first", "samples/s (all)")], digits=2), ""]
+    if "predict" in r:
+        p = r["predict"]
+        L += ["## `cryptovol predict` latency from a cold start", "",
+              f"`{p['command']}`, {len(p['runs_seconds'])} runs, each a new interpreter (model load, features, forecast): "
+              f"**median {p['median_seconds']:.2f} s** (runs {', '.join(f'{x:.2f}' for x in p['runs_seconds'])}), peak RSS {p['peak_rss_mib']:.0f} MiB; "
+              f"importing cryptovol.train + cryptovol.predict alone takes {p['import_only_seconds']:.2f} s "
+              f"(issue-7 target < 10 s: {'met' if p['median_seconds'] < TARGETS['predict_s'] else 'NOT met'})."
+              + (" The model was trained for 1 epoch just for this (no one_coin run)." if p["setup"] else ""), ""]
+    mem = r["memory"]
+    L += ["## Peak memory", "", f"- largest `cryptovol` command (getrusage RUSAGE_CHILDREN in a small launcher, so the "
+          f"benchmark's own memory is not counted): {mem['children_peak_rss_mib']:.0f} MiB",
+          f"- this benchmark process (in-process training throughput; RUSAGE_SELF): {mem['self_peak_rss_mib']:.0f} MiB", "",
+          f"Total benchmark wall time {m['wall_seconds'] / 60:.1f} min."]
+    for s, e in r.get("errors", {}).items(): L += ["", f"**{s} failed**: {e}"]
+    return "\n".join(L)
+
+
+# ------------------------------------------------------------------ main
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    overrides = {**(QUICK if args.quick else {}), **parse_set(args.set)}
+    sections = args.sections or [s for s in SECTIONS if not (args.quick and s == "five_coins")]
+    stages = [s for s in args.stages if not (args.skip_report and s == "report")]
+    if not stages and {"one_coin", "five_coins"} & set(sections): raise BenchmarkError("--stages/--skip-report leave no stage to time")
+    batch_sizes = args.batch_sizes or ([64] if args.quick else [32, 64, 128])
+    if any(b < 1 for b in batch_sizes): raise BenchmarkError(f"--batch-sizes must be positive, got {batch_sizes}")
+    data_dir = args.data_dir or os.environ.get("CRYPTOVOL_DATA_DIR")
+    base = Path(args.workdir).expanduser().resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="cryptovol-speed-"))
+    base.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    try:
+        roots = {s: make_root(base/s, overrides, with_nbs=s in ("one_coin", "five_coins")) for s in sections}
+        configure_env(roots[sections[0]], data_dir, args.verbose)
+        from tqdm.auto import tqdm
+        from cryptovol.config import load_params
+        params = load_params(roots[sections[0]]/"params.yaml")   # validates the overrides
+        symbol = args.symbol or params["symbols"][0]
+        five = args.symbols or list(params["symbols"])
+        coins = sorted(p.stem for p in (Path(data_dir)/"yahoo").glob("*.csv")) if data_dir else list(MIRROR_COINS)
+        if "featurize_all" in sections: write_params_symbols(roots["featurize_all"], overrides, coins)
+        machine = machine_info()
+        n_steps = {"one_coin": max(STAGES.index(s) for s in stages) + 1 if stages else 0, "five_coins": max(STAGES.index(s) for s in stages) + 1 if stages else 0,
+                   "featurize_all": 1, "throughput": len(args.model_types) * len(batch_sizes), "predict": 1}
+        result, errors = {}, {}
+        print(f"speed benchmark in {base}: sections {', '.join(sections)}", file=sys.stderr)
+        with tqdm(total=sum(n_steps[s] for s in sections), desc="speed", unit="step") as bar:
+            for s in sections:
+                try:
+                    if s == "one_coin": pipeline(roots[s], [symbol], stages, bar, result.setdefault(s, {}))
+                    elif s == "five_coins": pipeline(roots[s], five, stages, bar, result.setdefault(s, {}))
+                    elif s == "featurize_all": result[s] = featurize_all(roots[s], coins, bar)
+                    elif s == "throughput": result[s] = throughput(roots[s], symbol, args.model_types, batch_sizes, args.throughput_epochs,
+                                                                   overrides, args.verbose, bar)
+                    elif s == "predict":
+                        reuse = "one_coin" in result and "train" in result["one_coin"]["stages"]
+                        result[s] = predict_latency(roots["one_coin"] if reuse else roots[s], symbol, args.predict_repeats, bar, trained=reuse)
+                except (BenchmarkError, CryptovolError) as e:
+                    errors[s] = str(e); bar.write(f"ERROR in {s}: {e}")
+        result["memory"] = {"children_peak_rss_mib": round(max(PEAKS, default=0.0), 1),
+                            "self_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+        result["errors"] = errors
+        result["meta"] = {"command": "python benchmarks/speed.py " + " ".join(sys.argv[1:] if argv is None else argv), "quick": args.quick,
+                          "sections": sections, "stages": stages, "overrides": overrides, "targets": TARGETS,
+                          "data_source": f"offline mirror {data_dir}" if data_dir else "network (yfinance, Fear & Greed API)",
+                          "machine": machine, "wall_seconds": round(time.perf_counter() - t_start, 1), "workdir": str(base)}
+        write_outputs(args.out, args.name or ("speed_quick" if args.quick else "speed"), result, markdown(result))
+        return 1 if errors else 0
+    finally:
+        if args.workdir is None and not args.keep_work: shutil.rmtree(base, ignore_errors=True)
+        else: print(f"project roots kept in {base}", file=sys.stderr)
+
+
+def write_params_symbols(root: Path, overrides: dict, coins: list[str]) -> None:
+    from _common import write_params
+    write_params(root, {**overrides, "symbols": coins})
+
+
+if __name__ == "__main__":
+    try: sys.exit(main())
+    except (BenchmarkError, CryptovolError) as e:
+        print(f"speed.py: error: {e}", file=sys.stderr); sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr); sys.exit(130)
