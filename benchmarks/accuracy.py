@@ -11,7 +11,7 @@ pipeline's own `build_dataset`, every model type is trained with `cryptovol.trai
 
 "Best baseline" (the one the Diebold-Mariano p-values are quoted against) is chosen by QLIKE on the VALIDATION window
 (baselines fitted on the training rows only, exactly as `evaluate` fits them), never on the test window. The
-metrics.json `best_baseline` (lowest test RMSE) is recorded beside it for reference only.
+metrics.json `best_baseline` uses the same rule (validation QLIKE) and is recorded beside it.
 """
 from __future__ import annotations
 
