@@ -21,7 +21,8 @@ class ReportError(CryptovolError):
 
 # %% auto #0
 __all__ = ['log', 'REPORT_NOTEBOOKS', 'LOWER_IS_BETTER', 'HIGHER_IS_BETTER', 'ReportError', 'execute_notebook',
-           'notebook_to_html', 'build_report', 'coin_metrics', 'summary_table', 'model_wins', 'build_index']
+           'notebook_to_html', 'build_report', 'coin_metrics', 'summary_table', 'model_wins', 'build_index',
+           'summary_markdown']
 
 # %% ../nbs/07_report.ipynb #cba46e32
 def execute_notebook(nb: str | Path, out: str | Path, parameters: dict, timeout: int = 3600) -> Path:
@@ -94,7 +95,7 @@ def model_wins(long: pd.DataFrame, model: str = "model") -> pd.DataFrame:
         out.append((s, metric, best.forecaster, best.forecaster == model))
     return pd.DataFrame(out, columns=["symbol", "metric", "best", "model_best"])
 
-# %% ../nbs/07_report.ipynb #af642818
+# %% ../nbs/07_report.ipynb #4b03c643
 def _wins_note(wins: pd.DataFrame) -> str:
     if wins.empty: return "No coin has metrics yet."
     lines = []
@@ -132,4 +133,21 @@ Lower is better for RMSE, MAE, MAPE, QLIKE and Theil's U; higher for R², correl
                for s, g in long.groupby("symbol")} if not long.empty else {}
     from cryptovol.config import save_json
     save_json(summary, root/"summary.json")
+    with atomic_path(root/"summary.md") as tmp: tmp.write_text(summary_markdown(long), encoding="utf-8")
     return root/"index.html"
+
+def summary_markdown(long: pd.DataFrame, metrics: tuple = ("rmse", "qlike", "r2", "corr", "theil_u")) -> str:
+    "Markdown table (coin x forecaster, a few metrics; best per coin and metric in bold), as README quotes it."
+    if long.empty: return "No metrics yet: run `dvc repro`.\n"
+    rows = ["| coin | forecaster | " + " | ".join(metrics) + " |", "|---|---|" + "---|" * len(metrics)]
+    for s, g in long.groupby("symbol", sort=False):
+        t = g.pivot_table(index="forecaster", columns="metric", values="value")
+        order = ["model"] + [f for f in ("naive", "ewma", "garch", "har") if f in t.index]
+        for f in order:
+            cells = []
+            for m in metrics:
+                v = t.loc[f, m] if m in t else float("nan")
+                best = t[m].min() if m in LOWER_IS_BETTER else t[m].max()
+                cells.append(f"**{v:.3f}**" if v == best else f"{v:.3f}")
+            rows.append(f"| {s} | {f} | " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
