@@ -20,6 +20,18 @@ class BenchmarkError(RuntimeError):
 
 
 # ------------------------------------------------------------------ project roots and params
+def add_common_args(ap, default_name: str) -> None:
+    "Options both benchmarks share: params overrides, output folder and name, data dir, work folder, verbosity."
+    ap.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
+                    help="any params.yaml override, e.g. --set dataset.sequence_length=20 (repeatable)")
+    ap.add_argument("--out", default=str(RESULTS), help="folder for the JSON and Markdown results (default: benchmarks/results/)")
+    ap.add_argument("--name", help=f"file name stem (default: {default_name})")
+    ap.add_argument("--data-dir", help="offline mirror with yahoo/ and sentiment/ (default: $CRYPTOVOL_DATA_DIR; unset: the network)")
+    ap.add_argument("--workdir", help="folder for the throw-away project roots (default: a temp folder, deleted unless --keep-work)")
+    ap.add_argument("--keep-work", action="store_true", help="keep the project roots (datasets, models, logs, metrics.json)")
+    ap.add_argument("--verbose", action="store_true", help="show cryptovol's INFO logs")
+
+
 def set_dotted(d: dict, key: str, value: Any) -> None:
     *parents, last = key.split(".")
     for p in parents: d = d.setdefault(p, {})

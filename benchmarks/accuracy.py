@@ -19,7 +19,7 @@ import argparse, contextlib, io, sys, time, traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (RESULTS, BenchmarkError, configure_env, machine_info, machine_markdown, make_root, md_table,
+from _common import (RESULTS, add_common_args, BenchmarkError, configure_env, machine_info, machine_markdown, make_root, md_table,
                      parse_set, write_outputs)
 from cryptovol.config import CryptovolError   # no side effects: cryptovol's logger is configured on first use, after configure_env
 
@@ -39,15 +39,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--horizons", nargs="+", type=int, metavar="H",
                     help="horizon mode: one table per target.horizon H (default model type: advanced)")
     ap.add_argument("--epochs", type=int, help="override training.epochs (quick runs; early stopping still applies)")
-    ap.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
-                    help="any other params.yaml override, e.g. --set dataset.sequence_length=20 (repeatable)")
-    ap.add_argument("--out", default=str(RESULTS), help="folder for the JSON and Markdown results (default: benchmarks/results/)")
-    ap.add_argument("--name", help="file name stem (default: accuracy, or accuracy_horizons with --horizons)")
-    ap.add_argument("--data-dir", help="offline mirror with yahoo/ and sentiment/ (default: $CRYPTOVOL_DATA_DIR; unset: the network)")
-    ap.add_argument("--workdir", help="project root to work in (default: a temp folder, deleted afterwards unless --keep-work)")
-    ap.add_argument("--keep-work", action="store_true", help="keep the temp project root (datasets, models, metrics.json)")
     ap.add_argument("--fail-fast", action="store_true", help="stop at the first failing run instead of recording it and going on")
-    ap.add_argument("--verbose", action="store_true", help="show cryptovol's INFO logs and dataset summaries")
+    add_common_args(ap, "accuracy, or accuracy_horizons with --horizons")
     return ap.parse_args(argv)
 
 

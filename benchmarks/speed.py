@@ -18,7 +18,7 @@ import argparse, contextlib, io, json, os, resource, shutil, statistics, subproc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (RESULTS, BenchmarkError, configure_env, machine_info, machine_markdown, make_root, md_table,
+from _common import (RESULTS, add_common_args, BenchmarkError, configure_env, machine_info, machine_markdown, make_root, md_table,
                      parse_set, write_outputs)
 from cryptovol.config import CryptovolError   # no side effects: cryptovol's logger is configured on first use
 
@@ -49,13 +49,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--throughput-epochs", type=int, default=3, help="epochs per throughput run (>= 2; the first is reported apart)")
     ap.add_argument("--predict-repeats", type=int, default=3, help="cold-start `cryptovol predict` runs (median reported)")
     ap.add_argument("--quick", action="store_true", help=f"tiny params {QUICK} to check the benchmark itself")
-    ap.add_argument("--set", action="append", metavar="KEY=VALUE", default=[], help="params.yaml override (repeatable)")
-    ap.add_argument("--out", default=str(RESULTS), help="folder for the JSON and Markdown results (default: benchmarks/results/)")
-    ap.add_argument("--name", help="file name stem (default: speed, or speed_quick with --quick)")
-    ap.add_argument("--data-dir", help="offline mirror with yahoo/ and sentiment/ (default: $CRYPTOVOL_DATA_DIR; unset: the network)")
-    ap.add_argument("--workdir", help="folder for the throw-away project roots (default: a temp folder, deleted unless --keep-work)")
-    ap.add_argument("--keep-work", action="store_true", help="keep the project roots (logs of every command are in them)")
-    ap.add_argument("--verbose", action="store_true", help="cryptovol INFO logs of the in-process parts")
+    add_common_args(ap, "speed, or speed_quick with --quick")
     a = ap.parse_args(argv)
     if a.throughput_epochs < 2: ap.error("--throughput-epochs must be >= 2 (the first epoch is tracing)")
     if a.predict_repeats < 1: ap.error("--predict-repeats must be >= 1")
