@@ -20,19 +20,19 @@ class ReportError(CryptovolError):
     "A report notebook failed to execute or render."
 
 # %% auto #0
-__all__ = ['log', 'REPORT_NOTEBOOKS', 'LOWER_IS_BETTER', 'HIGHER_IS_BETTER', 'ReportError', 'execute_notebook',
-           'notebook_to_html', 'build_report', 'coin_metrics', 'summary_table', 'model_wins', 'build_index',
-           'summary_markdown']
+__all__ = ['log', 'REPORT_NOTEBOOKS', 'ANALYSIS_HEADING', 'LOWER_IS_BETTER', 'HIGHER_IS_BETTER', 'ReportError',
+           'execute_notebook', 'notebook_to_html', 'report_notebook', 'build_report', 'coin_metrics', 'summary_table',
+           'model_wins', 'build_index', 'summary_markdown']
 
-# %% ../nbs/07_report.ipynb #cba46e32
-def execute_notebook(nb: str | Path, out: str | Path, parameters: dict, timeout: int = 3600) -> Path:
-    "Run `nb` with papermill and `parameters`; on failure raise `ReportError` naming the cell and keep `out`."
+# %% ../nbs/07_report.ipynb #c3acb4fe
+def execute_notebook(nb: str | Path, out: str | Path, parameters: dict, timeout: int = 3600, source=None) -> Path:
+    "Run `nb` (or the node `source` in `nb`'s folder) with papermill; on failure raise `ReportError` naming the cell, keep `out`."
     import papermill as pm
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     nb, out = Path(nb), Path(out)
     ensure_dir(out.parent)
     try:
-        pm.execute_notebook(str(nb), str(out), parameters=parameters, cwd=str(nb.parent), kernel_name="python3",
+        pm.execute_notebook(str(nb) if source is None else source, str(out), parameters=parameters, cwd=str(nb.parent), kernel_name="python3",
                             progress_bar=False, log_output=False, execution_timeout=timeout)
     except pm.PapermillExecutionError as e:
         raise ReportError(f"{nb.name} failed for {parameters} in cell {e.exec_count} ({e.ename}: {e.evalue}); "
@@ -50,9 +50,35 @@ def notebook_to_html(ipynb: str | Path, dest: str | Path, hide_input: bool = Tru
     with atomic_path(dest) as tmp: tmp.write_text(body, encoding="utf-8")
     return Path(dest)
 
-# %% ../nbs/07_report.ipynb #c1e5e891
-def build_report(symbol: str, notebooks: list[str] | None = None, hide_input: bool = True) -> list[Path]:
+# %% ../nbs/07_report.ipynb #6e783e0a
+ANALYSIS_HEADING = "## Analysis"
+
+def _is_kept_code(src: str) -> bool:
+    "Exported definitions and cells made only of imports (the analysis section relies on both)."
+    if src.lstrip().startswith(("#| export", "#|export")): return True
+    lines = [l.strip() for l in src.splitlines() if l.strip() and not l.strip().startswith("#")]
+    return bool(lines) and all(l.startswith(("import ", "from ")) for l in lines)
+
+def report_notebook(nb):
+    "Copy of notebook `nb` (an nbformat node) keeping title, parameters, definitions and the analysis section."
+    import copy
+    cells, in_analysis, title_seen = [], False, False
+    for cell in nb.cells:
+        src = cell.source
+        if cell.cell_type == "markdown" and src.lstrip().startswith(ANALYSIS_HEADING): in_analysis = True
+        keep = (in_analysis or "parameters" in cell.get("metadata", {}).get("tags", [])
+                or (cell.cell_type == "markdown" and src.lstrip().startswith("# ") and not title_seen)
+                or (cell.cell_type == "code" and _is_kept_code(src)))
+        title_seen = title_seen or (cell.cell_type == "markdown" and src.lstrip().startswith("# "))
+        if keep: cells.append(copy.deepcopy(cell))
+    if not in_analysis: raise ReportError(f"notebook has no '{ANALYSIS_HEADING} ...' markdown heading, so it has nothing to report")
+    out = copy.deepcopy(nb); out.cells = cells
+    return out
+
+# %% ../nbs/07_report.ipynb #13aae51c
+def build_report(symbol: str, notebooks: list[str] | None = None, hide_input: bool = True, full: bool = False) -> list[Path]:
     "Render the report notebooks for `symbol` into reports/{symbol}/html/ and return the HTML paths."
+    import nbformat
     from tqdm.auto import tqdm
     nbs_dir = project_root()/"nbs"
     out_dir = ensure_dir(report_dir(symbol)/"html")
@@ -60,7 +86,8 @@ def build_report(symbol: str, notebooks: list[str] | None = None, hide_input: bo
     for name in tqdm(notebooks or REPORT_NOTEBOOKS, desc=f"report {symbol}", unit="notebook"):
         src = nbs_dir/name
         if not src.exists(): raise ReportError(f"report notebook {src} not found; REPORT_NOTEBOOKS lists {REPORT_NOTEBOOKS}")
-        executed = execute_notebook(src, out_dir/"executed"/name, {"symbol": symbol})
+        nb = nbformat.read(src, as_version=4)
+        executed = execute_notebook(src, out_dir/"executed"/name, {"symbol": symbol}, source=None if full else report_notebook(nb))
         pages.append(notebook_to_html(executed, out_dir/name.replace(".ipynb", ".html"), hide_input))
         log.info("%s: %s", symbol, pages[-1])
     return pages
