@@ -52,7 +52,7 @@ def project_root() -> Path:
     if _is_root(pkg_parent): return pkg_parent
     raise ConfigError("no cryptovol project found: run from the project folder (the one with params.yaml and settings.ini) or set CRYPTOVOL_ROOT")
 
-# %% ../nbs/00_config.ipynb #362e24a2
+# %% ../nbs/00_config.ipynb #a8f41e2f
 _pos = lambda v: v > 0
 _frac = lambda v: 0 < v < 1
 _nonneg = lambda v: v >= 0
@@ -89,6 +89,8 @@ PARAM_SCHEMA: dict[str, tuple] = {
     "model.dense_units": (list, lambda v: all(isinstance(i, int) and i > 0 for i in v), "positive unit counts"),
     "model.batch_norm": (bool, None, ""), "model.loss": (str, _oneof("huber", "mse", "qlike"), "huber, mse or qlike"),
     "model.log_target": (bool, None, ""),
+    "model.har_anchor": (bool, None, ""),
+    "model.anchor_features": (list, lambda v: len(v) >= 1 and all(isinstance(x, str) for x in v), "dataset feature names, e.g. [rv_7, rv_30]"),
     "model.ensemble_members": (list, lambda v: len(v) >= 1 and set(v) <= {"attention_lstm", "gru", "bilstm", "simple_lstm"}, "names from attention_lstm, gru, bilstm, simple_lstm"),
     "model.ensemble_weighting": (str, _oneof("mean", "val_loss"), "mean or val_loss"),
     "training.epochs": (int, _pos, "> 0"), "training.batch_size": (int, _pos, "> 0"),

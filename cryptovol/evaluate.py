@@ -389,7 +389,7 @@ def best_baseline_on_validation(ds, base: pd.DataFrame) -> dict:
     return {"best_baseline": min(scores, key=scores.get), "best_baseline_rule": "lowest QLIKE on the validation window",
             "validation_qlike": scores}
 
-# %% ../nbs/05_evaluate.ipynb #07b39768
+# %% ../nbs/05_evaluate.ipynb #65d2c06d
 def evaluate(symbol: str, params: dict | None = None, plots: bool | None = None, importance: bool = True,
              model_path: str | Path | None = None) -> dict:
     "Score the trained model for `symbol` against all baselines on the test dates; write metrics.json, predictions.csv, PNGs."
@@ -423,6 +423,8 @@ def evaluate(symbol: str, params: dict | None = None, plots: bool | None = None,
     metrics.update(score_forecasts(scored, h))
     table = comparison_table(metrics, BASELINES)
     metrics.update(best_baseline_on_validation(ds, base))
+    val_pred = np.asarray(trained.predict(model_inputs(ds, "val", trained)), dtype=np.float64).ravel()
+    metrics["model_validation_qlike"] = float(np.mean(qlike_loss(np.asarray(ds.y_val, dtype=np.float64), val_pred)))
     metrics["residuals"] = residual_tests(pred["actual"], pred["model"], h)
     metrics["har_coefficients"] = base.attrs["har_params"]
     out = ensure_dir(report_dir(symbol))

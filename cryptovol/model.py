@@ -16,9 +16,10 @@ log = get_logger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'LOSSES', 'MODEL_TYPES', 'BN_MOMENTUM', 'MEMBER_TYPES', 'AttentionLayer', 'LastStep', 'StackMembers',
-           'WeightedAverage', 'qlike_log_loss', 'qlike_loss', 'get_loss', 'n_outputs_for', 'build_simple',
-           'build_advanced', 'build_hybrid', 'build_member', 'combine_members', 'ensemble_weights', 'ensemble_members',
-           'member_outputs', 'build_model', 'attention_model']
+           'WeightedAverage', 'qlike_log_loss', 'qlike_loss', 'get_loss', 'n_outputs_for', 'LogVolChannels',
+           'anchor_spec', 'fit_anchor', 'build_simple', 'build_advanced', 'build_hybrid', 'build_member',
+           'combine_members', 'ensemble_weights', 'ensemble_members', 'member_outputs', 'build_model',
+           'attention_model']
 
 # %% ../nbs/03_model.ipynb #6fa79ff0
 @keras.saving.register_keras_serializable(package="cryptovol")
@@ -167,40 +168,96 @@ def _recurrent_stack(x, mp: dict, cell: str = "lstm", name: str = "", bidirectio
         if d > 0: x = layers.Dropout(float(d), name=f"{name}dropout_{i}")(x)
     return x
 
-# %% ../nbs/03_model.ipynb #a74ee487
+# %% ../nbs/03_model.ipynb #56ede0b3
+@keras.saving.register_keras_serializable(package="cryptovol")
+class LogVolChannels(layers.Layer):
+    "Log of selected channels on the last step, unscaled: `log(max(x[:, -1, i] * scale + center, floor))`."
+    def __init__(self, indices: Sequence[int], center: Sequence[float], scale: Sequence[float], floor: float = 1e-4, **kwargs):
+        super().__init__(**kwargs)
+        self.indices, self.center, self.scale, self.floor = [int(i) for i in indices], [float(c) for c in center], [float(s) for s in scale], float(floor)
+        if not (len(self.indices) == len(self.center) == len(self.scale) >= 1):
+            raise ConfigError(f"LogVolChannels needs one center and scale per channel, got {len(self.indices)}/{len(self.center)}/{len(self.scale)}")
+
+    def call(self, inputs):
+        last = ops.take(inputs[:, -1, :], self.indices, axis=-1)
+        return ops.log(ops.maximum(last * ops.convert_to_tensor(self.scale) + ops.convert_to_tensor(self.center), self.floor))
+
+    def compute_output_shape(self, input_shape): return (input_shape[0], len(self.indices))
+
+    def get_config(self):
+        return {**super().get_config(), "indices": self.indices, "center": self.center, "scale": self.scale, "floor": self.floor}
+
+def anchor_spec(feature_names: Sequence[str], scaler: dict, features: Sequence[str]) -> dict:
+    "Where the anchor's channels sit in the inputs and how to unscale them: `{'indices', 'center', 'scale'}`."
+    names = list(feature_names)
+    missing = [f for f in features if f not in names]
+    if missing: raise ConfigError(f"model.anchor_features {missing} are not dataset features; choose from {names}")
+    idx = [names.index(f) for f in features]
+    return {"indices": idx, "center": [float(scaler["center"][i]) for i in idx], "scale": [float(scaler["scale"][i]) for i in idx]}
+
+def _anchor_layers(model: keras.Model) -> list[tuple]:
+    "(LogVolChannels, Dense) pairs of every anchored network inside `model` (ensemble members included)."
+    pairs = []
+    for m in [model, *[l for l in model.layers if isinstance(l, keras.Model)]]:
+        names = {l.name for l in m.layers}
+        if {"anchor_inputs", "har_anchor"} <= names: pairs.append((m.get_layer("anchor_inputs"), m.get_layer("har_anchor")))
+    return pairs
+
+def fit_anchor(model: keras.Model, X: np.ndarray, Y: np.ndarray) -> np.ndarray | None:
+    "Set every HAR anchor in `model` by OLS of `Y` (N, K; model space) on its log-vol channels of `X`; returns the coefficients."
+    coef = None
+    for channels, dense in _anchor_layers(model):
+        Z = np.asarray(channels(np.asarray(X, dtype="float32")), dtype="float64")
+        A = np.c_[np.ones(len(Z)), Z]
+        coef, *_ = np.linalg.lstsq(A, np.asarray(Y, dtype="float64").reshape(len(Z), -1), rcond=None)
+        dense.kernel.assign(coef[1:].astype("float32")); dense.bias.assign(coef[0].astype("float32"))
+    return coef
+
+# %% ../nbs/03_model.ipynb #bf089885
 def _inputs(n_steps: int, n_features: int, name: str = "windows"):
     if n_steps < 2 or n_features < 1:
         raise ConfigError(f"windows must have >= 2 steps and >= 1 feature, got ({n_steps}, {n_features}); check dataset.sequence_length")
     return keras.Input(shape=(int(n_steps), int(n_features)), name=name)
 
+def _finish(inp, x, mp: dict, output_bias, name: str, n_outputs: int | None, anchor: dict | None = None) -> keras.Model:
+    "The head on `x`; with an `anchor` spec, plus the frozen HAR anchor (the head then starts at zero and learns the residual)."
+    if anchor is None: return keras.Model(inp, _head(x, mp, output_bias, n_outputs=n_outputs), name=name)
+    k = n_outputs_for(output_bias, n_outputs)
+    residual = _head(x, mp, np.zeros(k, "float32"), n_outputs=k)
+    dense = layers.Dense(k, trainable=False, name="har_anchor")
+    base = dense(LogVolChannels(**anchor, name="anchor_inputs")(inp))
+    dense.kernel.assign(np.zeros(dense.kernel.shape, "float32"))   # until fit_anchor: the constant forecast
+    if output_bias is not None: dense.bias.assign(np.broadcast_to(np.asarray(output_bias, "float32").reshape(-1), (k,)))
+    return keras.Model(inp, layers.Add(name="anchored_output")([base, residual]), name=name)
+
 def build_simple(n_steps: int, n_features: int, params: dict, output_bias=None, name: str = "simple",
-                 n_outputs: int | None = None) -> keras.Model:
-    "One LSTM layer and a dense head with `n_outputs` horizons."
+                 n_outputs: int | None = None, anchor: dict | None = None) -> keras.Model:
+    "One LSTM layer and a dense head with `n_outputs` horizons (plus the HAR anchor when `anchor` is given)."
     mp = _mp(params); inp = _inputs(n_steps, n_features)
     x = layers.LSTM(int(mp["lstm_units"][0]), name="lstm_0")(inp)
     if mp["dropout"][0] > 0: x = layers.Dropout(float(mp["dropout"][0]), name="dropout_0")(x)
-    return keras.Model(inp, _head(x, mp, output_bias, n_outputs=n_outputs), name=name)
+    return _finish(inp, x, mp, output_bias, name, n_outputs, anchor)
 
-def build_advanced(n_steps: int, n_features: int, params: dict, output_bias=None,
-                   name: str = "advanced", garch_skip: bool = False, n_outputs: int | None = None) -> keras.Model:
+def build_advanced(n_steps: int, n_features: int, params: dict, output_bias=None, name: str = "advanced",
+                   garch_skip: bool = False, n_outputs: int | None = None, anchor: dict | None = None) -> keras.Model:
     "Stacked LSTMs with batch norm and dropout, attention over time, dense multi-horizon head (`garch_skip`: hybrid)."
     mp = _mp(params); inp = _inputs(n_steps, n_features)
     x = AttentionLayer(name="attention")(_recurrent_stack(inp, mp, "lstm"))
     if garch_skip: x = layers.Concatenate(name="garch_skip")([x, LastStep(-1, None, name="latest_garch")(inp)])
-    return keras.Model(inp, _head(x, mp, output_bias, n_outputs=n_outputs), name=name)
+    return _finish(inp, x, mp, output_bias, name, n_outputs, anchor)
 
 def build_hybrid(n_steps: int, n_features: int, params: dict, output_bias=None, name: str = "hybrid",
-                 n_outputs: int | None = None) -> keras.Model:
+                 n_outputs: int | None = None, anchor: dict | None = None) -> keras.Model:
     "The advanced model whose last input channel is the scaled GARCH forecast, with a GARCH skip connection."
     if n_features < 2: raise ConfigError("the hybrid model needs the dataset features plus the GARCH channel (n_features >= 2)")
-    return build_advanced(n_steps, n_features, params, output_bias, name=name, garch_skip=True, n_outputs=n_outputs)
+    return build_advanced(n_steps, n_features, params, output_bias, name=name, garch_skip=True, n_outputs=n_outputs, anchor=anchor)
 
 def build_member(kind: str, n_steps: int, n_features: int, params: dict, output_bias=None,
-                 n_outputs: int | None = None) -> keras.Model:
+                 n_outputs: int | None = None, anchor: dict | None = None) -> keras.Model:
     "One ensemble member: `attention_lstm`, `gru`, `bilstm` or `simple_lstm`, named `member_{kind}`."
     mp, name = _mp(params), f"member_{kind}"
-    if kind == "attention_lstm": return build_advanced(n_steps, n_features, params, output_bias, name=name, n_outputs=n_outputs)
-    if kind == "simple_lstm": return build_simple(n_steps, n_features, params, output_bias, name=name, n_outputs=n_outputs)
+    if kind == "attention_lstm": return build_advanced(n_steps, n_features, params, output_bias, name=name, n_outputs=n_outputs, anchor=anchor)
+    if kind == "simple_lstm": return build_simple(n_steps, n_features, params, output_bias, name=name, n_outputs=n_outputs, anchor=anchor)
     inp = _inputs(n_steps, n_features)
     if kind == "gru":
         x = _recurrent_stack(inp, mp, "gru")
@@ -210,7 +267,7 @@ def build_member(kind: str, n_steps: int, n_features: int, params: dict, output_
         x = AttentionLayer(name="attention")(_recurrent_stack(inp, half, "lstm", bidirectional=True))
     else:
         raise ConfigError(f"unknown ensemble member {kind!r} in model.ensemble_members; use {', '.join(MEMBER_TYPES)}")
-    return keras.Model(inp, _head(x, mp, output_bias, n_outputs=n_outputs), name=name)
+    return _finish(inp, x, mp, output_bias, name, n_outputs, anchor)
 
 # %% ../nbs/03_model.ipynb #f0ed4067
 def combine_members(members: Sequence[keras.Model], weights: Sequence[float] | None = None, name: str = "ensemble") -> keras.Model:
@@ -249,19 +306,20 @@ def member_outputs(model: keras.Model, X: np.ndarray, batch_size: int = 256) -> 
     if not members: return None
     return {k: m.predict(X, batch_size=batch_size, verbose=0).reshape(len(X), -1) for k, m in members.items()}
 
-# %% ../nbs/03_model.ipynb #a8810e53
+# %% ../nbs/03_model.ipynb #4eb0425b
 def build_model(n_steps: int, n_features: int, params: dict, model_type: str | None = None,
-                output_bias=None, n_outputs: int | None = None) -> keras.Model:
+                output_bias=None, n_outputs: int | None = None, anchor: dict | None = None) -> keras.Model:
     "Uncompiled Keras model for `model_type` (default `params['model']['type']`) on windows `(n_steps, n_features)`, `n_outputs` horizons."
     mp = _mp(params)
     kind = model_type or mp["type"]
     k = n_outputs_for(output_bias, n_outputs)
-    if kind == "simple": return build_simple(n_steps, n_features, params, output_bias, n_outputs=k)
-    if kind == "advanced": return build_advanced(n_steps, n_features, params, output_bias, n_outputs=k)
-    if kind == "hybrid": return build_hybrid(n_steps, n_features, params, output_bias, n_outputs=k)
+    kw = {"n_outputs": k, "anchor": anchor}
+    if kind == "simple": return build_simple(n_steps, n_features, params, output_bias, **kw)
+    if kind == "advanced": return build_advanced(n_steps, n_features, params, output_bias, **kw)
+    if kind == "hybrid": return build_hybrid(n_steps, n_features, params, output_bias, **kw)
     if kind == "ensemble":
         kinds = list(mp.get("ensemble_members", ["attention_lstm", "gru", "bilstm"]))
-        return combine_members([build_member(m, n_steps, n_features, params, output_bias, n_outputs=k) for m in kinds])
+        return combine_members([build_member(m, n_steps, n_features, params, output_bias, **kw) for m in kinds])
     raise ConfigError(f"model.type = {kind!r} is not known; use one of {', '.join(MODEL_TYPES)}")
 
 def attention_model(model: keras.Model) -> keras.Model | None:
@@ -274,7 +332,7 @@ def attention_model(model: keras.Model) -> keras.Model | None:
     inp = keras.Input(shape=tuple(target.input_shape[1:]), name="windows")
     x = inp
     for layer in target.layers:
-        if isinstance(layer, layers.InputLayer): continue
+        if isinstance(layer, (layers.InputLayer, LogVolChannels)) or layer.name == "har_anchor": continue   # not on the chain
         if isinstance(layer, AttentionLayer):
             # a twin layer holding a copy of the trained weights (re-calling a layer with a different
             # output structure confuses Keras' functional graph)

@@ -176,3 +176,36 @@ def test_load_errors_name_the_path(root, tmp_path):
     (bad/"model.keras").unlink(); shutil.copy(root/"models"/SYMBOL/"model.keras", bad/"model.keras")
     (bad/"features.json").unlink()
     with pytest.raises(ModelError, match="features.json"): load_trained(bad)
+
+
+@pytest.mark.parametrize("kind", ["advanced", "ensemble"])
+def test_har_anchor_is_ols_on_training_windows_and_stays_frozen(root, ds, kind):
+    "model.har_anchor: the frozen branch equals OLS of the training targets on log rv_7 / log rv_30 and training leaves it alone."
+    from cryptovol.model import _anchor_layers
+    from cryptovol.train import load_trained, model_inputs, to_model_target, train
+    over = {**TINY, "model.har_anchor": True, "model.ensemble_members": ["attention_lstm", "gru"]}
+    res = train(SYMBOL, over, model_type=kind, verbose=0)
+    # expected coefficients by hand: unscale the last day's rv_7 and rv_30, log, regress the (N, K) log targets
+    Xtr = model_inputs(ds, "train", kind)
+    idx = [ds.feature_names.index(f) for f in ("rv_7", "rv_30")]
+    raw = Xtr[:, -1, idx] * np.asarray(ds.scaler["scale"])[idx] + np.asarray(ds.scaler["center"])[idx]
+    A = np.c_[np.ones(len(raw)), np.log(raw)]
+    want, *_ = np.linalg.lstsq(A, to_model_target(ds.targets("train"), True), rcond=None)
+    tm = load_trained(root/"models"/SYMBOL)
+    pairs = _anchor_layers(tm.model)
+    assert len(pairs) == (2 if kind == "ensemble" else 1)
+    for _, dense in pairs:   # after two epochs of training the frozen weights are still the OLS fit
+        assert not dense.trainable
+        np.testing.assert_allclose(dense.kernel.numpy(), want[1:], rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(dense.bias.numpy(), want[0], rtol=1e-3, atol=1e-4)
+    coef = res.summary["har_anchor"]
+    from cryptovol.model import ensemble_members
+    assert set(coef) == ({tm.model.name} if kind != "ensemble" else {f"member_{k}" for k in ensemble_members(tm.model)})
+    assert all(np.allclose(c["rv_30"], want[2], atol=1e-4) for c in coef.values())
+    assert np.isfinite(tm.predict(model_inputs(ds, "val", tm))).all()
+
+
+def test_anchor_feature_must_exist(root):
+    from cryptovol.train import train
+    with pytest.raises(ConfigError, match="model.anchor_features"):
+        train(SYMBOL, {**TINY, "model.har_anchor": True, "model.anchor_features": ["rv_90"]}, verbose=0)
