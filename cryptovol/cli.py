@@ -33,7 +33,7 @@ def _training_flags(p: argparse.ArgumentParser):
     add_flag(p, "batch_size", type=int, help="batch size (default: training.batch_size)")
     add_flag(p, "learning_rate", type=float, help="Adam learning rate (default: training.learning_rate)")
 
-# %% ../nbs/08_cli.ipynb #c1e1431b
+# %% ../nbs/08_cli.ipynb #25717914
 def build_parser() -> argparse.ArgumentParser:
     "The `cryptovol` argument parser with one subcommand per pipeline step."
     parser = argparse.ArgumentParser(prog="cryptovol", description="Forecast cryptocurrency volatility with LSTMs, against EWMA/GARCH/HAR baselines.")
@@ -54,12 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="render the per-coin HTML reports with papermill (and reports/index.html)"); _common(p)
     add_flag(p, "index_only", action="store_true", help="only rebuild reports/index.html from existing metrics")
     add_flag(p, "no_index", action="store_true", help="do not rebuild reports/index.html")
+    add_flag(p, "full", action="store_true", help="render whole notebooks, demonstrations included (default: each notebook's analysis section)")
     p = sub.add_parser("pipeline", help="download, preprocess, train, evaluate and report, for one or all symbols"); _common(p); _training_flags(p)
     add_flag(p, "no_plots", action="store_true", help="skip the PNG plots")
     add_flag(p, "no_report", action="store_true", help="skip the HTML reports")
     return parser
 
-# %% ../nbs/08_cli.ipynb #fd675e99
+# %% ../nbs/08_cli.ipynb #cfbf27a8
 def _symbols(args) -> list[str]:
     return [args.crypto_symbol] if getattr(args, "crypto_symbol", None) else list(get_params()["symbols"])
 
@@ -110,7 +111,7 @@ def cmd_predict(args):
 def cmd_report(args):
     from cryptovol.report import build_index, build_report
     if not args.index_only:
-        for s in _symbols(args): build_report(s)
+        for s in _symbols(args): build_report(s, full=args.full)
     if not args.no_index: print(f"index -> {build_index()}")
 
 def cmd_pipeline(args):
