@@ -50,7 +50,7 @@ def notebook_to_html(ipynb: str | Path, dest: str | Path, hide_input: bool = Tru
     with atomic_path(dest) as tmp: tmp.write_text(body, encoding="utf-8")
     return Path(dest)
 
-# %% ../nbs/07_report.ipynb #6e783e0a
+# %% ../nbs/07_report.ipynb #8f22e8d4
 ANALYSIS_HEADING = "## Analysis"
 
 def _is_kept_code(src: str) -> bool:
@@ -59,8 +59,8 @@ def _is_kept_code(src: str) -> bool:
     lines = [l.strip() for l in src.splitlines() if l.strip() and not l.strip().startswith("#")]
     return bool(lines) and all(l.startswith(("import ", "from ")) for l in lines)
 
-def report_notebook(nb):
-    "Copy of notebook `nb` (an nbformat node) keeping title, parameters, definitions and the analysis section."
+def report_notebook(nb, name: str = "notebook"):
+    "Copy of notebook `nb` (an nbformat node; `name` for errors) keeping title, parameters, definitions and the analysis section."
     import copy
     cells, in_analysis, title_seen = [], False, False
     for cell in nb.cells:
@@ -71,11 +71,13 @@ def report_notebook(nb):
                 or (cell.cell_type == "code" and _is_kept_code(src)))
         title_seen = title_seen or (cell.cell_type == "markdown" and src.lstrip().startswith("# "))
         if keep: cells.append(copy.deepcopy(cell))
-    if not in_analysis: raise ReportError(f"notebook has no '{ANALYSIS_HEADING} ...' markdown heading, so it has nothing to report")
+    if not in_analysis:
+        raise ReportError(f"{name} has no '{ANALYSIS_HEADING} ...' markdown heading, so it has nothing to report; "
+                          "add one above the cells the report should show (or render it whole with `cryptovol report --full`)")
     out = copy.deepcopy(nb); out.cells = cells
     return out
 
-# %% ../nbs/07_report.ipynb #13aae51c
+# %% ../nbs/07_report.ipynb #6e5adb4f
 def build_report(symbol: str, notebooks: list[str] | None = None, hide_input: bool = True, full: bool = False) -> list[Path]:
     "Render the report notebooks for `symbol` into reports/{symbol}/html/ and return the HTML paths."
     import nbformat
@@ -87,7 +89,7 @@ def build_report(symbol: str, notebooks: list[str] | None = None, hide_input: bo
         src = nbs_dir/name
         if not src.exists(): raise ReportError(f"report notebook {src} not found; REPORT_NOTEBOOKS lists {REPORT_NOTEBOOKS}")
         nb = nbformat.read(src, as_version=4)
-        executed = execute_notebook(src, out_dir/"executed"/name, {"symbol": symbol}, source=None if full else report_notebook(nb))
+        executed = execute_notebook(src, out_dir/"executed"/name, {"symbol": symbol}, source=None if full else report_notebook(nb, str(src)))
         pages.append(notebook_to_html(executed, out_dir/name.replace(".ipynb", ".html"), hide_input))
         log.info("%s: %s", symbol, pages[-1])
     return pages

@@ -222,7 +222,7 @@ def test_advanced_learns_synthetic_volatility(project):
     from cryptovol.train import train
     ds = synthetic_dataset()
     assert np.isfinite(ds.X_train).all() and len(ds.y_val) > 100
-    res = train("SYNTHETIC", {"model.lstm_units": [16, 8], "model.dropout": [0.0, 0.0], "model.dense_units": [8],
+    res = train("SYNTHETIC", {"model.har_anchor": False, "model.lstm_units": [16, 8], "model.dropout": [0.0, 0.0], "model.dense_units": [8],
                               "training.epochs": 12, "training.batch_size": 32, "training.learning_rate": 0.003,
                               "training.patience": 12}, model_type="advanced", dataset=ds, verbose=0)
     s = res.summary

@@ -473,7 +473,8 @@ def failing_notebook(path: Path) -> Path:
     nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
                                             "language_info": {"name": "python"}})
     params = nbformat.v4.new_code_cell('symbol = "BTC-USD"'); params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("raise RuntimeError(f'broken report for {symbol}')")]
+    nb.cells = [params, nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_markdown_cell("## Analysis for `symbol`"),
+                nbformat.v4.new_code_cell("raise RuntimeError(f'broken report for {symbol}')")]
     nbformat.write(nb, path)
     return path
 
@@ -492,6 +493,19 @@ def test_failing_report_notebook_exits_nonzero_and_keeps_it(project, mirror):
     cells = json.loads(kept.read_text())["cells"]
     assert any(o.get("ename") == "RuntimeError" for c in cells for o in c.get("outputs", []))   # error output kept for inspection
     assert not (project/"reports"/SYMBOL/"html"/"01_data.html").exists()                        # no half report
+
+
+def test_report_notebook_without_analysis_section_is_named(project, mirror):
+    "A report template without an '## Analysis' heading: one line naming the notebook, no traceback."
+    import nbformat
+    (project/"nbs").unlink(); (project/"nbs").mkdir()
+    nb = nbformat.read(failing_notebook(project/"nbs"/"01_data.ipynb"), as_version=4)
+    nb.cells = [c for c in nb.cells if c.cell_type == "code"]
+    nbformat.write(nb, project/"nbs"/"01_data.ipynb")
+    r = run_cli(["report", "--crypto_symbol", SYMBOL, "--no-index"], project, mirror, timeout=180)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    (line,) = error_lines(r.stderr, "report")
+    assert "01_data.ipynb" in line and "## Analysis" in line
 
 
 def test_hung_report_notebook_is_a_clear_failure(tmp_path):
