@@ -196,3 +196,20 @@ def write_outputs(out_dir: str | Path, name: str, data: dict, markdown: str) -> 
     print(markdown)
     print(f"\nwrote {paths[0]} and {paths[1]}", file=sys.stderr)
     return paths[0], paths[1]
+
+
+# ------------------------------------------------------------------ entry points
+def release_root(root: Path, args) -> None:
+    "Delete the throw-away root unless the user asked to keep it (`--keep-work`) or named it (`--workdir`)."
+    if args.workdir is None and not args.keep_work: shutil.rmtree(root, ignore_errors=True)
+    else: print(f"project root(s) kept in {root}", file=sys.stderr)
+
+
+def run_main(main, script: str) -> None:
+    "Run a benchmark's `main()` and exit: one-line errors (exit 2) instead of tracebacks for bad options or data."
+    from cryptovol.config import CryptovolError
+    try: sys.exit(main())
+    except (BenchmarkError, CryptovolError) as e:
+        print(f"{script}: error: {e}", file=sys.stderr); sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr); sys.exit(130)

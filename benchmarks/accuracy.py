@@ -19,9 +19,8 @@ import argparse, contextlib, io, sys, time, traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (RESULTS, add_common_args, BenchmarkError, configure_env, machine_info, machine_markdown, make_root, md_table,
+from _common import (release_root, run_main, RESULTS, add_common_args, BenchmarkError, configure_env, machine_info, machine_markdown, make_root, md_table,
                      parse_set, write_outputs)
-from cryptovol.config import CryptovolError   # no side effects: cryptovol's logger is configured on first use, after configure_env
 
 MODEL_TYPES = ("simple", "advanced", "ensemble", "hybrid")
 BASELINES = ("naive", "ewma", "garch", "har")
@@ -273,13 +272,8 @@ def main(argv=None) -> int:
         if failed: print(f"{failed} run(s)/group(s) failed; see the errors above and in {name}.json", file=sys.stderr)
         return 1 if failed else 0
     finally:
-        if args.workdir is None and not args.keep_work: shutil.rmtree(root, ignore_errors=True)
-        elif args.keep_work or args.workdir: print(f"project root kept at {root}", file=sys.stderr)
+        release_root(root, args)
 
 
 if __name__ == "__main__":
-    try: sys.exit(main())
-    except (BenchmarkError, CryptovolError) as e:
-        print(f"accuracy.py: error: {e}", file=sys.stderr); sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr); sys.exit(130)
+    run_main(main, "accuracy.py")

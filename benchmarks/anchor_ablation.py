@@ -13,7 +13,7 @@ import argparse, contextlib, io, json, sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, add_common_args, configure_env, machine_info, make_root, md_table, parse_set, write_outputs
+from _common import release_root, run_main, RESULTS, add_common_args, configure_env, machine_info, make_root, md_table, parse_set, write_outputs
 
 
 def anchor_only_forecast(ds, features) -> tuple:
@@ -38,38 +38,40 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import os
     root = make_root(args.workdir, parse_set(args.set))
-    configure_env(root, args.data_dir or os.environ.get("CRYPTOVOL_DATA_DIR"), args.verbose)
-    import numpy as np
-    from cryptovol.config import get_params
-    from cryptovol.evaluate import qlike_loss
-    from cryptovol.features import build_dataset
-    p = get_params()
-    full = {}
-    if Path(args.accuracy_json).is_file():
-        for g in json.loads(Path(args.accuracy_json).read_text())["groups"]:
-            full[g["symbol"]] = {k: r["metrics"]["forecasts"]["model"]["qlike"] for k, r in g["runs"].items()}
-            full[g["symbol"]]["best"] = g["runs"]["advanced"]["metrics"]["best_baseline"] if "advanced" in g["runs"] else None
-            if full[g["symbol"]]["best"]:
-                full[g["symbol"]]["best_qlike"] = g["runs"]["advanced"]["metrics"]["forecasts"][full[g["symbol"]]["best"]]["qlike"]
-    rows, records = [], []
-    for sym in args.symbols or p["symbols"]:
-        with contextlib.redirect_stdout(io.StringIO()): ds = build_dataset(sym, p)
-        pred, coef = anchor_only_forecast(ds, p["model"]["anchor_features"])
-        q = float(np.mean(qlike_loss(np.asarray(ds.y_test, "float64"), pred)))
-        f = full.get(sym, {})
-        rec = {"symbol": sym, "anchor_only_qlike": q, "coef_h": coef[:, ds.horizon - 1].tolist(), "n_test": int(len(pred)), **f}
-        records.append(rec)
-        rows.append({"coin": sym, "anchor": q, "advanced": f.get("advanced"), "hybrid": f.get("hybrid"),
-                     "gain": (q - f["advanced"]) if "advanced" in f else None,
-                     "best": f"{f['best']} {f['best_qlike']:.4f}" if f.get("best") else None})
-    cols = [("coin", "coin"), ("anchor", "anchor alone"), ("advanced", "advanced (anchor + LSTM)"), ("hybrid", "hybrid"),
-            ("gain", "anchor − advanced"), ("best", "best baseline (validation-chosen)")]
-    md = ("# Anchor-only ablation (test-window QLIKE, h = %d)\n\nCommand: `python benchmarks/anchor_ablation.py`\n\n" % p["target"]["horizon"]
-          + md_table(rows, cols) + "\n\nPositive `anchor − advanced`: the network improves on its own anchor.\n")
-    write_outputs(args.out, args.name or "anchor_ablation", {"machine": machine_info(tensorflow=False), "records": records}, md)
-    if not args.keep_work: __import__("shutil").rmtree(root, ignore_errors=True)
+    try:
+        configure_env(root, args.data_dir or os.environ.get("CRYPTOVOL_DATA_DIR"), args.verbose)
+        import numpy as np
+        from cryptovol.config import get_params
+        from cryptovol.evaluate import qlike_loss
+        from cryptovol.features import build_dataset
+        p = get_params()
+        full = {}
+        if Path(args.accuracy_json).is_file():
+            for g in json.loads(Path(args.accuracy_json).read_text())["groups"]:
+                full[g["symbol"]] = {k: r["metrics"]["forecasts"]["model"]["qlike"] for k, r in g["runs"].items()}
+                full[g["symbol"]]["best"] = g["runs"]["advanced"]["metrics"]["best_baseline"] if "advanced" in g["runs"] else None
+                if full[g["symbol"]]["best"]:
+                    full[g["symbol"]]["best_qlike"] = g["runs"]["advanced"]["metrics"]["forecasts"][full[g["symbol"]]["best"]]["qlike"]
+        rows, records = [], []
+        for sym in args.symbols or p["symbols"]:
+            with contextlib.redirect_stdout(io.StringIO()): ds = build_dataset(sym, p)
+            pred, coef = anchor_only_forecast(ds, p["model"]["anchor_features"])
+            q = float(np.mean(qlike_loss(np.asarray(ds.y_test, "float64"), pred)))
+            f = full.get(sym, {})
+            rec = {"symbol": sym, "anchor_only_qlike": q, "coef_h": coef[:, ds.horizon - 1].tolist(), "n_test": int(len(pred)), **f}
+            records.append(rec)
+            rows.append({"coin": sym, "anchor": q, "advanced": f.get("advanced"), "hybrid": f.get("hybrid"),
+                         "gain": (q - f["advanced"]) if "advanced" in f else None,
+                         "best": f"{f['best']} {f['best_qlike']:.4f}" if f.get("best") else None})
+        cols = [("coin", "coin"), ("anchor", "anchor alone"), ("advanced", "advanced (anchor + LSTM)"), ("hybrid", "hybrid"),
+                ("gain", "anchor − advanced"), ("best", "best baseline (validation-chosen)")]
+        md = ("# Anchor-only ablation (test-window QLIKE, h = %d)\n\nCommand: `python benchmarks/anchor_ablation.py`\n\n" % p["target"]["horizon"]
+              + md_table(rows, cols) + "\n\nPositive `anchor − advanced`: the network improves on its own anchor.\n")
+        write_outputs(args.out, args.name or "anchor_ablation", {"machine": machine_info(tensorflow=False), "records": records}, md)
+    finally:
+        release_root(root, args)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main, "anchor_ablation.py")

@@ -15,7 +15,7 @@ import argparse, contextlib, io, sys, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import add_common_args, configure_env, machine_info, make_root, md_table, parse_set, write_outputs
+from _common import release_root, run_main, add_common_args, configure_env, machine_info, make_root, md_table, parse_set, write_outputs
 from accuracy import BASELINES, model_val_qlike, validation_baselines
 
 SMALL = {"model.lstm_units": [32, 16], "model.dropout": [0.2, 0.2], "model.batch_norm": False}
@@ -73,37 +73,39 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import os
     root = make_root(args.workdir, parse_set(args.set))
-    configure_env(root, args.data_dir or os.environ.get("CRYPTOVOL_DATA_DIR"), args.verbose)
-    from tqdm.auto import tqdm
-    from cryptovol.config import get_params, with_overrides
-    from cryptovol.features import build_dataset
-    from cryptovol.train import train
-    base = get_params()
-    symbols = args.symbols or base["symbols"]
-    records, t0 = [], time.perf_counter()
-    bar = tqdm(total=len(symbols) * len(args.candidates) * len(args.seeds), unit="run", desc="selection")
-    sink = (lambda: contextlib.nullcontext()) if args.verbose else (lambda: contextlib.redirect_stdout(io.StringIO()))
-    for sym in symbols:
-        with sink(): ds = build_dataset(sym, base)
-        rec = {"symbol": sym, "validation": validation_baselines(ds, base), "val_qlike": {}, "seconds": {}}
-        for c in args.candidates:
-            rec["val_qlike"][c], rec["seconds"][c] = [], []
-            for seed in args.seeds:
-                bar.set_postfix_str(f"{sym} {c} (seed {seed})")
-                p = with_overrides(base, **{**CANDIDATES[c], "model.type": args.model_type, "training.seed": seed})
-                t = time.perf_counter()
-                with sink(): res = train(sym, p, dataset=ds, verbose=0)
-                rec["val_qlike"][c].append(model_val_qlike(res.trained, ds)); rec["seconds"][c].append(round(time.perf_counter() - t, 1))
-                bar.update(1)
-        records.append(rec)
-    bar.close()
-    result = {"machine": machine_info(), "model_type": args.model_type, "seeds": args.seeds, "candidates": args.candidates,
-              "records": records, "summary": summarise(records, args.candidates),
-              "seconds": round(time.perf_counter() - t0, 1)}
-    write_outputs(args.out, args.name or "selection", result, markdown(result))
-    if not args.keep_work: __import__("shutil").rmtree(root, ignore_errors=True)
+    try:
+        configure_env(root, args.data_dir or os.environ.get("CRYPTOVOL_DATA_DIR"), args.verbose)
+        from tqdm.auto import tqdm
+        from cryptovol.config import get_params, with_overrides
+        from cryptovol.features import build_dataset
+        from cryptovol.train import train
+        base = get_params()
+        symbols = args.symbols or base["symbols"]
+        records, t0 = [], time.perf_counter()
+        bar = tqdm(total=len(symbols) * len(args.candidates) * len(args.seeds), unit="run", desc="selection")
+        sink = (lambda: contextlib.nullcontext()) if args.verbose else (lambda: contextlib.redirect_stdout(io.StringIO()))
+        for sym in symbols:
+            with sink(): ds = build_dataset(sym, base)
+            rec = {"symbol": sym, "validation": validation_baselines(ds, base), "val_qlike": {}, "seconds": {}}
+            for c in args.candidates:
+                rec["val_qlike"][c], rec["seconds"][c] = [], []
+                for seed in args.seeds:
+                    bar.set_postfix_str(f"{sym} {c} (seed {seed})")
+                    p = with_overrides(base, **{**CANDIDATES[c], "model.type": args.model_type, "training.seed": seed})
+                    t = time.perf_counter()
+                    with sink(): res = train(sym, p, dataset=ds, verbose=0)
+                    rec["val_qlike"][c].append(model_val_qlike(res.trained, ds)); rec["seconds"][c].append(round(time.perf_counter() - t, 1))
+                    bar.update(1)
+            records.append(rec)
+        bar.close()
+        result = {"machine": machine_info(), "model_type": args.model_type, "seeds": args.seeds, "candidates": args.candidates,
+                  "records": records, "summary": summarise(records, args.candidates),
+                  "seconds": round(time.perf_counter() - t0, 1)}
+        write_outputs(args.out, args.name or "selection", result, markdown(result))
+    finally:
+        release_root(root, args)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main, "select_model.py")

@@ -18,7 +18,7 @@ import argparse, contextlib, io, json, os, resource, shutil, statistics, subproc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (RESULTS, add_common_args, BenchmarkError, configure_env, machine_info, machine_markdown, make_root, md_table,
+from _common import (release_root, run_main, RESULTS, add_common_args, BenchmarkError, configure_env, machine_info, machine_markdown, make_root, md_table,
                      parse_set, write_outputs)
 from cryptovol.config import CryptovolError   # no side effects: cryptovol's logger is configured on first use
 
@@ -301,8 +301,7 @@ def main(argv=None) -> int:
         write_outputs(args.out, args.name or ("speed_quick" if args.quick else "speed"), result, markdown(result))
         return 1 if errors else 0
     finally:
-        if args.workdir is None and not args.keep_work: shutil.rmtree(base, ignore_errors=True)
-        else: print(f"project roots kept in {base}", file=sys.stderr)
+        release_root(base, args)
 
 
 def write_params_symbols(root: Path, overrides: dict, coins: list[str]) -> None:
@@ -311,8 +310,4 @@ def write_params_symbols(root: Path, overrides: dict, coins: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    try: sys.exit(main())
-    except (BenchmarkError, CryptovolError) as e:
-        print(f"speed.py: error: {e}", file=sys.stderr); sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr); sys.exit(130)
+    run_main(main, "speed.py")
