@@ -50,7 +50,7 @@ def notebook_to_html(ipynb: str | Path, dest: str | Path, hide_input: bool = Tru
     with atomic_path(dest) as tmp: tmp.write_text(body, encoding="utf-8")
     return Path(dest)
 
-# %% ../nbs/07_report.ipynb #8f22e8d4
+# %% ../nbs/07_report.ipynb #732d5572
 ANALYSIS_HEADING = "## Analysis"
 
 def _is_kept_code(src: str) -> bool:
@@ -61,7 +61,7 @@ def _is_kept_code(src: str) -> bool:
 
 def report_notebook(nb, name: str = "notebook"):
     "Copy of notebook `nb` (an nbformat node; `name` for errors) keeping title, parameters, definitions and the analysis section."
-    import copy
+    import copy, nbformat
     cells, in_analysis, title_seen = [], False, False
     for cell in nb.cells:
         src = cell.source
@@ -70,12 +70,11 @@ def report_notebook(nb, name: str = "notebook"):
                 or (cell.cell_type == "markdown" and src.lstrip().startswith("# ") and not title_seen)
                 or (cell.cell_type == "code" and _is_kept_code(src)))
         title_seen = title_seen or (cell.cell_type == "markdown" and src.lstrip().startswith("# "))
-        if keep: cells.append(copy.deepcopy(cell))
+        if keep: cells.append(cell)
     if not in_analysis:
         raise ReportError(f"{name} has no '{ANALYSIS_HEADING} ...' markdown heading, so it has nothing to report; "
                           "add one above the cells the report should show (or render it whole with `cryptovol report --full`)")
-    out = copy.deepcopy(nb); out.cells = cells
-    return out
+    return nbformat.from_dict(copy.deepcopy({**nb, "cells": cells}))
 
 # %% ../nbs/07_report.ipynb #6e5adb4f
 def build_report(symbol: str, notebooks: list[str] | None = None, hide_input: bool = True, full: bool = False) -> list[Path]:
