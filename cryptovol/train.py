@@ -275,7 +275,7 @@ def compile_model(model: keras.Model, params: dict) -> keras.Model:
 
 def fit_network(model: keras.Model, data: tuple, params: dict, unit_dir: Path, csv_path: Path, label: str,
                 initial_epoch: int = 0, epochs: int | None = None, best_so_far: float = np.inf, verbose: int = 1,
-                previous: dict | None = None) -> dict:
+                previous: dict | None = None, extra_callbacks: list | None = None) -> dict:
     "Fit a compiled `model` on `data` = (Xtr, Ytr, Xva, Yva) up to epoch `epochs`; returns this run's history records."
     tp = params["training"]
     Xtr, ytr, Xva, yva = data
@@ -290,7 +290,7 @@ def fit_network(model: keras.Model, data: tuple, params: dict, unit_dir: Path, c
                  HistoryCheckpoint(unit_dir/"history.json", progress, previous),   # after last.keras: resume state
                  keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=float(tp["lr_factor"]), patience=int(tp["lr_patience"]),
                                                    min_lr=float(tp["min_lr"])),
-                 keras.callbacks.CSVLogger(str(csv_path), append=initial_epoch > 0)]
+                 keras.callbacks.CSVLogger(str(csv_path), append=initial_epoch > 0), *(extra_callbacks or [])]
     train_ds = make_tf_dataset(Xtr, ytr, tp["batch_size"], shuffle=True, seed=int(tp["seed"]) + initial_epoch)
     val_ds = make_tf_dataset(Xva, yva, max(int(tp["batch_size"]), 256))
     t0 = time.perf_counter()
@@ -382,11 +382,12 @@ def _constant_val_loss(ytr: np.ndarray, yva: np.ndarray, params: dict) -> float:
 
 def train(symbol: str, params: dict | None = None, model_type: str | None = None, epochs: int | None = None,
           batch_size: int | None = None, learning_rate: float | None = None, resume: str | Path | bool | None = None,
-          additional_epochs: int | None = None, verbose: int = 1, dataset=None) -> TrainResult:
-    "Train `model.type` on `symbol`'s processed dataset and write models/{symbol}/; `resume=` folder continues (`additional_epochs`, default: up to training.epochs)."
+          additional_epochs: int | None = None, verbose: int = 1, dataset=None, out_dir: str | Path | None = None,
+          callbacks: list | None = None) -> TrainResult:
+    "Train `model.type` on `symbol`'s processed dataset and write models/{symbol}/ (or `out_dir`); `resume=` folder continues (`additional_epochs`, default: up to training.epochs); `callbacks` are extra Keras callbacks (e.g. a sweep's reporter)."
     from cryptovol.features import load_dataset
     t_start = time.perf_counter()
-    out = ensure_dir(model_dir(symbol))
+    out = ensure_dir(Path(out_dir) if out_dir is not None else model_dir(symbol))
     rdir, n_more = None, None
     if resume is not None and resume is not False:
         rdir = _resume_folder(resume, symbol)
@@ -420,7 +421,8 @@ def train(symbol: str, params: dict | None = None, model_type: str | None = None
     data = (Xtr, ytr, Xva, yva)
     T, F = Xtr.shape[1:]
     seed, det = int(tp["seed"]), bool(tp["deterministic"])
-    csv = logs_dir()/f"{symbol}_training.csv"
+    log_dir, log_stem = (out, "training") if out_dir is not None else (logs_dir(), f"{symbol}_training")
+    csv = log_dir/f"{log_stem}.csv"
     bias = ytr.mean(axis=0)   # per-horizon mean of the training target (model space): the head starts at the constant forecast
     anchor = anchor_spec(ds.feature_names, ds.scaler, mp["anchor_features"]) if mp.get("har_anchor") else None
     anchor_coef = {}
@@ -470,14 +472,14 @@ def train(symbol: str, params: dict | None = None, model_type: str | None = None
         if end <= start:  # this network already reached its goal (ensemble member finished before a kill)
             if (udir/"checkpoint.keras").is_file(): model.load_weights(udir/"checkpoint.keras")
             return model, merge_history(prev, {}), 0.0, 0
-        rec = fit_network(model, data, p, udir, csv_path, label, start, end, best, verbose, previous=prev)
+        rec = fit_network(model, data, p, udir, csv_path, label, start, end, best, verbose, previous=prev, extra_callbacks=callbacks)
         return model, merge_history(prev, rec), rec["fit_seconds"], len(rec["loss"])
 
     if kind == "ensemble":
         members, histories, secs, n_ep, member_epochs, member_secs = {}, {}, 0.0, 0, [], []
         for i, mk in enumerate(mp["ensemble_members"]):
             m, h, s, e = unit(f"{symbol} {mk}", seed + i, lambda mk=mk: anchored(build_member(mk, T, F, p, bias, anchor=anchor)), f"members/{mk}",
-                              logs_dir()/f"{symbol}_training_{mk}.csv")
+                              log_dir/f"{log_stem}_{mk}.csv")
             members[mk], histories[mk] = m, h; secs += s; n_ep += e; member_epochs.append(e); member_secs.append(s)
         member_val = {k: float(np.nanmin(h["val_loss"])) for k, h in histories.items()}  # best weights are loaded
         weights = ensemble_weights([member_val[k] for k in members], mp["ensemble_weighting"])
