@@ -101,6 +101,15 @@ PARAM_SCHEMA: dict[str, tuple] = {
     "evaluation.garch_refit_every": (int, _nonneg, ">= 0 (0: fit once on train)"),
     "evaluation.permutation_repeats": (int, _pos, "> 0"), "evaluation.plots": (bool, None, ""),
     "predict.forecast_days": (int, _pos, "> 0"),
+    # classical forecasters added for the walk-forward backtest, and the backtest itself
+    "evaluation.range_estimator": (str, _oneof("parkinson", "garman_klass"), "parkinson or garman_klass (the range-based HAR)"),
+    "evaluation.combination": (list, lambda v: len(v) >= 2 and set(v) <= {"naive", "ewma", "garch", "har", "har_log", "har_range"},
+                               "two or more of naive, ewma, garch, har, har_log, har_range"),
+    "backtest.start": (str, None, "a date 'YYYY-MM-DD' (first day of the first test fold)"),
+    "backtest.fold_days": (int, lambda v: v >= 30, ">= 30 days"), "backtest.min_train_windows": (int, _pos, "> 0"),
+    "backtest.warm_start": (bool, None, ""), "backtest.warm_epochs": (int, _pos, "> 0"),
+    "backtest.mcs_size": (_num, _frac, "between 0 and 1 (0.10: the 90% Model Confidence Set)"),
+    "backtest.mcs_reps": (int, lambda v: v >= 100, ">= 100 bootstrap replications"), "backtest.mcs_block_size": (int, _pos, "> 0 days"),
 }
 
 # %% ../nbs/00_config.ipynb #ef9f2689
@@ -117,7 +126,7 @@ def _set_dotted(d: dict, key: str, value: Any):
     for p in parents: d = d.setdefault(p, {})
     d[last] = value
 
-DATE_KEYS = ("data.start", "data.end", "dataset.val_start", "dataset.test_start")
+DATE_KEYS = ("data.start", "data.end", "dataset.val_start", "dataset.test_start", "backtest.start")
 
 def _normalise_dates(params: dict, flat: dict, src: str):
     "Date keys as canonical 'YYYY-MM-DD' strings (YAML reads an unquoted 2023-01-01 as a date); ConfigError if not a date."

@@ -22,11 +22,12 @@ log = get_logger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'BASELINES', 'METRIC_COLUMNS', 'HIGHER_IS_BETTER', 'squared_error', 'qlike_loss', 'forecast_metrics',
-           'naive_forecast', 'forward_realized_vol_from_returns', 'ewma_forecast', 'garch_forecast', 'har_components',
-           'fit_har', 'har_forecast', 'baseline_forecasts', 'diebold_mariano', 'residual_tests',
+           'naive_forecast', 'forward_realized_vol_from_returns', 'ewma_forecast', 'garch_forecast',
+           'rolling_vol_components', 'har_components', 'fit_har', 'har_forecast', 'log_normal_point', 'fit_log_har',
+           'log_har_forecast', 'combine_forecasts', 'baseline_forecasts', 'diebold_mariano', 'residual_tests',
            'permutation_importance', 'mean_attention', 'comparison_table', 'best_per_metric', 'style_comparison',
            'save_figure', 'plot_forecasts', 'plot_scatter', 'plot_residuals', 'plot_history', 'plot_importance',
-           'plot_correlation', 'plot_attention', 'dm_table', 'score_forecasts', 'training_end',
+           'plot_correlation', 'plot_attention', 'dm_table', 'score_forecasts', 'training_end', 'dataset_range_var',
            'best_baseline_on_validation', 'evaluate', 'plain_reading']
 
 # %% ../nbs/05_evaluate.ipynb #d7c841b1
@@ -102,14 +103,20 @@ def ewma_forecast(returns: pd.Series, lam: float = 0.94, init_window: int = 30) 
 def garch_forecast(returns: pd.Series, train_end, horizon: int, refit_every: int = 0) -> pd.Series:
     "GARCH(1,1)-Student-t vol forecast of the next `horizon` days at each date (fitted on returns up to `train_end`)."
     from cryptovol.features import garch_vol_forecast
-    return pd.Series(garch_vol_forecast(returns, train_end=pd.Timestamp(train_end), horizon=horizon,
-                                        refit_every=refit_every), dtype="float64").rename("garch")
+    g = garch_vol_forecast(returns, train_end=pd.Timestamp(train_end), horizon=horizon, refit_every=refit_every)
+    out = g.astype("float64").rename("garch")
+    out.attrs["params"] = g.attrs.get("params")
+    return out
 
 # %% ../nbs/05_evaluate.ipynb #8a8fbe39
+def rolling_vol_components(daily_var: pd.Series, windows: Sequence[int] = (1, 7, 30), prefix: str = "rv") -> pd.DataFrame:
+    "Trailing annualised vol `sqrt(365/w * sum of daily_var)` over each window (columns `{prefix}_{w}`)."
+    v = pd.Series(daily_var, dtype="float64")
+    return pd.DataFrame({f"{prefix}_{w}": np.sqrt(365.0 / w * v.rolling(w, min_periods=w).sum()) for w in windows})
+
 def har_components(returns: pd.Series, windows: Sequence[int] = (1, 7, 30)) -> pd.DataFrame:
     "Trailing annualised realised vol over each window in `windows` (columns rv_1, rv_7, rv_30), the HAR regressors."
-    r2 = pd.Series(returns, dtype="float64") ** 2
-    return pd.DataFrame({f"rv_{w}": np.sqrt(365.0 / w * r2.rolling(w, min_periods=w).sum()) for w in windows})
+    return rolling_vol_components(pd.Series(returns, dtype="float64") ** 2, windows, "rv")
 
 def _train_rows(index: pd.Index, train_end, horizon: int) -> np.ndarray:
     "Boolean mask of rows whose target window (t+1..t+h) ends on or before `train_end`."
@@ -138,19 +145,60 @@ def har_forecast(returns: pd.Series, train_end, horizon: int, windows: Sequence[
     out.attrs["params"] = {k: float(v) for k, v in res.params.items()}
     return out
 
+# %% ../nbs/05_evaluate.ipynb #b4dd9944
+def log_normal_point(mu, s2: float, use: str = "variance"):
+    "Point vol forecast from log-vol mean `mu` and residual variance `s2`: sqrt(E[sigma^2]) = exp(mu + s2) (`use='variance'`, for QLIKE) or E[sigma] = exp(mu + s2/2) (`use='vol'`)."
+    if use not in ("variance", "vol"): raise ValueError(f"use must be 'variance' or 'vol', got {use!r}")
+    return np.exp(np.asarray(mu, dtype="float64") + (s2 if use == "variance" else s2 / 2))
+
+def fit_log_har(components: pd.DataFrame, target: pd.Series, train_end, horizon: int, floor: float = 1e-4):
+    "OLS (statsmodels) of log(target) on log(components), fitted on purged training rows only; returns the results."
+    X = sm.add_constant(np.log(components.clip(lower=floor)), has_constant="add")
+    y = np.log(pd.Series(target, dtype="float64").reindex(components.index).clip(lower=floor))
+    use = _train_rows(components.index, train_end, horizon) & X.notna().all(axis=1).to_numpy() & y.notna().to_numpy()
+    if use.sum() < 10 * X.shape[1]:
+        raise DataError(f"log-HAR needs at least {10 * X.shape[1]} training rows with complete regressors; got {int(use.sum())} "
+                        f"(train_end {pd.Timestamp(train_end).date()} too early?)")
+    return sm.OLS(y[use], X[use]).fit()
+
+def log_har_forecast(components: pd.DataFrame, target: pd.Series, train_end, horizon: int, name: str = "har_log",
+                     floor: float = 1e-4) -> pd.Series:
+    "Log-HAR forecast at every date, mapped back with the log-normal correction; coefficients and `s2` in `.attrs['params']`."
+    res = fit_log_har(components, target, train_end, horizon, floor)
+    X = sm.add_constant(np.log(components.clip(lower=floor)), has_constant="add")
+    s2 = float(res.mse_resid)
+    out = pd.Series(log_normal_point(X @ res.params, s2), index=components.index, name=name)
+    out.attrs["params"] = {**{k: float(v) for k, v in res.params.items()}, "s2": s2}
+    return out
+
+def combine_forecasts(forecasts: pd.DataFrame, members: Sequence[str], name: str = "combo") -> pd.Series:
+    "Equal-weight combination: sqrt of the mean of the members' variance forecasts (NaN where any member is)."
+    missing = [m for m in members if m not in forecasts]
+    if missing: raise ConfigError(f"evaluation.combination names {missing}, which are not among the forecasts {list(forecasts.columns)}")
+    return np.sqrt((forecasts[list(members)] ** 2).mean(axis=1, skipna=False)).rename(name)
+
 # %% ../nbs/05_evaluate.ipynb #b0513ebb
-BASELINES = ("naive", "ewma", "garch", "har")
+BASELINES = ("naive", "ewma", "garch", "har", "har_log", "har_range", "combo")
 
 def baseline_forecasts(returns: pd.Series, train_end, horizon: int, params: dict | None = None,
-                       target: pd.Series | None = None) -> pd.DataFrame:
-    "All four baselines (naive, ewma, garch, har) at every date of `returns` (HAR coefficients in `.attrs['har_params']`)."
+                       target: pd.Series | None = None, range_var: pd.Series | None = None) -> pd.DataFrame:
+    "Every classical forecaster (`BASELINES`) at every date of `returns`, fitted up to `train_end`; parameters in `.attrs['params']`."
     ev = (params if params is not None else get_params())["evaluation"]
     returns = pd.Series(returns, dtype="float64")
+    target = forward_realized_vol_from_returns(returns, horizon) if target is None else pd.Series(target, dtype="float64").reindex(returns.index)
     har = har_forecast(returns, train_end, horizon, ev["har_windows"], target)
-    out = pd.concat([naive_forecast(returns, horizon),
-                     ewma_forecast(returns, ev["ewma_lambda"]),
-                     garch_forecast(returns, train_end, horizon, ev["garch_refit_every"]), har], axis=1)
+    garch = garch_forecast(returns, train_end, horizon, ev["garch_refit_every"])
+    cols = [naive_forecast(returns, horizon), ewma_forecast(returns, ev["ewma_lambda"]), garch, har,
+            log_har_forecast(har_components(returns, ev["har_windows"]), target, train_end, horizon, "har_log")]
+    if range_var is not None:
+        comp = rolling_vol_components(pd.Series(range_var, dtype="float64").reindex(returns.index), ev["har_windows"], "range")
+        cols.append(log_har_forecast(comp, target, train_end, horizon, "har_range"))
+    out = pd.concat(cols, axis=1)
+    members = [m for m in ev["combination"] if m in out or m != "har_range"]
+    out["combo"] = combine_forecasts(out, members)
+    out.attrs["params"] = {c.name: c.attrs.get("params") for c in cols if c.attrs.get("params") is not None}
     out.attrs["har_params"] = har.attrs["params"]
+    out.attrs["combination"] = members
     return out
 
 # %% ../nbs/05_evaluate.ipynb #1ed49203
@@ -380,12 +428,21 @@ def _split_inputs(inputs, n_features: int):
     raise ModelError(f"cannot find the feature windows in model inputs of type {type(inputs).__name__}")
 
 # %% ../nbs/05_evaluate.ipynb #90eee63a
+def dataset_range_var(ds, params: dict) -> pd.Series:
+    "The daily high-low variance (`evaluation.range_estimator`) kept in the dataset frame, for the range-based HAR."
+    col = f"var_{params['evaluation']['range_estimator']}"
+    if col not in ds.frame:
+        raise DataError(f"{ds.symbol or 'dataset'}: the dataset frame has no '{col}' column (built by an older cryptovol); "
+                        f"rebuild it with cryptovol.features.build_dataset('{ds.symbol}') or `dvc repro featurize`")
+    return ds.frame[col]
+
 def best_baseline_on_validation(ds, base: pd.DataFrame) -> dict:
     "The baseline with the lowest QLIKE on the validation dates, and each baseline's validation QLIKE."
+    names = [b for b in BASELINES if b in base]
     vb = base.reindex(pd.DatetimeIndex(ds.dates_val))
-    ok = vb[list(BASELINES)].notna().all(axis=1).to_numpy()
+    ok = vb[names].notna().all(axis=1).to_numpy()
     y = np.asarray(ds.y_val, dtype=np.float64)[ok]
-    scores = {b: float(np.mean(qlike_loss(y, vb[b].to_numpy()[ok]))) for b in BASELINES}
+    scores = {b: float(np.mean(qlike_loss(y, vb[b].to_numpy()[ok]))) for b in names}
     return {"best_baseline": min(scores, key=scores.get), "best_baseline_rule": "lowest QLIKE on the validation window",
             "validation_qlike": scores}
 
@@ -410,7 +467,7 @@ def evaluate(symbol: str, params: dict | None = None, plots: bool | None = None,
     if not np.allclose(frame["target"].reindex(dates).to_numpy(), actual, rtol=1e-4, atol=1e-6):
         raise DataError(f"{symbol}: y_test does not match frame['target'] on the test dates; rebuild the dataset (`dvc repro featurize`)")
     log.info(f"{symbol}: computing baselines (train_end {train_end.date()}, h={h})")
-    base = baseline_forecasts(frame["log_return"], train_end, h, params, target=frame["target"])
+    base = baseline_forecasts(frame["log_return"], train_end, h, params, target=frame["target"], range_var=dataset_range_var(ds, params))
     inputs = model_inputs(ds, "test", trained)   # also checks the model's features against the dataset's
     pred = pd.DataFrame({"actual": actual, "model": np.asarray(trained.predict(inputs), dtype=np.float64).ravel()}, index=dates)
     pred = pred.join(base.reindex(dates)); pred.index.name = "date"
@@ -421,12 +478,13 @@ def evaluate(symbol: str, params: dict | None = None, plots: bool | None = None,
     metrics = {"symbol": symbol, "model_type": str(getattr(trained, "model_type", "")), "horizon": h, "n_test": int(len(pred)),
                "train_end": str(train_end.date()), "test_start": str(dates[0].date()), "test_end": str(dates[-1].date())}
     metrics.update(score_forecasts(scored, h))
-    table = comparison_table(metrics, BASELINES)
+    table = comparison_table(metrics, [b for b in BASELINES if b in base])
     metrics.update(best_baseline_on_validation(ds, base))
     val_pred = np.asarray(trained.predict(model_inputs(ds, "val", trained)), dtype=np.float64).ravel()
     metrics["model_validation_qlike"] = float(np.mean(qlike_loss(np.asarray(ds.y_val, dtype=np.float64), val_pred)))
     metrics["residuals"] = residual_tests(pred["actual"], pred["model"], h)
     metrics["har_coefficients"] = base.attrs["har_params"]
+    metrics["baseline_parameters"] = base.attrs["params"]
     out = ensure_dir(report_dir(symbol))
     X, rebuild = _split_inputs(inputs, len(ds.feature_names))
     names = list(getattr(trained, "feature_names", None) or [])   # the model's input channels (hybrid: + GARCH)

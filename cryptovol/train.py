@@ -25,7 +25,7 @@ __all__ = ['log', 'MODEL_SUFFIXES', 'resolve_params', 'to_model_target', 'from_m
            'dataset_horizon_column', 'input_feature_names', 'model_inputs', 'check_feature_names', 'TrainedModel',
            'load_keras_model', 'load_trained', 'make_tf_dataset', 'AtomicCheckpoint', 'EpochProgress',
            'HistoryCheckpoint', 'compile_model', 'fit_network', 'merge_history', 'history_summary', 'TrainResult',
-           'train', 'plt_close', 'plot_history']
+           'transfer_weights', 'train', 'plt_close', 'plot_history']
 
 # %% ../nbs/04_train.ipynb #8165d1a3
 def resolve_params(params: dict | None = None, **overrides) -> dict:
@@ -371,6 +371,18 @@ def _load_for_resume(path: Path) -> keras.Model:
     if not f.is_file(): raise ModelError(f"cannot resume: {f} is missing (it is written after every epoch); retrain instead")
     return load_keras_model(f, compile=True)
 
+def transfer_weights(src: keras.Model, dst: keras.Model, skip: tuple = ("har_anchor",)) -> int:
+    "Copy the weights of every layer of `src` into the same-named, same-shaped layer of `dst` (except `skip`); returns the count."
+    n = 0
+    for layer in dst.layers:
+        if layer.name in skip or not layer.weights: continue
+        try: other = src.get_layer(layer.name)
+        except ValueError: continue
+        if [w.shape for w in other.weights] == [w.shape for w in layer.weights]:
+            layer.set_weights(other.get_weights()); n += 1
+    if n == 0: raise ModelError(f"warm start: no layer of {src.name} matches {dst.name} (other architecture?); train from scratch instead")
+    return n
+
 def _loss_value(y: np.ndarray, pred: np.ndarray, params: dict) -> float:
     "Mean training loss of `pred` against `y` (both in model space)."
     loss = get_loss(params["model"]["loss"], params["model"]["log_target"])
@@ -383,8 +395,8 @@ def _constant_val_loss(ytr: np.ndarray, yva: np.ndarray, params: dict) -> float:
 def train(symbol: str, params: dict | None = None, model_type: str | None = None, epochs: int | None = None,
           batch_size: int | None = None, learning_rate: float | None = None, resume: str | Path | bool | None = None,
           additional_epochs: int | None = None, verbose: int = 1, dataset=None, out_dir: str | Path | None = None,
-          callbacks: list | None = None) -> TrainResult:
-    "Train `model.type` on `symbol`'s processed dataset and write models/{symbol}/ (or `out_dir`); `resume=` folder continues (`additional_epochs`, default: up to training.epochs); `callbacks` are extra Keras callbacks (e.g. a sweep's reporter)."
+          callbacks: list | None = None, init_from: str | Path | None = None) -> TrainResult:
+    "Train `model.type` on `symbol`'s processed dataset and write models/{symbol}/ (or `out_dir`); `resume=` folder continues (`additional_epochs`, default: up to training.epochs); `callbacks` are extra Keras callbacks (e.g. a sweep's reporter); `init_from` warm-starts from a saved model's weights (the anchor is refitted)."
     from cryptovol.features import load_dataset
     t_start = time.perf_counter()
     out = ensure_dir(Path(out_dir) if out_dir is not None else model_dir(symbol))
@@ -434,6 +446,8 @@ def train(symbol: str, params: dict | None = None, model_type: str | None = None
             "sequence_length": int(T), "needs_garch": kind == "hybrid", "forecast_days": int(K),
             "horizon": int(hcol + 1) if K > 1 else int(p["target"]["horizon"]), "horizon_column": int(hcol)}
     units = [f"members/{mk}" for mk in mp["ensemble_members"]] if kind == "ensemble" else ["."]
+    if init_from is not None and (kind == "ensemble" or rdir is not None):
+        raise ConfigError("init_from (warm start) works for a single fresh network; not with model.type ensemble or resume=")
     prevs, done = {u: None for u in units}, {u: 0 for u in units}
     if rdir is not None:  # what each network has done, from the per-epoch histories next to its last.keras
         for u in units:
@@ -468,7 +482,9 @@ def train(symbol: str, params: dict | None = None, model_type: str | None = None
             best = float(np.nanmin(prev["val_loss"]))
         else:
             for f in ("checkpoint.keras", "last.keras", "history.json"): (udir/f).unlink(missing_ok=True)
-            model = compile_model(build(), p); best = np.inf
+            model = build()
+            if init_from is not None: transfer_weights(load_keras_model(init_from), model)
+            model = compile_model(model, p); best = np.inf
         if end <= start:  # this network already reached its goal (ensemble member finished before a kill)
             if (udir/"checkpoint.keras").is_file(): model.load_weights(udir/"checkpoint.keras")
             return model, merge_history(prev, {}), 0.0, 0
