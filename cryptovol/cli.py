@@ -13,7 +13,7 @@ from .config import CryptovolError, get_logger, get_params, model_dir, with_over
 
 # %% auto #0
 __all__ = ['MODEL_TYPES', 'COMMANDS', 'add_flag', 'build_parser', 'cmd_download', 'cmd_preprocess', 'cmd_train', 'cmd_evaluate',
-           'cmd_predict', 'cmd_report', 'cmd_pipeline', 'main']
+           'cmd_predict', 'cmd_report', 'cmd_backtest', 'cmd_pipeline', 'main']
 
 # %% ../nbs/08_cli.ipynb #e1e3d1d1
 def add_flag(parser: argparse.ArgumentParser, name: str, **kwargs):
@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_flag(p, "index_only", action="store_true", help="only rebuild reports/index.html from existing metrics")
     add_flag(p, "no_index", action="store_true", help="do not rebuild reports/index.html")
     add_flag(p, "full", action="store_true", help="render whole notebooks, demonstrations included (default: each notebook's analysis section)")
+    p = sub.add_parser("backtest", help="walk-forward backtest: refit every forecaster at each origin, one track record per coin"); _common(p)
+    add_flag(p, "warm_start", action="store_true", help="start each fold from the previous fold's weights (default: backtest.warm_start)")
+    add_flag(p, "classical_only", action="store_true", help="only the classical forecasters and the anchor (no network; seconds)")
+    add_flag(p, "summary_only", action="store_true", help="only rebuild reports/backtest/summary.{json,md} from the coins' results")
+    add_flag(p, "no_summary", action="store_true", help="do not rebuild the summary")
+    add_flag(p, "output", metavar="DIR", help="write results here instead of reports/backtest (fold models under DIR/models)")
     p = sub.add_parser("pipeline", help="download, preprocess, train, evaluate and report, for one or all symbols"); _common(p); _training_flags(p)
     add_flag(p, "no_plots", action="store_true", help="skip the PNG plots")
     add_flag(p, "no_report", action="store_true", help="skip the HTML reports")
@@ -114,6 +120,18 @@ def cmd_report(args):
         for s in _symbols(args): build_report(s, full=args.full)
     if not args.no_index: print(f"index -> {build_index()}")
 
+def cmd_backtest(args):
+    from cryptovol.backtest import backtest, backtest_summary, backtest_dir
+    params = _params(args)
+    out = Path(args.output) if args.output else backtest_dir()
+    if not args.summary_only:
+        for s in _symbols(args):
+            r = backtest(s, params, with_model=not args.classical_only, warm_start=True if args.warm_start else None, out=out)
+            print(f"{s}: {len(r['folds'])} folds, {r['start']}..{r['end']} ({r['n_days']} days) in {r['wall_seconds']:.0f} s -> {out}")
+    if not args.no_summary:
+        backtest_summary(None if args.summary_only or not args.crypto_symbol else [args.crypto_symbol], out)
+        print((out/"summary.md").read_text(encoding="utf-8"))
+
 def cmd_pipeline(args):
     params = _params(args)
     from cryptovol.data import cache_prices, cache_fear_greed
@@ -134,7 +152,7 @@ def cmd_pipeline(args):
         print(f"index -> {build_index()}")
 
 COMMANDS = dict(download=cmd_download, preprocess=cmd_preprocess, train=cmd_train, evaluate=cmd_evaluate,
-                predict=cmd_predict, report=cmd_report, pipeline=cmd_pipeline)
+                predict=cmd_predict, report=cmd_report, pipeline=cmd_pipeline, backtest=cmd_backtest)
 
 # %% ../nbs/08_cli.ipynb #a6204f89
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,14 @@ def test_summary_deps_match_symbols():
     assert listed == symbols, "add/remove reports/{coin}/metrics.json in dvc.yaml's summary deps to match params.yaml symbols"
 
 
+def test_backtest_summary_deps_match_symbols():
+    "Same rule for the backtest summary: one reports/backtest/{coin}.json per coin of params.yaml."
+    dvc = yaml.safe_load((REPO/"dvc.yaml").read_text())
+    symbols = yaml.safe_load((REPO/"params.yaml").read_text())["symbols"]
+    listed = [Path(d).stem for d in dvc["stages"]["backtest_summary"]["deps"] if d.startswith("reports/backtest/")]
+    assert listed == symbols, "add/remove reports/backtest/{coin}.json in dvc.yaml's backtest_summary deps to match params.yaml symbols"
+
+
 def test_stage_params_are_known_sections():
     from cryptovol.config import get_params
     sections = set(get_params())
