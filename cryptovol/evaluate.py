@@ -15,7 +15,7 @@ import statsmodels.api as sm
 from statsmodels.stats.diagnostic import acorr_ljungbox
 from tqdm import tqdm  # text bar on a terminal; off (disable=None) in notebooks and rendered reports
 
-from .config import (DataError, ModelError, atomic_path, ensure_dir, get_logger, get_params,
+from .config import (ConfigError, DataError, ModelError, atomic_path, ensure_dir, get_logger, get_params,
                               load_json, model_dir, report_dir, save_json, with_overrides)
 
 log = get_logger(__name__)
@@ -432,8 +432,9 @@ def dataset_range_var(ds, params: dict) -> pd.Series:
     "The daily high-low variance (`evaluation.range_estimator`) kept in the dataset frame, for the range-based HAR."
     col = f"var_{params['evaluation']['range_estimator']}"
     if col not in ds.frame:
-        raise DataError(f"{ds.symbol or 'dataset'}: the dataset frame has no '{col}' column (built by an older cryptovol); "
-                        f"rebuild it with cryptovol.features.build_dataset('{ds.symbol}') or `dvc repro featurize`")
+        sym = getattr(ds, "symbol", "") or "SYMBOL"
+        raise DataError(f"{sym}: the dataset frame has no '{col}' column (built by an older cryptovol); "
+                        f"rebuild it with cryptovol.features.build_dataset('{sym}') or `dvc repro featurize`")
     return ds.frame[col]
 
 def best_baseline_on_validation(ds, base: pd.DataFrame) -> dict:

@@ -14,7 +14,7 @@ import statsmodels.api as sm
 from scipy import stats
 
 from cryptovol import evaluate as ev
-from cryptovol.config import DataError, load_params
+from cryptovol.config import ConfigError, DataError, load_params
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -242,6 +242,7 @@ class FakeTrained:
 def make_fake(returns: pd.Series, h=7, T=10):
     frame = ev.har_components(returns, (1, 7, 30)).assign(log_return=returns, target=ev.forward_realized_vol_from_returns(returns, h))
     frame["Close"] = np.exp(returns.fillna(0).cumsum())
+    frame["var_garman_klass"] = returns ** 2   # stand-in for the daily high-low variance (this frame has no OHLC)
     feats = ["rv_1", "rv_7", "rv_30"]
     valid = frame.dropna()
     rows = np.arange(T - 1, len(valid))
@@ -295,7 +296,8 @@ def test_evaluate_writes_metrics_predictions_and_plots(project):
         assert all(0 <= m["dm"][b][k] <= 1 for k in ("se_pvalue", "qlike_pvalue"))
     assert {"mz_f_pvalue", "ljung_box_pvalue", "jarque_bera_pvalue"} <= set(m["residuals"])
     pred = pd.read_csv(out / "predictions.csv", parse_dates=["date"])
-    assert list(pred.columns) == ["date", "actual", "model", "naive", "ewma", "garch", "har"]
+    assert list(pred.columns) == ["date", "actual", "model", "naive", "ewma", "garch", "har", "har_log", "har_range", "combo"]
+    assert m["best_baseline"] in ev.BASELINES and set(m["validation_qlike"]) == set(ev.BASELINES)
     np.testing.assert_allclose(pred["actual"], ds.y_test, rtol=1e-6)
     assert (pred["date"].to_numpy() == ds.dates_test.astype("datetime64[ns]")).all()
     imp = pd.read_csv(out / "importance.csv")
@@ -318,3 +320,44 @@ def test_evaluate_no_plots_and_alignment_guard(project):
     assert (out / "metrics.json").exists() and not list(out.rglob("*.png"))
     ds.y_test = ds.y_test * 1.1                          # dataset targets no longer match the frame
     with pytest.raises(DataError, match="y_test"): ev.evaluate("BTC-USD", params=params, plots=False, importance=False)
+
+
+def test_log_har_log_normal_correction_and_training_rows_only(btc_returns):
+    "log-HAR: OLS on logs of training rows only; the forecast is exp(mu + s2) = sqrt(E[sigma^2]) under log-normal errors."
+    import statsmodels.api as sm
+    h, comp = 7, ev.har_components(btc_returns)
+    target = ev.forward_realized_vol_from_returns(btc_returns, h)
+    train_end = btc_returns.index[int(len(btc_returns) * 0.6)]
+    f = ev.log_har_forecast(comp, target, train_end, h)
+    # independent OLS on the rows whose target ends by train_end
+    X = sm.add_constant(np.log(comp.clip(lower=1e-4)))
+    use = (X.notna().all(axis=1) & target.notna()).to_numpy() & (np.arange(len(X)) <= btc_returns.index.searchsorted(train_end, "right") - 1 - h)
+    res = sm.OLS(np.log(target[use]), X[use]).fit()
+    s2 = float(np.sum(res.resid ** 2) / (use.sum() - X.shape[1]))
+    assert f.attrs["params"]["s2"] == pytest.approx(s2, rel=1e-10)
+    expect = np.exp(X.dropna() @ res.params + s2)
+    np.testing.assert_allclose(f.dropna().to_numpy(), expect.to_numpy(), rtol=1e-10)
+    # the closed forms of the two point forecasts
+    assert ev.log_normal_point(np.log(0.5), 0.2) == pytest.approx(np.sqrt(np.exp(2 * np.log(0.5) + 2 * 0.2)))
+    assert ev.log_normal_point(np.log(0.5), 0.2, "vol") == pytest.approx(0.5 * np.exp(0.1))
+    # data after train_end cannot move the coefficients
+    shocked = btc_returns.copy(); shocked[shocked.index > train_end] *= 2.5
+    f2 = ev.log_har_forecast(ev.har_components(shocked), ev.forward_realized_vol_from_returns(shocked, h), train_end, h)
+    assert f2.attrs["params"] == f.attrs["params"]
+
+
+def test_all_baselines_range_har_and_combination(btc_returns):
+    h, train_end = 7, btc_returns.index[int(len(btc_returns) * 0.6)]
+    params = load_params(REPO / "params.yaml")
+    rv = btc_returns ** 2 * 1.3   # a stand-in daily range variance
+    base = ev.baseline_forecasts(btc_returns, train_end, h, params, range_var=rv)
+    assert list(base.columns) == list(ev.BASELINES)
+    assert set(base.attrs["params"]) >= {"har", "har_log", "har_range", "garch"}
+    members = params["evaluation"]["combination"]
+    ok = base[members].notna().all(axis=1)
+    np.testing.assert_allclose(base.loc[ok, "combo"], np.sqrt((base.loc[ok, members] ** 2).mean(axis=1)), rtol=1e-12)
+    # without range data the range-HAR is left out, and the combination uses the rest
+    no_range = ev.baseline_forecasts(btc_returns, train_end, h, params)
+    assert "har_range" not in no_range and "har_range" not in no_range.attrs["combination"]
+    with pytest.raises(ConfigError, match="evaluation.combination"):
+        ev.combine_forecasts(base, ["har", "egarch"])
