@@ -23,7 +23,7 @@ from _common import (release_root, run_main, RESULTS, add_common_args, Benchmark
                      parse_set, write_outputs)
 
 MODEL_TYPES = ("simple", "advanced", "ensemble", "hybrid")
-BASELINES = ("naive", "ewma", "garch", "har")
+from cryptovol.evaluate import BASELINES   # every classical forecaster, as evaluate and the backtest use them
 # metric key, Markdown header, higher is better
 METRICS = (("r2", "R²", True), ("rmse", "RMSE", False), ("mae", "MAE", False), ("mape", "MAPE %", False),
            ("corr", "corr", True), ("directional_accuracy", "dir. acc.", True), ("theil_u", "Theil U", False),
@@ -47,11 +47,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 def validation_baselines(ds, params: dict) -> dict:
     "Metrics of each baseline on the validation window (fitted on training rows only, as `evaluate` does) and the best by QLIKE / RMSE."
     import pandas as pd
-    from cryptovol.evaluate import baseline_forecasts, forecast_metrics, training_end
+    from cryptovol.evaluate import baseline_forecasts, dataset_range_var, forecast_metrics, training_end
     h = ds.horizon
     frame = ds.frame
     train_end = training_end(frame.index, ds.dates_train[-1], h)
-    base = baseline_forecasts(frame["log_return"], train_end, h, params, target=frame["target"]).reindex(pd.DatetimeIndex(ds.dates_val))
+    base = baseline_forecasts(frame["log_return"], train_end, h, params, target=frame["target"],
+                              range_var=dataset_range_var(ds, params)).reindex(pd.DatetimeIndex(ds.dates_val))
     if base.isna().any().any():
         raise BenchmarkError(f"{ds.symbol}: baselines have NaN forecasts on validation dates; the history before validation is too short")
     val = {b: forecast_metrics(ds.y_val, base[b], base["naive"], base["naive"]) for b in BASELINES}

@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/anchor_ablation.py          # -> results/anchor_ablation.{json,md}
 
-The anchor is fitted exactly as `cryptovol.train` fits it (`fit_anchor`: OLS of the log forward vols on the log of
-`model.anchor_features` on the last day of each *training* window) and read off at column h-1. The full model's
+The anchor is fitted exactly as `cryptovol.train` fits it (`cryptovol.backtest.anchor_forecast`: OLS of the log forward
+vols on the log of `model.anchor_features` on the last day of each *training* window) and read off at column h-1. The full model's
 test QLIKE is taken from `results/accuracy.json` (run `benchmarks/accuracy.py` first) when present. The difference
 is what the recurrent network adds on top of the anchor.
 """
@@ -14,20 +14,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import release_root, run_main, RESULTS, add_common_args, configure_env, machine_info, make_root, md_table, parse_set, write_outputs
-
-
-def anchor_only_forecast(ds, features) -> tuple:
-    "Test-window h-day vol forecast of the OLS log-HAR anchor fitted on the training windows, and its coefficients."
-    import numpy as np
-    from cryptovol.model import anchor_spec
-    from cryptovol.train import to_model_target
-    spec = anchor_spec(ds.feature_names, ds.scaler, features)
-    c, s = np.asarray(spec["center"]), np.asarray(spec["scale"])
-    logs = lambda X: np.log(np.maximum(X[:, -1, spec["indices"]].astype("float64") * s + c, 1e-4))
-    A = np.c_[np.ones(len(ds.X_train)), logs(ds.X_train)]
-    coef, *_ = np.linalg.lstsq(A, to_model_target(ds.targets("train"), True).astype("float64"), rcond=None)
-    z = np.c_[np.ones(len(ds.X_test)), logs(ds.X_test)] @ coef
-    return np.exp(z[:, ds.horizon - 1]), coef
 
 
 def main(argv=None) -> int:
@@ -44,6 +30,7 @@ def main(argv=None) -> int:
         from cryptovol.config import get_params
         from cryptovol.evaluate import qlike_loss
         from cryptovol.features import build_dataset
+        from cryptovol.backtest import anchor_forecast
         p = get_params()
         full = {}
         if Path(args.accuracy_json).is_file():
@@ -55,10 +42,10 @@ def main(argv=None) -> int:
         rows, records = [], []
         for sym in args.symbols or p["symbols"]:
             with contextlib.redirect_stdout(io.StringIO()): ds = build_dataset(sym, p)
-            pred, coef = anchor_only_forecast(ds, p["model"]["anchor_features"])
+            pred = anchor_forecast(ds, p["model"]["anchor_features"])
             q = float(np.mean(qlike_loss(np.asarray(ds.y_test, "float64"), pred)))
             f = full.get(sym, {})
-            rec = {"symbol": sym, "anchor_only_qlike": q, "coef_h": coef[:, ds.horizon - 1].tolist(), "n_test": int(len(pred)), **f}
+            rec = {"symbol": sym, "anchor_only_qlike": q, "n_test": int(len(pred)), **f}
             records.append(rec)
             rows.append({"coin": sym, "anchor": q, "advanced": f.get("advanced"), "hybrid": f.get("hybrid"),
                          "gain": (q - f["advanced"]) if "advanced" in f else None,
