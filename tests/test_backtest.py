@@ -19,9 +19,10 @@ def params():
 
 @pytest.fixture(scope="module")
 def inputs(mirror, params):
-    import os
-    os.environ["CRYPTOVOL_DATA_DIR"] = str(mirror)
-    return {s: _read_inputs(s, params) for s in COINS}
+    "Real prices and Fear & Greed of the default coins (the raw cache when built, else the offline folder)."
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CRYPTOVOL_DATA_DIR", str(mirror))
+        return {s: _read_inputs(s, params) for s in COINS}
 
 
 @pytest.mark.parametrize("symbol", COINS)
