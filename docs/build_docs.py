@@ -1,0 +1,113 @@
+"""Build the documentation site into _docs/ (`make docs`): MkDocs Material + mkdocs-jupyter + mkdocstrings, offline.
+
+nbdev's own `nbdev_docs` needs Quarto, which cannot be installed here, so this assembles the MkDocs sources in
+_docs_src/ (git-ignored) and runs `mkdocs build`:
+
+* index.md      README.md's content (the landing page), with the screenshots in docs/ beside it;
+* notebooks/    the numbered notebooks as they are (mkdocs-jupyter renders them; the Quarto markup is untouched);
+* api/NAME.md   one page per module: every exported function's signature and docstring (mkdocstrings) followed by
+                its example, the notebook cells that come right after its definition.
+"""
+from __future__ import annotations
+
+import ast, json, re, shutil, subprocess, sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD, SITE = ROOT/"_docs_src", ROOT/"_docs"   # BUILD holds the generated mkdocs.yml; BUILD/pages is its docs_dir
+SRC = BUILD/"pages"
+LIB = "cryptovol"
+
+
+def notebooks() -> list[Path]:
+    "The numbered notebooks in nbs/, in order."
+    return sorted(p for p in (ROOT/"nbs").glob("[0-9][0-9]_*.ipynb"))
+
+
+def module_of(nb: dict) -> str | None:
+    "The module a notebook exports to (its `#| default_exp` cell), or None."
+    for c in nb["cells"]:
+        m = re.search(r"^#\|\s*default_exp\s+(\S+)", "".join(c["source"]), re.M)
+        if m: return m.group(1)
+    return None
+
+
+def exported_names(module: str) -> list[str]:
+    "The module's __all__ as nbdev_export wrote it (read statically: no TensorFlow import)."
+    tree = ast.parse((ROOT/LIB/f"{module}.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
+            return list(ast.literal_eval(node.value))
+    return []
+
+
+def _defined(src: str) -> list[str]:
+    "Top-level functions and classes a code cell defines."
+    try: tree = ast.parse(re.sub(r"^\s*[%!].*$", "", src, flags=re.M))
+    except SyntaxError: return []
+    return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+
+
+def _is_directive(src: str, *names: str) -> bool:
+    return any(re.search(rf"^#\|\s*{n}\b", src, re.M) for n in names)
+
+
+def api_page(nb_path: Path, nb: dict, module: str) -> str:
+    "Markdown for one module: each exported function/class (mkdocstrings) with the example cells that follow it in the notebook."
+    public = set(exported_names(module))
+    cells = [("".join(c["source"]), c["cell_type"]) for c in nb["cells"]]
+    lines = [f"# `{LIB}.{module}`", "",
+             f"Source notebook: [`nbs/{nb_path.name}`](../notebooks/{nb_path.name}) (explanations, code, examples and assertions).", ""]
+    for i, (src, kind) in enumerate(cells):
+        if kind != "code" or not _is_directive(src, "export", "exports"): continue
+        names = [n for n in _defined(src) if n in public]
+        if not names: continue
+        example = []
+        for src2, kind2 in cells[i + 1:]:
+            if kind2 == "code" and _is_directive(src2, "export", "exports"): break
+            if kind2 == "code" and src2.strip() and not _is_directive(src2, "hide"):
+                example.append(src2.strip())
+                if len(example) == 2: break
+        for n in names:
+            lines += [f"## `{n}`", "", f"::: {LIB}.{module}.{n}", "    options:", "      show_root_heading: false", "      heading_level: 3", ""]
+        if example:
+            lines += [f"**Example** (from `nbs/{nb_path.name}`{', run with the real offline data' if 'load_' in ''.join(example) else ''}):", "",
+                      "```python", "\n\n".join(example), "```", ""]
+    return "\n".join(lines)
+
+
+def assemble() -> None:
+    "Write _docs_src/: the landing page, the notebooks and one API page per module."
+    if BUILD.exists(): shutil.rmtree(BUILD)
+    (SRC/"notebooks").mkdir(parents=True); (SRC/"api").mkdir()
+    readme = (ROOT/"README.md").read_text(encoding="utf-8")
+    (SRC/"index.md").write_text(readme, encoding="utf-8")
+    if (ROOT/"docs").is_dir():
+        for p in (ROOT/"docs").glob("*.png"): (SRC/"docs").mkdir(exist_ok=True); shutil.copy(p, SRC/"docs"/p.name)
+    import jupyter_server_mathjax   # MathJax 2 for the notebook pages, shipped in the site instead of fetched from a CDN
+    shutil.copytree(Path(jupyter_server_mathjax.__file__).parent/"static", SRC/"assets"/"mathjax")
+    nav_nbs, nav_api = [], []
+    for p in notebooks():
+        nb = json.loads(p.read_text(encoding="utf-8"))
+        shutil.copy(p, SRC/"notebooks"/p.name)
+        nav_nbs.append({p.stem: f"notebooks/{p.name}"})
+        mod = module_of(nb)
+        if mod and (ROOT/LIB/f"{mod}.py").is_file():
+            (SRC/"api"/f"{mod}.md").write_text(api_page(p, nb, mod), encoding="utf-8")
+            nav_api.append({f"{LIB}.{mod}": f"api/{mod}.md"})
+    nav = [{"Home": "index.md"}, {"Notebooks": nav_nbs}, {"API": nav_api}]
+    (BUILD/"mkdocs.yml").write_text("# written by docs/build_docs.py: the project's mkdocs.yml plus the generated pages and nav\n"
+                                    f"INHERIT: ../mkdocs.yml\ndocs_dir: pages\nsite_dir: ../_docs\nnav: {json.dumps(nav)}\n", encoding="utf-8")
+
+
+def main() -> int:
+    assemble()
+    r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--clean", "-f", str(BUILD/"mkdocs.yml")], cwd=ROOT)
+    if r.returncode: print(f"docs: mkdocs build failed (exit {r.returncode}); sources are in {BUILD}", file=sys.stderr); return r.returncode
+    if not (SITE/"index.html").is_file(): print(f"docs: {SITE}/index.html was not written", file=sys.stderr); return 1
+    print(f"docs: {SITE}/index.html ({sum(1 for _ in SITE.rglob('*.html'))} pages)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
