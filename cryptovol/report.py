@@ -320,7 +320,7 @@ GOOD, BAD, NEUTRAL = "#2a9d55", "#d1495b", "#8d99ae"
 def _plot_div(fig, height: int | None = None) -> str:
     "A Plotly figure as an HTML <div> that uses the page's one embedded copy of plotly.js (no CDN)."
     if height: fig.update_layout(height=height)
-    return fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False, "responsive": True})
+    return fig.to_html(full_html=False, include_plotlyjs=False, default_width="100%", config={"displaylogo": False, "responsive": True})
 
 def qlike_ratio_figure(tracks: dict[str, list[dict]], alpha: float = 0.05):
     "Horizontal bars of model QLIKE / best classical QLIKE per coin (one trace per evaluation), solid where DM p < `alpha`."
@@ -386,7 +386,7 @@ h1{font-size:1.6rem;margin-bottom:.2rem} h2{margin-top:2.2rem;border-bottom:1px 
 table{border-collapse:collapse;font-size:.88rem;margin:.6rem 0;font-variant-numeric:tabular-nums} caption{text-align:left;color:#555;padding:.2rem 0}
 td,th{padding:.25rem .6rem;border-bottom:1px solid #e3e3e3;text-align:right;white-space:nowrap} thead th{background:#f4f4f6;vertical-align:bottom}
 tbody th{text-align:left} td.best{font-weight:700;background:#d8f0dc} small{color:#666;font-weight:400}
-.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(25rem,1fr));gap:1rem} .card{border:1px solid #ddd;border-radius:8px;padding:.6rem .8rem}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(25rem,1fr));gap:1rem} .card{border:1px solid #ddd;border-radius:8px;padding:.6rem .8rem;min-width:0;overflow:hidden}
 .card h3{margin:.2rem 0} .links a{margin-right:.8rem} .note{color:#555;font-size:.9rem} .scroll{overflow-x:auto} details{margin:.6rem 0}
 .good{color:#2a9d55;font-weight:600} .bad{color:#d1495b;font-weight:600}"""
 
@@ -413,7 +413,8 @@ def _overview_table(rows: list[dict], periods: dict, extra: dict | None = None, 
 def _coin_card(symbol: str, pred: pd.DataFrame | None, best: str | None, table: pd.DataFrame | None) -> str:
     "One coin's card: the small forecast chart, links to its report pages and its metrics table."
     links = " ".join(f'<a href="{symbol}/html/{n.replace(".ipynb", ".html")}">{n[3:].replace(".ipynb", "")}</a>' for n in REPORT_NOTEBOOKS)
-    chart = _plot_div(coin_forecast_figure(pred, best, symbol), height=280) if pred is not None and not pred.empty else "<p class='note'>no predictions.csv yet</p>"
+    chart = (_plot_div(coin_forecast_figure(pred, best, symbol), height=280) if pred is not None and not pred.empty
+             else "<p class='note'>no metrics yet: run <code>dvc repro</code></p>")
     tab = ""
     if table is not None and not table.empty:
         cols = [c for c in ("qlike", "rmse", "mae", "r2", "corr", "theil_u") if c in table]
