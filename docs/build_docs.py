@@ -100,12 +100,25 @@ def assemble() -> None:
                                     f"INHERIT: ../mkdocs.yml\ndocs_dir: pages\nsite_dir: ../_docs\nnav: {json.dumps(nav)}\n", encoding="utf-8")
 
 
+_REMOTE = re.compile(r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)=["'](?:https?:)?//[^"']+""", re.I)
+
+
+def remote_assets(site: Path) -> list[str]:
+    "'page: tag' for every script, stylesheet, image or frame a built page would fetch from the network."
+    return [f"{p.relative_to(site)}: {m.group(0)[:120]}" for p in sorted(site.rglob("*.html"))
+            for m in _REMOTE.finditer(p.read_text(encoding="utf-8", errors="replace"))]
+
+
 def main() -> int:
     assemble()
     r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--clean", "-f", str(BUILD/"mkdocs.yml")], cwd=ROOT)
     if r.returncode: print(f"docs: mkdocs build failed (exit {r.returncode}); sources are in {BUILD}", file=sys.stderr); return r.returncode
     if not (SITE/"index.html").is_file(): print(f"docs: {SITE}/index.html was not written", file=sys.stderr); return 1
-    print(f"docs: {SITE}/index.html ({sum(1 for _ in SITE.rglob('*.html'))} pages)")
+    remote = remote_assets(SITE)
+    if remote:
+        print("docs: pages load scripts/styles from the network (the site must work offline):\n  " + "\n  ".join(remote[:10]), file=sys.stderr)
+        return 1
+    print(f"docs: {SITE}/index.html ({sum(1 for _ in SITE.rglob('*.html'))} pages, no remote scripts or styles)")
     return 0
 
 
