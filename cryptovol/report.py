@@ -24,8 +24,9 @@ __all__ = ['log', 'REPORT_NOTEBOOKS', 'ANALYSIS_HEADING', 'OFFLINE_TEMPLATE', 'L
            'METRIC_UNITS', 'METRIC_LABELS', 'GOOD', 'BAD', 'NEUTRAL', 'INDEX_CSS', 'ReportError', 'execute_notebook',
            'notebook_to_html', 'report_notebook', 'build_report', 'math_to_mathml', 'run_period', 'period_line',
            'tidy_report', 'offline_exporter', 'coin_metrics', 'summary_table', 'model_wins', 'fmt_num', 'metric_header',
-           'html_table', 'coin_overview', 'mean_ranks', 'load_backtest_summary', 'qlike_ratio_figure',
-           'rank_heatmap_figure', 'per_year_figure', 'coin_forecast_figure', 'build_index', 'summary_markdown']
+           'html_table', 'coin_overview', 'mean_ranks', 'backtest_overview', 'load_backtest_summary',
+           'qlike_ratio_figure', 'rank_heatmap_figure', 'per_year_figure', 'coin_forecast_figure', 'build_index',
+           'summary_markdown']
 
 # %% ../nbs/07_report.ipynb #c3acb4fe
 def execute_notebook(nb: str | Path, out: str | Path, parameters: dict, timeout: int = 3600, source=None) -> Path:
@@ -275,8 +276,8 @@ def html_table(df: pd.DataFrame, best: str | dict | None = None, digits: int = 3
 
 # %% ../nbs/07_report.ipynb #de0325d7
 def _is_classical(name: str) -> bool:
-    "A classical (econometric) forecaster: not the model, its frozen anchor branch, or an ensemble member."
-    return name not in ("model", "anchor") and not name.startswith("member_")
+    "A classical (econometric) forecaster: not the model, its frozen anchor branch, an ensemble member or the backtest's per-fold pick."
+    return name not in ("model", "anchor", "best_classical") and not name.startswith("member_")
 
 def _dm_p(dm: dict, vs: str, loss: str = "qlike"):
     "p-value of the model-vs-`vs` Diebold-Mariano test on `loss` (metrics.json says qlike_pvalue, the backtest summary qlike_p)."
@@ -308,6 +309,22 @@ def mean_ranks(long: pd.DataFrame) -> pd.DataFrame:
     out = t.pivot_table(index="forecaster", columns="metric", values="rank", aggfunc="mean")
     cols = [m for m in ("qlike", "rmse", "mae", "mape", "r2", "corr", "directional_accuracy", "theil_u") if m in out] + sorted(set(out) - set(METRIC_LABELS))
     return out[cols].sort_values(cols[0])
+
+def backtest_overview(bt: dict) -> list[dict]:
+    "Per coin of a backtest summary: `coin_overview`'s fields plus the record's dates, days, folds, MCS members and QLIKE per year."
+    out = []
+    for s, c in bt.get("coins", {}).items():
+        if "ratio" in c and "model_qlike" in c:   # cryptovol.backtest's summary rows: the best classical is picked on validation per fold
+            o = {"symbol": s, "best": c.get("best_classical", "?"), "chosen_on": "validation, per fold", "model_qlike": c["model_qlike"],
+                 "best_qlike": c["best_classical_qlike"], "ratio": c["ratio"], "dm_p": c.get("dm_qlike_p"), "dm_stat": c.get("dm_qlike_stat")}
+        else:
+            o = coin_overview(s, {"forecasts": c.get("metrics", {}), "dm": c.get("dm")}, c.get("best_classical"))
+        if not o: continue
+        folds = c.get("folds")
+        o.update(start=c.get("start"), end=c.get("end"), n_days=c.get("n_days", c.get("days")), folds=len(folds) if isinstance(folds, list) else folds,
+                 mcs=list(c.get("mcs") or []), per_year=(bt.get("per_year_qlike") or {}).get(s) or c.get("per_year") or {})
+        out.append(o)
+    return out
 
 def load_backtest_summary(path: str | Path | None = None) -> dict | None:
     "reports/backtest/summary.json (the walk-forward record) when it exists, else None."
@@ -350,20 +367,19 @@ def rank_heatmap_figure(ranks: pd.DataFrame, title: str = ""):
     fig.update_layout(title=title or None, yaxis_autorange="reversed", margin=dict(l=90, r=20, t=40 if title else 20, b=40))
     return fig
 
-def per_year_figure(backtest: dict):
+def per_year_figure(rows: list[dict]):
     "Heatmap coins x years of the model's walk-forward QLIKE divided by the best classical forecaster's (below 1: model better)."
     import plotly.graph_objects as go
-    coins = backtest.get("coins", {})
-    years = sorted({y for c in coins.values() for y in c.get("per_year", {})})
+    years = sorted({y for r in rows for y in r.get("per_year", {})})
     z, text = [], []
-    for s, c in coins.items():
-        best = c.get("best_classical")
+    for r in rows:
         row = []
         for y in years:
-            q = c.get("per_year", {}).get(y, {})
-            row.append(q["model"] / q[best] if best in q and "model" in q and q[best] else None)
+            q = r.get("per_year", {}).get(y, {})
+            best = "best_classical" if "best_classical" in q else r["best"]   # the per-fold pick's column, else the named forecaster
+            row.append(q["model"] / q[best] if q.get(best) and q.get("model") is not None else None)
         z.append(row); text.append([fmt_num(v, 3) if v is not None else "" for v in row])
-    fig = go.Figure(go.Heatmap(z=z, x=years, y=list(coins), text=text, texttemplate="%{text}", zmid=1, colorscale="RdYlGn_r",
+    fig = go.Figure(go.Heatmap(z=z, x=years, y=[r["symbol"] for r in rows], text=text, texttemplate="%{text}", zmid=1, colorscale="RdYlGn_r",
                                colorbar=dict(title="QLIKE ratio"), hovertemplate="%{y} %{x}: model / best classical = %{z:.3f}<extra></extra>"))
     fig.update_layout(xaxis=dict(type="category", title="year"), yaxis_autorange="reversed", margin=dict(l=90, r=20, t=20, b=40))
     return fig
@@ -424,27 +440,28 @@ def _coin_card(symbol: str, pred: pd.DataFrame | None, best: str | None, table: 
     return f'<div class="card" id="coin-{symbol}"><h3><a href="{symbol}/html/05_evaluate.html">{html.escape(symbol)}</a></h3>{chart}<div class="links">pages: {links}</div>{tab}</div>'
 
 def _backtest_section(bt: dict) -> str:
-    "Walk-forward section: the per-year heatmap, the overview of the whole record and per-year tables."
-    coins = bt.get("coins", {})
-    rows = [o for o in (coin_overview(s, {"forecasts": c.get("metrics", {}), "dm": c.get("dm")}, c.get("best_classical")) for s, c in coins.items()) if o]
-    periods = {s: {"test_start": c.get("start"), "test_end": c.get("end"), "n": c.get("n_days")} for s, c in coins.items()}
-    extra = {s: {"folds": c.get("folds"), "model in 90% MCS": ("yes" if "model" in c.get("mcs", []) else "no") if "mcs" in c else None,
-                 "MCS members": ", ".join(c.get("mcs", []))} for s, c in coins.items()}
+    "Walk-forward section: the overview of the whole record, the per-year heatmap and tables, the mean ranks."
+    rows = backtest_overview(bt)
+    periods = {r["symbol"]: {"test_start": r["start"], "test_end": r["end"], "n": r["n_days"]} for r in rows}
+    extra = {r["symbol"]: {"folds": r["folds"], "model in 90% MCS": ("yes" if "model" in r["mcs"] else "no") if r["mcs"] else None,
+                           "MCS members": ", ".join(r["mcs"])} for r in rows}
     parts = ["<h2>Walk-forward backtest (the evaluation that counts)</h2>",
              "<p class='note'>Model and every forecaster refitted at each origin; folds joined into one out-of-sample record per coin. "
              "Diebold–Mariano on the whole record; the Model Confidence Set keeps the forecasters not significantly worse on QLIKE (90 %).</p>",
              _overview_table(rows, periods, extra, table_id="backtest-overview")]
-    if any(c.get("per_year") for c in coins.values()):
-        parts += ["<h3>QLIKE by year: model ÷ best classical (below 1: model better)</h3>", f'<div id="per-year-chart">{_plot_div(per_year_figure(bt), height=120 + 45 * len(coins))}</div>']
-        for s, c in coins.items():
-            if not c.get("per_year"): continue
-            t = pd.DataFrame(c["per_year"]).T.sort_index(); t.index.name = "year"
-            parts.append(f"<details><summary>{html.escape(s)}: QLIKE per year and forecaster</summary><div class='scroll'>"
-                         + html_table(t, best="min", caption="QLIKE (lower is better); best per year highlighted") + "</div></details>")
+    if any(r["per_year"] for r in rows):
+        parts += ["<h3>QLIKE by year: model ÷ best classical (below 1: model better)</h3>",
+                  f'<div id="per-year-chart">{_plot_div(per_year_figure(rows), height=120 + 45 * len(rows))}</div>']
+        for r in rows:
+            if not r["per_year"]: continue
+            t = pd.DataFrame(r["per_year"]).T.sort_index(); t.index.name = "year"
+            parts.append(f"<details><summary>{html.escape(r['symbol'])}: QLIKE per year and forecaster</summary><div class='scroll'>"
+                         + html_table(t, best="min", by_row=True, caption="QLIKE (lower is better); best per year highlighted") + "</div></details>")
     if bt.get("mean_rank"):
-        r = pd.DataFrame(bt["mean_rank"]); r = r.sort_values(r.columns[0])
-        parts += ["<h3>Mean rank across coins (walk-forward)</h3>", f'<div id="backtest-rank-chart">{_plot_div(rank_heatmap_figure(r), height=90 + 32 * len(r))}</div>']
+        rk = pd.DataFrame(bt["mean_rank"]); rk = rk.sort_values(rk.columns[0])
+        parts += ["<h3>Mean rank across coins (walk-forward)</h3>", f'<div id="backtest-rank-chart">{_plot_div(rank_heatmap_figure(rk), height=90 + 32 * len(rk))}</div>']
     return "".join(parts)
+
 
 # %% ../nbs/07_report.ipynb #9a6af69b
 def build_index(symbols: list[str] | None = None, backtest: str | Path | None = None) -> Path:
@@ -466,8 +483,7 @@ def build_index(symbols: list[str] | None = None, backtest: str | Path | None = 
         cards.append(_coin_card(s, pred, o.get("best"), coin_metrics(s) if m else None))
     bt = load_backtest_summary(backtest)
     tracks = {"single split (test window)": rows}
-    if bt: tracks["walk-forward backtest"] = [o for o in (coin_overview(s, {"forecasts": c.get("metrics", {}), "dm": c.get("dm")}, c.get("best_classical"))
-                                                        for s, c in bt.get("coins", {}).items()) if o]
+    if bt: tracks["walk-forward backtest"] = backtest_overview(bt)
     ranks = mean_ranks(long) if not long.empty else pd.DataFrame()
     wins = model_wins(long) if not long.empty else pd.DataFrame()
     metrics = [m for m in ("qlike", "rmse", "mae", "mape", "r2", "corr", "directional_accuracy", "theil_u") if not long.empty and m in set(long.metric)]

@@ -27,17 +27,20 @@ def _playwright():
 
 
 def _backtest_from(rep, path):
-    "A walk-forward-style summary built from the tiny run's real test-window predictions (one fold), to render that section."
+    "A summary in `cryptovol backtest`'s shape built from the tiny run's real test-window predictions (one fold), to render that section."
     from cryptovol.evaluate import qlike_loss
     m = json.loads((rep/"metrics.json").read_text())
     pred = pd.read_csv(rep/"predictions.csv", parse_dates=["date"], index_col="date")
+    best = m["best_baseline"]
     fc = [c for c in pred if c != "actual"]
     per_year = {str(y): {f: float(np.mean(qlike_loss(g.actual.to_numpy(), g[f].to_numpy()))) for f in fc} for y, g in pred.groupby(pred.index.year)}
-    coin = {"start": m["test_start"], "end": m["test_end"], "n_days": m["n_test"], "folds": 1, "best_classical": m["best_baseline"],
-            "metrics": {f: m["forecasts"][f] for f in fc}, "dm": {b: {"qlike_stat": d["qlike_stat"], "qlike_p": d["qlike_pvalue"]} for b, d in m["dm"].items()},
-            "mcs": ["model", m["best_baseline"]], "per_year": per_year}
+    q = m["forecasts"]
+    coin = {"coin": "BTC-USD", "folds": 1, "days": m["n_test"], "start": m["test_start"], "end": m["test_end"], "best_classical": best,
+            "best_classical_qlike": q[best]["qlike"], "model_qlike": q["model"]["qlike"], "ratio": q["model"]["qlike"] / q[best]["qlike"],
+            "dm_qlike_p": m["dm"][best]["qlike_pvalue"], "dm_qlike_stat": m["dm"][best]["qlike_stat"], "mcs": ["model", best]}
+    ranks = {"qlike": {f: float(i + 1) for i, f in enumerate(sorted(fc, key=lambda f: q[f]["qlike"]))}}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"coins": {"BTC-USD": coin}, "mean_rank": {"qlike": {f: float(i + 1) for i, f in enumerate(fc)}}}))
+    path.write_text(json.dumps({"coins": {"BTC-USD": coin}, "per_year_qlike": {"BTC-USD": per_year}, "mean_rank": ranks}))
     return coin
 
 
@@ -99,7 +102,7 @@ def test_index_in_browser(tiny_reports):
     # the QLIKE-ratio chart, the rank heatmap, the per-year chart, the backtest rank and the coin's forecast chart are drawn
     assert info["plots"] >= 5, f"expected >= 5 drawn Plotly charts, found {info['plots']}"
     text = info["text"]
-    assert "BTC-USD" in text and "best classical" in text and "Walk-forward backtest" in text
+    assert "BTC-USD" in text and "best classical" in text and "Walk-forward backtest" in text and "QLIKE by year" in text
     bt = tiny_reports["backtest"]
     assert f"{bt['start']} to {bt['end']}" in text, "the key table does not show the test window"
     assert "362.0000" not in text and ".0000" not in text, "numbers are not formatted"
