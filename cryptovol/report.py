@@ -346,13 +346,17 @@ def qlike_ratio_figure(tracks: dict[str, list[dict]], alpha: float = 0.05):
     for name, rows in tracks.items():
         if not rows: continue
         sig = [r["dm_p"] is not None and r["dm_p"] < alpha for r in rows]
-        text = [f"{r['ratio']:.2f} vs {r['best']}" + (f", DM p = {r['dm_p']:.3f}{' ★' if s else ''}" if r["dm_p"] is not None else "")
+        text = [f"{fmt_num(r['ratio'])} vs {r['best']}" + (f" · p {fmt_num(r['dm_p'], 2)}{' ★' if s else ''}" if r["dm_p"] is not None else "")
                 for r, s in zip(rows, sig)]
         fig.add_bar(name=name, y=[r["symbol"] for r in rows], x=[r["ratio"] - 1 for r in rows], base=1, orientation="h",
                     marker_color=[GOOD if r["ratio"] < 1 else BAD for r in rows], marker_opacity=[1 if s else .45 for s in sig],
                     marker_line=dict(color="#222", width=[2 if s else 0 for s in sig]), text=text, textposition="outside", cliponaxis=False,
                     hovertemplate="%{y}: model QLIKE / %{customdata} = %{text}<extra>" + name + "</extra>", customdata=[r["best"] + " QLIKE" for r in rows])
     fig.add_vline(x=1, line_color="#222", line_width=1)
+    ratios = [r["ratio"] for rows in tracks.values() for r in rows] + [1.0]
+    lo, hi = min(ratios), max(ratios)
+    pad = 0.55 * (hi - lo) + 0.05   # room for the labels outside the bars on both sides of 1
+    fig.update_xaxes(range=[lo - pad if lo < 1 else 1 - 0.05, hi + pad if hi > 1 else 1 + 0.05])
     fig.update_layout(barmode="group", xaxis_title="model QLIKE ÷ best classical QLIKE (below 1: the model is better)",
                       yaxis_autorange="reversed", margin=dict(l=80, r=170, t=30, b=50), legend=dict(orientation="h", y=1.08),
                       plot_bgcolor="white", xaxis=dict(gridcolor="#eee", zeroline=False))
@@ -480,7 +484,8 @@ def build_index(symbols: list[str] | None = None, backtest: str | Path | None = 
         if m: periods[s] = {"test_start": m.get("test_start"), "test_end": m.get("test_end"), "n": m.get("n_test")}
         pf = report_dir(s)/"predictions.csv"
         pred = pd.read_csv(pf, parse_dates=["date"], index_col="date") if pf.is_file() else None
-        cards.append(_coin_card(s, pred, o.get("best"), coin_metrics(s) if m else None))
+        if m: cards.append(_coin_card(s, pred, o.get("best"), coin_metrics(s)))
+    missing = [s for s in symbols if s not in periods]
     bt = load_backtest_summary(backtest)
     tracks = {"single split (test window)": rows}
     if bt: tracks["walk-forward backtest"] = backtest_overview(bt)
@@ -510,6 +515,7 @@ window. ★ and solid, outlined bars: the Diebold–Mariano test (QLIKE loss, HL
 <p class="note">Rank 1 = best of the forecasters on that metric for a coin, averaged over {len(rows)} coin(s); lower is better.</p>
 {f'<div id="rank-chart">{_plot_div(rank_heatmap_figure(ranks), height=90 + 32 * len(ranks))}</div>' if not ranks.empty else ''}
 <h2>Coins</h2><div class="cards">{''.join(cards)}</div>
+{f'<p class="note">No metrics yet for {", ".join(missing)}: run <code>dvc repro</code>.</p>' if missing else ''}
 <h2>Where the model wins and loses (single split)</h2>{_wins_note(wins)}
 <h2>Every metric, per coin and forecaster (single split)</h2>
 <p class="note">Best value per coin highlighted. RMSE, MAE and bias are in units of annualised volatility (0.25 = 25 %), MAPE in %,

@@ -4,7 +4,7 @@ nbdev's own `nbdev_docs` needs Quarto, which cannot be installed here, so this a
 _docs_src/ (git-ignored) and runs `mkdocs build`:
 
 * index.md      README.md's content (the landing page), with the screenshots in docs/ beside it;
-* notebooks/    the numbered notebooks as they are (mkdocs-jupyter renders them; the Quarto markup is untouched);
+* notebooks/    the numbered notebooks, formulas rendered to MathML (mkdocs-jupyter renders them; nbs/ and its Quarto markup untouched);
 * api/NAME.md   one page per module: every exported function's signature and docstring (mkdocstrings) followed by
                 its example, the notebook cells that come right after its definition.
 """
@@ -76,6 +76,22 @@ def api_page(nb_path: Path, nb: dict, module: str) -> str:
     return "\n".join(lines)
 
 
+def with_mathml(nb: dict) -> dict:
+    "The notebook with its markdown formulas rendered to MathML at build time (cryptovol.report.math_to_mathml), as in the reports."
+    from cryptovol.report import math_to_mathml
+    for c in nb["cells"]:
+        if c["cell_type"] == "markdown": c["source"] = math_to_mathml("".join(c["source"]))
+    return nb
+
+
+def ship_mathjax(site: Path) -> Path:
+    "Copy MathJax 2 from the jupyter-server-mathjax package into the site (mkdocs-jupyter's pages load it for any remaining TeX)."
+    import jupyter_server_mathjax
+    dest = site/"assets"/"mathjax"
+    shutil.copytree(Path(jupyter_server_mathjax.__file__).parent/"static", dest, dirs_exist_ok=True)
+    return dest
+
+
 def assemble() -> None:
     "Write _docs_src/: the landing page, the notebooks and one API page per module."
     if BUILD.exists(): shutil.rmtree(BUILD)
@@ -84,12 +100,10 @@ def assemble() -> None:
     (SRC/"index.md").write_text(readme, encoding="utf-8")
     if (ROOT/"docs").is_dir():
         for p in (ROOT/"docs").glob("*.png"): (SRC/"docs").mkdir(exist_ok=True); shutil.copy(p, SRC/"docs"/p.name)
-    import jupyter_server_mathjax   # MathJax 2 for the notebook pages, shipped in the site instead of fetched from a CDN
-    shutil.copytree(Path(jupyter_server_mathjax.__file__).parent/"static", SRC/"assets"/"mathjax")
     nav_nbs, nav_api = [], []
     for p in notebooks():
         nb = json.loads(p.read_text(encoding="utf-8"))
-        shutil.copy(p, SRC/"notebooks"/p.name)
+        (SRC/"notebooks"/p.name).write_text(json.dumps(with_mathml(nb), indent=1), encoding="utf-8")
         nav_nbs.append({p.stem: f"notebooks/{p.name}"})
         mod = module_of(nb)
         if mod and (ROOT/LIB/f"{mod}.py").is_file():
@@ -114,6 +128,7 @@ def main() -> int:
     r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--clean", "-f", str(BUILD/"mkdocs.yml")], cwd=ROOT)
     if r.returncode: print(f"docs: mkdocs build failed (exit {r.returncode}); sources are in {BUILD}", file=sys.stderr); return r.returncode
     if not (SITE/"index.html").is_file(): print(f"docs: {SITE}/index.html was not written", file=sys.stderr); return 1
+    ship_mathjax(SITE)
     remote = remote_assets(SITE)
     if remote:
         print("docs: pages load scripts/styles from the network (the site must work offline):\n  " + "\n  ".join(remote[:10]), file=sys.stderr)

@@ -87,6 +87,7 @@ def _open(url):
             images = page.evaluate("Array.from(document.images).map(i => ({src: i.src.slice(0, 60), ok: i.complete && i.naturalWidth > 0}))")
             info = page.evaluate("""() => ({plots: document.querySelectorAll('.js-plotly-plot').length,
                                              tables: document.querySelectorAll('table').length, math: document.querySelectorAll('math').length,
+                                             mathText: Array.from(document.querySelectorAll('math')).filter(m => m.getBoundingClientRect().width > 0).map(m => m.textContent),
                                              title: document.title, text: document.body.innerText,
                                              emptyCells: Array.from(document.querySelectorAll('.jp-Cell')).filter(c => c.innerText.trim() === '' && !c.querySelector('img')).length})""")
         finally:
@@ -131,7 +132,7 @@ def test_coin_page_in_browser(tiny_reports):
     assert not errors, f"console errors on the evaluate page: {errors}"
     assert not remote, f"the evaluate page fetched from the network (MathJax/require.js from a CDN?): {remote}"
     assert len(images) >= 3 and all(i["ok"] for i in images), f"images: {images}"
-    assert info["math"] >= 1 and "λ" in info["text"], "formulas are not rendered (no MathML element for EWMA's lambda)"
+    assert any("λ" in t and "0.94" in t for t in info["mathText"]), f"EWMA's λ = 0.94 is not rendered as MathML: {info['mathText']}"
     assert "$\\lambda" not in info["text"] and "\\lambda" not in info["text"], "LaTeX source is visible"
     assert info["title"].startswith("BTC-USD · Evaluate") and "test window" in info["title"], info["title"]
     assert "Analysis for BTC-USD" in info["text"] and "`symbol`" not in info["text"]
