@@ -123,6 +123,30 @@ def remote_assets(site: Path) -> list[str]:
             for m in _REMOTE.finditer(p.read_text(encoding="utf-8", errors="replace"))]
 
 
+def browser_check(site: Path, pages=("index.html", "notebooks/05_evaluate.html", "api/report.html")) -> list[str]:
+    "Problems headless Chromium sees on a few pages (console errors, failed or non-file requests); skipped when no browser is installed."
+    import os
+    chromium = os.environ.get("CRYPTOVOL_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("docs: playwright not installed, browser check skipped"); return []
+    if not os.path.exists(chromium): print(f"docs: no Chromium at {chromium} (make browser), browser check skipped"); return []
+    problems = []
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            for name in pages:
+                pg = b.new_page()
+                pg.on("console", lambda m, n=name: problems.append(f"{n}: console error {m.text}") if m.type == "error" else None)
+                pg.on("requestfailed", lambda r, n=name: problems.append(f"{n}: failed {r.url}"))
+                pg.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:")) else r.abort())
+                pg.goto((site/name).resolve().as_uri(), wait_until="load"); pg.wait_for_timeout(500); pg.close()
+        finally:
+            b.close()
+    return problems
+
+
 def main() -> int:
     assemble()
     r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--clean", "-f", str(BUILD/"mkdocs.yml")], cwd=ROOT)
@@ -133,7 +157,9 @@ def main() -> int:
     if remote:
         print("docs: pages load scripts/styles from the network (the site must work offline):\n  " + "\n  ".join(remote[:10]), file=sys.stderr)
         return 1
-    print(f"docs: {SITE}/index.html ({sum(1 for _ in SITE.rglob('*.html'))} pages, no remote scripts or styles)")
+    problems = browser_check(SITE)
+    if problems: print("docs: in the browser:\n  " + "\n  ".join(problems), file=sys.stderr); return 1
+    print(f"docs: {SITE}/index.html ({sum(1 for _ in SITE.rglob('*.html'))} pages, no remote scripts or styles, no browser errors)")
     return 0
 
 
