@@ -89,6 +89,11 @@ def ship_mathjax(site: Path) -> Path:
     import jupyter_server_mathjax
     dest = site/"assets"/"mathjax"
     shutil.copytree(Path(jupyter_server_mathjax.__file__).parent/"static", dest, dirs_exist_ok=True)
+    # the package ships the STIX-Web fonts only (as Jupyter configures it); without this MathJax asks for its TeX fonts
+    (dest/"config"/"local").mkdir(parents=True, exist_ok=True)
+    (dest/"config"/"local"/"cryptovol.js").write_text(
+        'MathJax.Hub.Config({"HTML-CSS": {availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null}, '
+        'SVG: {font: "STIX-Web"}});\nMathJax.Ajax.loadComplete("[MathJax]/config/local/cryptovol.js");\n', encoding="utf-8")
     return dest
 
 
