@@ -84,16 +84,12 @@ def with_mathml(nb: dict) -> dict:
     return nb
 
 
-def ship_mathjax(site: Path) -> Path:
-    "Copy MathJax 2 from the jupyter-server-mathjax package into the site (mkdocs-jupyter's pages load it for any remaining TeX)."
-    import jupyter_server_mathjax
-    dest = site/"assets"/"mathjax"
-    shutil.copytree(Path(jupyter_server_mathjax.__file__).parent/"static", dest, dirs_exist_ok=True)
-    # the package ships the STIX-Web fonts only (as Jupyter configures it); without this MathJax asks for its TeX fonts
-    (dest/"config"/"local").mkdir(parents=True, exist_ok=True)
-    (dest/"config"/"local"/"cryptovol.js").write_text(
-        'MathJax.Hub.Config({"HTML-CSS": {availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null}, '
-        'SVG: {font: "STIX-Web"}});\nMathJax.Ajax.loadComplete("[MathJax]/config/local/cryptovol.js");\n', encoding="utf-8")
+def mathjax_stub(site: Path) -> Path:
+    "An empty script where mkdocs-jupyter loads MathJax from: formulas are MathML by now (`with_mathml`), so nothing is fetched or typeset."
+    dest = site/"assets"/"mathjax-stub.js"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text("/* cryptovol docs: formulas are rendered to MathML at build time (docs/build_docs.py); "
+                    "mkdocs-jupyter always adds a MathJax script, so it loads this empty file instead of a CDN copy. */\n", encoding="utf-8")
     return dest
 
 
@@ -157,7 +153,7 @@ def main() -> int:
     r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--clean", "-f", str(BUILD/"mkdocs.yml")], cwd=ROOT)
     if r.returncode: print(f"docs: mkdocs build failed (exit {r.returncode}); sources are in {BUILD}", file=sys.stderr); return r.returncode
     if not (SITE/"index.html").is_file(): print(f"docs: {SITE}/index.html was not written", file=sys.stderr); return 1
-    ship_mathjax(SITE)
+    mathjax_stub(SITE)
     remote = remote_assets(SITE)
     if remote:
         print("docs: pages load scripts/styles from the network (the site must work offline):\n  " + "\n  ".join(remote[:10]), file=sys.stderr)
