@@ -9,8 +9,10 @@ STAMP := $(VENV)/.installed
 # The offline mirror beside the checkout is used for tests when nothing else is configured.
 TEST_DATA_DIR := $(or $(CRYPTOVOL_DATA_DIR),$(if $(wildcard ../shared/data/yahoo),$(abspath ../shared/data),))
 
-.PHONY: setup run test export-check nbtest pytest clean lab report
+.PHONY: setup run test export-check nbtest pytest clean lab report browser docs docs-check screenshots
 setup: $(STAMP)
+DOCS_STAMP := $(VENV)/.installed-docs
+CHROMIUM ?= $(or $(CRYPTOVOL_CHROMIUM),$(shell command -v chromium 2>/dev/null),/usr/bin/chromium)
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 12), f"cryptovol needs Python >= 3.12 (pandas-ta); found {sys.version.split()[0]} at {sys.executable}. Install 3.12 (pyenv install 3.12) or run: make PYTHON=/path/to/python3.12"'
@@ -36,13 +38,39 @@ export-check: setup
 nbtest: setup
 	CRYPTOVOL_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/nbdev_test --n_workers 2
 
-pytest: setup
+pytest: setup browser
 	CRYPTOVOL_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/pytest -q tests
 
-test: export-check nbtest pytest
+# Headless Chromium for the browser test (tests/test_report_browser.py): Debian's package, since Playwright cannot
+# download its own browser offline. Installed with apt when missing and we are root; otherwise the test skips and says why.
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then echo "browser: $(CHROMIUM)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "browser: installing Debian's chromium"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "browser: apt-get install chromium failed; the browser test will be skipped"; \
+	else echo "browser: no chromium and cannot apt-get install it (not root); the browser test will be skipped"; fi
+
+# The documentation site: README + notebooks + API into _docs/ (MkDocs Material, mkdocs-jupyter, mkdocstrings; offline).
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,docs]"
+	@touch $@
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python docs/build_docs.py
+
+docs-check: docs
+	@test -s _docs/index.html && test -s _docs/api/report.html && echo "docs-check: _docs/index.html and the API pages exist" \
+	  || { echo "docs-check: _docs/index.html or _docs/api/report.html missing after make docs"; exit 1; }
+
+# Screenshots for README (docs/*.png) of the reports a full `make run` wrote.
+screenshots: setup browser
+	$(BIN)/python docs/screenshots.py
+
+test: export-check nbtest pytest docs-check
 
 lab: setup
 	$(BIN)/jupyter lab nbs
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis _docs _docs_src
