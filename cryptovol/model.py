@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+from .config import load_tensorflow; load_tensorflow()  # curl_cffi first, quiet start-up (see 00_config)
 import keras
 from keras import layers, ops
 

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from .config import load_tensorflow; load_tensorflow()  # curl_cffi first, quiet start-up (see 00_config)
 import keras
 import tensorflow as tf
 
