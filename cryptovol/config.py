@@ -218,12 +218,20 @@ SNAPSHOT_DIR = "data/snapshot"  # the data snapshot shipped in the repository (p
 
 def snapshot_dir() -> Path: return project_root()/SNAPSHOT_DIR
 
+def _checkout_root() -> Path | None:
+    "The folder holding the imported cryptovol package (the repository, for the usual editable install)."
+    import importlib.util
+    spec = importlib.util.find_spec("cryptovol")
+    return Path(spec.origin).resolve().parent.parent if spec is not None and spec.origin else None
+
 def mirror_dir(params: dict | None = None) -> Path | None:
     "The offline data folder (`$CRYPTOVOL_DATA_DIR`, else `data.mirror_dir`: by default the shipped snapshot), or None when none is configured."
     raw = os.environ.get("CRYPTOVOL_DATA_DIR") or (params if params is not None else get_params())["data"]["mirror_dir"]
     if not raw: return None
     path = Path(raw).expanduser()
-    if not path.is_absolute(): path = project_root()/path
+    if not path.is_absolute():  # against the project root; else the checkout the package runs from (where the snapshot ships)
+        here, pkg = project_root()/path, _checkout_root()
+        path = pkg/path if not here.is_dir() and pkg is not None and (pkg/path).is_dir() else here
     if not path.is_dir():
         raise ConfigError(f"offline mirror {path} does not exist; fix CRYPTOVOL_DATA_DIR / data.mirror_dir (it should hold yahoo/ and sentiment/)")
     return path
