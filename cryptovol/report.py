@@ -28,12 +28,14 @@ __all__ = ['log', 'REPORT_NOTEBOOKS', 'ANALYSIS_HEADING', 'LOWER_IS_BETTER', 'HI
 def execute_notebook(nb: str | Path, out: str | Path, parameters: dict, timeout: int = 3600, source=None) -> Path:
     "Run `nb` (or the node `source` in `nb`'s folder) with papermill; on failure raise `ReportError` naming the cell, keep `out`."
     import papermill as pm
+    from traitlets.config import Config
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     nb, out = Path(nb), Path(out)
     ensure_dir(out.parent)
     try:
         pm.execute_notebook(str(nb) if source is None else source, str(out), parameters=parameters, cwd=str(nb.parent), kernel_name="python3",
-                            progress_bar=False, log_output=False, execution_timeout=timeout)
+                            progress_bar=False, log_output=False, execution_timeout=timeout,
+                            config=Config({"KernelManager": {"transport": "ipc"}}))  # a local kernel over file sockets: no TCP warning
     except pm.PapermillExecutionError as e:
         raise ReportError(f"{nb.name} failed for {parameters} in cell {e.exec_count} ({e.ename}: {e.evalue}); "
                           f"the executed notebook is kept at {out}") from None
