@@ -6,10 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= $(shell command -v python3.12 2>/dev/null || echo python3)
 STAMP := $(VENV)/.installed
-# The offline mirror beside the checkout is used for tests when nothing else is configured.
-TEST_DATA_DIR := $(or $(CRYPTOVOL_DATA_DIR),$(if $(wildcard ../shared/data/yahoo),$(abspath ../shared/data),))
+# Test data: $CRYPTOVOL_DATA_DIR, else the offline mirror beside the checkout, else the snapshot shipped in data/snapshot.
+TEST_DATA_DIR := $(or $(CRYPTOVOL_DATA_DIR),$(if $(wildcard ../shared/data/yahoo),$(abspath ../shared/data),$(abspath data/snapshot)))
 
-.PHONY: setup run test export-check nbtest pytest clean lab report browser docs docs-check screenshots
+.PHONY: setup run refresh test export-check nbtest pytest clean lab report browser docs docs-check screenshots
 setup: $(STAMP)
 DOCS_STAMP := $(VENV)/.installed-docs
 CHROMIUM ?= $(or $(CRYPTOVOL_CHROMIUM),$(shell command -v chromium 2>/dev/null),/usr/bin/chromium)
@@ -25,6 +25,13 @@ $(STAMP): $(BIN)/python settings.ini setup.py
 
 run: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+	@echo; echo "Reports: $(CURDIR)/reports/index.html (per coin: reports/COIN/html/, metrics: reports/COIN/metrics.json)"
+	@echo "Summary (reports/summary.md):"; echo; cat reports/summary.md
+
+# Live data: merge the newest Yahoo prices and Fear & Greed values into data/raw/ (needs the network).
+refresh: setup
+	$(BIN)/cryptovol download --live
+	@echo "data/raw/ refreshed from the live services; \`make run\` (dvc repro) now rebuilds on it"
 
 export-check: setup
 	$(BIN)/nbdev_export

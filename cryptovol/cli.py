@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("download", help="fetch prices (and the Fear & Greed index) into data/raw/"); _common(p)
     add_flag(p, "sentiment", action="store_true", help="refresh data/raw/fear_greed.csv (alone when given with no symbol)")
+    add_flag(p, "live", action="store_true", help="fetch live data from Yahoo Finance and the Fear & Greed API (data.source: yfinance) and merge it into data/raw/")
     p = sub.add_parser("preprocess", help="build features, target and windows into data/processed/SYMBOL/"); _common(p)
     p = sub.add_parser("train", help="train a model into models/SYMBOL/"); _common(p); _training_flags(p)
     add_flag(p, "resume", metavar="PATH", help="continue from this checkpoint (a .keras file or a models/SYMBOL folder)")
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_flag(p, "model_path", metavar="PATH", help="saved model (default: models/SYMBOL/model.keras)")
     add_flag(p, "forecast_days", type=int, metavar="N", help="days to forecast (default: predict.forecast_days)")
     add_flag(p, "output", metavar="CSV", help="where to write the forecast table (default: reports/SYMBOL/forecast.csv; any path you give explicitly)")
+    add_flag(p, "live", action="store_true", help="first merge the coin's live prices (and Fear & Greed) into data/raw/; offline: one line, then the cached data")
     p = sub.add_parser("report", help="render the per-coin HTML reports with papermill (and reports/index.html)"); _common(p)
     add_flag(p, "index_only", action="store_true", help="only rebuild reports/index.html from existing metrics")
     add_flag(p, "no_index", action="store_true", help="do not rebuild reports/index.html")
@@ -82,12 +84,13 @@ def _symbol_from_model_path(path: str | None) -> str | None:
     return (p if p.is_dir() else p.parent).name or None
 
 def cmd_download(args):
-    from cryptovol.data import cache_prices, cache_fear_greed
+    from cryptovol.data import cache_prices, cache_fear_greed, live_params
     params = _params(args)
+    if args.live: params = live_params(params)
+    if not (args.sentiment and not args.crypto_symbol):  # prices first: offline, the first failure is the one line shown
+        for s in _symbols(args): print(f"{s} -> {cache_prices(s, params)}")
     if args.sentiment or (not args.crypto_symbol and params["features"]["sentiment"]):
         print(f"Fear & Greed -> {cache_fear_greed(params)}")
-    if args.sentiment and not args.crypto_symbol: return
-    for s in _symbols(args): print(f"{s} -> {cache_prices(s, params)}")
 
 def cmd_preprocess(args):
     from cryptovol.features import build_dataset
@@ -108,9 +111,10 @@ def cmd_evaluate(args):
     for s in symbols: evaluate(s, params, plots=False if args.no_plots else None, model_path=args.model_path)
 
 def cmd_predict(args):
-    from cryptovol.predict import forecast, save_forecast
+    from cryptovol.predict import forecast, forecast_header, save_forecast
     symbol = args.crypto_symbol or _symbol_from_model_path(args.model_path) or get_params()["symbols"][0]
-    table = forecast(symbol, model_path=args.model_path, days=args.forecast_days)
+    table = forecast(symbol, model_path=args.model_path, days=args.forecast_days, live=args.live)
+    print(forecast_header(table))
     print(table.to_string(float_format=lambda v: f"{v:.4f}"))
     print(f"written to {save_forecast(table, symbol, args.output)}")
 

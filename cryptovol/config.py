@@ -13,11 +13,12 @@ import numpy as np
 import yaml
 
 # %% auto #0
-__all__ = ['PARAM_SCHEMA', 'DATE_KEYS', 'CryptovolError', 'ConfigError', 'DataError', 'DataSourceError', 'ModelError',
-           'project_root', 'validate_params', 'load_params', 'get_params', 'reset_params', 'with_overrides',
-           'safe_symbol', 'data_dir', 'raw_dir', 'raw_prices_path', 'fear_greed_path', 'processed_dir', 'model_dir',
-           'report_dir', 'logs_dir', 'ensure_dir', 'mirror_dir', 'atomic_path', 'save_json', 'load_json', 'get_logger',
-           'set_seeds']
+__all__ = ['PARAM_SCHEMA', 'DATE_KEYS', 'SNAPSHOT_DIR', 'CryptovolError', 'ConfigError', 'DataError', 'DataSourceError',
+           'ModelError', 'project_root', 'validate_params', 'load_params', 'get_params', 'reset_params',
+           'with_overrides', 'safe_symbol', 'data_dir', 'raw_dir', 'raw_prices_path', 'fear_greed_path',
+           'processed_dir', 'model_dir', 'report_dir', 'logs_dir', 'ensure_dir', 'snapshot_dir', 'mirror_dir',
+           'atomic_path', 'save_json', 'load_json', 'get_logger', 'set_seeds', 'quiet_tensorflow', 'preload_curl_cffi',
+           'load_tensorflow']
 
 # %% ../nbs/00_config.ipynb #50760940
 class CryptovolError(Exception):
@@ -222,12 +223,24 @@ def ensure_dir(path: str | Path) -> Path:
     "Create `path` (and parents) if needed and return it."
     path = Path(path); path.mkdir(parents=True, exist_ok=True); return path
 
+SNAPSHOT_DIR = "data/snapshot"  # the data snapshot shipped in the repository (params.yaml's default data.mirror_dir)
+
+def snapshot_dir() -> Path: return project_root()/SNAPSHOT_DIR
+
+def _checkout_root() -> Path | None:
+    "The folder holding the imported cryptovol package (the repository, for the usual editable install)."
+    import importlib.util
+    spec = importlib.util.find_spec("cryptovol")
+    return Path(spec.origin).resolve().parent.parent if spec is not None and spec.origin else None
+
 def mirror_dir(params: dict | None = None) -> Path | None:
-    "The offline data folder (`$CRYPTOVOL_DATA_DIR`, else `data.mirror_dir`), or None when none is configured."
+    "The offline data folder (`$CRYPTOVOL_DATA_DIR`, else `data.mirror_dir`: by default the shipped snapshot), or None when none is configured."
     raw = os.environ.get("CRYPTOVOL_DATA_DIR") or (params if params is not None else get_params())["data"]["mirror_dir"]
     if not raw: return None
     path = Path(raw).expanduser()
-    if not path.is_absolute(): path = project_root()/path
+    if not path.is_absolute():  # against the project root; else the checkout the package runs from (where the snapshot ships)
+        here, pkg = project_root()/path, _checkout_root()
+        path = pkg/path if not here.is_dir() and pkg is not None and (pkg/path).is_dir() else here
     if not path.is_dir():
         raise ConfigError(f"offline mirror {path} does not exist; fix CRYPTOVOL_DATA_DIR / data.mirror_dir (it should hold yahoo/ and sentiment/)")
     return path
@@ -291,6 +304,66 @@ def set_seeds(seed: int, deterministic: bool = False, tensorflow: bool | None = 
     os.environ["PYTHONHASHSEED"] = str(seed)
     random.seed(seed); np.random.seed(seed)
     if tensorflow or (tensorflow is None and "tensorflow" in sys.modules):
-        import keras, tensorflow as tf
+        tf = load_tensorflow(); import keras
         keras.utils.set_random_seed(seed)
         if deterministic: tf.config.experimental.enable_op_determinism()
+
+# %% ../nbs/00_config.ipynb #0ca09e1a
+def quiet_tensorflow():
+    "Keep TensorFlow's C++ info/warning lines off the terminal (errors still show); a value the user set wins."
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+def preload_curl_cffi() -> bool:
+    "Load curl_cffi's libcurl before TensorFlow can shadow it (TF's bundled libcurl breaks impersonation); False if unavailable."
+    import sys
+    if "curl_cffi" not in sys.modules and "tensorflow" in sys.modules:
+        get_logger("config").warning("TensorFlow was imported before curl_cffi: live yfinance downloads in this process may fail "
+                                     "with ImpersonateError; import cryptovol (or curl_cffi) before tensorflow")
+    try: import curl_cffi.requests  # noqa: F401  (loads the curl-impersonate library)
+    except ImportError: return False
+    return True
+
+_TF_SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
+import re as _re
+_TF_LINE = _re.compile(r"^(?:\d{4}-\d\d-\d\d [\d:.]+: )?([IWEF])\d{4} |^(?:\d{4}-\d\d-\d\d [\d:.]+: )([IWEF]) ")
+
+def _shown_tf_line(line: str, min_level: int, has_gpu: bool) -> bool:
+    "Whether a native TensorFlow start-up line belongs on the console at TF_CPP_MIN_LOG_LEVEL=`min_level`."
+    if line.startswith("WARNING: All log messages before absl::InitializeLog()"): return min_level < 1
+    if not has_gpu and "failed call to cuInit" in line: return min_level < 1  # the CUDA probe on a machine without a GPU
+    m = _TF_LINE.match(line)
+    return m is None or _TF_SEVERITY[m.group(1) or m.group(2)] >= min_level
+
+@contextmanager
+def _native_stderr() -> Iterator[list[str]]:
+    "Capture what C/C++ code writes to file descriptor 2 inside the block; the list holds its lines afterwards."
+    import sys
+    lines: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try: yield lines
+        finally:
+            sys.stderr.flush(); os.dup2(saved, 2); os.close(saved)
+            tmp.seek(0); lines.extend(tmp.read().decode("utf-8", "replace").splitlines())
+
+def load_tensorflow():
+    "Import TensorFlow once: curl_cffi first, start-up lines filtered by TF_CPP_MIN_LOG_LEVEL (the rest in logs/cryptovol.log)."
+    import sys
+    if "tensorflow" in sys.modules: return sys.modules["tensorflow"]
+    quiet_tensorflow(); preload_curl_cffi()
+    try: min_level = int(os.environ["TF_CPP_MIN_LOG_LEVEL"])
+    except ValueError: min_level = 0
+    has_gpu = False
+    with _native_stderr() as lines:
+        import tensorflow as tf
+        has_gpu = bool(tf.config.list_physical_devices("GPU"))  # the CUDA probe runs here, inside the capture
+    log = get_logger("config")
+    for line in lines:
+        if _shown_tf_line(line, min_level, has_gpu): print(line, file=sys.stderr)
+        else: log.debug(f"TensorFlow start-up: {line}")
+    log.debug(f"TensorFlow {tf.__version__} loaded; GPU: {has_gpu}")
+    return tf
+
+quiet_tensorflow(); preload_curl_cffi()

@@ -11,7 +11,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from .config import (ConfigError, DataError, DataSourceError, atomic_path, fear_greed_path,
+from .config import (SNAPSHOT_DIR, ConfigError, DataError, DataSourceError, atomic_path, fear_greed_path, with_overrides,
                               get_logger, get_params, mirror_dir, raw_prices_path)
 
 log = get_logger("cryptovol.data")
@@ -20,16 +20,16 @@ log = get_logger("cryptovol.data")
 __all__ = ['log', 'PRICE_COLUMNS', 'YF_COLUMNS', 'DOWNLOAD_DEADLINE_S', 'FNG_FIELDS', 'FNG_FILE', 'offline_fix',
            'min_history_days', 'validate_prices', 'read_price_csv', 'load_prices', 'merge_new_rows',
            'read_cached_prices', 'cache_prices', 'parse_fear_greed', 'load_fear_greed', 'read_cached_fear_greed',
-           'cache_fear_greed']
+           'cache_fear_greed', 'live_params']
 
 # %% ../nbs/01_data.ipynb #28af40bb
 PRICE_COLUMNS = ["Open", "High", "Low", "Close", "Volume"]
 YF_COLUMNS = ["Date", *PRICE_COLUMNS, "Dividends", "Stock Splits"]
 DOWNLOAD_DEADLINE_S = 45.0  # all attempts of one download together stay below this (the user waits < 60 s)
 def offline_fix(what: str = "yahoo/{SYMBOL}.csv (yfinance history().to_csv() format)") -> str:
-    "The hint every network error carries: how to point cryptovol at an offline mirror holding `what`."
-    return (f"to work offline, set CRYPTOVOL_DATA_DIR (or data.mirror_dir in params.yaml) to a folder holding {what}, "
-            "e.g. export CRYPTOVOL_DATA_DIR=/path/to/shared/data")
+    "The hint every network error carries: the offline default (the shipped snapshot) and how to point cryptovol at another folder holding `what`."
+    return (f"to work offline use the default data.source: auto in params.yaml, which reads the snapshot shipped in {SNAPSHOT_DIR}/ "
+            f"(or set CRYPTOVOL_DATA_DIR / data.mirror_dir to another folder holding {what})")
 
 # %% ../nbs/01_data.ipynb #589ebed4
 def _longest_feature_window(f: dict) -> int:
@@ -189,7 +189,7 @@ def _with_retries(fetch: Callable[[float], Any], what: str, retries: int, timeou
         try: return fetch(min(float(timeout), left))
         except Exception as e:  # network clients raise many unrelated types (curl, requests, socket, yfinance)
             errors.append(f"attempt {attempt}: {type(e).__name__}: {str(e)[:200]}")
-            log.warning(f"{what}: {errors[-1]}")
+            log.debug(f"{what}: {errors[-1]}")  # the final error lists every distinct failure in one line
             if attempt < retries: time.sleep(max(0.0, min(2.0 ** (attempt - 1), deadline_s - (time.monotonic() - t0) - 1)))
     raise _Failed(errors or ["no attempt fitted in the time budget"])
 
@@ -203,11 +203,22 @@ def _as_date(value, key: str) -> pd.Timestamp | None:
     except (ValueError, TypeError): raise ConfigError(f"{key}={value!r} is not a date; use 'YYYY-MM-DD'") from None
 
 # %% ../nbs/01_data.ipynb #29dc3811
+def _route_yfinance_logging():
+    "yfinance logs every failed request on stderr (cookies, crumbs, retries); send its records to logs/cryptovol.log instead."
+    import logging
+    yl = logging.getLogger("yfinance")
+    if yl.handlers or getattr(yl, "_cryptovol_routed", False): return  # the user configured yfinance logging: leave it
+    yl.addHandler(logging.NullHandler())
+    for h in log.parent.handlers if log.parent else []:
+        if isinstance(h, logging.FileHandler): yl.addHandler(h)
+    yl.propagate = False; yl._cryptovol_routed = True
+
 def _yfinance_history(symbol: str, start: pd.Timestamp | None, end: pd.Timestamp | None, params: dict) -> pd.DataFrame:
-    "Download daily history with yfinance (timeout, retries, back-off); DataSourceError on failure or empty data."
+    "Download daily history with yfinance (timeout, retries, back-off); DataSourceError on failure or empty data (its one line sums up every attempt)."
     d = params["data"]
     try: import yfinance as yf
     except ImportError: raise DataSourceError(f"{symbol}: yfinance is not installed (pip install yfinance); or {offline_fix()}") from None
+    _route_yfinance_logging()
     kw: dict[str, Any] = dict(interval="1d", auto_adjust=True, actions=True)
     if start is None: kw["period"] = "max"
     else: kw["start"] = start.strftime("%Y-%m-%d")
@@ -218,7 +229,9 @@ def _yfinance_history(symbol: str, start: pd.Timestamp | None, end: pd.Timestamp
         return df
     try: return _with_retries(fetch, f"{symbol}: yfinance", d["retries"], d["timeout"])
     except _Failed as e:
-        raise DataSourceError(f"{symbol}: could not download prices from Yahoo Finance ({e.summary()}). "
+        tf_first = (" curl_cffi cannot impersonate a browser in this process because TensorFlow was loaded before it: "
+                    "import cryptovol (or curl_cffi) before tensorflow." if "Impersonat" in e.summary() else "")
+        raise DataSourceError(f"{symbol}: could not download prices from Yahoo Finance ({e.summary()}).{tf_first} "
                               f"Check the symbol and your connection; {offline_fix(f'yahoo/{symbol}.csv (yfinance history().to_csv() format)')}") from None
 
 def _mirror_file(symbol: str, params: dict) -> Path:
@@ -378,3 +391,8 @@ def cache_fear_greed(params: dict | None = None) -> Path:
     _write_csv(merged, path)
     log.info(f"Fear & Greed: cached {len(merged)} days ({merged.index[0].date()}..{merged.index[-1].date()}) in {path}")
     return path
+
+# %% ../nbs/01_data.ipynb #af0256eb
+def live_params(params: dict | None = None) -> dict:
+    "A copy of `params` (default: the project's) with `data.source: yfinance`: live Yahoo prices and the live Fear & Greed API."
+    return with_overrides(params, **{"data.source": "yfinance"})

@@ -503,7 +503,7 @@ def _read_inputs(symbol: str, p: dict) -> tuple[pd.DataFrame, pd.DataFrame | Non
     from cryptovol import data as cdata
     try: prices = cdata.read_cached_prices(symbol)
     except DataError as e:
-        log.info(f"{symbol}: no raw cache ({e}); loading from data.source={p['data']['source']}")
+        log.debug(f"{symbol}: no raw cache ({e}); loading from data.source={p['data']['source']}")  # offline, its error is the one line
         prices = cdata.load_prices(symbol, start=p["data"]["start"], end=p["data"]["end"], source=p["data"]["source"], params=p)
     prices = prices.loc[p["data"]["start"]:p["data"]["end"]] if (p["data"]["start"] or p["data"]["end"]) else prices
     fng = None

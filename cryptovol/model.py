@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+from .config import load_tensorflow; load_tensorflow()  # curl_cffi first, quiet start-up (see 00_config)
 import keras
 from keras import layers, ops
 
@@ -304,7 +305,9 @@ def member_outputs(model: keras.Model, X: np.ndarray, batch_size: int = 256) -> 
     "Each ensemble member's raw output (model space, shape (N, K)) for `X`, or None if `model` is no ensemble."
     members = ensemble_members(model)
     if not members: return None
-    return {k: m.predict(X, batch_size=batch_size, verbose=0).reshape(len(X), -1) for k, m in members.items()}
+    import tensorflow as tf  # a batched dataset, not numpy: Keras' numpy path logs a spurious tf.data error under op determinism
+    batches = tf.data.Dataset.from_tensor_slices(np.asarray(X, np.float32)).batch(int(batch_size))
+    return {k: m.predict(batches, verbose=0).reshape(len(X), -1) for k, m in members.items()}
 
 # %% ../nbs/03_model.ipynb #4eb0425b
 def build_model(n_steps: int, n_features: int, params: dict, model_type: str | None = None,

@@ -9,24 +9,53 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import DataError, ModelError, atomic_path, get_logger, model_dir, report_dir
+from .config import (DataError, DataSourceError, ModelError, atomic_path, fear_greed_path, get_logger, get_params, model_dir,
+                              raw_prices_path, report_dir)
 
 log = get_logger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'latest_window', 'daily_vol_from_term_structure', 'forecast', 'save_forecast']
+__all__ = ['log', 'forecast_inputs', 'latest_window', 'daily_vol_from_term_structure', 'forecast', 'save_forecast',
+           'forecast_header']
 
 # %% ../nbs/06_predict.ipynb #5807f9a6
 def _scale(values: np.ndarray, center, scale) -> np.ndarray:
     return ((values - np.asarray(center, dtype="float64")) / np.asarray(scale, dtype="float64")).astype("float32")
 
+def _refresh_live(symbol: str, sentiment: bool) -> str | None:
+    "Merge live prices of `symbol` (and Fear & Greed) into data/raw/; None on success, else why it failed."
+    from cryptovol.data import cache_fear_greed, cache_prices, live_params
+    live = live_params(get_params())
+    try:
+        cache_prices(symbol, live)
+        if sentiment: cache_fear_greed(live)
+    except DataSourceError as e: return str(e)
+    return None
+
+def forecast_inputs(symbol: str, params: dict, live: bool = False) -> tuple[pd.DataFrame, pd.DataFrame | None, str]:
+    "Prices, Fear & Greed (or None) and where they came from: the cache data/raw/ (refreshed first when `live`), else `data.source`."
+    from cryptovol.data import load_fear_greed, load_prices, read_cached_fear_greed, read_cached_prices
+    p, start = params, params["data"]["start"]
+    if live and (why := _refresh_live(symbol, p["features"]["sentiment"])):
+        log.warning(f"{symbol}: live refresh failed, forecasting from the cached data instead: {why}")
+    if raw_prices_path(symbol).is_file():
+        prices, where = read_cached_prices(symbol, p), f"cache {raw_prices_path(symbol)}"
+        prices = prices.loc[start:] if start else prices
+    else:
+        prices = load_prices(symbol, start=start, end=None, source=p["data"]["source"], params=p)
+        where = f"data.source: {p['data']['source']}"
+    fng = None
+    if p["features"]["sentiment"]:
+        fng = read_cached_fear_greed() if fear_greed_path().is_file() else load_fear_greed(source=p["data"]["source"], params=p)
+    return prices, fng, where
+
 def latest_window(symbol: str, trained, prices: pd.DataFrame | None = None, fng: pd.DataFrame | None = None) -> tuple[np.ndarray, pd.Timestamp]:
     "The model-ready window (1, T, F) ending on the latest date with data, and that date."
-    from cryptovol.data import load_fear_greed, load_prices
     from cryptovol.features import build_features, garch_vol_forecast, log_returns
     p = trained.params
-    if prices is None: prices = load_prices(symbol, start=p["data"]["start"], end=None, source=p["data"]["source"], params=p)
-    if fng is None and p["features"]["sentiment"]: fng = load_fear_greed(source=p["data"]["source"], params=p)
+    if prices is None or (fng is None and p["features"]["sentiment"]):
+        cached_prices, cached_fng, _ = forecast_inputs(symbol, p)
+        prices, fng = (cached_prices if prices is None else prices), (cached_fng if fng is None else fng)
     feats = build_features(prices, fng, p)
     names = [n for n in trained.feature_names if n != "garch_vol"]
     trained.check_features(list(feats.columns) + (["garch_vol"] if trained.needs_garch else []))
@@ -56,8 +85,8 @@ def daily_vol_from_term_structure(vols: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(day_var, 0.0))
 
 def forecast(symbol: str, model_path: str | Path | None = None, days: int | None = None,
-             prices: pd.DataFrame | None = None, fng: pd.DataFrame | None = None) -> pd.DataFrame:
-    "Forecast table for the next `days` days: cumulative k-day vol and the implied vol of each single day."
+             prices: pd.DataFrame | None = None, fng: pd.DataFrame | None = None, live: bool = False) -> pd.DataFrame:
+    "Forecast table for the next `days` days from the last observed close (`last_close`): cumulative k-day vol and each day's vol."
     from cryptovol.train import load_trained
     trained = load_trained(model_path or model_dir(symbol))
     K = trained.forecast_days
@@ -65,18 +94,31 @@ def forecast(symbol: str, model_path: str | Path | None = None, days: int | None
     if not 1 <= days <= K:
         raise ModelError(f"the model at {trained.path} forecasts 1..{K} days ahead, not {days}; "
                          f"retrain with predict.forecast_days: {days} in params.yaml (or ask for at most {K} days)")
+    where = "prices given by the caller"
+    if prices is None:
+        prices, cached_fng, where = forecast_inputs(symbol, trained.params, live=live)
+        fng = cached_fng if fng is None else fng
     X, asof = latest_window(symbol, trained, prices, fng)
     curve = trained.predict_horizons(X)[0][:days]
     table = pd.DataFrame({
         "date": pd.date_range(asof + pd.Timedelta(days=1), periods=days, freq="D"),
+        "last_close": asof.normalize(),  # the forecast starts from this day's close: never mistake stale data for today's
         "days_ahead": np.arange(1, days + 1),
         "vol_next_k_days": curve,
         "vol_of_day": daily_vol_from_term_structure(curve)}).set_index("date")
-    table.attrs.update(symbol=symbol, as_of=str(asof.date()), model=str(trained.path), model_type=trained.model_type)
+    table.attrs.update(symbol=symbol, as_of=str(asof.date()), data=where, model=str(trained.path), model_type=trained.model_type)
     return table
 
 def save_forecast(table: pd.DataFrame, symbol: str, path: str | Path | None = None) -> Path:
     "Write the forecast table as CSV (default reports/{symbol}/forecast.csv) atomically."
     path = Path(path) if path else report_dir(symbol)/"forecast.csv"
-    with atomic_path(path) as tmp: table.to_csv(tmp, float_format="%.6f")
+    with atomic_path(path) as tmp: table.to_csv(tmp, float_format="%.6f", date_format="%Y-%m-%d")
     return path
+
+def forecast_header(table: pd.DataFrame, today: pd.Timestamp | None = None) -> str:
+    "One line naming the coin, the last observed close the forecast starts from, its data and how old it is."
+    a = table.attrs
+    age = ((today or pd.Timestamp.now()).normalize() - pd.Timestamp(a["as_of"])).days
+    stale = f"; {age} days old: run with --live (or `make refresh`) for today's data" if age > 2 else ""
+    return (f"{a['symbol']}: {len(table)}-day volatility forecast from the last observed close on {a['as_of']} "
+            f"({a['data']}; model {a['model_type']}){stale}")

@@ -29,20 +29,34 @@ __all__ = ['log', 'REPORT_NOTEBOOKS', 'ANALYSIS_HEADING', 'OFFLINE_TEMPLATE', 'L
            'summary_markdown']
 
 # %% ../nbs/07_report.ipynb #c3acb4fe
+def _kernel_manager_class():
+    "AsyncKernelManager whose kernel writes its own stderr (ipykernel notes, tracebacks while a timed-out kernel shuts down) to logs/kernels.log."
+    from jupyter_client import AsyncKernelManager
+    from cryptovol.config import logs_dir
+    class LoggedKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            with open(ensure_dir(logs_dir())/"kernels.log", "ab") as err:  # the kernel process keeps its own copy
+                kw.setdefault("stderr", err)
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+    return LoggedKernelManager
+
 def execute_notebook(nb: str | Path, out: str | Path, parameters: dict, timeout: int = 3600, source=None) -> Path:
     "Run `nb` (or the node `source` in `nb`'s folder) with papermill; on failure raise `ReportError` naming the cell, keep `out`."
     import papermill as pm
+    from traitlets.config import Config
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     nb, out = Path(nb), Path(out)
     ensure_dir(out.parent)
     try:
         pm.execute_notebook(str(nb) if source is None else source, str(out), parameters=parameters, cwd=str(nb.parent), kernel_name="python3",
-                            progress_bar=False, log_output=False, execution_timeout=timeout)
+                            progress_bar=False, log_output=False, execution_timeout=timeout,
+                            config=Config({"KernelManager": {"transport": "ipc"}}),  # a local kernel over file sockets: no TCP warning
+                            kernel_manager_class=_kernel_manager_class())
     except pm.PapermillExecutionError as e:
         raise ReportError(f"{nb.name} failed for {parameters} in cell {e.exec_count} ({e.ename}: {e.evalue}); "
                           f"the executed notebook is kept at {out}") from None
     except (CellTimeoutError, DeadKernelError) as e:  # a hung cell or a kernel killed (e.g. out of memory)
-        what = f"a cell ran longer than {timeout} s" if isinstance(e, CellTimeoutError) else "the kernel died (out of memory?)"
+        what = f"a cell ran longer than {timeout} s" if isinstance(e, CellTimeoutError) else "the kernel died (out of memory? see logs/kernels.log)"
         raise ReportError(f"{nb.name} failed for {parameters}: {what}; the notebook executed so far is kept at {out}") from None
     return out
 

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from .config import load_tensorflow; load_tensorflow()  # curl_cffi first, quiet start-up (see 00_config)
 import keras
 import tensorflow as tf
 
@@ -93,6 +94,10 @@ def check_feature_names(expected, names, where: str = "model") -> None:
                      f"it was trained on {len(expected)} features {expected}. "
                      "Rebuild the dataset with the params the model was trained with (its params.json) or retrain the model.")
 
+def _batched(X: np.ndarray, batch_size: int) -> tf.data.Dataset:
+    "X as a batched dataset for `Model.predict`: Keras maps numpy input through a parallel tf.data map, which op determinism rewrites with a spurious TF error line."
+    return tf.data.Dataset.from_tensor_slices(X).batch(int(batch_size))
+
 @dataclass
 class TrainedModel:
     "A trained Keras model plus its feature list, params and target transform; `predict` returns annualised vol."
@@ -134,7 +139,7 @@ class TrainedModel:
         "Raw model output for every horizon (log vol if `log_target`), shape (N, K)."
         X = self._check_X(X)
         if len(X) == 0: return np.zeros((0, self.forecast_days), np.float32)
-        return self.model.predict(X, batch_size=batch_size, verbose=0).reshape(len(X), -1).astype(np.float32)
+        return self.model.predict(_batched(X, batch_size), verbose=0).reshape(len(X), -1).astype(np.float32)
 
     def predict_raw(self, X, batch_size: int = 512) -> np.ndarray:
         "Raw model output of the h-day horizon (column h-1; log vol if `log_target`), shape (N,)."
@@ -152,7 +157,7 @@ class TrainedModel:
     def attention_weights(self, X, batch_size: int = 512) -> np.ndarray | None:
         "Attention weights (N, T) over the window's days, or None for models without attention."
         am = attention_model(self.model)
-        return None if am is None else am.predict(self._check_X(X), batch_size=batch_size, verbose=0)
+        return None if am is None else am.predict(_batched(self._check_X(X), batch_size), verbose=0)
 
     def member_predictions(self, X, batch_size: int = 512) -> dict[str, np.ndarray] | None:
         "Each ensemble member's annualised h-day vol forecast {kind: (N,)}, or None if this is not an ensemble."

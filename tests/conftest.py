@@ -5,12 +5,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-MIRROR = Path(os.environ.get("CRYPTOVOL_DATA_DIR") or REPO.parent/"shared"/"data")
+# $CRYPTOVOL_DATA_DIR (the Makefile sets it), else the snapshot shipped in the repository: tests never need ../shared
+MIRROR = Path(os.environ.get("CRYPTOVOL_DATA_DIR") or REPO/"data"/"snapshot")
 
 
 @pytest.fixture(scope="session")
 def mirror() -> Path:
-    "The real offline data folder (yahoo/ and sentiment/); tests needing it skip loudly when absent."
+    "The real offline data folder (yahoo/ and sentiment/): $CRYPTOVOL_DATA_DIR or data/snapshot."
     if not (MIRROR/"yahoo").is_dir():
         pytest.skip(f"offline mirror not found at {MIRROR}; set CRYPTOVOL_DATA_DIR")
     return MIRROR

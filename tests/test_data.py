@@ -22,10 +22,7 @@ from cryptovol.data import (PRICE_COLUMNS, cache_fear_greed, cache_prices, load_
                             min_history_days, parse_fear_greed, read_cached_fear_greed, read_cached_prices, validate_prices)
 
 REPO = Path(__file__).resolve().parents[1]
-_default_mirror = REPO.parent/"shared"/"data"
-MIRROR = Path(os.environ.get("CRYPTOVOL_DATA_DIR") or (_default_mirror if _default_mirror.is_dir() else "/nonexistent"))
-if not (MIRROR/"yahoo"/"BTC-USD.csv").is_file():
-    pytest.skip("offline mirror not found: set CRYPTOVOL_DATA_DIR to the shared data folder", allow_module_level=True)
+MIRROR = Path(os.environ.get("CRYPTOVOL_DATA_DIR") or REPO/"data"/"snapshot")  # the shipped snapshot by default
 BTC_CSV = MIRROR/"yahoo"/"BTC-USD.csv"
 FNG_JSON = MIRROR/"sentiment"/"fear_greed.json"
 COINS = sorted(p.stem for p in (MIRROR/"yahoo").glob("*.csv"))
@@ -77,9 +74,10 @@ def no_sleep(monkeypatch):
 
 @pytest.fixture
 def offline(monkeypatch, params):
-    "No mirror configured: load_prices(source='auto') must go to yfinance."
+    "No offline folder configured (no env var, data.mirror_dir: null): load_prices(source='auto') must go to yfinance."
     monkeypatch.delenv("CRYPTOVOL_DATA_DIR", raising=False)
-    assert params["data"]["mirror_dir"] is None
+    assert params["data"]["mirror_dir"] == "data/snapshot"  # the shipped default, switched off here
+    params["data"]["mirror_dir"] = None
     return params
 
 
@@ -471,11 +469,12 @@ def test_cache_fear_greed_uses_cache_when_api_down(project, monkeypatch, no_slee
     pd.testing.assert_frame_equal(read_cached_fear_greed(), load_fear_greed())
     monkeypatch.delenv("CRYPTOVOL_DATA_DIR")
     monkeypatch.setattr(requests, "get", lambda *a, **k: (_ for _ in ()).throw(requests.ConnectionError("down")))
-    assert cache_fear_greed() == path and path.read_bytes() == before
+    live = load_params(overrides={"data.source": "yfinance"})  # the API, not the shipped snapshot
+    assert cache_fear_greed(live) == path and path.read_bytes() == before
     assert any("using the cached series" in m for m in warnings_seen)
     path.unlink()
     with pytest.raises(DataSourceError, match="sentiment/fear_greed.json"):
-        cache_fear_greed()
+        cache_fear_greed(live)
 
 
 def test_cache_fear_greed_merges(project):

@@ -20,9 +20,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def mirror() -> Path:
-    d = os.environ.get("CRYPTOVOL_DATA_DIR")
-    if not d: pytest.skip("set CRYPTOVOL_DATA_DIR to the offline mirror (folder with yahoo/BTC-USD.csv)")
-    return Path(d)
+    "$CRYPTOVOL_DATA_DIR, else the snapshot shipped in data/snapshot."
+    return Path(os.environ.get("CRYPTOVOL_DATA_DIR") or REPO/"data"/"snapshot")
 
 
 @pytest.fixture(scope="module")
