@@ -18,7 +18,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python settings.ini setup.py
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,sweep]"   # sweep: Ray Tune + Optuna, so the tests cover `cryptovol sweep`
 	@touch $(STAMP)
 
 run: setup
