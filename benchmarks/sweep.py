@@ -59,7 +59,7 @@ def markdown(r: dict) -> str:
         lines += [f"**Best** trial {best['trial']}: validation QLIKE **{best['val_qlike']:.4f}** (epoch {best['epoch']}) with "
                   + ", ".join(f"`{k}={json.dumps(v)}`" for k, v in best["params"].items()) + ".",
                   f"**Default** (params.yaml, trial {dflt['trial']}): {dflt['best_val_qlike']:.4f} (epoch {dflt['best_epoch']}, "
-                  f"{dflt['epochs']} epochs run, status {dflt['status']}); the best is {gain:+.1f}% lower. "
+                  f"{dflt['epochs']} epochs run, status {dflt['status']}); the best is {gain:.1f}% lower. "
                   "Same epoch budget and ASHA for both; a single seed, so a difference of a few percent is within seed noise.", ""]
     lines += [md_table(r["table"], cols), "", "The best configuration as params overrides: `" + r["dvc_command"] + "`"]
     return "\n".join(lines)
