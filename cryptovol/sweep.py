@@ -501,7 +501,7 @@ def sweep_summary(spec: SweepSpec, table: pd.DataFrame, wall: float, resumed: bo
                                                 "epoch": int(best["best_epoch"]), "params": json.loads(best["params"])},
             "fixed": spec.fixed, "space": spec.space, "selected_on": "validation QLIKE (test split sealed)"}
 
-def markdown_table(df: pd.DataFrame, floatfmt: str = ".4f") -> str:
+def markdown_table(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
     "A GitHub Markdown table of `df` (no extra dependency)."
     fmt = lambda v: (format(v, floatfmt) if isinstance(v, float) and np.isfinite(v) else "" if isinstance(v, float) else str(v))
     lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "|".join("---" for _ in df.columns) + "|"]
