@@ -43,6 +43,7 @@ def _add_sweep_parser(sub) -> None:
     add_flag(p, "num_samples", type=int, metavar="N", help="number of trials (default: num_samples in the sweep file)")
     add_flag(p, "search", choices=["optuna", "random"], help="Optuna TPE or random search (default: search in the sweep file)")
     add_flag(p, "address", metavar="ADDR", help="Ray cluster, e.g. ray://HOST:10001 (default: $RAY_ADDRESS, else a local Ray node with this machine's cores)")
+    add_flag(p, "storage", metavar="PATH", help="where Ray keeps the experiment state (default: sweeps/NAME/trials; on a cluster a shared path or s3://...)")
     add_flag(p, "cpus_per_trial", type=float, default=1, metavar="N", help="CPUs per trial (default 1)")
     add_flag(p, "gpus_per_trial", type=float, default=0, metavar="N", help="GPUs per trial (default 0; e.g. 0.5 shares a GPU between two trials)")
     add_flag(p, "fresh", action="store_true", help="discard sweeps/NAME/ and start over (default: resume it)")
@@ -158,7 +159,7 @@ def cmd_sweep(args):
     from cryptovol.sweep import apply_best, load_sweep, run_sweep
     spec = load_sweep(args.config, name=args.name, symbol=args.crypto_symbol, num_samples=args.num_samples, search=args.search)
     res = run_sweep(spec, address=args.address, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-                    fresh=args.fresh, verbose=2 if args.verbose else 1)
+                    fresh=args.fresh, verbose=2 if args.verbose else 1, storage=args.storage)
     print((res.path/"results.md").read_text())
     s = res.summary
     print(f"{s['finished']}/{s['num_samples']} trials finished in {s['wall_seconds_this_run']:.0f} s; results in {res.path}")

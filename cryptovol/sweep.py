@@ -423,8 +423,9 @@ class SweepResult:
         return json.loads(self.table.iloc[0]["params"])
 
 def run_sweep(spec: SweepSpec | str | Path | None = None, address: str | None = None, cpus_per_trial: float = 1,
-              gpus_per_trial: float = 0, fresh: bool = False, params: dict | None = None, verbose: int = 1) -> SweepResult:
-    "Run (or resume) the sweep under sweeps/{name}/ with Ray Tune and write results.csv/.md, the search plot and summary.json."
+              gpus_per_trial: float = 0, fresh: bool = False, params: dict | None = None, verbose: int = 1,
+              storage: str | None = None) -> SweepResult:
+    "Run (or resume) the sweep under sweeps/{name}/ with Ray Tune and write results.csv/.md, the search plot and summary.json; `storage` (a shared path or URI) holds Ray's experiment state instead of sweeps/{name}/trials."
     spec = spec if isinstance(spec, SweepSpec) else load_sweep(spec, params)
     base = sweep_base_params(spec, params)
     out = sweeps_dir(spec.name)
@@ -438,18 +439,19 @@ def run_sweep(spec: SweepSpec | str | Path | None = None, address: str | None = 
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, spec=spec, base=base, datasets=datasets, models_dir=str(out/"models"), cpus=max(1, int(cpus_per_trial))),
         {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
-    exp = out/"trials"
-    resumed = not fresh and tune.Tuner.can_restore(str(exp))
+    storage_root, exp_name = (str(out), "trials") if storage is None else (str(storage).rstrip("/"), spec.name)
+    exp = f"{storage_root}/{exp_name}"   # on a cluster, a path every node (and the head) can reach, e.g. NFS or s3://bucket/sweeps
+    resumed = not fresh and tune.Tuner.can_restore(exp)
     if resumed:
         log.info(f"sweep {spec.name}: resuming {exp} (finished trials are kept, unfinished ones start again)")
-        tuner = tune.Tuner.restore(str(exp), trainable=trainable, resume_unfinished=True, restart_errored=True)
+        tuner = tune.Tuner.restore(exp, trainable=trainable, resume_unfinished=True, restart_errored=True)
     else:
         tuner = tune.Tuner(trainable, param_space=tune_space(spec),
                            tune_config=tune.TuneConfig(metric="val_qlike", mode="min", num_samples=spec.num_samples,
                                                        search_alg=_search_alg(spec, base), scheduler=_scheduler(spec, max_epochs),
                                                        max_concurrent_trials=spec.max_concurrent,
                                                        trial_dirname_creator=lambda t: f"trial_{t.trial_id}"),
-                           run_config=tune.RunConfig(name="trials", storage_path=str(out), verbose=verbose,
+                           run_config=tune.RunConfig(name=exp_name, storage_path=storage_root, verbose=verbose,
                                                      failure_config=tune.FailureConfig(max_failures=0)))
     grid = tuner.fit()
     wall = time.perf_counter() - t0
