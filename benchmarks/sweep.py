@@ -54,13 +54,18 @@ def markdown(r: dict) -> str:
              f"- the machine was shared with other jobs (load average {r['machine']['load_avg_1_5_15']} at the start, "
              f"{r['load_end']} at the end), so the times are upper bounds for an idle 2-core machine",
              f"- per-coin model (the global model of issue #13 does not exist yet); selected on validation QLIKE only, the test split is sealed", ""]
-    if dflt:
+    if dflt and dflt["trial"] == best["trial"]:
+        lines += [f"**The default configuration (params.yaml, trial {best['trial']}) is the best trial**: validation QLIKE "
+                  f"**{best['val_qlike']:.4f}** (epoch {best['epoch']}); none of the other {s['finished'] - 1} trials beat it on validation. "
+                  "Same epoch budget and ASHA for all; one seed per configuration.", ""]
+    elif dflt:
         gain = (dflt["best_val_qlike"] - best["val_qlike"]) / dflt["best_val_qlike"] * 100
         lines += [f"**Best** trial {best['trial']}: validation QLIKE **{best['val_qlike']:.4f}** (epoch {best['epoch']}) with "
                   + ", ".join(f"`{k}={json.dumps(v)}`" for k, v in best["params"].items()) + ".",
                   f"**Default** (params.yaml, trial {dflt['trial']}): {dflt['best_val_qlike']:.4f} (epoch {dflt['best_epoch']}, "
                   f"{dflt['epochs']} epochs run, status {dflt['status']}); the best is {gain:.1f}% lower. "
                   "Same epoch budget and ASHA for both; a single seed, so a difference of a few percent is within seed noise.", ""]
+    for row in r["table"]: row["seconds"] = round(row["seconds"])
     lines += [md_table(r["table"], cols), "", "The best configuration as params overrides: `" + r["dvc_command"] + "`"]
     return "\n".join(lines)
 

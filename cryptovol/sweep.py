@@ -475,15 +475,16 @@ def results_table(grid, spec: SweepSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
         if df is not None and len(df) and "val_qlike" in df:
             i = int(df["val_qlike"].astype(float).idxmin()) if np.isfinite(df["val_qlike"].astype(float)).any() else len(df) - 1
             row.update(best_val_qlike=float(df["val_qlike"].iloc[i]), best_epoch=int(df["epoch"].iloc[i]), epochs=int(df["epoch"].max()),
-                       seconds=round(float(df["time_total_s"].max()), 1))
+                       seconds=round(float(df["time_total_s"].max()), 1),
+                       started=round(float(df["timestamp"].iloc[0] - df["time_total_s"].iloc[0]), 1) if "timestamp" in df else np.nan)
             curves += [{"trial": tid, "epoch": int(e), "val_qlike": float(q), "val_loss": float(v)}
                        for e, q, v in zip(df["epoch"], df["val_qlike"], df["val_loss"])]
-        else: row.update(best_val_qlike=np.nan, best_epoch=0, epochs=0, seconds=0.0)
+        else: row.update(best_val_qlike=np.nan, best_epoch=0, epochs=0, seconds=0.0, started=np.nan)
         status = trials.get(tid, "UNKNOWN")
         row["status"] = "error" if r.error else {"TERMINATED": "finished"}.get(status, status.lower())
         row["params"] = json.dumps(overrides)
         rows.append(row)
-    cols = ["trial", *spec.space, "best_val_qlike", "best_epoch", "epochs", "seconds", "status", "params"]
+    cols = ["trial", *spec.space, "best_val_qlike", "best_epoch", "epochs", "seconds", "status", "started", "params"]
     table = pd.DataFrame(rows, columns=cols).sort_values(["best_val_qlike", "trial"], na_position="last").reset_index(drop=True)
     return table, pd.DataFrame(curves, columns=["trial", "epoch", "val_qlike", "val_loss"])
 
@@ -517,7 +518,7 @@ def write_results(out: Path, table: pd.DataFrame, curves: pd.DataFrame, summary:
     head = (f"# Sweep `{summary['name']}`: {summary['symbol']}, {summary['search']} search, ASHA {summary['asha']}\n\n"
             f"{summary['finished']}/{summary['num_samples']} trials finished, {summary['epochs_run']} epochs; ranked by the best "
             "validation QLIKE over epochs (the test split is sealed in every trial).\n\n")
-    with atomic_path(out/"results.md") as tmp: tmp.write_text(head + markdown_table(table.drop(columns=["params"])))
+    with atomic_path(out/"results.md") as tmp: tmp.write_text(head + markdown_table(table.drop(columns=["params", "started"])))
     save_json(summary, out/"summary.json")
     fig = plot_search(table, curves, title=f"sweep {summary['name']} ({summary['symbol']})")
     with atomic_path(out/"search.png") as tmp: fig.savefig(tmp, dpi=100)
@@ -529,7 +530,7 @@ def plot_search(table: pd.DataFrame, curves: pd.DataFrame, title: str = "sweep")
     import matplotlib
     import matplotlib.pyplot as plt
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
-    order = table.sort_values("trial").reset_index(drop=True)
+    order = table.sort_values(["started", "trial"]).reset_index(drop=True)   # started: unix time the trial began
     q = order["best_val_qlike"].astype(float)
     a1.scatter(range(1, len(q) + 1), q, c="C0", label="trial best")
     a1.plot(range(1, len(q) + 1), q.cummin(), c="C1", label="best so far")

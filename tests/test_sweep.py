@@ -83,9 +83,10 @@ def test_results_table_and_plot(swept):
     d = swept["dir"]
     table = pd.read_csv(d/"results.csv")
     assert list(table.columns) == ["trial", "training.learning_rate", "model.lstm_units", "best_val_qlike", "best_epoch", "epochs",
-                                   "seconds", "status", "params"]
+                                   "seconds", "status", "started", "params"]
     assert (table["status"] == "finished").all() and np.isfinite(table["best_val_qlike"]).all() and (table["best_val_qlike"] > 0).all()
     assert table["best_val_qlike"].is_monotonic_increasing                    # best first
+    assert table["started"].notna().all() and table["started"].is_unique
     assert table["epochs"].between(1, 2).all() and table["best_epoch"].between(1, 2).all() and (table["seconds"] > 0).all()
     assert table["training.learning_rate"].between(1e-4, 1e-2).all() and set(table["model.lstm_units"]) <= {"[4]", "[6, 3]"}
     curves = pd.read_csv(d/"epochs.csv")
