@@ -48,8 +48,8 @@ def markdown(r: dict) -> str:
              f"at most {s['max_epochs']} epochs", "",
              f"`{r['command']}`", "",
              machine_markdown(r["machine"]), "",
-             f"- wall time {fmt(s['wall_seconds_this_run'] / 60, 1)} min (Ray start, datasets and all trials), "
-             f"{s['finished']} trials finished, {s['epochs_run']} epochs in all; **{fmt(s['trials_per_hour_this_run'], 1)} trials/hour** "
+             f"- wall time {fmt(r['wall_seconds_total'] / 60, 1)} min (Ray start, datasets and all trials), "
+             f"{s['finished']} trials finished, {s['epochs_run']} epochs in all; **{fmt(s['finished'] / r['wall_seconds_total'] * 3600, 1)} trials/hour** "
              f"with {r['cpus_per_trial']} CPU per trial on {r['machine']['nproc']} cores",
              f"- the machine was shared with other jobs (load average {r['machine']['load_avg_1_5_15']} at the start, "
              f"{r['load_end']} at the end), so the times are upper bounds for an idle 2-core machine",

@@ -431,9 +431,9 @@ def run_sweep(spec: SweepSpec | str | Path | None = None, address: str | None = 
     out = sweeps_dir(spec.name)
     if fresh and out.exists(): shutil.rmtree(out)
     ensure_dir(out); _check_resume(spec, out, base)
+    t0 = time.perf_counter()   # the cost of this run: Ray start, datasets and trials
     ray = start_ray(address)
     from ray import tune
-    t0 = time.perf_counter()
     datasets = {k: ray.put(ds) for k, ds in build_trial_datasets(spec, base).items()}   # once, in the object store
     max_epochs = int(base["training"]["epochs"])
     trainable = tune.with_resources(

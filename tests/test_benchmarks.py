@@ -57,6 +57,6 @@ def test_sweep_benchmark_finds_the_default_trial_and_reports_it():
                      "best": {"trial": "a", "val_qlike": 0.50, "epoch": 3, "params": json.loads(rows[0]["params"])}},
          "default": d, "space": list(spec.space), "table": table.drop(columns=["params"]).to_dict("records"), "command": "benchmarks/sweep.py",
          "machine": {"nproc": 2, "cpu_model": "x", "ram_gib": 1, "load_avg_1_5_15": [1, 1, 1], "python": "3.12", "env": {}, "commit": "c", "date": "d"},
-         "load_end": [2, 2, 2], "cpus_per_trial": 1, "dvc_command": "dvc exp run -S x=1"}
+         "load_end": [2, 2, 2], "cpus_per_trial": 1, "dvc_command": "dvc exp run -S x=1", "wall_seconds_total": 600.0}
     md = sweep_bench.markdown(r)
     assert "**12.0 trials/hour**" in md and "0.5500" in md and "9.1% lower" in md and "| a |" in md
