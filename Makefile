@@ -20,7 +20,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python settings.ini setup.py
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,sweep]"   # sweep: Ray Tune + Optuna, so the tests cover `cryptovol sweep`
 	@touch $(STAMP)
 
 run: setup
@@ -60,7 +60,7 @@ browser:
 
 # The documentation site: README + notebooks + API into _docs/ (MkDocs Material, mkdocs-jupyter, mkdocstrings; offline).
 $(DOCS_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[dev,docs]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,sweep,docs]"
 	@touch $@
 
 docs: $(DOCS_STAMP)

@@ -24,6 +24,7 @@ min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 dev_requirements = (cfg.get('dev_requirements') or '').split()
 docs_requirements = (cfg.get('docs_requirements') or '').split()
+sweep_requirements = (cfg.get('sweep_requirements') or '').split()
 
 setuptools.setup(
     name=cfg['lib_name'],
@@ -38,7 +39,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=['cryptovol', 'cryptovol.*']),
     include_package_data=True,
     install_requires=requirements,
-    extras_require={'dev': dev_requirements, 'docs': docs_requirements},
+    extras_require={'dev': dev_requirements, 'docs': docs_requirements, 'sweep': sweep_requirements},
     dependency_links=cfg.get('dep_links', '').split(),
     python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf-8').read(),

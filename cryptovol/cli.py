@@ -13,7 +13,7 @@ from .config import CryptovolError, get_logger, get_params, model_dir, with_over
 
 # %% auto #0
 __all__ = ['MODEL_TYPES', 'COMMANDS', 'add_flag', 'build_parser', 'cmd_download', 'cmd_preprocess', 'cmd_train', 'cmd_evaluate',
-           'cmd_predict', 'cmd_report', 'cmd_backtest', 'cmd_pipeline', 'main']
+           'cmd_predict', 'cmd_report', 'cmd_backtest', 'cmd_pipeline', 'cmd_sweep', 'main']
 
 # %% ../nbs/08_cli.ipynb #e1e3d1d1
 def add_flag(parser: argparse.ArgumentParser, name: str, **kwargs):
@@ -32,6 +32,23 @@ def _training_flags(p: argparse.ArgumentParser):
     add_flag(p, "epochs", type=int, help="maximum epochs (default: training.epochs)")
     add_flag(p, "batch_size", type=int, help="batch size (default: training.batch_size)")
     add_flag(p, "learning_rate", type=float, help="Adam learning rate (default: training.learning_rate)")
+
+# %% ../nbs/08_cli.ipynb #3a0bd6b2
+def _add_sweep_parser(sub) -> None:
+    "The `sweep` subcommand: a Ray Tune search over sweep.yaml (see nbs/11_sweep.ipynb)."
+    p = sub.add_parser("sweep", help="hyperparameter search with Ray Tune over sweep.yaml into sweeps/NAME/ (needs the [sweep] extra)")
+    add_flag(p, "config", metavar="YAML", help="the search to run (default: sweep.yaml in the project)")
+    add_flag(p, "name", help="sweep name, the folder under sweeps/ (default: name in the sweep file)")
+    add_flag(p, "crypto_symbol", metavar="SYMBOL", help="coin to sweep (default: symbol in the sweep file)")
+    add_flag(p, "num_samples", type=int, metavar="N", help="number of trials (default: num_samples in the sweep file)")
+    add_flag(p, "search", choices=["optuna", "random"], help="Optuna TPE or random search (default: search in the sweep file)")
+    add_flag(p, "address", metavar="ADDR", help="Ray cluster, e.g. ray://HOST:10001 (default: $RAY_ADDRESS, else a local Ray node with this machine's cores)")
+    add_flag(p, "storage", metavar="PATH", help="where Ray keeps the experiment state (default: sweeps/NAME/trials; on a cluster a shared path or s3://...)")
+    add_flag(p, "cpus_per_trial", type=float, default=1, metavar="N", help="CPUs per trial (default 1)")
+    add_flag(p, "gpus_per_trial", type=float, default=0, metavar="N", help="GPUs per trial (default 0; e.g. 0.5 shares a GPU between two trials)")
+    add_flag(p, "fresh", action="store_true", help="discard sweeps/NAME/ and start over (default: resume it)")
+    add_flag(p, "apply", action="store_true", help="write the best configuration to sweeps/NAME/best_params.yaml and print the `dvc exp run -S ...` command")
+    add_flag(p, "verbose", action="store_true", help="show tracebacks, debug logging and Ray Tune's per-trial output")
 
 # %% ../nbs/08_cli.ipynb #25717914
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pipeline", help="download, preprocess, train, evaluate and report, for one or all symbols"); _common(p); _training_flags(p)
     add_flag(p, "no_plots", action="store_true", help="skip the PNG plots")
     add_flag(p, "no_report", action="store_true", help="skip the HTML reports")
+    _add_sweep_parser(sub)
     return parser
 
 # %% ../nbs/08_cli.ipynb #cfbf27a8
@@ -157,6 +175,22 @@ def cmd_pipeline(args):
 
 COMMANDS = dict(download=cmd_download, preprocess=cmd_preprocess, train=cmd_train, evaluate=cmd_evaluate,
                 predict=cmd_predict, report=cmd_report, pipeline=cmd_pipeline, backtest=cmd_backtest)
+
+# %% ../nbs/08_cli.ipynb #384f2ea8
+def cmd_sweep(args):
+    from cryptovol.sweep import apply_best, load_sweep, run_sweep
+    spec = load_sweep(args.config, name=args.name, symbol=args.crypto_symbol, num_samples=args.num_samples, search=args.search)
+    res = run_sweep(spec, address=args.address, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+                    fresh=args.fresh, verbose=2 if args.verbose else 1, storage=args.storage)
+    print((res.path/"results.md").read_text())
+    s = res.summary
+    print(f"{s['finished']}/{s['num_samples']} trials finished in {s['wall_seconds_this_run']:.0f} s; results in {res.path}")
+    if s["unfinished"]: print("the sweep is incomplete: run the same command again to resume it")
+    if args.apply:
+        path, dvc = apply_best(res)
+        print(f"best configuration -> {path}\nrun it through the pipeline with:\n  {dvc}")
+
+COMMANDS["sweep"] = cmd_sweep
 
 # %% ../nbs/08_cli.ipynb #a6204f89
 def main(argv: list[str] | None = None) -> int:

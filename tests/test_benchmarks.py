@@ -31,3 +31,32 @@ def test_every_candidate_is_a_valid_params_override():
     for name, over in select_model.CANDIDATES.items():
         p = with_overrides(get_params(), **over)
         assert len(p["model"]["dropout"]) == len(p["model"]["lstm_units"]), name
+
+
+def test_sweep_benchmark_finds_the_default_trial_and_reports_it():
+    "benchmarks/sweep.py: the row of params.yaml's own configuration is found among the trials and compared with the best."
+    import json
+    import pandas as pd
+    pytest.importorskip("ray.tune")
+    sweep_bench = pytest.importorskip("sweep")
+    from cryptovol.sweep import SweepSpec, sweep_base_params
+    spec = SweepSpec(name="b", symbol="BTC-USD", space={"training.learning_rate": {"loguniform": [1e-4, 1e-2]},
+                                                         "model.lstm_units": {"choice": [[32, 16], [128, 64, 32]]}})
+    base = sweep_base_params(spec)
+    rows = [{"trial": "a", "training.learning_rate": 0.002, "model.lstm_units": "[32, 16]", "best_val_qlike": 0.50, "best_epoch": 3,
+             "epochs": 6, "seconds": 60.0, "status": "finished",
+             "params": json.dumps({"training.learning_rate": 0.002, "model.lstm_units": [32, 16]})},
+            {"trial": "d", "training.learning_rate": base["training"]["learning_rate"], "model.lstm_units": json.dumps(base["model"]["lstm_units"]),
+             "best_val_qlike": 0.55, "best_epoch": 2, "epochs": 2, "seconds": 30.0, "status": "finished",
+             "params": json.dumps({"training.learning_rate": base["training"]["learning_rate"], "model.lstm_units": base["model"]["lstm_units"]})}]
+    table = pd.DataFrame(rows)
+    d = sweep_bench.default_trial(table, spec, base)
+    assert d is not None and d["trial"] == "d"
+    r = {"summary": {"symbol": "BTC-USD", "search": "optuna", "asha": {"grace_period": 2, "reduction_factor": 3}, "num_samples": 2,
+                     "max_epochs": 10, "wall_seconds_this_run": 600.0, "finished": 2, "epochs_run": 8, "trials_per_hour_this_run": 12.0,
+                     "best": {"trial": "a", "val_qlike": 0.50, "epoch": 3, "params": json.loads(rows[0]["params"])}},
+         "default": d, "space": list(spec.space), "table": table.drop(columns=["params"]).to_dict("records"), "command": "benchmarks/sweep.py",
+         "machine": {"nproc": 2, "cpu_model": "x", "ram_gib": 1, "load_avg_1_5_15": [1, 1, 1], "python": "3.12", "env": {}, "commit": "c", "date": "d"},
+         "load_end": [2, 2, 2], "cpus_per_trial": 1, "dvc_command": "dvc exp run -S x=1", "wall_seconds_total": 600.0}
+    md = sweep_bench.markdown(r)
+    assert "**12.0 trials/hour**" in md and "0.5500" in md and "9.1% lower" in md and "| a |" in md
