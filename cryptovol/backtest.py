@@ -18,12 +18,13 @@ from .evaluate import (BASELINES, baseline_forecasts, best_baseline_on_validatio
 from .features import SPLITS, build_features, forecast_days, forward_realized_vol, make_dataset, valid_samples
 
 log = get_logger(__name__)
+TARGET_FLOOR = 1e-4   # the floor `cryptovol.train.to_model_target` puts under a vol before its log
 
 # %% auto #0
-__all__ = ['log', 'LOWER_IS_BETTER', 'Fold', 'window_dates', 'fold_bounds', 'plan_folds', 'fold_params', 'restrict_test',
-           'fold_dataset', 'check_fold_dates', 'join_folds', 'fold_classical', 'anchor_forecast', 'fold_network',
-           'run_fold', 'model_confidence_set', 'forecasters_of', 'score_record', 'backtest_dir', 'backtest',
-           'load_backtest', 'mean_ranks', 'coin_row', 'backtest_summary', 'summary_markdown']
+__all__ = ['log', 'TARGET_FLOOR', 'LOWER_IS_BETTER', 'Fold', 'window_dates', 'fold_bounds', 'plan_folds', 'fold_params',
+           'restrict_test', 'fold_dataset', 'check_fold_dates', 'join_folds', 'fold_classical', 'anchor_forecast',
+           'fold_network', 'run_fold', 'model_confidence_set', 'forecasters_of', 'score_record', 'backtest_dir',
+           'backtest', 'load_backtest', 'mean_ranks', 'coin_row', 'backtest_summary', 'summary_markdown']
 
 # %% ../nbs/10_backtest.ipynb #5606e76a
 @dataclass(frozen=True)
@@ -142,7 +143,8 @@ def anchor_forecast(ds, features, split: str = "test") -> np.ndarray:
     c, s = np.asarray(spec["center"]), np.asarray(spec["scale"])
     logs = lambda X: np.log(np.maximum(X[:, -1, spec["indices"]].astype("float64") * s + c, 1e-4))
     A = np.c_[np.ones(len(ds.X_train)), logs(ds.X_train)]
-    coef, *_ = np.linalg.lstsq(A, np.log(ds.targets("train").astype("float64")), rcond=None)
+    y = np.log(np.maximum(ds.targets("train").astype("float64"), TARGET_FLOOR))   # as train.to_model_target: a flat day has vol 0
+    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
     X = getattr(ds, f"X_{split}")
     return np.exp(np.c_[np.ones(len(X)), logs(X)] @ coef[:, ds.horizon - 1])
 

@@ -109,3 +109,14 @@ def test_backtest_with_a_tiny_network_and_warm_start(project, params):
     row = s["coins"]["BTC-USD"]
     assert row["ratio"] == pytest.approx(row["model_qlike"] / row["best_classical_qlike"])
     assert (project/"warm"/"summary.md").read_text().count("| BTC-USD |") >= 2
+
+
+def test_anchor_alone_survives_a_flat_day_in_training(inputs, params):
+    "A zero 1-day vol in the training targets (DOGE's flat early days) is floored as training floors it, not log(0)."
+    import dataclasses
+    prices, fng = inputs["DOGE-USD"]
+    folds, _ = bt.plan_folds(bt.window_dates(prices, fng, params), params)
+    ds = bt.fold_dataset(prices, fng, params, folds[0], "DOGE-USD")
+    Y = ds.Y_train.copy(); Y[0, 0] = 0.0
+    a = bt.anchor_forecast(dataclasses.replace(ds, Y_train=Y), params["model"]["anchor_features"])
+    assert np.isfinite(a).all() and (a > 0).all()
