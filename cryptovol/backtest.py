@@ -13,7 +13,7 @@ import pandas as pd
 
 from .config import (ConfigError, DataError, atomic_path, ensure_dir, get_logger, get_params, load_json, project_root,
                               safe_symbol, save_json)
-from .evaluate import (BASELINES, baseline_forecasts, best_baseline_on_validation, dataset_range_var, diebold_mariano,
+from .evaluate import (BASELINES, _clean, baseline_forecasts, best_baseline_on_validation, dataset_range_var, diebold_mariano,
                                 forecast_metrics, qlike_loss, squared_error, training_end)
 from .features import SPLITS, build_features, forecast_days, forward_realized_vol, make_dataset, valid_samples
 
@@ -251,18 +251,11 @@ def backtest(symbol: str, params: dict | None = None, with_model: bool = True, w
            "start": str(record.index[0].date()), "end": str(record.index[-1].date()), "n_days": int(len(record)),
            "folds": infos, "skipped_folds": skipped, "best_classical_per_fold": [i["best_classical"] for i in infos],
            **score_record(record, h, p), "settings": p["backtest"], "wall_seconds": round(time.perf_counter() - t0, 1)}
-    save_json(_finite(res), out/f"{safe_symbol(symbol)}.json")
+    save_json(_clean(res), out/f"{safe_symbol(symbol)}.json")
     with atomic_path(out/f"{safe_symbol(symbol)}_predictions.csv") as tmp:
         record.reset_index().to_csv(tmp, index=False, date_format="%Y-%m-%d")
     log.info(f"{symbol}: backtest of {len(folds)} folds, {len(record)} days in {res['wall_seconds']:.0f}s; wrote {out}")
     return res
-
-def _finite(obj):
-    "NaN/inf -> None, recursively (strict JSON)."
-    if isinstance(obj, dict): return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)): return [_finite(v) for v in obj]
-    if isinstance(obj, (float, np.floating)): return float(obj) if np.isfinite(obj) else None
-    return obj
 
 def load_backtest(symbol: str, out: str | Path | None = None) -> tuple[dict, pd.DataFrame]:
     "A coin's backtest results and track record, as `backtest` wrote them."
@@ -313,7 +306,7 @@ def backtest_summary(symbols: list[str] | None = None, out: str | Path | None = 
                      "coins_model_in_mcs": sum(r["model_in_mcs"] for r in rows),
                      "coins_model_beats_anchor": sum(r["beats_anchor"] for r in rows),
                      "mean_qlike_ratio": float(np.mean([r["ratio"] for r in rows])), "n_coins": len(rows)}
-    save_json(_finite(s), d/"summary.json")
+    save_json(_clean(s), d/"summary.json")
     with atomic_path(d/"summary.md") as tmp: tmp.write_text(summary_markdown(s), encoding="utf-8")
     return s
 

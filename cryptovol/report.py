@@ -550,7 +550,8 @@ def summary_markdown(long: pd.DataFrame, metrics: tuple = ("rmse", "qlike", "r2"
     rows = ["| coin | forecaster | " + " | ".join(metrics) + " |", "|---|---|" + "---|" * len(metrics)]
     for s, g in long.groupby("symbol", sort=False):
         t = g.pivot_table(index="forecaster", columns="metric", values="value")
-        order = ["model"] + [f for f in ("naive", "ewma", "garch", "har") if f in t.index]
+        seen = list(dict.fromkeys(g["forecaster"]))   # metrics.json order: model, then every classical forecaster
+        order = ["model"] + [f for f in seen if f != "model" and not f.startswith("member_")]
         for f in order:
             cells = []
             for m in metrics:
