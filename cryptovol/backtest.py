@@ -21,10 +21,11 @@ log = get_logger(__name__)
 TARGET_FLOOR = 1e-4   # the floor `cryptovol.train.to_model_target` puts under a vol before its log
 
 # %% auto #0
-__all__ = ['log', 'TARGET_FLOOR', 'LOWER_IS_BETTER', 'Fold', 'window_dates', 'fold_bounds', 'plan_folds', 'fold_params',
-           'restrict_test', 'fold_dataset', 'check_fold_dates', 'join_folds', 'fold_classical', 'anchor_forecast',
-           'fold_network', 'run_fold', 'model_confidence_set', 'forecasters_of', 'score_record', 'backtest_dir',
-           'backtest', 'load_backtest', 'mean_ranks', 'coin_row', 'backtest_summary', 'summary_markdown']
+__all__ = ['log', 'TARGET_FLOOR', 'GLOBAL_COLUMNS', 'INTERVAL_COLUMNS', 'LOWER_IS_BETTER', 'Fold', 'window_dates', 'fold_bounds',
+           'plan_folds', 'fold_params', 'restrict_test', 'fold_dataset', 'check_fold_dates', 'join_folds',
+           'fold_classical', 'anchor_forecast', 'fold_network', 'join_global_forecasts', 'run_fold',
+           'model_confidence_set', 'forecasters_of', 'interval_coverage', 'score_record', 'backtest_dir', 'backtest',
+           'load_backtest', 'mean_ranks', 'coin_row', 'backtest_summary', 'summary_markdown']
 
 # %% ../nbs/10_backtest.ipynb #5606e76a
 @dataclass(frozen=True)
@@ -64,16 +65,19 @@ def plan_folds(dates: pd.DatetimeIndex, params: dict) -> tuple[list[Fold], list[
     "The folds a coin with window `dates` gets, and the skipped ones (too few training windows before them) with the reason."
     bp, dp = params["backtest"], params["dataset"]
     gap = max(params["target"]["horizon"], forecast_days(params))
+    pooled = params["model"]["scope"] == "global"   # the global model trains on every coin: a coin needs only enough windows per split
+    need, rule = ((dp["min_split_samples"], "dataset.min_split_samples") if pooled else (bp["min_train_windows"], "backtest.min_train_windows"))
     folds, skipped = [], []
     for k, (s, e) in enumerate(fold_bounds(dates, bp["start"], bp["fold_days"])):
         pre = dates[dates < s]
-        n_val = int(round(dp["val_frac"] * len(pre)))
+        vs = s - pd.Timedelta(days=int(bp["global_val_days"])) if pooled else None   # one validation calendar for every coin
+        n_val = int((pre >= vs).sum()) if pooled else int(round(dp["val_frac"] * len(pre)))
         n_train = len(pre) - n_val - gap
-        if n_train < bp["min_train_windows"] or n_val - gap < dp["min_split_samples"]:
+        if n_train < need or n_val - gap < dp["min_split_samples"]:
             skipped.append({"fold": k, "start": str(s.date()), "end": str(e.date()),
-                            "why": f"{max(n_train, 0)} training windows before it < backtest.min_train_windows={bp['min_train_windows']}"})
+                            "why": f"{max(n_train, 0)} training windows before it < {rule}={need}"})
             continue
-        folds.append(Fold(k, s, e, pd.Timestamp(pre[len(pre) - n_val]), n_train, n_val))
+        folds.append(Fold(k, s, e, pd.Timestamp(vs if pooled else pre[len(pre) - n_val]), n_train, n_val))
     if not folds:
         raise DataError(f"no backtest fold has {bp['min_train_windows']} training windows before it (usable dates "
                         f"{dates[0].date()}..{dates[-1].date()}); move backtest.start later or lower backtest.min_train_windows")
@@ -159,6 +163,20 @@ def fold_network(symbol: str, ds, params: dict, out: Path, init_from: Path | Non
     return pred, {k: res.summary.get(k) for k in keep} | {"warm_start_from": str(init_from) if init_from else None}
 
 # %% ../nbs/10_backtest.ipynb #38a59db1
+GLOBAL_COLUMNS = ("model", "model_mean_vol", "lo80", "hi80", "lo95", "hi95")   # what the global model adds to a fold's record
+INTERVAL_COLUMNS = ("lo80", "hi80", "lo95", "hi95")
+
+def join_global_forecasts(pred: pd.DataFrame, symbol: str, fold: Fold, source=None) -> tuple[pd.DataFrame, dict]:
+    "Add the global model's forecasts of this fold (`cryptovol.globalnet.backtest_global`) to `pred`; every test date must have one."
+    from cryptovol.globalnet import global_fold_forecasts
+    g = global_fold_forecasts(symbol, fold, source).reindex(pred.index)
+    if g["model"].isna().any():
+        raise DataError(f"{symbol} fold {fold.k}: the global model has no forecast for {int(g['model'].isna().sum())} test dates; "
+                        "re-run `cryptovol backtest --global_models` with the current params.yaml")
+    out = pred.copy()
+    for c in GLOBAL_COLUMNS: out[c] = g[c].to_numpy(dtype="float64")
+    return out, {"source": "global model (models/backtest/global)", "point_forecast": "sqrt(E[sigma^2])"}
+
 def run_fold(symbol: str, prices, fng, params: dict, fold: Fold, out: Path | None = None, init_from: Path | None = None,
              with_model: bool = True) -> tuple[pd.DataFrame, dict]:
     "One fold: the dataset, every forecaster refitted at the origin, their forecasts on the fold's dates, and what was fitted."
@@ -169,7 +187,9 @@ def run_fold(symbol: str, prices, fng, params: dict, fold: Fold, out: Path | Non
     pred = pd.DataFrame({"fold": fold.k, "actual": np.asarray(ds.y_test, dtype="float64")}, index=dates)
     info = fold.as_dict() | {"n_test": len(dates), "train_end": str(pd.Timestamp(ds.dates_train[-1]).date()),
                              "val_end": str(pd.Timestamp(ds.dates_val[-1]).date())}
-    if with_model:
+    if with_model and params["model"]["scope"] == "global":
+        pred, info["network"] = join_global_forecasts(pred, symbol, fold)
+    elif with_model:
         pred["model"], info["network"] = fold_network(symbol, ds, params, out, init_from)
     pred["anchor"] = anchor_forecast(ds, params["model"]["anchor_features"])
     classical, cinfo = fold_classical(ds, params, fold)
@@ -194,7 +214,13 @@ LOWER_IS_BETTER = {"rmse": True, "mae": True, "mape": True, "qlike": True, "thei
 
 def forecasters_of(record: pd.DataFrame) -> list[str]:
     "The forecast columns of a track record, model first."
-    return [c for c in record if c not in ("fold", "actual")]
+    return [c for c in record if c not in ("fold", "actual", *INTERVAL_COLUMNS)]
+
+def interval_coverage(record: pd.DataFrame) -> dict | None:
+    "Share of days whose actual vol lies inside the model's 80% and 95% forecast intervals (None without intervals)."
+    if "lo80" not in record: return None
+    a = record["actual"]
+    return {lv: float(((a >= record[f"lo{lv}"]) & (a <= record[f"hi{lv}"])).mean()) for lv in ("80", "95")}
 
 def score_record(record: pd.DataFrame, horizon: int, params: dict) -> dict:
     "Every metric per forecaster, per-year QLIKE, DM (HLN; QLIKE and squared error) of the model against each, and the 90% MCS."
@@ -205,7 +231,7 @@ def score_record(record: pd.DataFrame, horizon: int, params: dict) -> dict:
     out = {"metrics": metrics, "per_year_qlike": per_year,
            "per_fold_qlike": {str(k): {f: float(v) for f, v in row.items()} for k, row in q.groupby(record["fold"]).mean().iterrows()}}
     if "model" in record:
-        se_m = squared_error(a, record["model"])
+        se_m = squared_error(a, record["model_mean_vol"] if "model_mean_vol" in record else record["model"])   # E[sigma] for squared error
         out["dm"] = {}
         for f in names:
             if f == "model": continue
@@ -213,7 +239,8 @@ def score_record(record: pd.DataFrame, horizon: int, params: dict) -> dict:
             s2, p2 = diebold_mariano(se_m, squared_error(a, record[f]), horizon)
             out["dm"][f] = {"qlike_stat": s1, "qlike_pvalue": p1, "se_stat": s2, "se_pvalue": p2}
     bp = params["backtest"]
-    members = [f for f in names if f != "best_classical"]   # a per-fold pick of the others: a duplicate column
+    out["coverage"] = interval_coverage(record)
+    members = [f for f in names if f not in ("best_classical", "model_mean_vol")]   # a per-fold pick of the others / a second point of the model
     out["mcs"] = model_confidence_set(q[members], bp["mcs_size"], bp["mcs_reps"], bp["mcs_block_size"], params["training"]["seed"])
     return out
 
@@ -234,6 +261,7 @@ def backtest(symbol: str, params: dict | None = None, with_model: bool = True, w
     warm = p["backtest"]["warm_start"] if warm_start is None else bool(warm_start)
     out = ensure_dir(Path(out) if out is not None else backtest_dir())
     models = project_root()/"models"/"backtest"/safe_symbol(symbol) if out == backtest_dir() else out/"models"/safe_symbol(symbol)
+    ensure_dir(models)   # per-coin fold networks (model.scope per_coin); with the global model it stays empty
     t0 = time.perf_counter()
     prices, fng = _read_inputs(symbol, p)
     folds, skipped = plan_folds(window_dates(prices, fng, p), p)
@@ -247,7 +275,8 @@ def backtest(symbol: str, params: dict | None = None, with_model: bool = True, w
         bar.set_postfix_str(f"fold {fold.k}: {info['start']}..{info['end']} {info['seconds']:.0f}s")
     record = join_folds(preds)
     h = int(p["target"]["horizon"])
-    res = {"symbol": symbol, "horizon": h, "with_model": with_model, "warm_start": warm, "model_type": p["model"]["type"],
+    kind = "global" if p["model"]["scope"] == "global" else p["model"]["type"]
+    res = {"symbol": symbol, "horizon": h, "with_model": with_model, "warm_start": warm, "model_type": kind,
            "start": str(record.index[0].date()), "end": str(record.index[-1].date()), "n_days": int(len(record)),
            "folds": infos, "skipped_folds": skipped, "best_classical_per_fold": [i["best_classical"] for i in infos],
            **score_record(record, h, p), "settings": p["backtest"], "wall_seconds": round(time.perf_counter() - t0, 1)}
@@ -284,8 +313,10 @@ def coin_row(r: dict) -> dict:
     row.update(best_single_classical=best_single, best_single_classical_qlike=q(best_single))
     if "model" in m:
         dm = r["dm"]["best_classical"]
+        se_point = "model_mean_vol" if "model_mean_vol" in m else "model"   # E[sigma] is the point forecast for squared error
         row.update(model_qlike=q("model"), ratio=q("model") / q("best_classical"), dm_qlike_p=dm["qlike_pvalue"],
-                   dm_qlike_stat=dm["qlike_stat"], dm_se_p=dm["se_pvalue"], model_rmse=m["model"]["rmse"],
+                   dm_qlike_stat=dm["qlike_stat"], dm_se_p=dm["se_pvalue"], dm_se_stat=dm["se_stat"], model_rmse=m[se_point]["rmse"],
+                   coverage_80=(r.get("coverage") or {}).get("80"), coverage_95=(r.get("coverage") or {}).get("95"),
                    best_classical_rmse=m["best_classical"]["rmse"], model_in_mcs="model" in r["mcs"]["included"],
                    beats_anchor=q("model") < q("anchor"))
     return row
@@ -305,7 +336,10 @@ def backtest_summary(symbols: list[str] | None = None, out: str | Path | None = 
                      "coins_dm_p_below_0.05_model_better": sum(r["dm_qlike_p"] < 0.05 and r["dm_qlike_stat"] < 0 for r in rows),
                      "coins_model_in_mcs": sum(r["model_in_mcs"] for r in rows),
                      "coins_model_beats_anchor": sum(r["beats_anchor"] for r in rows),
-                     "mean_qlike_ratio": float(np.mean([r["ratio"] for r in rows])), "n_coins": len(rows)}
+                     "mean_qlike_ratio": float(np.mean([r["ratio"] for r in rows])), "n_coins": len(rows),
+                     "mean_model_rmse": float(np.mean([r["model_rmse"] for r in rows]))}
+        cov = [r["coverage_80"] for r in rows if r.get("coverage_80") is not None]
+        if cov: s["goal"].update(mean_coverage_80=float(np.mean(cov)), mean_coverage_95=float(np.mean([r["coverage_95"] for r in rows])))
     save_json(_clean(s), d/"summary.json")
     with atomic_path(d/"summary.md") as tmp: tmp.write_text(summary_markdown(s), encoding="utf-8")
     return s
@@ -344,5 +378,7 @@ def summary_markdown(s: dict) -> str:
         g = s["goal"]
         goal = ["", f"Model vs the best classical forecaster (chosen on validation): lower QLIKE on {g['coins_model_beats_best_classical']} "
                 f"of {g['n_coins']} coins, DM p < 0.05 in its favour on {g['coins_dm_p_below_0.05_model_better']}, in the 90% MCS on "
-                f"{g['coins_model_in_mcs']}, mean QLIKE ratio {g['mean_qlike_ratio']:.3f}; beats the anchor alone on {g['coins_model_beats_anchor']}."]
+                f"{g['coins_model_in_mcs']}, mean QLIKE ratio {g['mean_qlike_ratio']:.3f}; beats the anchor alone on {g['coins_model_beats_anchor']}; "
+                f"mean RMSE {g['mean_model_rmse']:.4f}"
+                + (f"; 80% / 95% intervals cover {g['mean_coverage_80']:.1%} / {g['mean_coverage_95']:.1%} of days." if "mean_coverage_80" in g else ".")]
     return "\n".join(lines + yl + rl + goal) + "\n"

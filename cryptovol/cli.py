@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_flag(p, "classical_only", action="store_true", help="only the classical forecasters and the anchor (no network; seconds)")
     add_flag(p, "summary_only", action="store_true", help="only rebuild reports/backtest/summary.{json,md} from the coins' results")
     add_flag(p, "no_summary", action="store_true", help="do not rebuild the summary")
+    add_flag(p, "global_models", action="store_true", help="model.scope global: refit the global model at every origin (all coins; before the coins' backtests)")
     add_flag(p, "output", metavar="DIR", help="write results here instead of reports/backtest (fold models under DIR/models)")
     p = sub.add_parser("pipeline", help="download, preprocess, train, evaluate and report, for one or all symbols"); _common(p); _training_flags(p)
     add_flag(p, "no_plots", action="store_true", help="skip the PNG plots")
@@ -119,6 +120,12 @@ def cmd_train(args):
     if args.resume and not args.additional_epochs: raise CryptovolError("--resume needs --additional_epochs N (how many more epochs to train)")
     from cryptovol.train import train
     params = _params(args)
+    if params["model"]["scope"] == "global" and not args.resume:
+        if args.crypto_symbol:
+            raise CryptovolError(f"model.scope is global: one model trains on every coin of universe, so `cryptovol train` takes no "
+                                 f"--crypto_symbol; run `cryptovol train`, or set model.scope: per_coin to train {args.crypto_symbol} alone")
+        from cryptovol.globalnet import fit_universe
+        fit_universe(params); return
     symbols = [args.crypto_symbol or _symbol_from_model_path(args.resume)] if args.resume else _symbols(args)
     for s in symbols: train(s, params, resume=args.resume, additional_epochs=args.additional_epochs)
 
@@ -146,6 +153,12 @@ def cmd_backtest(args):
     from cryptovol.backtest import backtest, backtest_summary, backtest_dir
     params = _params(args)
     out = Path(args.output) if args.output else backtest_dir()
+    if args.global_models:
+        from cryptovol.globalnet import backtest_global
+        pred = backtest_global(params, out/"models"/"global" if args.output else None)
+        print(f"global model: {len(pred)} fold forecasts of {pred['coin'].nunique() if len(pred) else 0} coins" if len(pred) else
+              "model.scope is per_coin: each coin's backtest trains its own networks (nothing to do here)")
+        return
     if not args.summary_only:
         for s in _symbols(args):
             r = backtest(s, params, with_model=not args.classical_only, warm_start=True if args.warm_start else None, out=out)
@@ -161,9 +174,16 @@ def cmd_pipeline(args):
     from cryptovol.train import train
     from cryptovol.evaluate import evaluate
     if params["features"]["sentiment"]: cache_fear_greed(params)
+    pooled = params["model"]["scope"] == "global"
+    if pooled:   # one model over the universe first (a given --crypto_symbol is then the only coin evaluated and reported)
+        from cryptovol.globalnet import fit_universe
+        t0 = time.time()
+        for c in params["universe"]: cache_prices(c, params); build_dataset(c, params)
+        fit_universe(params)
+        print(f"global model over {len(params['universe'])} coins in {time.time()-t0:.0f} s")
     for s in _symbols(args):
         t0 = time.time()
-        cache_prices(s, params); build_dataset(s, params); train(s, params)
+        if not pooled: cache_prices(s, params); build_dataset(s, params); train(s, params)
         evaluate(s, params, plots=False if args.no_plots else None)
         if not args.no_report:
             from cryptovol.report import build_report

@@ -111,6 +111,20 @@ PARAM_SCHEMA: dict[str, tuple] = {
     "backtest.warm_start": (bool, None, ""), "backtest.warm_epochs": (int, _pos, "> 0"),
     "backtest.mcs_size": (_num, _frac, "between 0 and 1 (0.10: the 90% Model Confidence Set)"),
     "backtest.mcs_reps": (int, lambda v: v >= 100, ">= 100 bootstrap replications"), "backtest.mcs_block_size": (int, _pos, "> 0 days"),
+    "backtest.global_val_days": (int, lambda v: v >= 30, ">= 30 days (the global model's common validation stretch before each origin)"),
+    # the global probabilistic model (nbs/12_global)
+    "universe": (list, lambda v: len(v) > 0 and all(isinstance(s, str) and s for s in v), "a non-empty list of tickers the global model trains on"),
+    "model.scope": (str, _oneof("global", "per_coin"), "global (one network over universe) or per_coin"),
+    "global_model.cell": (str, _oneof("gru", "lstm"), "gru or lstm"), "global_model.units": (int, _pos, "> 0"),
+    "global_model.dense_units": (int, _pos, "> 0"), "global_model.dropout": (_num, lambda v: 0 <= v < 1, "a rate in [0, 1)"),
+    "global_model.embedding_dim": (int, _nonneg, ">= 0 (0: no coin embedding)"), "global_model.seeds": (int, _pos, "> 0 seed-ensemble members"),
+    "global_model.epochs": (int, _pos, "> 0"), "global_model.batch_size": (int, _pos, "> 0"),
+    "global_model.learning_rate": (_num, _pos, "> 0"), "global_model.patience": (int, _pos, "> 0"),
+    "global_model.loss": (str, _oneof("qlike_nll", "nll"), "qlike_nll or nll"),
+    "global_model.input_features": ((list, type(None)), lambda v: v is None or (len(v) >= 1 and all(isinstance(x, str) for x in v)),
+                                    "null (all features) or a list of dataset feature names"),
+    "global_model.min_spread": (_num, _pos, "> 0 (smallest log-vol spread of the head)"),
+    "global_model.anchor_features": (list, lambda v: len(v) >= 1 and all(isinstance(x, str) for x in v), "dataset feature names, e.g. [rv_7, rv_30]"),
 }
 
 # %% ../nbs/00_config.ipynb #ef9f2689

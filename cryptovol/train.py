@@ -24,7 +24,7 @@ log = get_logger(__name__)
 # %% auto #0
 __all__ = ['log', 'MODEL_SUFFIXES', 'resolve_params', 'to_model_target', 'from_model_output', 'dataset_targets',
            'dataset_horizon_column', 'input_feature_names', 'model_inputs', 'check_feature_names', 'TrainedModel',
-           'load_keras_model', 'load_trained', 'make_tf_dataset', 'AtomicCheckpoint', 'EpochProgress',
+           'load_keras_model', 'load_trained', 'n_rows', 'make_tf_dataset', 'AtomicCheckpoint', 'EpochProgress',
            'HistoryCheckpoint', 'compile_model', 'fit_network', 'merge_history', 'history_summary', 'TrainResult',
            'transfer_weights', 'train', 'plt_close', 'plot_history']
 
@@ -110,6 +110,7 @@ class TrainedModel:
     path: Path | None = None
     summary: dict = field(default_factory=dict)
     horizon_column: int = 0   # output column of the h-day target (h - 1; 0 for a single-output model)
+    distribution: keras.Model | None = None   # probabilistic models (model.scope: global): windows -> (N, K, 2) = (mu, s) of log vol
 
     @property
     def needs_garch(self) -> bool: return self.model_type == "hybrid"
@@ -153,6 +154,26 @@ class TrainedModel:
         "Annualised vol forecasts (N, K) from the direct multi-horizon head: column k-1 = vol over days t+1..t+k."
         z = self.predict_raw_horizons(X, batch_size)
         return np.exp(z).astype(np.float32) if self.log_target else z
+
+    def predict_distribution(self, X, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+        "(mu, s), each (N, K), of the log-normal forecast of log k-day vol; `ModelError` for a model without a distribution."
+        if self.distribution is None:
+            raise ModelError(f"{self.name} has no distribution (only model.scope: global models do); retrain with model.scope: global")
+        X = self._check_X(X)
+        out = np.asarray(self.distribution.predict(_batched(X, batch_size), verbose=0), np.float64) if len(X) else np.zeros((0, self.forecast_days, 2))
+        return out[..., 0], out[..., 1]
+
+    def predict_intervals(self, X, level: float = 0.8, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+        "Central `level` forecast interval (lower, upper) of the h-day vol, each (N,)."
+        from scipy.stats import norm
+        mu, s = self.predict_distribution(X, batch_size)
+        mu, s, z = mu[:, self.horizon_column], s[:, self.horizon_column], norm.ppf((1 + level) / 2)
+        return np.exp(mu - z * s), np.exp(mu + z * s)
+
+    def predict_mean_vol(self, X, batch_size: int = 512) -> np.ndarray:
+        "E[sigma] of the h-day vol (N,): the point forecast for squared error (`predict` gives sqrt(E[sigma^2]), the one for QLIKE)."
+        mu, s = self.predict_distribution(X, batch_size)
+        return np.exp(mu[:, self.horizon_column] + s[:, self.horizon_column] ** 2 / 2)
 
     def attention_weights(self, X, batch_size: int = 512) -> np.ndarray | None:
         "Attention weights (N, T) over the window's days, or None for models without attention."
@@ -211,7 +232,8 @@ def load_trained(path: str | Path) -> TrainedModel:
                       model_type=summary.get("model_type", mp.get("type", "advanced")),
                       log_target=bool(summary.get("log_target", mp.get("log_target", False))),
                       scaler=_read_meta(folder, "scaler.json", required=False), path=file, summary=summary,
-                      horizon_column=int(feats.get("horizon_column", 0)))
+                      horizon_column=int(feats.get("horizon_column", 0)),
+                      distribution=load_keras_model(folder/"distribution.keras") if (folder/"distribution.keras").is_file() else None)
     if tm.n_features != len(tm.feature_names):
         raise ModelError(f"{file} takes {tm.n_features} input features but {folder/'features.json'} lists {len(tm.feature_names)}; "
                          "the folder mixes files from different runs: retrain")
@@ -221,10 +243,19 @@ def load_trained(path: str | Path) -> TrainedModel:
     return tm
 
 # %% ../nbs/04_train.ipynb #c7e889fe
+def n_rows(X) -> int:
+    "Number of samples in model inputs: an array, or a dict of arrays (a multi-input model such as the global one)."
+    return len(next(iter(X.values()))) if isinstance(X, dict) else len(X)
+
+def _as_inputs(X):
+    "Float32 windows, or a dict of input arrays (integer ones, such as coin indices, keep their dtype)."
+    if isinstance(X, dict): return {k: (np.asarray(v) if np.issubdtype(np.asarray(v).dtype, np.integer) else np.asarray(v, np.float32)) for k, v in X.items()}
+    return np.asarray(X, np.float32)
+
 def make_tf_dataset(X: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
     "Batched, prefetched `tf.data.Dataset` of (X, y); a seeded reshuffle every epoch when `shuffle`."
-    ds = tf.data.Dataset.from_tensor_slices((np.asarray(X, np.float32), np.asarray(y, np.float32)))
-    if shuffle: ds = ds.shuffle(len(X), seed=seed, reshuffle_each_iteration=True)
+    ds = tf.data.Dataset.from_tensor_slices((_as_inputs(X), np.asarray(y, np.float32)))
+    if shuffle: ds = ds.shuffle(n_rows(X), seed=seed, reshuffle_each_iteration=True)
     return ds.batch(int(batch_size)).prefetch(tf.data.AUTOTUNE)
 
 
@@ -280,20 +311,20 @@ def compile_model(model: keras.Model, params: dict) -> keras.Model:
 
 def fit_network(model: keras.Model, data: tuple, params: dict, unit_dir: Path, csv_path: Path, label: str,
                 initial_epoch: int = 0, epochs: int | None = None, best_so_far: float = np.inf, verbose: int = 1,
-                previous: dict | None = None, extra_callbacks: list | None = None) -> dict:
-    "Fit a compiled `model` on `data` = (Xtr, Ytr, Xva, Yva) up to epoch `epochs`; returns this run's history records."
+                previous: dict | None = None, extra_callbacks: list | None = None, monitor: str = "val_loss") -> dict:
+    "Fit a compiled `model` on `data` = (Xtr, Ytr, Xva, Yva) up to epoch `epochs` (early stopping and checkpoints on `monitor`); returns this run's history records."
     tp = params["training"]
     Xtr, ytr, Xva, yva = data
     epochs = int(epochs if epochs is not None else tp["epochs"])
     ensure_dir(unit_dir); ensure_dir(csv_path.parent)
-    best_cb = AtomicCheckpoint(unit_dir/"checkpoint.keras", best_only=True, initial_best=best_so_far)
-    progress = EpochProgress(label, epochs, len(Xtr), verbose)
+    best_cb = AtomicCheckpoint(unit_dir/"checkpoint.keras", best_only=True, monitor=monitor, initial_best=best_so_far)
+    progress = EpochProgress(label, epochs, n_rows(Xtr), verbose)
     callbacks = [progress,  # first: records the learning rate used *during* the epoch
                  keras.callbacks.TerminateOnNaN(),
-                 keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(tp["patience"]), restore_best_weights=True),
+                 keras.callbacks.EarlyStopping(monitor=monitor, mode="min", patience=int(tp["patience"]), restore_best_weights=True),
                  best_cb, AtomicCheckpoint(unit_dir/"last.keras", best_only=False),
                  HistoryCheckpoint(unit_dir/"history.json", progress, previous),   # after last.keras: resume state
-                 keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=float(tp["lr_factor"]), patience=int(tp["lr_patience"]),
+                 keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode="min", factor=float(tp["lr_factor"]), patience=int(tp["lr_patience"]),
                                                    min_lr=float(tp["min_lr"])),
                  keras.callbacks.CSVLogger(str(csv_path), append=initial_epoch > 0), *(extra_callbacks or [])]
     train_ds = make_tf_dataset(Xtr, ytr, tp["batch_size"], shuffle=True, seed=int(tp["seed"]) + initial_epoch)
