@@ -29,10 +29,10 @@ VARIANTS = {
     "one_coin": {"data": "one_coin"},
     "lr_1e-4": {"global_model.learning_rate": 1.0e-4},
     "lr_1e-3": {"global_model.learning_rate": 1.0e-3},
-    "all_features": {"global_model.input_features": None},
     "vol_features": {"global_model.input_features": VOL_INPUTS},
-    "embedding_4": {"global_model.embedding_dim": 4},
     "no_embedding": {"global_model.embedding_dim": 0},
+    "vol_no_embedding": {"global_model.input_features": VOL_INPUTS, "global_model.embedding_dim": 0},
+    "dropout_0.3": {"global_model.dropout": 0.3},
     "lstm": {"global_model.cell": "lstm"},
 }
 
@@ -41,6 +41,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS), help="variants to compare")
     ap.add_argument("--seeds", nargs="+", type=int, default=[42], help="member seeds per variant (each trained alone, results averaged)")
+    ap.add_argument("--windows", nargs="+", choices=("single", "folds"), default=["single", "folds"],
+                    help="validation windows: the single split's and/or every walk-forward fold's (default both; scores averaged)")
     add_common_args(ap, "global_selection")
     return ap.parse_args(argv)
 
@@ -80,12 +82,27 @@ def score_variant(name: str, over: dict, datasets: dict, params: dict, seeds, wo
             "n_train": rows[0]["n_train"], "runs": rows}
 
 
+def validation_windows(params: dict, which) -> dict:
+    "{name: (params, datasets)}: the single split's validation (`single`) and each walk-forward fold's (`fold_k`), never a test window."
+    from cryptovol.backtest import _read_inputs, fold_dataset, fold_params
+    from cryptovol.features import make_dataset
+    from cryptovol import globalnet as g
+    inputs = {c: _read_inputs(c, params) for c in params["universe"]}
+    out = {}
+    if "single" in which: out["single"] = (params, g.universe_datasets(params, build=lambda c: make_dataset(*inputs[c], params, c)))
+    if "folds" in which:
+        for fold in g.global_folds(params, inputs):
+            fp = fold_params(params, fold)
+            out[f"fold_{fold.k}"] = (fp, g.universe_datasets(fp, build=lambda c, fp=fp, fold=fold: fold_dataset(*inputs[c], fp, fold, c)))
+    return out
+
+
 def plot_curves(results: list, path: Path) -> None:
     "Validation QLIKE per epoch of every variant (first seed), the anchor as a dotted line."
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     groups = {"model size": ["default", "units_8", "units_64"], "data": ["default", "one_coin"],
-              "learning rate": ["default", "lr_1e-4", "lr_1e-3"], "inputs": ["default", "all_features", "vol_features", "embedding_4", "no_embedding", "lstm"]}
+              "learning rate": ["default", "lr_1e-4", "lr_1e-3"], "inputs": ["default", "vol_features", "no_embedding", "vol_no_embedding", "dropout_0.3", "lstm"]}
     by = {r["variant"]: r for r in results}
     fig, axes = plt.subplots(1, 4, figsize=(18, 4), sharey=True)
     for ax, (title, names) in zip(axes, groups.items()):
@@ -93,9 +110,9 @@ def plot_curves(results: list, path: Path) -> None:
             if n not in by: continue
             c = by[n]["runs"][0]["curve"]
             ax.plot(range(1, len(c) + 1), c, marker="o", ms=3, label=f"{n} ({by[n]['n_params']:,} w)")
-        ax.axhline(by.get("default", results[0])["val_qlike_anchor"], ls=":", c="k", label="anchor alone (epoch 0)")
+        ax.axhline(by.get("default", results[0])["runs"][0]["val_qlike_anchor"], ls=":", c="k", label="anchor alone (epoch 0)")
         ax.set(title=f"validation QLIKE vs {title}", xlabel="epoch"); ax.legend(fontsize=7)
-    axes[0].set_ylabel("QLIKE, h-day vol, reported coins")
+    axes[0].set_ylabel("QLIKE, h-day vol, reported coins\n(first validation window)")
     fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
 
 
@@ -105,16 +122,19 @@ def main(argv=None) -> int:
     root = make_root(args.workdir, parse_set(args.set))
     configure_env(root, args.data_dir or os.environ.get("CRYPTOVOL_DATA_DIR"), args.verbose)
     from cryptovol.config import load_params
-    from cryptovol.features import _read_inputs, make_dataset
     params = load_params(root/"params.yaml")
     t0 = time.perf_counter()
-    datasets = {c: make_dataset(*_read_inputs(c, params), params, c) for c in params["universe"]}
+    windows = validation_windows(params, args.windows)
     results = []
     for name in args.variants:
-        r = score_variant(name, VARIANTS[name], datasets, params, args.seeds, root/"work")
+        per = [score_variant(name, VARIANTS[name], ds, p, args.seeds, root/"work"/w) for w, (p, ds) in windows.items()]
+        r = {**per[0], "by_window": {w: {k: x[k] for k in ("val_qlike", "val_qlike_anchor", "kept_anchor", "best_epoch")} for w, x in zip(windows, per)}}
+        for k in ("val_qlike", "val_qlike_anchor", "best_epoch", "samples_per_s"): r[k] = float(sum(x[k] for x in per) / len(per))
+        r["kept_anchor"] = sum(x["kept_anchor"] for x in per)
         results.append(r)
         print(f"{name}: val QLIKE {r['val_qlike']:.4f} (anchor {r['val_qlike_anchor']:.4f}), best epoch {r['best_epoch']:.1f}, "
-              f"{r['samples_per_s']:.0f} samples/s", file=sys.stderr, flush=True)
+              f"{r['samples_per_s']:.0f} samples/s; " + ", ".join(f"{w} {v['val_qlike']:.4f}/{v['val_qlike_anchor']:.4f}" for w, v in r["by_window"].items()),
+              file=sys.stderr, flush=True)
     out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
     name = args.name or "global_selection"
     plot_curves(results, out/f"{name}_curves.png")

@@ -309,7 +309,7 @@ def coin_row(r: dict) -> dict:
     row = {"coin": r["symbol"], "folds": len(r["folds"]), "days": r["n_days"], "start": r["start"], "end": r["end"],
            "best_classical": ", ".join(r["best_classical_per_fold"]), "best_classical_qlike": q("best_classical"),
            "anchor_qlike": q("anchor"), "mcs": r["mcs"]["included"]}
-    best_single = min((f for f in m if f not in ("model", "anchor", "best_classical")), key=q)
+    best_single = min((f for f in m if f not in ("model", "model_mean_vol", "anchor", "best_classical")), key=q)
     row.update(best_single_classical=best_single, best_single_classical_qlike=q(best_single))
     if "model" in m:
         dm = r["dm"]["best_classical"]
@@ -352,6 +352,8 @@ def summary_markdown(s: dict) -> str:
     head = ["coin", "folds", "test days", "model QLIKE" if withm else None, "best classical (chosen on validation, per fold)",
             "its QLIKE", "model / it" if withm else None, "DM p (QLIKE)" if withm else None, "anchor alone",
             "best single classical (hindsight)", "90% MCS"]
+    cov = withm and all(r.get("coverage_80") is not None for r in rows)
+    if cov: head.append("80% / 95% interval coverage")
     head = [h for h in head if h]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -361,6 +363,7 @@ def summary_markdown(s: dict) -> str:
         if withm:
             cells += [_f(r["ratio"]), f"{r['dm_qlike_p']:.3f} ({'better' if r['dm_qlike_stat'] < 0 else 'worse'})"]
         cells += [_f(r["anchor_qlike"]), f"{r['best_single_classical']} {_f(r['best_single_classical_qlike'])}", ", ".join(r["mcs"])]
+        if cov: cells.append(f"{r['coverage_80']:.1%} / {r['coverage_95']:.1%}")
         lines.append("| " + " | ".join(cells) + " |")
     years = sorted({y for v in s["per_year_qlike"].values() for y in v})
     fc = [f for f in next(iter(s["per_year_qlike"].values()))[years[0]]]

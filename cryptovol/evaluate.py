@@ -21,14 +21,14 @@ from .config import (ConfigError, DataError, ModelError, atomic_path, ensure_dir
 log = get_logger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'BASELINES', 'METRIC_COLUMNS', 'HIGHER_IS_BETTER', 'squared_error', 'qlike_loss', 'forecast_metrics',
-           'naive_forecast', 'forward_realized_vol_from_returns', 'ewma_forecast', 'garch_forecast',
+__all__ = ['log', 'BASELINES', 'METRIC_COLUMNS', 'HIGHER_IS_BETTER', 'INTERVAL_LEVELS', 'squared_error', 'qlike_loss',
+           'forecast_metrics', 'naive_forecast', 'forward_realized_vol_from_returns', 'ewma_forecast', 'garch_forecast',
            'rolling_vol_components', 'har_components', 'fit_har', 'har_forecast', 'log_normal_point', 'fit_log_har',
            'log_har_forecast', 'combine_forecasts', 'baseline_forecasts', 'diebold_mariano', 'residual_tests',
            'permutation_importance', 'mean_attention', 'comparison_table', 'best_per_metric', 'style_comparison',
            'save_figure', 'plot_forecasts', 'plot_scatter', 'plot_residuals', 'plot_history', 'plot_importance',
            'plot_correlation', 'plot_attention', 'dm_table', 'score_forecasts', 'training_end', 'dataset_range_var',
-           'best_baseline_on_validation', 'evaluate', 'plain_reading']
+           'forecast_bands', 'interval_coverage', 'best_baseline_on_validation', 'evaluate', 'plain_reading']
 
 # %% ../nbs/05_evaluate.ipynb #d7c841b1
 def _arrays(*xs, names: Sequence[str] = ()) -> list[np.ndarray]:
@@ -305,6 +305,8 @@ def plot_forecasts(pred: pd.DataFrame, best_baseline: str, title: str = "") -> F
     fig = Figure(figsize=(11, 4)); ax = fig.subplots()
     ax.plot(pred.index, pred["actual"], color="black", lw=1.2, label="actual")
     if "model" in pred: ax.plot(pred.index, pred["model"], color="tab:red", lw=1.1, label="model")
+    for k, alpha in (("95", .10), ("80", .22)):
+        if f"lo{k}" in pred: ax.fill_between(pred.index, pred[f"lo{k}"], pred[f"hi{k}"], color="tab:red", alpha=alpha, lw=0, label=f"model {k}% interval")
     ax.plot(pred.index, pred[best_baseline], color="tab:blue", lw=1.0, ls="--", label=f"{best_baseline} (best baseline)")
     ax.set(ylabel="annualised vol", title=title or "Forecast vs actual (test)"); ax.legend(); ax.grid(alpha=.3)
     return fig
@@ -437,6 +439,28 @@ def dataset_range_var(ds, params: dict) -> pd.Series:
                         f"rebuild it with cryptovol.features.build_dataset('{sym}') or `dvc repro featurize`")
     return ds.frame[col]
 
+INTERVAL_LEVELS = (0.8, 0.95)
+
+def forecast_bands(trained, inputs, dates) -> pd.DataFrame | None:
+    "E[sigma] (`model_mean_vol`) and the central 80%/95% forecast intervals (`lo80`, `hi80`, `lo95`, `hi95`) of a probabilistic model; None for others."
+    if getattr(trained, "distribution", None) is None: return None
+    out = pd.DataFrame({"model_mean_vol": trained.predict_mean_vol(inputs)}, index=pd.DatetimeIndex(dates))
+    for lv in INTERVAL_LEVELS:
+        lo, hi = trained.predict_intervals(inputs, lv)
+        out[f"lo{round(lv * 100)}"], out[f"hi{round(lv * 100)}"] = lo, hi
+    return out
+
+def interval_coverage(actual, bands: pd.DataFrame) -> dict:
+    "Share of `actual` inside each interval of `bands` ({'80': ..., '95': ...}) and the mean interval width relative to the forecast."
+    a = np.asarray(actual, dtype="float64")
+    out = {}
+    for lv in INTERVAL_LEVELS:
+        k = round(lv * 100)
+        lo, hi = bands[f"lo{k}"].to_numpy(), bands[f"hi{k}"].to_numpy()
+        out[str(k)] = float(np.mean((a >= lo) & (a <= hi)))
+    out["n"] = int(len(a))
+    return out
+
 def best_baseline_on_validation(ds, base: pd.DataFrame) -> dict:
     "The baseline with the lowest QLIKE on the validation dates, and each baseline's validation QLIKE."
     names = [b for b in BASELINES if b in base]
@@ -474,6 +498,8 @@ def evaluate(symbol: str, params: dict | None = None, plots: bool | None = None,
     pred = pred.join(base.reindex(dates)); pred.index.name = "date"
     missing = [c for c in pred if pred[c].isna().any()]
     if missing: raise DataError(f"{symbol}: {missing} have NaN forecasts on test dates; the return history is too short for the baselines")
+    bands = forecast_bands(trained, inputs, dates)   # probabilistic models: E[sigma] and the 80%/95% intervals
+    if bands is not None: pred["model_mean_vol"] = bands.pop("model_mean_vol")
     members = trained.member_predictions(inputs) if callable(getattr(trained, "member_predictions", None)) else None
     scored = pd.concat([pred, pd.DataFrame({f"member_{k}": np.asarray(v, dtype=np.float64).ravel() for k, v in (members or {}).items()}, index=dates)], axis=1)
     metrics = {"symbol": symbol, "model_type": str(getattr(trained, "model_type", "")), "horizon": h, "n_test": int(len(pred)),
@@ -483,6 +509,10 @@ def evaluate(symbol: str, params: dict | None = None, plots: bool | None = None,
     metrics.update(best_baseline_on_validation(ds, base))
     val_pred = np.asarray(trained.predict(model_inputs(ds, "val", trained)), dtype=np.float64).ravel()
     metrics["model_validation_qlike"] = float(np.mean(qlike_loss(np.asarray(ds.y_val, dtype=np.float64), val_pred)))
+    if bands is not None:
+        val_bands = forecast_bands(trained, model_inputs(ds, "val", trained), pd.DatetimeIndex(ds.dates_val))
+        metrics["intervals"] = {"test": interval_coverage(pred["actual"], bands), "validation": interval_coverage(ds.y_val, val_bands),
+                                "point_forecasts": {"model": "sqrt(E[sigma^2]) (QLIKE)", "model_mean_vol": "E[sigma] (squared error)"}}
     metrics["residuals"] = residual_tests(pred["actual"], pred["model"], h)
     metrics["har_coefficients"] = base.attrs["har_params"]
     metrics["baseline_parameters"] = base.attrs["params"]
@@ -502,6 +532,7 @@ def evaluate(symbol: str, params: dict | None = None, plots: bool | None = None,
         with atomic_path(out / "attention.csv") as tmp:
             pd.DataFrame({"lag": np.arange(len(per_lag) - 1, -1, -1), "weight": per_lag}).to_csv(tmp, index=False)
     save_json(_clean(metrics), out / "metrics.json")
+    if bands is not None: pred = pred.join(bands)   # interval columns after the forecasts
     with atomic_path(out / "predictions.csv") as tmp: pred.reset_index().to_csv(tmp, index=False, date_format="%Y-%m-%d")
     if plots: _write_plots(symbol, ensure_dir(out / "figures"), pred, metrics, ds, imp, att, h, mpath if mpath.is_dir() else mpath.parent)
     fc = metrics["forecasts"]

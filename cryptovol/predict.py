@@ -15,8 +15,8 @@ from .config import (DataError, DataSourceError, ModelError, atomic_path, fear_g
 log = get_logger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'forecast_inputs', 'latest_window', 'daily_vol_from_term_structure', 'forecast', 'save_forecast',
-           'forecast_header']
+__all__ = ['log', 'forecast_inputs', 'latest_window', 'daily_vol_from_term_structure', 'distribution_columns', 'forecast',
+           'save_forecast', 'forecast_header']
 
 # %% ../nbs/06_predict.ipynb #5807f9a6
 def _scale(values: np.ndarray, center, scale) -> np.ndarray:
@@ -84,6 +84,16 @@ def daily_vol_from_term_structure(vols: np.ndarray) -> np.ndarray:
     day_var = k * v - np.concatenate([[0.0], (k[:-1]) * v[:-1]])
     return np.sqrt(np.maximum(day_var, 0.0))
 
+def distribution_columns(trained, X: np.ndarray, days: int) -> pd.DataFrame:
+    "Per horizon k: E[sigma] (`vol_mean`) and the central 80% / 95% intervals (`lo80`..`hi95`) of the k-day vol, from the log-normal head."
+    from scipy.stats import norm
+    mu, s = (a[0][:days] for a in trained.predict_distribution(X))
+    out = pd.DataFrame({"vol_mean": np.exp(mu + s ** 2 / 2)})
+    for lv in (80, 95):
+        z = norm.ppf((1 + lv / 100) / 2)
+        out[f"lo{lv}"], out[f"hi{lv}"] = np.exp(mu - z * s), np.exp(mu + z * s)
+    return out
+
 def forecast(symbol: str, model_path: str | Path | None = None, days: int | None = None,
              prices: pd.DataFrame | None = None, fng: pd.DataFrame | None = None, live: bool = False) -> pd.DataFrame:
     "Forecast table for the next `days` days from the last observed close (`last_close`): cumulative k-day vol and each day's vol."
@@ -106,6 +116,8 @@ def forecast(symbol: str, model_path: str | Path | None = None, days: int | None
         "days_ahead": np.arange(1, days + 1),
         "vol_next_k_days": curve,
         "vol_of_day": daily_vol_from_term_structure(curve)}).set_index("date")
+    if getattr(trained, "distribution", None) is not None:   # probabilistic model: E[sigma] and 80%/95% intervals of each k-day vol
+        table = table.join(distribution_columns(trained, X, days).set_index(table.index))
     table.attrs.update(symbol=symbol, as_of=str(asof.date()), data=where, model=str(trained.path), model_type=trained.model_type)
     return table
 

@@ -92,7 +92,7 @@ def test_track_record_one_forecast_per_date_no_gaps(project, params):
 
 def test_backtest_with_a_tiny_network_and_warm_start(project, params):
     "The network path end to end on two short folds: retrained per fold, then warm-started from the previous fold."
-    p = with_overrides(params, **{"model.lstm_units": [8], "model.dropout": [0.1], "model.dense_units": [4], "model.batch_norm": False,
+    p = with_overrides(params, **{"model.scope": "per_coin", "model.lstm_units": [8], "model.dropout": [0.1], "model.dense_units": [4], "model.batch_norm": False,
                                   "training.epochs": 2, "training.batch_size": 128, "dataset.sequence_length": 20,
                                   "backtest.start": "2023-11-01", "backtest.fold_days": 200, "backtest.warm_epochs": 1,
                                   "backtest.mcs_reps": 200})

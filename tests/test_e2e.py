@@ -8,7 +8,7 @@ from cryptovol.config import reset_params
 TINY = {"symbols": ["BTC-USD"]}
 TINY_SECTIONS = {
     "dataset": {"sequence_length": 20},
-    "model": {"type": "simple", "lstm_units": [8], "dropout": [0.1], "dense_units": [8]},
+    "model": {"scope": "per_coin", "type": "simple", "lstm_units": [8], "dropout": [0.1], "dense_units": [8]},   # the global path: test_global.py
     "training": {"epochs": 2, "batch_size": 64},
     "evaluation": {"permutation_repeats": 1},
 }

@@ -18,7 +18,7 @@ from cryptovol.config import ConfigError, DataError, ModelError, load_params, re
 REPO = Path(__file__).resolve().parents[1]
 SYMBOL = "BTC-USD"
 # the tiny configuration every trained model here uses (written into each throw-away root's params.yaml)
-TINY = {"symbols": [SYMBOL], "dataset.sequence_length": 20, "model.type": "simple", "model.lstm_units": [8],
+TINY = {"symbols": [SYMBOL], "model.scope": "per_coin", "dataset.sequence_length": 20, "model.type": "simple", "model.lstm_units": [8],
         "model.dropout": [0.1], "model.dense_units": [8], "training.epochs": 4, "training.batch_size": 64,
         "evaluation.plots": False, "evaluation.permutation_repeats": 1}
 
