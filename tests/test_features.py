@@ -10,7 +10,7 @@ import pytest
 from hypothesis import Phase, given, settings, strategies as st
 
 from cryptovol import config
-from cryptovol.config import DataError, load_params
+from cryptovol.config import DataError, load_params, with_overrides
 from cryptovol.data import load_prices, load_fear_greed
 from cryptovol.features import (SPLITS, UNSCALED_FEATURES, apply_scaler, build_dataset, build_features, forward_realized_vol,
                                 garch_vol_forecast, load_dataset, log_returns, make_dataset, realized_vol,
@@ -341,6 +341,7 @@ def test_minmax_scaler_on_train(btc, fng):
 
 
 def test_too_short_history_names_minimum(sol, fng, params):
+    params = with_overrides(params, **{"dataset.split": "fraction"})   # the minimum-history rule of a per-coin fraction split
     need = make_dataset(sol, fng, params, "SOL-USD").summary["min_history_days"]
     assert need > 300
     ds = make_dataset(sol.iloc[:need], fng, params, "SOL-USD")             # exactly the minimum works
@@ -390,7 +391,7 @@ def test_build_dataset_prefers_raw_cache(project, params, sol, monkeypatch):
     monkeypatch.setattr(cdata, "read_cached_prices", lambda symbol, params=None: sol.iloc[:900])
     def no_download(*a, **k): raise AssertionError("load_prices must not be called when the cache exists")
     monkeypatch.setattr(cdata, "load_prices", no_download)
-    ds = build_dataset("SOL-USD", params)
+    ds = build_dataset("SOL-USD", with_overrides(params, **{"dataset.split": "fraction"}))   # 900 days end before the date split's validation
     assert ds.summary["history"]["days"] == 900
 
 
