@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/select_model.py                                  # candidates below x default coins
     .venv/bin/python benchmarks/select_model.py --candidates seed anchor_small --seeds 42 7 --symbols BTC-USD
+    .venv/bin/python benchmarks/select_model.py --global                        # the global model (select_global.py)
 
 For each coin the pipeline's dataset is built once (`build_dataset`, default params); each candidate (a named set of
 params overrides) is trained with `cryptovol.train.train` and scored by QLIKE on the validation windows, next to the
@@ -70,6 +71,10 @@ def markdown(result: dict) -> str:
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--global" in argv:   # model.scope global: learning curves and selection of the global model (benchmarks/select_global.py)
+        from select_global import main as select_global
+        return select_global([a for a in argv if a != "--global"])
     args = parse_args(argv)
     import os
     root = make_root(args.workdir, parse_set(args.set))

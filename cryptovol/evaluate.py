@@ -527,10 +527,9 @@ def evaluate(symbol: str, params: dict | None = None, plots: bool | None = None,
                                      ev["permutation_repeats"], params["training"]["seed"])
         with atomic_path(out / "importance.csv") as tmp: imp.to_csv(tmp, index=False)
     att = trained.attention_weights(inputs) if callable(getattr(trained, "attention_weights", None)) else None
-    if att is not None:
-        per_lag = mean_attention(att)
-        with atomic_path(out / "attention.csv") as tmp:
-            pd.DataFrame({"lag": np.arange(len(per_lag) - 1, -1, -1), "weight": per_lag}).to_csv(tmp, index=False)
+    per_lag = mean_attention(att) if att is not None else np.zeros(0)   # a model without attention (simple, global): header only
+    with atomic_path(out / "attention.csv") as tmp:
+        pd.DataFrame({"lag": np.arange(len(per_lag) - 1, -1, -1), "weight": per_lag}).to_csv(tmp, index=False)
     save_json(_clean(metrics), out / "metrics.json")
     if bands is not None: pred = pred.join(bands)   # interval columns after the forecasts
     with atomic_path(out / "predictions.csv") as tmp: pred.reset_index().to_csv(tmp, index=False, date_format="%Y-%m-%d")

@@ -26,6 +26,21 @@ def test_backtest_summary_deps_match_symbols():
     assert listed == symbols, "add/remove reports/backtest/{coin}.json in dvc.yaml's backtest_summary deps to match params.yaml symbols"
 
 
+def test_global_stages_list_the_universe_and_the_symbols():
+    "The train stage reads every universe coin's processed data and writes each reported coin's model; backtest_global reads every raw file."
+    dvc = yaml.safe_load((REPO/"dvc.yaml").read_text())
+    p = yaml.safe_load((REPO/"params.yaml").read_text())
+    train = dvc["stages"]["train"]
+    assert [d.split("/")[-1] for d in train["deps"] if d.startswith("data/processed/")] == p["universe"], \
+        "list data/processed/{coin} of every universe coin in dvc.yaml's train deps"
+    assert [o.split("/")[-1] for o in train["outs"] if o != "models/global"] == p["symbols"], \
+        "list models/{coin} of every symbol in dvc.yaml's train outs"
+    raw = [Path(d).stem for d in dvc["stages"]["backtest_global"]["deps"] if d.startswith("data/raw/") and "fear_greed" not in d]
+    assert raw == p["universe"], "list data/raw/{coin}.csv of every universe coin in dvc.yaml's backtest_global deps"
+    assert set(p["symbols"]) <= set(p["universe"])
+    for stage in ("download", "featurize"): assert dvc["stages"][stage]["foreach"] == "${universe}"
+
+
 def test_stage_params_are_known_sections():
     from cryptovol.config import get_params
     sections = set(get_params())
