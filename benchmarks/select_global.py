@@ -74,7 +74,7 @@ def score_variant(name: str, over: dict, datasets: dict, params: dict, seeds, wo
         rows.append({"seed": seed, "val_qlike": q(mu, s), "val_qlike_anchor": q(mu_a, s_a), "kept_anchor": res.summary["members_kept_anchor"] == 1,
                      "best_epoch": res.summary["best_epochs"][0], "epochs": res.summary["epochs_run"][0],
                      "samples_per_s": res.summary["samples_per_s"], "n_params": res.summary["n_params_member"], "n_train": panel.n("train"),
-                     "curve": fold["val_qlike_h"], "val_loss": hist, "seconds": round(time.perf_counter() - t0, 1)})
+                     "curve": [fold["val_qlike_h_start"], *fold["val_qlike_h"]], "val_loss": hist, "seconds": round(time.perf_counter() - t0, 1)})
     mean = lambda k: float(np.mean([r[k] for r in rows]))
     return {"variant": name, "overrides": over | ({"data": data} if data != "universe" else {}), "coins_scored": per,
             "val_qlike": mean("val_qlike"), "val_qlike_anchor": mean("val_qlike_anchor"), "kept_anchor": sum(r["kept_anchor"] for r in rows),
@@ -108,11 +108,11 @@ def plot_curves(results: list, path: Path) -> None:
     for ax, (title, names) in zip(axes, groups.items()):
         for n in names:
             if n not in by: continue
-            c = by[n]["runs"][0]["curve"]
-            ax.plot(range(1, len(c) + 1), c, marker="o", ms=3, label=f"{n} ({by[n]['n_params']:,} w)")
-        ax.axhline(by.get("default", results[0])["runs"][0]["val_qlike_anchor"], ls=":", c="k", label="anchor alone (epoch 0)")
-        ax.set(title=f"validation QLIKE vs {title}", xlabel="epoch"); ax.legend(fontsize=7)
-    axes[0].set_ylabel("QLIKE, h-day vol, reported coins\n(first validation window)")
+            c = by[n]["runs"][0]["curve"]   # epoch 0 = the untrained network = the corrected pooled anchor
+            ax.plot(range(len(c)), c, marker="o", ms=3, label=f"{n} ({by[n]['n_params']:,} w)")
+        ax.axhline(by.get("default", results[0])["runs"][0]["curve"][0], ls=":", c="k", label="anchor alone (epoch 0)")
+        ax.set(title=f"validation QLIKE vs {title}", xlabel="epoch (0: the anchor)"); ax.legend(fontsize=7)
+    axes[0].set_ylabel("QLIKE, h-day vol, all coins' validation windows\n(first validation window, first seed)")
     fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
 
 
@@ -138,10 +138,12 @@ def main(argv=None) -> int:
     out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
     name = args.name or "global_selection"
     plot_curves(results, out/f"{name}_curves.png")
-    md = [f"# Global model: selection on validation ({params['dataset']['val_start']} to {params['dataset']['test_start']}, "
-          f"h = {params['target']['horizon']}, seeds {args.seeds})", "",
-          "QLIKE of sqrt(E[sigma^2]) on the validation windows of the reported coins (mean over coins); the anchor alone is the "
-          "corrected pooled log-HAR the network starts from (epoch 0). `kept anchor`: members whose every epoch scored worse.", "",
+    md = [f"# Global model: selection on validation (h = {params['target']['horizon']}, seeds {args.seeds})", "",
+          f"Validation windows: {', '.join(windows)} (`single`: the calendar split of params.yaml, {params['dataset']['val_start']} to "
+          f"{params['dataset']['test_start']}; `fold_k`: the {params['backtest']['global_val_days']} days before walk-forward origin k). QLIKE of "
+          "sqrt(E[sigma^2]) on the validation windows of the reported coins (mean over coins, then over windows; `one_coin`: the first "
+          "reported coin alone); the anchor alone is the corrected pooled log-HAR the network starts from (epoch 0). `kept anchor`: "
+          "windows x seeds whose every epoch scored worse than it, so the member is the anchor.", "",
           md_table(results, [("variant", "variant"), ("val_qlike", "val QLIKE (selected)"), ("val_qlike_anchor", "anchor alone"),
                              ("kept_anchor", "kept anchor"), ("best_epoch", "best epoch"), ("n_params", "weights"), ("n_train", "training windows"),
                              ("samples_per_s", "samples/s")]),

@@ -25,7 +25,7 @@ __all__ = ['log', 'TARGET_FLOOR', 'GLOBAL_COLUMNS', 'INTERVAL_COLUMNS', 'LOWER_I
            'plan_folds', 'fold_params', 'restrict_test', 'fold_dataset', 'check_fold_dates', 'join_folds',
            'fold_classical', 'anchor_forecast', 'fold_network', 'join_global_forecasts', 'run_fold',
            'model_confidence_set', 'forecasters_of', 'interval_coverage', 'score_record', 'backtest_dir', 'backtest',
-           'load_backtest', 'mean_ranks', 'coin_row', 'backtest_summary', 'summary_markdown']
+           'load_backtest', 'mean_ranks', 'own_anchor', 'coin_row', 'backtest_summary', 'summary_markdown']
 
 # %% ../nbs/10_backtest.ipynb #5606e76a
 @dataclass(frozen=True)
@@ -163,7 +163,7 @@ def fold_network(symbol: str, ds, params: dict, out: Path, init_from: Path | Non
     return pred, {k: res.summary.get(k) for k in keep} | {"warm_start_from": str(init_from) if init_from else None}
 
 # %% ../nbs/10_backtest.ipynb #38a59db1
-GLOBAL_COLUMNS = ("model", "model_mean_vol", "lo80", "hi80", "lo95", "hi95")   # what the global model adds to a fold's record
+GLOBAL_COLUMNS = ("model", "model_mean_vol", "lo80", "hi80", "lo95", "hi95", "anchor_global")   # what the global model adds to a fold's record
 INTERVAL_COLUMNS = ("lo80", "hi80", "lo95", "hi95")
 
 def join_global_forecasts(pred: pd.DataFrame, symbol: str, fold: Fold, source=None) -> tuple[pd.DataFrame, dict]:
@@ -303,13 +303,17 @@ def mean_ranks(results: list[dict], metrics=tuple(LOWER_IS_BETTER)) -> dict:
         out[m] = t.rank(axis=1, ascending=LOWER_IS_BETTER[m]).mean().sort_values().round(2).to_dict()
     return out
 
+def own_anchor(metrics: dict) -> str:
+    "The model's own anchor alone: the pooled, corrected anchor of the global model (`anchor_global`), else the per-coin log-HAR anchor."
+    return "anchor_global" if "anchor_global" in metrics else "anchor"
+
 def coin_row(r: dict) -> dict:
     "The summary line of one coin: the model against the best classical forecaster chosen on validation, per fold."
     m, q = r["metrics"], lambda f: r["metrics"][f]["qlike"]
     row = {"coin": r["symbol"], "folds": len(r["folds"]), "days": r["n_days"], "start": r["start"], "end": r["end"],
            "best_classical": ", ".join(r["best_classical_per_fold"]), "best_classical_qlike": q("best_classical"),
-           "anchor_qlike": q("anchor"), "mcs": r["mcs"]["included"]}
-    best_single = min((f for f in m if f not in ("model", "model_mean_vol", "anchor", "best_classical")), key=q)
+           "anchor_qlike": q(own_anchor(m)), "mcs": r["mcs"]["included"]}
+    best_single = min((f for f in m if f not in ("model", "model_mean_vol", "anchor", "anchor_global", "best_classical")), key=q)
     row.update(best_single_classical=best_single, best_single_classical_qlike=q(best_single))
     if "model" in m:
         dm = r["dm"]["best_classical"]
@@ -318,7 +322,7 @@ def coin_row(r: dict) -> dict:
                    dm_qlike_stat=dm["qlike_stat"], dm_se_p=dm["se_pvalue"], dm_se_stat=dm["se_stat"], model_rmse=m[se_point]["rmse"],
                    coverage_80=(r.get("coverage") or {}).get("80"), coverage_95=(r.get("coverage") or {}).get("95"),
                    best_classical_rmse=m["best_classical"]["rmse"], model_in_mcs="model" in r["mcs"]["included"],
-                   beats_anchor=q("model") < q("anchor"))
+                   beats_anchor=q("model") < q(own_anchor(m)))
     return row
 
 def backtest_summary(symbols: list[str] | None = None, out: str | Path | None = None) -> dict:
