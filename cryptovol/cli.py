@@ -9,7 +9,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off the terminal
 
-from .config import CryptovolError, get_logger, get_params, model_dir, with_overrides
+from .config import CryptovolError, get_logger, get_params, model_dir, safe_symbol, with_overrides
 
 # %% auto #0
 __all__ = ['MODEL_TYPES', 'COMMANDS', 'add_flag', 'build_parser', 'cmd_download', 'cmd_preprocess', 'cmd_train', 'cmd_evaluate',
@@ -122,6 +122,7 @@ def cmd_train(args):
     params = _params(args)
     if params["model"]["scope"] == "global" and not args.resume:
         if args.crypto_symbol:
+            safe_symbol(args.crypto_symbol)   # an unsafe symbol is refused as such first
             raise CryptovolError(f"model.scope is global: one model trains on every coin of universe, so `cryptovol train` takes no "
                                  f"--crypto_symbol; run `cryptovol train`, or set model.scope: per_coin to train {args.crypto_symbol} alone")
         from cryptovol.globalnet import fit_universe

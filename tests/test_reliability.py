@@ -184,7 +184,8 @@ def test_bad_input_writes_nothing(how, project, mirror, tmp_path, monkeypatch):
 
 
 # ================================================================ sentiment entirely missing for the requested range
-PRE_SENTIMENT = {"data.start": "2015-01-01", "data.end": "2017-12-31"}  # the Fear & Greed index starts 2018-02-01
+PRE_SENTIMENT = {"data.start": "2015-01-01", "data.end": "2017-12-31",  # the Fear & Greed index starts 2018-02-01
+                 "dataset.split": "fraction"}  # a 2015-2017 history cannot reach the calendar split's 2023 validation
 
 
 def test_sentiment_missing_for_range_is_an_error(project):
