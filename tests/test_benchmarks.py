@@ -60,3 +60,18 @@ def test_sweep_benchmark_finds_the_default_trial_and_reports_it():
          "load_end": [2, 2, 2], "cpus_per_trial": 1, "dvc_command": "dvc exp run -S x=1", "wall_seconds_total": 600.0}
     md = sweep_bench.markdown(r)
     assert "**12.0 trials/hour**" in md and "0.5500" in md and "9.1% lower" in md and "| a |" in md
+
+
+def test_every_global_variant_is_a_valid_params_override():
+    "benchmarks/select_global.py: every variant is a params override cryptovol accepts (the `data` key aside)."
+    select_global = pytest.importorskip("select_global")
+    from cryptovol.config import with_overrides, get_params
+    for name, over in select_global.VARIANTS.items():
+        assert set(over) - {"data"} or name == "default" or over == {"data": "one_coin"}, name
+        with_overrides(get_params(), **{k: v for k, v in over.items() if k != "data"})
+    assert {"default", "units_8", "units_64", "one_coin", "lr_1e-4", "lr_1e-3"} <= set(select_global.VARIANTS)   # size, data, learning rate
+
+
+def test_select_model_hands_over_to_the_global_selection(capsys):
+    with pytest.raises(SystemExit) as e: select_model.main(["--global", "--help"])
+    assert e.value.code == 0 and "validation windows" in capsys.readouterr().out
