@@ -336,7 +336,8 @@ def backtest_overview(bt: dict) -> list[dict]:
         if not o: continue
         folds = c.get("folds")
         o.update(start=c.get("start"), end=c.get("end"), n_days=c.get("n_days", c.get("days")), folds=len(folds) if isinstance(folds, list) else folds,
-                 mcs=list(c.get("mcs") or []), per_year=(bt.get("per_year_qlike") or {}).get(s) or c.get("per_year") or {})
+                 mcs=list(c.get("mcs") or []), per_year=(bt.get("per_year_qlike") or {}).get(s) or c.get("per_year") or {},
+                 anchor_qlike=c.get("anchor_qlike"), coverage=(c.get("coverage_80"), c.get("coverage_95")))
         out.append(o)
     return out
 
@@ -461,7 +462,9 @@ def _backtest_section(bt: dict) -> str:
     "Walk-forward section: the overview of the whole record, the per-year heatmap and tables, the mean ranks."
     rows = backtest_overview(bt)
     periods = {r["symbol"]: {"test_start": r["start"], "test_end": r["end"], "n": r["n_days"]} for r in rows}
+    cov = lambda r: (f"{r['coverage'][0]:.1%} / {r['coverage'][1]:.1%}" if None not in (r.get("coverage") or (None, None)) else None)
     extra = {r["symbol"]: {"folds": r["folds"], "model in 90% MCS": ("yes" if "model" in r["mcs"] else "no") if r["mcs"] else None,
+                           "its anchor alone (QLIKE)": r.get("anchor_qlike"), "80% / 95% interval coverage": cov(r),
                            "MCS members": ", ".join(r["mcs"])} for r in rows}
     parts = ["<h2>Walk-forward backtest (the evaluation that counts)</h2>",
              "<p class='note'>Model and every forecaster refitted at each origin; folds joined into one out-of-sample record per coin. "
