@@ -218,9 +218,8 @@ def forecasters_of(record: pd.DataFrame) -> list[str]:
 
 def interval_coverage(record: pd.DataFrame) -> dict | None:
     "Share of days whose actual vol lies inside the model's 80% and 95% forecast intervals (None without intervals)."
-    if "lo80" not in record: return None
-    a = record["actual"]
-    return {lv: float(((a >= record[f"lo{lv}"]) & (a <= record[f"hi{lv}"])).mean()) for lv in ("80", "95")}
+    from cryptovol.evaluate import interval_coverage as coverage_of   # the single-split evaluation's rule, on the joined record
+    return coverage_of(record["actual"], record) if "lo80" in record else None
 
 def score_record(record: pd.DataFrame, horizon: int, params: dict) -> dict:
     "Every metric per forecaster, per-year QLIKE, DM (HLN; QLIKE and squared error) of the model against each, and the 90% MCS."

@@ -86,12 +86,10 @@ def daily_vol_from_term_structure(vols: np.ndarray) -> np.ndarray:
 
 def distribution_columns(trained, X: np.ndarray, days: int) -> pd.DataFrame:
     "Per horizon k: E[sigma] (`vol_mean`) and the central 80% / 95% intervals (`lo80`..`hi95`) of the k-day vol, from the log-normal head."
-    from scipy.stats import norm
+    from cryptovol.globalnet import lognormal_interval, lognormal_mean_vol   # the head's closed forms
     mu, s = (a[0][:days] for a in trained.predict_distribution(X))
-    out = pd.DataFrame({"vol_mean": np.exp(mu + s ** 2 / 2)})
-    for lv in (80, 95):
-        z = norm.ppf((1 + lv / 100) / 2)
-        out[f"lo{lv}"], out[f"hi{lv}"] = np.exp(mu - z * s), np.exp(mu + z * s)
+    out = pd.DataFrame({"vol_mean": lognormal_mean_vol(mu, s)})
+    for lv in (80, 95): out[f"lo{lv}"], out[f"hi{lv}"] = lognormal_interval(mu, s, lv / 100)
     return out
 
 def forecast(symbol: str, model_path: str | Path | None = None, days: int | None = None,
