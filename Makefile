@@ -6,8 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= $(shell command -v python3.12 2>/dev/null || echo python3)
 STAMP := $(VENV)/.installed
-# Test data: $CRYPTOVOL_DATA_DIR, else the offline mirror beside the checkout, else the snapshot shipped in data/snapshot.
-TEST_DATA_DIR := $(or $(CRYPTOVOL_DATA_DIR),$(if $(wildcard ../shared/data/yahoo),$(abspath ../shared/data),$(abspath data/snapshot)))
+# Test data: $CRYPTOVOL_DATA_DIR, else the offline mirror beside the checkout; market data is never in the repository.
+# With neither, the tests that need data skip with the one-line reason and the notebook tests are skipped (and say so).
+TEST_DATA_DIR := $(or $(CRYPTOVOL_DATA_DIR),$(if $(wildcard ../shared/data/yahoo),$(abspath ../shared/data),))
+NO_DATA := no data folder: set CRYPTOVOL_DATA_DIR or place the offline mirror at ../shared/data
 
 .PHONY: setup run refresh test export-check nbtest pytest clean lab report browser docs docs-check screenshots
 setup: $(STAMP)
@@ -29,6 +31,7 @@ run: setup
 	@echo "Summary (reports/summary.md):"; echo; cat reports/summary.md
 
 # Live data: merge the newest Yahoo prices and Fear & Greed values into data/raw/ (needs the network).
+# (`make run` itself reads $CRYPTOVOL_DATA_DIR, else ../shared/data, else the live services.)
 refresh: setup
 	$(BIN)/cryptovol download --live
 	@echo "data/raw/ refreshed from the live services; \`make run\` (dvc repro) now rebuilds on it"
@@ -43,10 +46,11 @@ export-check: setup
 	else echo "not a git checkout: skipping the export drift check"; fi
 
 nbtest: setup
-	CRYPTOVOL_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/nbdev_test --n_workers 2
+	@if [ -z "$(TEST_DATA_DIR)" ]; then echo "nbtest: SKIPPED, the notebooks demonstrate on real data: $(NO_DATA)"; \
+	else CRYPTOVOL_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/nbdev_test --n_workers 2; fi
 
 pytest: setup browser
-	CRYPTOVOL_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/pytest -q tests
+	$(if $(TEST_DATA_DIR),CRYPTOVOL_DATA_DIR=$(TEST_DATA_DIR)) $(BIN)/pytest -q -rs tests
 
 # Headless Chromium for the browser test (tests/test_report_browser.py): Debian's package, since Playwright cannot
 # download its own browser offline. Installed with apt when missing and we are root; otherwise the test skips and says why.

@@ -12,8 +12,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 from .config import CryptovolError, get_logger, get_params, model_dir, safe_symbol, with_overrides
 
 # %% auto #0
-__all__ = ['MODEL_TYPES', 'COMMANDS', 'add_flag', 'build_parser', 'cmd_download', 'cmd_preprocess', 'cmd_train', 'cmd_evaluate',
-           'cmd_predict', 'cmd_report', 'cmd_backtest', 'cmd_pipeline', 'cmd_sweep', 'main']
+__all__ = ['MODEL_TYPES', 'COMMANDS', 'add_flag', 'build_parser', 'cmd_download', 'cmd_manifest', 'cmd_preprocess', 'cmd_train',
+           'cmd_evaluate', 'cmd_predict', 'cmd_report', 'cmd_backtest', 'cmd_pipeline', 'cmd_sweep', 'main']
 
 # %% ../nbs/08_cli.ipynb #e1e3d1d1
 def add_flag(parser: argparse.ArgumentParser, name: str, **kwargs):
@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("download", help="fetch prices (and the Fear & Greed index) into data/raw/"); _common(p)
     add_flag(p, "sentiment", action="store_true", help="refresh data/raw/fear_greed.csv (alone when given with no symbol)")
     add_flag(p, "live", action="store_true", help="fetch live data from Yahoo Finance and the Fear & Greed API (data.source: yfinance) and merge it into data/raw/")
+    p = sub.add_parser("manifest", help="record what the downloads read (data/manifest/: SHA-256 of each mirror file, or 'live')"); _common(p)
     p = sub.add_parser("preprocess", help="build features, target and windows into data/processed/SYMBOL/"); _common(p)
     p = sub.add_parser("train", help="train a model into models/SYMBOL/"); _common(p); _training_flags(p)
     add_flag(p, "resume", metavar="PATH", help="continue from this checkpoint (a .keras file or a models/SYMBOL folder)")
@@ -110,6 +111,11 @@ def cmd_download(args):
         for s in _symbols(args): print(f"{s} -> {cache_prices(s, params)}")
     if args.sentiment or (not args.crypto_symbol and params["features"]["sentiment"]):
         print(f"Fear & Greed -> {cache_fear_greed(params)}")
+
+def cmd_manifest(args):
+    from cryptovol.data import manifest_table, write_manifests
+    symbols = [args.crypto_symbol] if args.crypto_symbol else None  # default: every universe coin
+    print(manifest_table(write_manifests(symbols, _params(args))))
 
 def cmd_preprocess(args):
     from cryptovol.features import build_dataset
@@ -194,7 +200,7 @@ def cmd_pipeline(args):
         from cryptovol.report import build_index
         print(f"index -> {build_index()}")
 
-COMMANDS = dict(download=cmd_download, preprocess=cmd_preprocess, train=cmd_train, evaluate=cmd_evaluate,
+COMMANDS = dict(download=cmd_download, manifest=cmd_manifest, preprocess=cmd_preprocess, train=cmd_train, evaluate=cmd_evaluate,
                 predict=cmd_predict, report=cmd_report, pipeline=cmd_pipeline, backtest=cmd_backtest)
 
 # %% ../nbs/08_cli.ipynb #384f2ea8

@@ -13,12 +13,12 @@ import numpy as np
 import yaml
 
 # %% auto #0
-__all__ = ['PARAM_SCHEMA', 'DATE_KEYS', 'SNAPSHOT_DIR', 'CryptovolError', 'ConfigError', 'DataError', 'DataSourceError',
-           'ModelError', 'project_root', 'validate_params', 'load_params', 'get_params', 'reset_params',
-           'with_overrides', 'safe_symbol', 'data_dir', 'raw_dir', 'raw_prices_path', 'fear_greed_path',
-           'processed_dir', 'model_dir', 'report_dir', 'logs_dir', 'ensure_dir', 'snapshot_dir', 'mirror_dir',
-           'atomic_path', 'save_json', 'load_json', 'get_logger', 'set_seeds', 'quiet_tensorflow', 'preload_curl_cffi',
-           'load_tensorflow']
+__all__ = ['PARAM_SCHEMA', 'DATE_KEYS', 'MIRROR_DIR', 'ENV_DATA_DIR', 'CryptovolError', 'ConfigError', 'DataError',
+           'DataSourceError', 'ModelError', 'project_root', 'validate_params', 'load_params', 'get_params',
+           'reset_params', 'with_overrides', 'safe_symbol', 'data_dir', 'raw_dir', 'raw_prices_path', 'fear_greed_path',
+           'processed_dir', 'model_dir', 'report_dir', 'logs_dir', 'manifest_dir', 'ensure_dir', 'configured_mirror',
+           'mirror_dir', 'atomic_path', 'save_json', 'load_json', 'get_logger', 'set_seeds', 'quiet_tensorflow',
+           'preload_curl_cffi', 'load_tensorflow']
 
 # %% ../nbs/00_config.ipynb #50760940
 class CryptovolError(Exception):
@@ -232,14 +232,14 @@ def processed_dir(symbol: str) -> Path: return data_dir()/"processed"/safe_symbo
 def model_dir(symbol: str) -> Path: return project_root()/"models"/safe_symbol(symbol)
 def report_dir(symbol: str) -> Path: return project_root()/"reports"/safe_symbol(symbol)
 def logs_dir() -> Path: return project_root()/"logs"
+def manifest_dir() -> Path: return data_dir()/"manifest"  # what the download stages read (DVC deps)
 
 def ensure_dir(path: str | Path) -> Path:
     "Create `path` (and parents) if needed and return it."
     path = Path(path); path.mkdir(parents=True, exist_ok=True); return path
 
-SNAPSHOT_DIR = "data/snapshot"  # the data snapshot shipped in the repository (params.yaml's default data.mirror_dir)
-
-def snapshot_dir() -> Path: return project_root()/SNAPSHOT_DIR
+MIRROR_DIR = "../shared/data"  # params.yaml's default data.mirror_dir: the offline mirror beside the checkout
+ENV_DATA_DIR = "CRYPTOVOL_DATA_DIR"
 
 def _checkout_root() -> Path | None:
     "The folder holding the imported cryptovol package (the repository, for the usual editable install)."
@@ -247,17 +247,32 @@ def _checkout_root() -> Path | None:
     spec = importlib.util.find_spec("cryptovol")
     return Path(spec.origin).resolve().parent.parent if spec is not None and spec.origin else None
 
-def mirror_dir(params: dict | None = None) -> Path | None:
-    "The offline data folder (`$CRYPTOVOL_DATA_DIR`, else `data.mirror_dir`: by default the shipped snapshot), or None when none is configured."
-    raw = os.environ.get("CRYPTOVOL_DATA_DIR") or (params if params is not None else get_params())["data"]["mirror_dir"]
-    if not raw: return None
+def _resolve_dir(raw: str) -> Path:
+    "`raw` as a folder: absolute, or against the project root, else the checkout the package runs from."
     path = Path(raw).expanduser()
-    if not path.is_absolute():  # against the project root; else the checkout the package runs from (where the snapshot ships)
-        here, pkg = project_root()/path, _checkout_root()
-        path = pkg/path if not here.is_dir() and pkg is not None and (pkg/path).is_dir() else here
-    if not path.is_dir():
-        raise ConfigError(f"offline mirror {path} does not exist; fix CRYPTOVOL_DATA_DIR / data.mirror_dir (it should hold yahoo/ and sentiment/)")
-    return path
+    if path.is_absolute(): return path
+    here, pkg = (project_root()/path).resolve(), _checkout_root()
+    return (pkg/path).resolve() if not here.is_dir() and pkg is not None and (pkg/path).is_dir() else here
+
+def configured_mirror(params: dict | None = None) -> tuple[str, Path | None]:
+    "Where the offline data is looked for: (`'CRYPTOVOL_DATA_DIR'` or `'data.mirror_dir'`, the folder or None)."
+    env = os.environ.get(ENV_DATA_DIR)
+    if env: return ENV_DATA_DIR, _resolve_dir(env)
+    raw = (params if params is not None else get_params())["data"]["mirror_dir"]
+    return "data.mirror_dir", _resolve_dir(raw) if raw else None
+
+def mirror_dir(params: dict | None = None) -> Path | None:
+    """The offline data folder, or None when the live services are the source.
+
+    In order: `$CRYPTOVOL_DATA_DIR` (an error if it is not a folder: an explicit choice is never
+    silently replaced by the network), else `data.mirror_dir` when that folder exists (by default
+    `../shared/data`, the mirror beside the checkout), else None."""
+    where, path = configured_mirror(params)
+    if path is None or path.is_dir(): return path
+    if where == ENV_DATA_DIR:
+        raise ConfigError(f"{ENV_DATA_DIR}={os.environ[ENV_DATA_DIR]} is not a folder ({path}); point it at an offline "
+                          "mirror holding yahoo/ and sentiment/, or unset it to use data.mirror_dir or the live services")
+    return None
 
 # %% ../nbs/00_config.ipynb #bd358cc5
 @contextmanager

@@ -4,32 +4,37 @@
 
 # %% ../nbs/01_data.ipynb #d680229d
 from __future__ import annotations
-import io, json, re, time
+import hashlib, io, json, re, time
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
-from .config import (SNAPSHOT_DIR, ConfigError, DataError, DataSourceError, atomic_path, fear_greed_path, with_overrides,
-                              get_logger, get_params, mirror_dir, raw_prices_path)
+from .config import (ENV_DATA_DIR, ConfigError, DataError, DataSourceError, atomic_path, configured_mirror,
+                              fear_greed_path, with_overrides, get_logger, get_params, manifest_dir, mirror_dir,
+                              raw_prices_path)
 
 log = get_logger("cryptovol.data")
 
 # %% auto #0
-__all__ = ['log', 'PRICE_COLUMNS', 'YF_COLUMNS', 'DOWNLOAD_DEADLINE_S', 'FNG_FIELDS', 'FNG_FILE', 'offline_fix',
-           'min_history_days', 'validate_prices', 'read_price_csv', 'load_prices', 'merge_new_rows',
+__all__ = ['log', 'PRICE_COLUMNS', 'YF_COLUMNS', 'DOWNLOAD_DEADLINE_S', 'FNG_FIELDS', 'FNG_FILE', 'MANIFEST_FIELDS',
+           'offline_fix', 'min_history_days', 'validate_prices', 'read_price_csv', 'load_prices', 'merge_new_rows',
            'read_cached_prices', 'cache_prices', 'parse_fear_greed', 'load_fear_greed', 'read_cached_fear_greed',
-           'cache_fear_greed', 'live_params']
+           'cache_fear_greed', 'live_params', 'source_manifest', 'write_manifests', 'manifest_table']
 
 # %% ../nbs/01_data.ipynb #28af40bb
 PRICE_COLUMNS = ["Open", "High", "Low", "Close", "Volume"]
 YF_COLUMNS = ["Date", *PRICE_COLUMNS, "Dividends", "Stock Splits"]
 DOWNLOAD_DEADLINE_S = 45.0  # all attempts of one download together stay below this (the user waits < 60 s)
-def offline_fix(what: str = "yahoo/{SYMBOL}.csv (yfinance history().to_csv() format)") -> str:
-    "The hint every network error carries: the offline default (the shipped snapshot) and how to point cryptovol at another folder holding `what`."
-    return (f"to work offline use the default data.source: auto in params.yaml, which reads the snapshot shipped in {SNAPSHOT_DIR}/ "
-            f"(or set CRYPTOVOL_DATA_DIR / data.mirror_dir to another folder holding {what})")
+def offline_fix(what: str = "yahoo/{SYMBOL}.csv (yfinance history().to_csv() format)", params: dict | None = None) -> str:
+    "The hint every 'no data' error ends with: the three ways to get data, in the order cryptovol tries them."
+    where, path = configured_mirror(params)
+    raw = (params if params is not None else get_params())["data"]["mirror_dir"]
+    now = f"now {raw!r}" + ("" if path is None or path.is_dir() or where == ENV_DATA_DIR else f", not found at {path}")
+    return (f"get data one of three ways: (1) set {ENV_DATA_DIR} to a folder holding {what}; "
+            f"(2) point data.mirror_dir in params.yaml at such a folder ({now}); "
+            "(3) connect to the network for the live services (Yahoo Finance, the Fear & Greed API)")
 
 # %% ../nbs/01_data.ipynb #589ebed4
 def _longest_feature_window(f: dict) -> int:
@@ -217,7 +222,7 @@ def _yfinance_history(symbol: str, start: pd.Timestamp | None, end: pd.Timestamp
     "Download daily history with yfinance (timeout, retries, back-off); DataSourceError on failure or empty data (its one line sums up every attempt)."
     d = params["data"]
     try: import yfinance as yf
-    except ImportError: raise DataSourceError(f"{symbol}: yfinance is not installed (pip install yfinance); or {offline_fix()}") from None
+    except ImportError: raise DataSourceError(f"{symbol}: yfinance is not installed (pip install yfinance); {offline_fix(params=params)}") from None
     _route_yfinance_logging()
     kw: dict[str, Any] = dict(interval="1d", auto_adjust=True, actions=True)
     if start is None: kw["period"] = "max"
@@ -232,13 +237,13 @@ def _yfinance_history(symbol: str, start: pd.Timestamp | None, end: pd.Timestamp
         tf_first = (" curl_cffi cannot impersonate a browser in this process because TensorFlow was loaded before it: "
                     "import cryptovol (or curl_cffi) before tensorflow." if "Impersonat" in e.summary() else "")
         raise DataSourceError(f"{symbol}: could not download prices from Yahoo Finance ({e.summary()}).{tf_first} "
-                              f"Check the symbol and your connection; {offline_fix(f'yahoo/{symbol}.csv (yfinance history().to_csv() format)')}") from None
+                              f"Check the symbol; {offline_fix(f'yahoo/{symbol}.csv (yfinance history().to_csv() format)', params)}") from None
 
 def _mirror_file(symbol: str, params: dict) -> Path:
     root = mirror_dir(params)
-    if root is None: raise DataSourceError(f"{symbol}: data.source is 'mirror' but no offline mirror is configured; {offline_fix(f'yahoo/{symbol}.csv')}")
+    if root is None: raise DataSourceError(f"{symbol}: data.source is 'mirror' but there is no offline mirror; {offline_fix(f'yahoo/{symbol}.csv', params)}")
     ydir = root/"yahoo"
-    if not ydir.is_dir(): raise DataSourceError(f"{symbol}: the offline mirror {root} has no yahoo/ folder; {offline_fix(f'yahoo/{symbol}.csv')}")
+    if not ydir.is_dir(): raise DataSourceError(f"{symbol}: the offline mirror {root} has no yahoo/ folder; {offline_fix(f'yahoo/{symbol}.csv', params)}")
     path = ydir/f"{symbol}.csv"
     if not path.is_file():
         have = sorted(p.stem for p in ydir.glob("*.csv"))
@@ -347,7 +352,7 @@ def load_fear_greed(source: str = "auto", params: dict | None = None) -> pd.Data
     p = params if params is not None else get_params()
     if _fng_source(source, p) == "mirror":
         root = mirror_dir(p)
-        if root is None: raise DataSourceError(f"Fear & Greed: source 'mirror' but no offline mirror is configured; {offline_fix(FNG_FILE)}")
+        if root is None: raise DataSourceError(f"Fear & Greed: source 'mirror' but there is no offline mirror; {offline_fix(FNG_FILE, p)}")
         path = root/"sentiment"/"fear_greed.json"
         if not path.is_file(): raise DataSourceError(f"Fear & Greed: {path} not found; save the JSON from {p['data']['fng_url']} there")
         return parse_fear_greed(path.read_text(encoding="utf-8"), str(path))
@@ -360,7 +365,7 @@ def load_fear_greed(source: str = "auto", params: dict | None = None) -> pd.Data
     try: payload = _with_retries(fetch, "Fear & Greed API", p["data"]["retries"], p["data"]["timeout"])
     except _Failed as e:
         raise DataSourceError(f"Fear & Greed: could not download {url} ({e.summary()}); "
-                              f"{offline_fix(FNG_FILE)}") from None
+                              f"{offline_fix(FNG_FILE, p)}") from None
     return parse_fear_greed(payload, url)
 
 def read_cached_fear_greed() -> pd.DataFrame:
@@ -396,3 +401,60 @@ def cache_fear_greed(params: dict | None = None) -> Path:
 def live_params(params: dict | None = None) -> dict:
     "A copy of `params` (default: the project's) with `data.source: yfinance`: live Yahoo prices and the live Fear & Greed API."
     return with_overrides(params, **{"data.source": "yfinance"})
+
+# %% ../nbs/01_data.ipynb #dc6aa7a9
+MANIFEST_FIELDS = ("file", "bytes", "sha256", "rows", "first", "last")
+
+def _file_record(root: Path, rel: str, rows: int, first: str, last: str) -> dict:
+    body = (root/rel).read_bytes()
+    return dict(source="mirror", file=rel, bytes=len(body), sha256=hashlib.sha256(body).hexdigest(),
+                rows=rows, first=first, last=last)
+
+def _price_record(root: Path, symbol: str) -> dict:
+    lines = [l for l in (root/"yahoo"/f"{symbol}.csv").read_text(encoding="utf-8").splitlines() if l.strip()]
+    if len(lines) < 2: raise DataError(f"{symbol}: {root/'yahoo'/symbol}.csv has no rows; replace it with yfinance's history().to_csv()")
+    return _file_record(root, f"yahoo/{symbol}.csv", len(lines) - 1, lines[1][:10], lines[-1][:10])
+
+def _fng_record(root: Path) -> dict:
+    fng = parse_fear_greed((root/"sentiment"/"fear_greed.json").read_text(encoding="utf-8"), str(root/"sentiment"))
+    return _file_record(root, "sentiment/fear_greed.json", len(fng), f"{fng.index[0].date()}", f"{fng.index[-1].date()}")
+
+def source_manifest(symbol: str | None = None, params: dict | None = None, today: str | None = None) -> dict:
+    """What `cache_prices(symbol)` reads (`symbol=None`: what `cache_fear_greed` reads), as a JSON-able record.
+
+    From the mirror: `file` (its path inside the mirror), `bytes`, `sha256`, `rows`, `first`, `last`.
+    From the live services: `service` and `as_of` (`today`, default the UTC date). No absolute path,
+    so the same data gives the same record on every machine. E.g. `source_manifest('BTC-USD')['sha256']`."""
+    p = params if params is not None else get_params()
+    live = (_resolve_source(p["data"]["source"], p) if symbol else _fng_source(p["data"]["source"], p)) != "mirror"
+    if live:
+        return dict(source="live", service="Yahoo Finance (yfinance)" if symbol else p["data"]["fng_url"],
+                    as_of=today or pd.Timestamp.now("UTC").strftime("%Y-%m-%d"))
+    if symbol is None:
+        root = mirror_dir(p)
+        if not (root/"sentiment"/"fear_greed.json").is_file():
+            raise DataSourceError(f"Fear & Greed: {root/'sentiment'/'fear_greed.json'} not found; {offline_fix(FNG_FILE, p)}")
+        return _fng_record(root)
+    return _price_record(_mirror_file(symbol, p).parents[1], symbol)
+
+def _write_if_changed(path: Path, text: str) -> Path:
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        with atomic_path(path) as tmp: tmp.write_text(text, encoding="utf-8")
+    return path
+
+def write_manifests(symbols: list[str] | None = None, params: dict | None = None) -> dict[str, dict]:
+    "Write data/manifest/yahoo/{SYMBOL}.json per coin (default: `universe`) and sentiment/fear_greed.json; returns the records."
+    p = params if params is not None else get_params()
+    records = {f"yahoo/{s}.csv": source_manifest(s, p) for s in (symbols or p["universe"])}
+    if p["features"]["sentiment"]: records["sentiment/fear_greed.json"] = source_manifest(None, p)
+    for rel, rec in records.items():
+        _write_if_changed(manifest_dir()/Path(rel).with_suffix(".json"), json.dumps(rec, indent=1, sort_keys=True) + "\n")
+    return records
+
+def manifest_table(records: dict[str, dict]) -> str:
+    "A Markdown table of `write_manifests`' records: file, rows, first and last day, SHA-256."
+    rows = ["| file | rows | first | last | SHA-256 |", "| --- | ---: | --- | --- | --- |"]
+    for rel, r in records.items():
+        rows.append(f"| `{rel}` | {r['rows']} | {r['first']} | {r['last']} | `{r['sha256']}` |" if r["source"] == "mirror"
+                    else f"| `{rel}` | live: {r['service']} | | {r['as_of']} | |")
+    return "\n".join(rows)

@@ -5,16 +5,32 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-# $CRYPTOVOL_DATA_DIR (the Makefile sets it), else the snapshot shipped in the repository: tests never need ../shared
-MIRROR = Path(os.environ.get("CRYPTOVOL_DATA_DIR") or REPO/"data"/"snapshot")
+NO_DATA = "no data folder: set CRYPTOVOL_DATA_DIR or place the offline mirror at ../shared/data"
+
+
+def find_data_dir() -> Path | None:
+    "The real data the tests read: $CRYPTOVOL_DATA_DIR (the Makefile sets it), else ../shared/data beside the checkout."
+    env = os.environ.get("CRYPTOVOL_DATA_DIR")
+    if env: return Path(env)  # an explicit folder: a wrong one fails the tests below, it is never skipped
+    beside = REPO.parent/"shared"/"data"
+    return beside.resolve() if beside.is_dir() else None
+
+
+MIRROR = find_data_dir()
+
+
+def require_data() -> Path:
+    "The data folder, or skip the calling module with the one-line reason (only where no data folder exists at all)."
+    if MIRROR is None: pytest.skip(NO_DATA, allow_module_level=True)
+    return MIRROR
 
 
 @pytest.fixture(scope="session")
 def mirror() -> Path:
-    "The real offline data folder (yahoo/ and sentiment/): $CRYPTOVOL_DATA_DIR or data/snapshot."
-    if not (MIRROR/"yahoo").is_dir():
-        pytest.skip(f"offline mirror not found at {MIRROR}; set CRYPTOVOL_DATA_DIR")
-    return MIRROR
+    "The real offline data folder (yahoo/ and sentiment/); a skip with the reason only when none exists."
+    path = require_data()
+    assert (path/"yahoo").is_dir(), f"the data folder {path} has no yahoo/ folder; it should hold the offline mirror's layout"
+    return path
 
 
 @pytest.fixture

@@ -22,7 +22,8 @@ from cryptovol.data import (PRICE_COLUMNS, cache_fear_greed, cache_prices, load_
                             min_history_days, parse_fear_greed, read_cached_fear_greed, read_cached_prices, validate_prices)
 
 REPO = Path(__file__).resolve().parents[1]
-MIRROR = Path(os.environ.get("CRYPTOVOL_DATA_DIR") or REPO/"data"/"snapshot")  # the shipped snapshot by default
+from conftest import require_data  # noqa: E402
+MIRROR = require_data()  # the offline mirror; without one this module skips with the reason
 BTC_CSV = MIRROR/"yahoo"/"BTC-USD.csv"
 FNG_JSON = MIRROR/"sentiment"/"fear_greed.json"
 COINS = sorted(p.stem for p in (MIRROR/"yahoo").glob("*.csv"))
@@ -76,7 +77,7 @@ def no_sleep(monkeypatch):
 def offline(monkeypatch, params):
     "No offline folder configured (no env var, data.mirror_dir: null): load_prices(source='auto') must go to yfinance."
     monkeypatch.delenv("CRYPTOVOL_DATA_DIR", raising=False)
-    assert params["data"]["mirror_dir"] == "data/snapshot"  # the shipped default, switched off here
+    assert params["data"]["mirror_dir"] == "../shared/data"  # the default, switched off here
     params["data"]["mirror_dir"] = None
     return params
 
@@ -469,7 +470,7 @@ def test_cache_fear_greed_uses_cache_when_api_down(project, monkeypatch, no_slee
     pd.testing.assert_frame_equal(read_cached_fear_greed(), load_fear_greed())
     monkeypatch.delenv("CRYPTOVOL_DATA_DIR")
     monkeypatch.setattr(requests, "get", lambda *a, **k: (_ for _ in ()).throw(requests.ConnectionError("down")))
-    live = load_params(overrides={"data.source": "yfinance"})  # the API, not the shipped snapshot
+    live = load_params(overrides={"data.source": "yfinance"})  # the API, not the mirror
     assert cache_fear_greed(live) == path and path.read_bytes() == before
     assert any("using the cached series" in m for m in warnings_seen)
     path.unlink()

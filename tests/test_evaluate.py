@@ -20,8 +20,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def mirror() -> Path:
-    "$CRYPTOVOL_DATA_DIR, else the snapshot shipped in data/snapshot."
-    return Path(os.environ.get("CRYPTOVOL_DATA_DIR") or REPO/"data"/"snapshot")
+    "The data folder (conftest.find_data_dir); skips with the reason when there is none."
+    from conftest import require_data
+    return require_data()
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,10 @@ from cryptovol.features import (SPLITS, UNSCALED_FEATURES, apply_scaler, build_d
                                 forward_vol_horizons)
 
 REPO = Path(__file__).resolve().parents[1]
-MIRROR = os.environ.get("CRYPTOVOL_DATA_DIR") or str(REPO/"data"/"snapshot")  # the shipped snapshot by default
-COINS = sorted(p.stem for p in (Path(MIRROR)/"yahoo").glob("*-USD.csv")) if MIRROR else []
+from conftest import require_data  # noqa: E402
+MIRROR = str(require_data())  # the offline mirror; without one this module skips with the reason
+COINS = sorted(p.stem for p in (Path(MIRROR)/"yahoo").glob("*-USD.csv"))
+assert COINS, f"{MIRROR}/yahoo holds no *-USD.csv files"
 
 
 @pytest.fixture(scope="module")

@@ -41,6 +41,21 @@ def test_global_stages_list_the_universe_and_the_symbols():
     for stage in ("download", "featurize"): assert dvc["stages"][stage]["foreach"] == "${universe}"
 
 
+def test_manifest_stage_records_every_universe_coin_and_downloads_depend_on_their_record():
+    "Each download depends on its own data/manifest record, which the always-run manifest stage writes."
+    dvc = yaml.safe_load((REPO/"dvc.yaml").read_text())
+    p = yaml.safe_load((REPO/"params.yaml").read_text())
+    man = dvc["stages"]["manifest"]
+    outs = [next(iter(o)) if isinstance(o, dict) else o for o in man["outs"]]
+    assert outs == [f"data/manifest/yahoo/{c}.json" for c in p["universe"]] + ["data/manifest/sentiment/fear_greed.json"], \
+        "list data/manifest/yahoo/{coin}.json of every universe coin in dvc.yaml's manifest outs"
+    assert man["always_changed"] is True
+    assert "data/manifest/yahoo/${item}.json" in dvc["stages"]["download"]["do"]["deps"]
+    assert "data/manifest/sentiment/fear_greed.json" in dvc["stages"]["sentiment"]["deps"]
+    every_dep = [d for st in dvc["stages"].values() for d in st.get("do", st).get("deps", [])]
+    assert not [d for d in every_dep if d.startswith(("..", "/")) or "shared" in d], "no stage may depend on a path outside the repository"
+
+
 def test_stage_params_are_known_sections():
     from cryptovol.config import get_params
     sections = set(get_params())
