@@ -23,9 +23,9 @@ TARGET_FLOOR = 1e-4   # the floor `cryptovol.train.to_model_target` puts under a
 # %% auto #0
 __all__ = ['log', 'TARGET_FLOOR', 'GLOBAL_COLUMNS', 'INTERVAL_COLUMNS', 'LOWER_IS_BETTER', 'Fold', 'window_dates', 'fold_bounds',
            'plan_folds', 'fold_params', 'restrict_test', 'fold_dataset', 'check_fold_dates', 'join_folds',
-           'fold_classical', 'anchor_forecast', 'fold_network', 'join_global_forecasts', 'run_fold',
-           'model_confidence_set', 'forecasters_of', 'interval_coverage', 'score_record', 'backtest_dir', 'backtest',
-           'load_backtest', 'mean_ranks', 'own_anchor', 'coin_row', 'backtest_summary', 'summary_markdown']
+           'fold_classical', 'anchor_forecast', 'fold_network', 'global_fold_forecasts', 'join_global_forecasts',
+           'run_fold', 'model_confidence_set', 'forecasters_of', 'interval_coverage', 'score_record', 'backtest_dir',
+           'backtest', 'load_backtest', 'mean_ranks', 'own_anchor', 'coin_row', 'backtest_summary', 'summary_markdown']
 
 # %% ../nbs/10_backtest.ipynb #5606e76a
 @dataclass(frozen=True)
@@ -166,9 +166,17 @@ def fold_network(symbol: str, ds, params: dict, out: Path, init_from: Path | Non
 GLOBAL_COLUMNS = ("model", "model_mean_vol", "lo80", "hi80", "lo95", "hi95", "anchor_global")   # what the global model adds to a fold's record
 INTERVAL_COLUMNS = ("lo80", "hi80", "lo95", "hi95")
 
+def global_fold_forecasts(symbol: str, fold, source: str | Path | None = None) -> pd.DataFrame:
+    "The global model's forecasts of `symbol` on one fold's dates (indexed by date), read from `backtest_global`'s predictions.csv."
+    f = Path(source) if source is not None else project_root()/"models"/"backtest"/"global"/"predictions.csv"
+    if not f.is_file(): raise DataError(f"{f} is missing: run `cryptovol backtest --global_models` (or `dvc repro backtest_global`) first")
+    pred = pd.read_csv(f, parse_dates=["date"])
+    rows = pred[(pred["coin"] == symbol) & (pred["fold"] == fold.k)].set_index("date").sort_index()
+    if rows.empty: raise DataError(f"{f} has no forecasts of {symbol} in fold {fold.k}; re-run `cryptovol backtest --global_models`")
+    return rows.drop(columns=["coin", "fold"])
+
 def join_global_forecasts(pred: pd.DataFrame, symbol: str, fold: Fold, source=None) -> tuple[pd.DataFrame, dict]:
     "Add the global model's forecasts of this fold (`cryptovol.globalnet.backtest_global`) to `pred`; every test date must have one."
-    from cryptovol.globalnet import global_fold_forecasts
     g = global_fold_forecasts(symbol, fold, source).reindex(pred.index)
     if g["model"].isna().any():
         raise DataError(f"{symbol} fold {fold.k}: the global model has no forecast for {int(g['model'].isna().sum())} test dates; "

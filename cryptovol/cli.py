@@ -4,16 +4,56 @@
 
 # %% ../nbs/08_cli.ipynb #d8ff5b53
 from __future__ import annotations
-import argparse, os, sys, time, traceback
+import argparse, difflib, json, math, os, sys, time, traceback
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off the terminal
 
-from .config import CryptovolError, get_logger, get_params, model_dir, safe_symbol, with_overrides
+from .config import (ConfigError, CryptovolError, get_logger, get_params, mirror_dir,
+                              model_dir, raw_dir, safe_symbol, with_overrides)
 
 # %% auto #0
-__all__ = ['MODEL_TYPES', 'COMMANDS', 'add_flag', 'build_parser', 'cmd_download', 'cmd_manifest', 'cmd_preprocess', 'cmd_train',
-           'cmd_evaluate', 'cmd_predict', 'cmd_report', 'cmd_backtest', 'cmd_pipeline', 'cmd_sweep', 'main']
+__all__ = ['MODEL_TYPES', 'POSITIVE_INT', 'COMMANDS', 'REPORTED_COMMANDS', 'OPEN_COMMANDS', 'in_range', 'UsageError', 'CliParser',
+           'add_flag', 'build_parser', 'cmd_download', 'cmd_manifest', 'cmd_preprocess', 'cmd_train', 'cmd_evaluate',
+           'cmd_predict', 'cmd_report', 'cmd_backtest', 'cmd_pipeline', 'cmd_sweep', 'mirror_coins', 'cached_coins',
+           'valid_symbols', 'data_is_live', 'symbol_error', 'check_symbol', 'forecast_days_limit',
+           'check_forecast_days', 'check_args', 'main']
+
+# %% ../nbs/08_cli.ipynb #684edbe4
+def _range_text(kind: type, at_least=None, at_most=None, above=None) -> str:
+    "The range `in_range` accepts, in words: 'an integer >= 1', 'an integer from 1 to 10'..."
+    what = "an integer" if kind is int else "a number"
+    if at_least is not None and at_most is not None: return f"{what} from {at_least} to {at_most}"
+    bounds = ((">=", at_least), (">", above), ("<=", at_most))
+    parts = [f"{op} {v}" for op, v in bounds if v is not None]
+    return f"{what} {' and '.join(parts)}" if parts else what
+
+def in_range(kind: type = int, at_least=None, at_most=None, above=None):
+    "An argparse `type=`: the text as a finite `kind` (int, float) in range, or an error naming it."
+    def convert(text: str):
+        try: v = kind(text)
+        except ValueError: v = None
+        ok = (v is not None and math.isfinite(v) and (at_least is None or v >= at_least)
+              and (at_most is None or v <= at_most) and (above is None or v > above))
+        if not ok:
+            raise argparse.ArgumentTypeError(
+                f"invalid value {text!r}: expected {_range_text(kind, at_least, at_most, above)}")
+        return v
+    convert.__name__ = kind.__name__   # argparse names the type in its own messages
+    return convert
+
+# %% ../nbs/08_cli.ipynb #782bca99
+class UsageError(CryptovolError, ValueError):
+    "A command-line argument refused before any work: one line naming the valid values, status 1."
+
+class CliParser(argparse.ArgumentParser):
+    "An `ArgumentParser` whose errors are one line, `PROG: error: MESSAGE`, and exit status 1."
+    def error(self, message: str):
+        "Print `PROG: error: MESSAGE` (a missing COMMAND lists the commands); exit with status 1."
+        subs = [a for a in self._actions if isinstance(a, argparse._SubParsersAction)]
+        if subs and "required" in message and "COMMAND" in message:
+            message += f" (one of {', '.join(subs[0].choices)})"
+        self.exit(1, f"{self.prog}: error: {message}\n")
 
 # %% ../nbs/08_cli.ipynb #e1e3d1d1
 def add_flag(parser: argparse.ArgumentParser, name: str, **kwargs):
@@ -22,6 +62,7 @@ def add_flag(parser: argparse.ArgumentParser, name: str, **kwargs):
     parser.add_argument(*spellings, dest=name, **kwargs)
 
 MODEL_TYPES = ["simple", "advanced", "ensemble", "hybrid"]
+POSITIVE_INT = in_range(int, at_least=1)
 
 def _common(p: argparse.ArgumentParser):
     add_flag(p, "crypto_symbol", metavar="SYMBOL", help="ticker such as BTC-USD (default: every symbol in params.yaml)")
@@ -29,9 +70,12 @@ def _common(p: argparse.ArgumentParser):
 
 def _training_flags(p: argparse.ArgumentParser):
     add_flag(p, "model_type", choices=MODEL_TYPES, help="model to build (default: model.type in params.yaml)")
-    add_flag(p, "epochs", type=int, help="maximum epochs (default: training.epochs)")
-    add_flag(p, "batch_size", type=int, help="batch size (default: training.batch_size)")
-    add_flag(p, "learning_rate", type=float, help="Adam learning rate (default: training.learning_rate)")
+    add_flag(p, "epochs", type=POSITIVE_INT, metavar="N",
+             help="maximum epochs, >= 1 (default: training.epochs)")
+    add_flag(p, "batch_size", type=POSITIVE_INT, metavar="N",
+             help="batch size, >= 1 (default: training.batch_size)")
+    add_flag(p, "learning_rate", type=in_range(float, above=0), metavar="LR",
+             help="Adam learning rate, > 0 (default: training.learning_rate)")
 
 # %% ../nbs/08_cli.ipynb #3a0bd6b2
 def _add_sweep_parser(sub) -> None:
@@ -40,12 +84,15 @@ def _add_sweep_parser(sub) -> None:
     add_flag(p, "config", metavar="YAML", help="the search to run (default: sweep.yaml in the project)")
     add_flag(p, "name", help="sweep name, the folder under sweeps/ (default: name in the sweep file)")
     add_flag(p, "crypto_symbol", metavar="SYMBOL", help="coin to sweep (default: symbol in the sweep file)")
-    add_flag(p, "num_samples", type=int, metavar="N", help="number of trials (default: num_samples in the sweep file)")
+    add_flag(p, "num_samples", type=POSITIVE_INT, metavar="N",
+             help="number of trials, >= 1 (default: num_samples in the sweep file)")
     add_flag(p, "search", choices=["optuna", "random"], help="Optuna TPE or random search (default: search in the sweep file)")
     add_flag(p, "address", metavar="ADDR", help="Ray cluster, e.g. ray://HOST:10001 (default: $RAY_ADDRESS, else a local Ray node with this machine's cores)")
     add_flag(p, "storage", metavar="PATH", help="where Ray keeps the experiment state (default: sweeps/NAME/trials; on a cluster a shared path or s3://...)")
-    add_flag(p, "cpus_per_trial", type=float, default=1, metavar="N", help="CPUs per trial (default 1)")
-    add_flag(p, "gpus_per_trial", type=float, default=0, metavar="N", help="GPUs per trial (default 0; e.g. 0.5 shares a GPU between two trials)")
+    add_flag(p, "cpus_per_trial", type=in_range(float, above=0), default=1, metavar="N",
+             help="CPUs per trial, > 0 (default 1)")
+    add_flag(p, "gpus_per_trial", type=in_range(float, at_least=0), default=0, metavar="N",
+             help="GPUs per trial, >= 0 (default 0; e.g. 0.5 shares a GPU between two trials)")
     add_flag(p, "fresh", action="store_true", help="discard sweeps/NAME/ and start over (default: resume it)")
     add_flag(p, "apply", action="store_true", help="write the best configuration to sweeps/NAME/best_params.yaml and print the `dvc exp run -S ...` command")
     add_flag(p, "verbose", action="store_true", help="show tracebacks, debug logging and Ray Tune's per-trial output")
@@ -53,7 +100,8 @@ def _add_sweep_parser(sub) -> None:
 # %% ../nbs/08_cli.ipynb #25717914
 def build_parser() -> argparse.ArgumentParser:
     "The `cryptovol` argument parser with one subcommand per pipeline step."
-    parser = argparse.ArgumentParser(prog="cryptovol", description="Forecast cryptocurrency volatility with LSTMs, against EWMA/GARCH/HAR baselines.")
+    parser = CliParser(prog="cryptovol", description="Forecast cryptocurrency volatility with LSTMs, "
+                       "against EWMA/GARCH/HAR baselines.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("download", help="fetch prices (and the Fear & Greed index) into data/raw/"); _common(p)
     add_flag(p, "sentiment", action="store_true", help="refresh data/raw/fear_greed.csv (alone when given with no symbol)")
@@ -62,13 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("preprocess", help="build features, target and windows into data/processed/SYMBOL/"); _common(p)
     p = sub.add_parser("train", help="train a model into models/SYMBOL/"); _common(p); _training_flags(p)
     add_flag(p, "resume", metavar="PATH", help="continue from this checkpoint (a .keras file or a models/SYMBOL folder)")
-    add_flag(p, "additional_epochs", type=int, metavar="N", help="with --resume: train N more epochs")
+    add_flag(p, "additional_epochs", type=POSITIVE_INT, metavar="N",
+             help="with --resume: train N more epochs, >= 1")
     p = sub.add_parser("evaluate", help="metrics, baselines, tests and plots into reports/SYMBOL/"); _common(p)
     add_flag(p, "model_path", metavar="PATH", help="saved model (default: models/SYMBOL/model.keras)")
     add_flag(p, "no_plots", action="store_true", help="skip the PNG plots")
     p = sub.add_parser("predict", help="volatility forecasts for the next N days from a saved model"); _common(p)
     add_flag(p, "model_path", metavar="PATH", help="saved model (default: models/SYMBOL/model.keras)")
-    add_flag(p, "forecast_days", type=int, metavar="N", help="days to forecast (default: predict.forecast_days)")
+    add_flag(p, "forecast_days", type=POSITIVE_INT, metavar="N",
+             help="days to forecast, 1..K of the saved model (default: predict.forecast_days)")
     add_flag(p, "output", metavar="CSV", help="where to write the forecast table (default: reports/SYMBOL/forecast.csv; any path you give explicitly)")
     add_flag(p, "live", action="store_true", help="first merge the coin's live prices (and Fear & Greed) into data/raw/; offline: one line, then the cached data")
     p = sub.add_parser("report", help="render the per-coin HTML reports with papermill (and reports/index.html)"); _common(p)
@@ -122,15 +172,10 @@ def cmd_preprocess(args):
     params = _params(args)
     for s in _symbols(args): build_dataset(s, params)
 
-def cmd_train(args):
-    if args.resume and not args.additional_epochs: raise CryptovolError("--resume needs --additional_epochs N (how many more epochs to train)")
+def cmd_train(args):   # check_args (below) refused bad flag combinations and a global-scope symbol
     from cryptovol.train import train
     params = _params(args)
     if params["model"]["scope"] == "global" and not args.resume:
-        if args.crypto_symbol:
-            safe_symbol(args.crypto_symbol)   # an unsafe symbol is refused as such first
-            raise CryptovolError(f"model.scope is global: one model trains on every coin of universe, so `cryptovol train` takes no "
-                                 f"--crypto_symbol; run `cryptovol train`, or set model.scope: per_coin to train {args.crypto_symbol} alone")
         from cryptovol.globalnet import fit_universe
         fit_universe(params); return
     symbols = [args.crypto_symbol or _symbol_from_model_path(args.resume)] if args.resume else _symbols(args)
@@ -219,14 +264,129 @@ def cmd_sweep(args):
 
 COMMANDS["sweep"] = cmd_sweep
 
+# %% ../nbs/08_cli.ipynb #9b7750e4
+REPORTED_COMMANDS = ("evaluate", "predict", "report", "backtest", "train", "pipeline")
+OPEN_COMMANDS = ("download", "preprocess")   # any well-formed ticker when the data are live
+
+def mirror_coins(params: dict | None = None) -> list[str]:
+    "Coins of the offline mirror (`yahoo/*.csv` stems); [] when the live services are the source."
+    m = mirror_dir(params if params is not None else get_params())
+    if m is None or not (m/"yahoo").is_dir(): return []
+    return sorted(f.stem for f in (m/"yahoo").glob("*.csv"))
+
+def cached_coins() -> list[str]:
+    "Coins downloaded into data/raw/ (`{SYMBOL}.csv`; not the Fear & Greed file)."
+    d = raw_dir()
+    return sorted(f.stem for f in d.glob("*.csv") if f.stem != "fear_greed") if d.is_dir() else []
+
+def valid_symbols(command: str, params: dict | None = None) -> list[str]:
+    "The symbols `cryptovol COMMAND --crypto_symbol` accepts, sorted (the rules above)."
+    p = params if params is not None else get_params()
+    if command in REPORTED_COMMANDS: return sorted(set(p["symbols"]))
+    coins = set(p["universe"]) | set(p["symbols"]) | set(mirror_coins(p))
+    if command in ("preprocess", "sweep"): coins |= set(cached_coins())
+    return sorted(coins)
+
+def data_is_live(params: dict | None = None, live: bool = False) -> bool:
+    "True when prices come from the live services: `--live`, `data.source: yfinance` or no mirror."
+    p = params if params is not None else get_params()
+    return bool(live) or p["data"]["source"] == "yfinance" or mirror_dir(p) is None
+
+# %% ../nbs/08_cli.ipynb #a67bfbdc
+def _with_data(p: dict) -> dict[str, str]:
+    "Coins that have data (universe, the mirror's), by their uppercase spelling."
+    try: coins = [*p["universe"], *mirror_coins(p)]
+    except ConfigError: coins = list(p["universe"])   # bad $CRYPTOVOL_DATA_DIR: the command says so
+    return {s.upper(): s for s in coins}
+
+def symbol_error(symbol: str, command: str, valid: list[str], params: dict | None = None) -> str:
+    "Why `command` refuses `symbol`, in one line: the closest of `valid` (never another), `valid`."
+    p = params if params is not None else get_params()
+    up, shown = symbol.upper(), ", ".join(valid)
+    coin = _with_data(p).get(up) if command in REPORTED_COMMANDS else None
+    if coin:   # a coin with data that is not reported: how to report it, rather than another coin
+        where = "symbols" if coin in p["universe"] else "universe and symbols"
+        return (f"{coin} is not a reported symbol; `cryptovol {command}` works on the symbols of "
+                f"params.yaml ({shown}): add {coin} to {where} there to report it")
+    close = difflib.get_close_matches(up, [s.upper() for s in valid], n=1)
+    guess = next((f"did you mean {s}? " for s in valid if close and s.upper() == close[0]), "")
+    msg = f"unknown symbol {symbol!r}; {guess}valid: {shown}"
+    if command == "download": msg += "; `--live` also fetches any other Yahoo Finance ticker"
+    if command == "preprocess":
+        msg += ("; for another Yahoo Finance ticker run "
+                "`cryptovol download --live --crypto_symbol TICKER` first")
+    return msg
+
+def check_symbol(symbol: str, command: str, params: dict | None = None, live: bool = False) -> str:
+    "`symbol` as `command` knows it (`btc-usd` -> `BTC-USD`), else `UsageError` naming the closest."
+    p = params if params is not None else get_params()
+    safe_symbol(symbol)   # a path-like name is refused as such first
+    valid = valid_symbols(command, p)
+    by_upper = {s.upper(): s for s in valid}
+    if symbol.upper() in by_upper: return by_upper[symbol.upper()]
+    if command in OPEN_COMMANDS and data_is_live(p, live): return symbol.upper()
+    raise UsageError(symbol_error(symbol, command, valid, p))
+
+# %% ../nbs/08_cli.ipynb #8335bdc7
+def forecast_days_limit(model_path: str | Path | None, symbol: str,
+                        params: dict | None = None) -> tuple[int, str]:
+    "The most days `cryptovol predict` forecasts, and whose limit: the saved model's K, or params'."
+    if model_path is None: folder = model_dir(symbol)
+    else: folder = Path(model_path) if Path(model_path).is_dir() else Path(model_path).parent
+    try: K = int(json.loads((folder/"features.json").read_text())["forecast_days"])
+    except (OSError, ValueError, KeyError, TypeError): pass   # no model yet: params.yaml's K
+    else: return K, f"the model in {folder}"
+    from cryptovol.features import forecast_days   # max(predict.forecast_days, target.horizon)
+    K = forecast_days(params if params is not None else get_params())
+    return K, "a model trained with this params.yaml"
+
+def check_forecast_days(days: int, model_path: str | Path | None, symbol: str,
+                        params: dict | None = None) -> int:
+    "`days` if the model forecasts that far ahead (1..K), else `UsageError` naming 1..K."
+    K, whose = forecast_days_limit(model_path, symbol, params)
+    if 1 <= days <= K: return days
+    raise UsageError(f"--forecast_days {days} is out of range: {whose} forecasts 1..{K} days "
+                     f"ahead; ask for 1 to {K} days, or retrain with a larger "
+                     "predict.forecast_days in params.yaml")
+
+# %% ../nbs/08_cli.ipynb #26253f17
+def _check_train(args: argparse.Namespace, p: dict) -> None:
+    "Flag combinations of `cryptovol train` and its symbol (none at all with model.scope global)."
+    if args.resume and not args.additional_epochs:
+        raise UsageError("--resume needs --additional_epochs N (how many more epochs to train)")
+    if args.additional_epochs and not args.resume:
+        raise UsageError("--additional_epochs continues a checkpoint: give it with --resume PATH "
+                         "(a .keras file or a models/SYMBOL folder); a fresh run takes --epochs N")
+    if p["model"]["scope"] == "global" and not args.resume and args.crypto_symbol:
+        s = safe_symbol(args.crypto_symbol)   # an unsafe symbol is refused as such first
+        ours = {c.upper(): c for c in p["symbols"]}.get(s.upper())   # per_coin would train it
+        alone = f", or set model.scope: per_coin to train {ours} alone" if ours else ""
+        raise UsageError("model.scope is global: one model trains on every coin of universe, so "
+                         f"`cryptovol train` takes no --crypto_symbol; run `cryptovol train`"
+                         f"{alone}")
+
+def check_args(args: argparse.Namespace, params: dict | None = None) -> argparse.Namespace:
+    "Check parsed `args` before any work: flag combinations, the symbol (made canonical), the days."
+    p = params if params is not None else get_params()
+    if args.command == "train": _check_train(args, p)
+    if getattr(args, "crypto_symbol", None):
+        live = getattr(args, "live", False)
+        args.crypto_symbol = check_symbol(args.crypto_symbol, args.command, p, live=live)
+    if args.command == "predict" and args.forecast_days is not None:
+        symbol = args.crypto_symbol or _symbol_from_model_path(args.model_path) or p["symbols"][0]
+        check_forecast_days(args.forecast_days, args.model_path, symbol, p)
+    return args
+
 # %% ../nbs/08_cli.ipynb #a6204f89
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `cryptovol` console script; returns the exit status."
-    args = build_parser().parse_args(argv)
+    try: args = build_parser().parse_args(argv)
+    except SystemExit as e: return e.code if isinstance(e.code, int) else 1   # --help 0, refused 1
     log = get_logger("cli")
     if args.verbose:
         import logging; [h.setLevel(logging.DEBUG) for h in log.parent.handlers if not hasattr(h, "baseFilename")]
     try:
+        check_args(args)   # before any heavy import or data work: a bad argument fails at once
         COMMANDS[args.command](args)
         return 0
     except KeyboardInterrupt:

@@ -386,8 +386,7 @@ def cache_fear_greed(params: dict | None = None) -> Path:
     try: new = load_fear_greed(source=p["data"]["source"], params=p)
     except DataSourceError as e:
         if not path.is_file():
-            raise DataSourceError(f"{e}; and there is no cached series at {path}. The offline file is the JSON from "
-                                  f"{p['data']['fng_url']} saved as sentiment/fear_greed.json in the mirror folder") from None
+            raise DataSourceError(f"{e}; and there is no cached series at {path}") from None
         cached = read_cached_fear_greed()
         log.warning(f"Fear & Greed unavailable ({e}); using the cached series {path} ({len(cached)} days up to {cached.index[-1].date()})")
         return path

@@ -20,154 +20,18 @@ from .config import (ConfigError, DataError, ModelError, atomic_path, ensure_dir
                               model_dir, project_root, safe_symbol, save_json, set_seeds)
 from .evaluate import qlike_loss
 from .features import SPLITS
+from .model import (LOSS_FLOOR, LOSSES, CoinIndex, HorizonQlike, LogNormalMixture, LogNormalPoint,  # the head
+                             LogNormalTermStructure, SelectChannels, horizon_qlike, lognormal_interval, lognormal_mean_var,
+                             lognormal_mean_vol, lognormal_nll, lognormal_quantile, mix_lognormals, qlike_lognormal_loss)
 
 log = get_logger(__name__)
-LOSS_FLOOR = 0.01      # annualised vol floor under log targets in the loss (a flat price day would give log(0))
 
 # %% auto #0
-__all__ = ['log', 'LOSS_FLOOR', 'LOSSES', 'lognormal_mean_var', 'lognormal_mean_vol', 'lognormal_quantile', 'lognormal_interval',
-           'mix_lognormals', 'LogNormalTermStructure', 'LogNormalMixture', 'LogNormalPoint', 'SelectChannels',
-           'CoinIndex', 'qlike_lognormal_loss', 'horizon_qlike', 'HorizonQlike', 'lognormal_nll', 'check_scope_params',
-           'anchor_logs', 'universe_datasets', 'Panel', 'build_panel', 'check_panel_dates', 'fit_pooled_anchor',
-           'pooled_anchor_forecast', 'input_channels', 'build_global', 'set_anchor', 'member_params', 'fit_member',
-           'QlikeTrace', 'predict_lognormal', 'combine_global', 'qlike_of', 'choose_ensemble_size', 'coverage',
-           'GlobalResult', 'train_global', 'coin_view', 'write_coin_view', 'fit_universe', 'global_folds',
-           'backtest_global', 'global_fold_forecasts']
-
-# %% ../nbs/12_global.ipynb #f7b29f28
-def lognormal_mean_var(mu, s):
-    "E[σ²] when log σ ~ N(μ, s²): exp(2μ + 2s²) (the point forecast for variance and QLIKE)."
-    return np.exp(2 * np.asarray(mu, "float64") + 2 * np.asarray(s, "float64") ** 2)
-
-def lognormal_mean_vol(mu, s):
-    "E[σ] when log σ ~ N(μ, s²): exp(μ + s²/2) (the point forecast for squared error on vol)."
-    return np.exp(np.asarray(mu, "float64") + np.asarray(s, "float64") ** 2 / 2)
-
-def lognormal_quantile(mu, s, q: float):
-    "The q-quantile of σ when log σ ~ N(μ, s²): exp(μ + z_q s)."
-    if not 0 < q < 1: raise ValueError(f"quantile q must lie in (0, 1), got {q}")
-    return np.exp(np.asarray(mu, "float64") + norm.ppf(q) * np.asarray(s, "float64"))
-
-def lognormal_interval(mu, s, level: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
-    "Central `level` forecast interval of σ: the (1-level)/2 and (1+level)/2 quantiles."
-    return lognormal_quantile(mu, s, (1 - level) / 2), lognormal_quantile(mu, s, (1 + level) / 2)
-
-def mix_lognormals(mus, ss) -> tuple[np.ndarray, np.ndarray]:
-    "Equal-weight mixture of M log-normals (axis 0 of `mus`, `ss`) moment-matched to one: E[σ²] and E[σ⁴] kept."
-    mus, ss = np.asarray(mus, "float64"), np.asarray(ss, "float64")
-    from scipy.special import logsumexp
-    m = len(mus)
-    l1 = logsumexp(2 * mus + 2 * ss ** 2, axis=0) - np.log(m)    # log E[σ²]
-    l2 = logsumexp(4 * mus + 8 * ss ** 2, axis=0) - np.log(m)    # log E[σ⁴]
-    s2 = np.maximum((l2 - 2 * l1) / 4, 0.0)
-    return l1 / 2 - s2, np.sqrt(s2)
-
-# %% ../nbs/12_global.ipynb #afc56f94
-@keras.saving.register_keras_serializable(package="cryptovol")
-class LogNormalTermStructure(layers.Layer):
-    "[per-day log variance (B, K), raw spread (B, K)] -> (B, K, 2) = (μ_k, s_k) of log k-day vol; cumulative variance summed."
-    def __init__(self, min_spread: float = 0.02, **kwargs):
-        super().__init__(**kwargs); self.min_spread = float(min_spread)
-
-    def call(self, inputs):
-        log_day_var, raw_spread = inputs
-        day_var = ops.exp(ops.clip(log_day_var, -12.0, 8.0))                 # positive: each day adds variance
-        k = ops.cast(ops.arange(1, ops.shape(day_var)[-1] + 1), day_var.dtype)
-        mean_var = ops.cumsum(day_var, axis=-1) / k                        # E[σ_k²] = C_k / k, C_k non-decreasing
-        s = ops.softplus(raw_spread) + self.min_spread
-        return ops.stack([0.5 * ops.log(mean_var) - ops.square(s), s], axis=-1)
-
-    def compute_output_shape(self, input_shape): return (*input_shape[0], 2)
-    def get_config(self): return {**super().get_config(), "min_spread": self.min_spread}
-
-
-@keras.saving.register_keras_serializable(package="cryptovol")
-class LogNormalMixture(layers.Layer):
-    "M member outputs (B, K, 2) -> their equal-weight mixture moment-matched to one log-normal (as `mix_lognormals`)."
-    def call(self, inputs):
-        st = ops.stack(list(inputs), axis=0)
-        mu, s = st[..., 0], st[..., 1]
-        logm = float(np.log(len(inputs)))
-        l1 = ops.logsumexp(2 * mu + 2 * ops.square(s), axis=0) - logm
-        l2 = ops.logsumexp(4 * mu + 8 * ops.square(s), axis=0) - logm
-        s2 = ops.maximum((l2 - 2 * l1) / 4, 1e-8)
-        return ops.stack([l1 / 2 - s2, ops.sqrt(s2)], axis=-1)
-
-    def compute_output_shape(self, input_shape): return tuple(input_shape[0])
-
-
-@keras.saving.register_keras_serializable(package="cryptovol")
-class LogNormalPoint(layers.Layer):
-    "(B, K, 2) -> (B, K) log point forecast: log sqrt(E[σ²]) = μ + s² (`use='variance'`) or log E[σ] = μ + s²/2 (`use='vol'`)."
-    def __init__(self, use: str = "variance", **kwargs):
-        super().__init__(**kwargs)
-        if use not in ("variance", "vol"): raise ConfigError(f"LogNormalPoint use must be 'variance' or 'vol', got {use!r}")
-        self.use = use
-
-    def call(self, inputs):
-        mu, s = inputs[..., 0], inputs[..., 1]
-        return mu + ops.square(s) * (1.0 if self.use == "variance" else 0.5)
-
-    def compute_output_shape(self, input_shape): return tuple(input_shape[:-1])
-    def get_config(self): return {**super().get_config(), "use": self.use}
-
-
-@keras.saving.register_keras_serializable(package="cryptovol")
-class SelectChannels(layers.Layer):
-    "Channels `indices` of a (B, T, F) window: the network's share of the dataset features (`global_model.input_features`)."
-    def __init__(self, indices, **kwargs):
-        super().__init__(**kwargs); self.indices = [int(i) for i in indices]
-
-    def call(self, inputs): return ops.take(inputs, self.indices, axis=-1)
-    def compute_output_shape(self, input_shape): return (*input_shape[:-1], len(self.indices))
-    def get_config(self): return {**super().get_config(), "indices": self.indices}
-
-
-@keras.saving.register_keras_serializable(package="cryptovol")
-class CoinIndex(layers.Layer):
-    "A constant coin index (B,) for every window of a batch: the per-coin view of the global model."
-    def __init__(self, index: int = 0, **kwargs):
-        super().__init__(**kwargs); self.index = int(index)
-
-    def call(self, inputs): return ops.full((ops.shape(inputs)[0],), self.index, dtype="int32")
-    def compute_output_shape(self, input_shape): return (input_shape[0],)
-    def get_config(self): return {**super().get_config(), "index": self.index}
-
-
-@keras.saving.register_keras_serializable(package="cryptovol")
-def qlike_lognormal_loss(y_true, y_pred):
-    "QLIKE of E[σ²] against the realised variance, plus the NLL of the spread around that (gradient-stopped) mean: a QLIKE-consistent objective."
-    y = ops.maximum(ops.cast(y_true, y_pred.dtype), LOSS_FLOOR)
-    mu, s = y_pred[..., 0], y_pred[..., 1]
-    log_m2 = 2 * mu + 2 * ops.square(s)                                 # log E[σ²]
-    d = ops.clip(2 * ops.log(y) - log_m2, -12.0, 12.0)                 # log(y² / E[σ²])
-    qlike = ops.exp(d) - d - 1
-    mu_fixed = 0.5 * ops.stop_gradient(log_m2) - ops.square(s)         # the spread learns the law around the fixed mean
-    nll = ops.log(s) + 0.5 * ops.square((ops.log(y) - mu_fixed) / s)
-    return ops.mean(qlike + nll, axis=-1)
-
-LOSSES = {"nll": "lognormal_nll", "qlike_nll": "qlike_lognormal_loss"}
-
-@keras.saving.register_keras_serializable(package="cryptovol")
-def horizon_qlike(y_true, y_pred, column: int = 0):
-    "QLIKE of sqrt(E[σ²]) at horizon column `column` per window: what a member is selected on, as the classical forecasters are."
-    y = ops.maximum(ops.cast(y_true, y_pred.dtype)[:, column], 1e-4)
-    d = ops.clip(2 * ops.log(y) - 2 * y_pred[:, column, 0] - 2 * ops.square(y_pred[:, column, 1]), -12.0, 12.0)
-    return ops.exp(d) - d - 1
-
-@keras.saving.register_keras_serializable(package="cryptovol")
-class HorizonQlike(keras.metrics.MeanMetricWrapper):
-    "Keras metric `qlike_h`: mean `horizon_qlike` at `column` (logged as val_qlike_h)."
-    def __init__(self, column: int = 0, name: str = "qlike_h", dtype=None):
-        super().__init__(fn=horizon_qlike, name=name, dtype=dtype, column=int(column)); self.column = int(column)
-    def get_config(self): return {"column": self.column, "name": self.name, "dtype": self.dtype}
-
-@keras.saving.register_keras_serializable(package="cryptovol")
-def lognormal_nll(y_true, y_pred):
-    "Negative log-likelihood (up to a constant) of log vol `y_true` (B, K; floored at 0.01) under (μ, s) = `y_pred` (B, K, 2)."
-    y = ops.log(ops.maximum(ops.cast(y_true, y_pred.dtype), LOSS_FLOOR))
-    mu, s = y_pred[..., 0], y_pred[..., 1]
-    return ops.mean(ops.log(s) + 0.5 * ops.square((y - mu) / s), axis=-1)
+__all__ = ['log', 'check_scope_params', 'anchor_logs', 'universe_datasets', 'Panel', 'build_panel', 'check_panel_dates',
+           'fit_pooled_anchor', 'pooled_anchor_forecast', 'input_channels', 'build_global', 'set_anchor',
+           'member_params', 'fit_member', 'QlikeTrace', 'predict_lognormal', 'combine_global', 'qlike_of',
+           'choose_ensemble_size', 'coverage', 'GlobalResult', 'train_global', 'coin_view', 'write_coin_view',
+           'fit_universe', 'global_folds', 'backtest_global']
 
 # %% ../nbs/12_global.ipynb #ff6ce327
 def check_scope_params(params: dict) -> None:
@@ -555,12 +419,3 @@ def backtest_global(params: dict | None = None, out: str | Path | None = None, p
     save_json({"folds": infos, "wall_seconds": round(time.perf_counter() - t0, 1), "settings": p["global_model"],
                "samples_per_s": float(np.mean([i["samples_per_s"] for i in infos]))}, out/"summary.json")
     return pred
-
-def global_fold_forecasts(symbol: str, fold, source: str | Path | None = None) -> pd.DataFrame:
-    "The global model's forecasts of `symbol` on one fold's dates (indexed by date), read from `backtest_global`'s predictions.csv."
-    f = Path(source) if source is not None else project_root()/"models"/"backtest"/"global"/"predictions.csv"
-    if not f.is_file(): raise DataError(f"{f} is missing: run `cryptovol backtest --global_models` (or `dvc repro backtest_global`) first")
-    pred = pd.read_csv(f, parse_dates=["date"])
-    rows = pred[(pred["coin"] == symbol) & (pred["fold"] == fold.k)].set_index("date").sort_index()
-    if rows.empty: raise DataError(f"{f} has no forecasts of {symbol} in fold {fold.k}; re-run `cryptovol backtest --global_models`")
-    return rows.drop(columns=["coin", "fold"])

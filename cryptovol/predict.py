@@ -86,7 +86,7 @@ def daily_vol_from_term_structure(vols: np.ndarray) -> np.ndarray:
 
 def distribution_columns(trained, X: np.ndarray, days: int) -> pd.DataFrame:
     "Per horizon k: E[sigma] (`vol_mean`) and the central 80% / 95% intervals (`lo80`..`hi95`) of the k-day vol, from the log-normal head."
-    from cryptovol.globalnet import lognormal_interval, lognormal_mean_vol   # the head's closed forms
+    from cryptovol.model import lognormal_interval, lognormal_mean_vol   # the head's closed forms
     mu, s = (a[0][:days] for a in trained.predict_distribution(X))
     out = pd.DataFrame({"vol_mean": lognormal_mean_vol(mu, s)})
     for lv in (80, 95): out[f"lo{lv}"], out[f"hi{lv}"] = lognormal_interval(mu, s, lv / 100)

@@ -206,8 +206,7 @@ def _model_file(path: Path) -> Path:
 
 def load_keras_model(path: str | Path, compile: bool = False) -> keras.Model:
     "Load a .keras or .h5 model with `safe_mode=True`; `ModelError` naming the file if it is missing or corrupt."
-    path = _model_file(Path(path))
-    import cryptovol.globalnet  # registers the global model's layers (the log-normal head) with Keras before deserialising
+    path = _model_file(Path(path))  # every custom layer (the log-normal head too) is registered by cryptovol.model
     try: return keras.models.load_model(path, compile=compile, safe_mode=True)
     except _LOAD_ERRORS as e:
         raise ModelError(f"could not load model {path} ({type(e).__name__}: {str(e)[:300]}); the file is corrupt or was "

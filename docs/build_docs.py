@@ -4,9 +4,14 @@ nbdev's own `nbdev_docs` needs Quarto, which cannot be installed here, so this a
 _docs_src/ (git-ignored) and runs `mkdocs build`:
 
 * index.md      README.md's content (the landing page), with the screenshots in docs/ beside it;
+* NAME.md       the pages in docs/ (docs/NAME.md: what it does, results, benchmarks, usage), in the order of PAGES;
 * notebooks/    the numbered notebooks, formulas rendered to MathML (mkdocs-jupyter renders them; nbs/ and its Quarto markup untouched);
 * api/NAME.md   one page per module: every exported function's signature and docstring (mkdocstrings) followed by
                 its example, the notebook cells that come right after its definition.
+
+Links are rewritten from the repository's layout to the site's (`site_links`): README.md's `docs/NAME.md` becomes
+`NAME.md`, a page's `../README.md` becomes `index.md` and its images `NAME.png` become `docs/NAME.png`, so the same
+relative links work on GitHub and in the site.
 """
 from __future__ import annotations
 
@@ -17,6 +22,39 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD, SITE = ROOT/"_docs_src", ROOT/"_docs"   # BUILD holds the generated mkdocs.yml; BUILD/pages is its docs_dir
 SRC = BUILD/"pages"
 LIB = "cryptovol"
+PAGES = ("method", "results", "benchmarks", "usage")   # docs/NAME.md in nav order; any other docs/*.md follows, by name
+
+
+def doc_pages() -> list[Path]:
+    "The Markdown pages in docs/: those of PAGES in that order, then any others by name."
+    found = {p.stem: p for p in (ROOT/"docs").glob("*.md")}
+    return [found[n] for n in PAGES if n in found] + [found[n] for n in sorted(set(found) - set(PAGES))]
+
+
+def page_title(text: str, default: str) -> str:
+    "A page's first `# ` heading (its nav entry), else default."
+    m = re.search(r"^#\s+(.+?)\s*$", text, re.M)
+    return m.group(1) if m else default
+
+
+_LINK = re.compile(r"(\]\()([^)\s]+)(\))")
+
+
+def site_links(text: str, src: Path) -> str:
+    """Markdown links and images of the repository file `src`, rewritten for the site, where README.md is index.md and
+    docs/NAME.md is NAME.md (both at the top of the pages folder) and docs/*.png stay under docs/."""
+    def fix(m: re.Match) -> str:
+        target = m.group(2)
+        if re.match(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|#|/)", target): return m.group(0)   # URL, same-page anchor, absolute
+        path, sep, anchor = target.partition("#")
+        try: rel = (src.parent/path).resolve().relative_to(ROOT).as_posix()
+        except ValueError: return m.group(0)
+        if rel == "README.md": new = "index.md"
+        elif rel.startswith("docs/") and rel.endswith(".md") and "/" not in rel[5:]: new = rel[5:]
+        elif rel.startswith("docs/"): new = rel          # images: copied to pages/docs/
+        else: return m.group(0)                          # a file outside the site: left as on GitHub
+        return f"{m.group(1)}{new}{sep}{anchor}{m.group(3)}"
+    return _LINK.sub(fix, text)
 
 
 def notebooks() -> list[Path]:
@@ -94,13 +132,18 @@ def mathjax_stub(site: Path) -> Path:
 
 
 def assemble() -> None:
-    "Write _docs_src/: the landing page, the notebooks and one API page per module."
+    "Write _docs_src/: the landing page, the pages in docs/, the notebooks and one API page per module."
     if BUILD.exists(): shutil.rmtree(BUILD)
     (SRC/"notebooks").mkdir(parents=True); (SRC/"api").mkdir()
     readme = (ROOT/"README.md").read_text(encoding="utf-8")
-    (SRC/"index.md").write_text(readme, encoding="utf-8")
+    (SRC/"index.md").write_text(site_links(readme, ROOT/"README.md"), encoding="utf-8")
+    nav_pages = []
     if (ROOT/"docs").is_dir():
         for p in (ROOT/"docs").glob("*.png"): (SRC/"docs").mkdir(exist_ok=True); shutil.copy(p, SRC/"docs"/p.name)
+        for p in doc_pages():
+            text = p.read_text(encoding="utf-8")
+            (SRC/p.name).write_text(site_links(text, p), encoding="utf-8")
+            nav_pages.append({page_title(text, p.stem): p.name})
     nav_nbs, nav_api = [], []
     for p in notebooks():
         nb = json.loads(p.read_text(encoding="utf-8"))
@@ -110,7 +153,7 @@ def assemble() -> None:
         if mod and (ROOT/LIB/f"{mod}.py").is_file():
             (SRC/"api"/f"{mod}.md").write_text(api_page(p, nb, mod), encoding="utf-8")
             nav_api.append({f"{LIB}.{mod}": f"api/{mod}.md"})
-    nav = [{"Home": "index.md"}, {"Notebooks": nav_nbs}, {"API": nav_api}]
+    nav = [{"Home": "index.md"}, *nav_pages, {"Notebooks": nav_nbs}, {"API": nav_api}]
     (BUILD/"mkdocs.yml").write_text("# written by docs/build_docs.py: the project's mkdocs.yml plus the generated pages and nav\n"
                                     f"INHERIT: ../mkdocs.yml\ndocs_dir: pages\nsite_dir: ../_docs\nnav: {json.dumps(nav)}\n", encoding="utf-8")
 
