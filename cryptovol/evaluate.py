@@ -472,51 +472,58 @@ def best_baseline_on_validation(ds, base: pd.DataFrame) -> dict:
             "validation_qlike": scores}
 
 # %% ../nbs/05_evaluate.ipynb #65d2c06d
-def evaluate(symbol: str, params: dict | None = None, plots: bool | None = None, importance: bool = True,
-             model_path: str | Path | None = None) -> dict:
-    "Score the trained model for `symbol` against all baselines on the test dates; write metrics.json, predictions.csv, PNGs."
-    from cryptovol.features import load_dataset
-    from cryptovol.train import load_trained, model_inputs
-    if params is not None and any("." in k for k in params): params = with_overrides(None, **params)  # dotted overrides
-    params = params if params is not None else get_params()
-    ev = params["evaluation"]
-    plots = ev["plots"] if plots is None else bool(plots)
-    ds = load_dataset(symbol)
-    mpath = Path(model_path) if model_path else model_dir(symbol)
-    trained = load_trained(mpath)
-    h = int((getattr(ds, "params", None) or params)["target"]["horizon"])
-    frame = ds.frame
+def _test_forecasts(symbol: str, ds, trained, params: dict, h: int) -> tuple:
+    "The model's and every baseline's test forecasts, checked: (pred, base, inputs, bands, train_end)."
+    from cryptovol.train import model_inputs
     dates = pd.DatetimeIndex(ds.dates_test)
-    train_end = training_end(frame.index, ds.dates_train[-1], h)
+    train_end = training_end(ds.frame.index, ds.dates_train[-1], h)
     actual = np.asarray(ds.y_test, dtype=np.float64).ravel()
-    if not np.allclose(frame["target"].reindex(dates).to_numpy(), actual, rtol=1e-4, atol=1e-6):
-        raise DataError(f"{symbol}: y_test does not match frame['target'] on the test dates; rebuild the dataset (`dvc repro featurize`)")
+    if not np.allclose(ds.frame["target"].reindex(dates).to_numpy(), actual, rtol=1e-4, atol=1e-6):
+        raise DataError(f"{symbol}: y_test does not match frame['target'] on the test dates; "
+                        "rebuild the dataset (`dvc repro featurize`)")
     log.info(f"{symbol}: computing baselines (train_end {train_end.date()}, h={h})")
-    base = baseline_forecasts(frame["log_return"], train_end, h, params, target=frame["target"], range_var=dataset_range_var(ds, params))
+    base = baseline_forecasts(ds.frame["log_return"], train_end, h, params, target=ds.frame["target"],
+                              range_var=dataset_range_var(ds, params))
     inputs = model_inputs(ds, "test", trained)   # also checks the model's features against the dataset's
-    pred = pd.DataFrame({"actual": actual, "model": np.asarray(trained.predict(inputs), dtype=np.float64).ravel()}, index=dates)
-    pred = pred.join(base.reindex(dates)); pred.index.name = "date"
+    model = np.asarray(trained.predict(inputs), dtype=np.float64).ravel()
+    pred = pd.DataFrame({"actual": actual, "model": model}, index=dates).join(base.reindex(dates))
+    pred.index.name = "date"
     missing = [c for c in pred if pred[c].isna().any()]
-    if missing: raise DataError(f"{symbol}: {missing} have NaN forecasts on test dates; the return history is too short for the baselines")
+    if missing:
+        raise DataError(f"{symbol}: {missing} have NaN forecasts on test dates; "
+                        "the return history is too short for the baselines")
     bands = forecast_bands(trained, inputs, dates)   # probabilistic models: E[sigma] and the 80%/95% intervals
     if bands is not None: pred["model_mean_vol"] = bands.pop("model_mean_vol")
+    return pred, base, inputs, bands, train_end
+
+def _test_metrics(symbol: str, ds, trained, pred, base, inputs, bands, train_end, h: int) -> dict:
+    "Every forecast scored on the test dates, the bar chosen on validation, intervals and residual tests."
+    from cryptovol.train import model_inputs
+    dates = pred.index
     members = trained.member_predictions(inputs) if callable(getattr(trained, "member_predictions", None)) else None
-    scored = pd.concat([pred, pd.DataFrame({f"member_{k}": np.asarray(v, dtype=np.float64).ravel() for k, v in (members or {}).items()}, index=dates)], axis=1)
-    metrics = {"symbol": symbol, "model_type": str(getattr(trained, "model_type", "")), "horizon": h, "n_test": int(len(pred)),
-               "train_end": str(train_end.date()), "test_start": str(dates[0].date()), "test_end": str(dates[-1].date())}
+    member_cols = {f"member_{k}": np.asarray(v, dtype=np.float64).ravel() for k, v in (members or {}).items()}
+    scored = pd.concat([pred, pd.DataFrame(member_cols, index=dates)], axis=1)
+    metrics = {"symbol": symbol, "model_type": str(getattr(trained, "model_type", "")), "horizon": h,
+               "n_test": int(len(pred)), "train_end": str(train_end.date()),
+               "test_start": str(dates[0].date()), "test_end": str(dates[-1].date())}
     metrics.update(score_forecasts(scored, h))
-    table = comparison_table(metrics, [b for b in BASELINES if b in base])
     metrics.update(best_baseline_on_validation(ds, base))
-    val_pred = np.asarray(trained.predict(model_inputs(ds, "val", trained)), dtype=np.float64).ravel()
+    val_inputs = model_inputs(ds, "val", trained)
+    val_pred = np.asarray(trained.predict(val_inputs), dtype=np.float64).ravel()
     metrics["model_validation_qlike"] = float(np.mean(qlike_loss(np.asarray(ds.y_val, dtype=np.float64), val_pred)))
     if bands is not None:
-        val_bands = forecast_bands(trained, model_inputs(ds, "val", trained), pd.DatetimeIndex(ds.dates_val))
-        metrics["intervals"] = {"test": interval_coverage(pred["actual"], bands), "validation": interval_coverage(ds.y_val, val_bands),
-                                "point_forecasts": {"model": "sqrt(E[sigma^2]) (QLIKE)", "model_mean_vol": "E[sigma] (squared error)"}}
+        val_bands = forecast_bands(trained, val_inputs, pd.DatetimeIndex(ds.dates_val))
+        metrics["intervals"] = {"test": interval_coverage(pred["actual"], bands),
+                                "validation": interval_coverage(ds.y_val, val_bands),
+                                "point_forecasts": {"model": "sqrt(E[sigma^2]) (QLIKE)",
+                                                    "model_mean_vol": "E[sigma] (squared error)"}}
     metrics["residuals"] = residual_tests(pred["actual"], pred["model"], h)
     metrics["har_coefficients"] = base.attrs["har_params"]
     metrics["baseline_parameters"] = base.attrs["params"]
-    out = ensure_dir(report_dir(symbol))
+    return metrics
+
+def _importance_and_attention(ds, trained, inputs, actual, params: dict, out: Path, importance: bool) -> tuple:
+    "Permutation importance (importance.csv) and mean attention per lag (attention.csv); returns both."
     X, rebuild = _split_inputs(inputs, len(ds.feature_names))
     names = list(getattr(trained, "feature_names", None) or [])   # the model's input channels (hybrid: + GARCH)
     if len(names) != X.shape[-1]:
@@ -524,18 +531,38 @@ def evaluate(symbol: str, params: dict | None = None, plots: bool | None = None,
     imp = None
     if importance:
         imp = permutation_importance(lambda Xb: trained.predict(rebuild(Xb)), X, actual, names,
-                                     ev["permutation_repeats"], params["training"]["seed"])
+                                     params["evaluation"]["permutation_repeats"], params["training"]["seed"])
         with atomic_path(out / "importance.csv") as tmp: imp.to_csv(tmp, index=False)
     att = trained.attention_weights(inputs) if callable(getattr(trained, "attention_weights", None)) else None
-    per_lag = mean_attention(att) if att is not None else np.zeros(0)   # a model without attention (simple, global): header only
+    per_lag = mean_attention(att) if att is not None else np.zeros(0)   # no attention (simple, global): header only
     with atomic_path(out / "attention.csv") as tmp:
         pd.DataFrame({"lag": np.arange(len(per_lag) - 1, -1, -1), "weight": per_lag}).to_csv(tmp, index=False)
+    return imp, att
+
+def evaluate(symbol: str, params: dict | None = None, plots: bool | None = None, importance: bool = True,
+             model_path: str | Path | None = None) -> dict:
+    "Score the trained model for `symbol` against all baselines on the test dates; write metrics.json, predictions.csv, PNGs."
+    from cryptovol.features import load_dataset
+    from cryptovol.train import load_trained
+    if params is not None and any("." in k for k in params): params = with_overrides(None, **params)  # dotted overrides
+    params = params if params is not None else get_params()
+    plots = params["evaluation"]["plots"] if plots is None else bool(plots)
+    ds = load_dataset(symbol)
+    mpath = Path(model_path) if model_path else model_dir(symbol)
+    trained = load_trained(mpath)
+    h = int((getattr(ds, "params", None) or params)["target"]["horizon"])
+    pred, base, inputs, bands, train_end = _test_forecasts(symbol, ds, trained, params, h)
+    metrics = _test_metrics(symbol, ds, trained, pred, base, inputs, bands, train_end, h)
+    out = ensure_dir(report_dir(symbol))
+    imp, att = _importance_and_attention(ds, trained, inputs, pred["actual"].to_numpy(), params, out, importance)
     save_json(_clean(metrics), out / "metrics.json")
     if bands is not None: pred = pred.join(bands)   # interval columns after the forecasts
     with atomic_path(out / "predictions.csv") as tmp: pred.reset_index().to_csv(tmp, index=False, date_format="%Y-%m-%d")
-    if plots: _write_plots(symbol, ensure_dir(out / "figures"), pred, metrics, ds, imp, att, h, mpath if mpath.is_dir() else mpath.parent)
-    fc = metrics["forecasts"]
-    log.info(f"{symbol}: model RMSE {fc['model']['rmse']:.4f} vs best baseline {metrics['best_baseline']} {fc[metrics['best_baseline']]['rmse']:.4f}; wrote {out}")
+    if plots:
+        _write_plots(symbol, ensure_dir(out / "figures"), pred, metrics, ds, imp, att, h,
+                     mpath if mpath.is_dir() else mpath.parent)
+    fc, best = metrics["forecasts"], metrics["best_baseline"]
+    log.info(f"{symbol}: model RMSE {fc['model']['rmse']:.4f} vs best baseline {best} {fc[best]['rmse']:.4f}; wrote {out}")
     return metrics
 
 def _write_plots(symbol, out: Path, pred, metrics, ds, imp, att, h, mdir: Path):

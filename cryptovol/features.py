@@ -373,79 +373,105 @@ class Dataset:
         return f"Dataset({self.symbol or '?'}: {sizes}, T={self.X_train.shape[1]}, F={len(self.feature_names)})"
 
 # %% ../nbs/02_features.ipynb #665827ae
-def make_dataset(prices: pd.DataFrame, fng: pd.DataFrame | None = None, params: dict | None = None,
-                 symbol: str = "") -> Dataset:
-    "Features, target, valid windows, purged chronological split, train-only scaler and GARCH input, in memory."
-    p = params if params is not None else get_params()
-    dp, h, est = p["dataset"], p["target"]["horizon"], p["target"]["estimator"]
-    K = forecast_days(p)
-    T, m = dp["sequence_length"], dp["min_split_samples"]
-    name = symbol or "prices"
-    feats = build_features(prices, fng, p)
-    names = list(feats.columns)
-    target = forward_realized_vol(prices, h, est)
-    ok_rows = np.isfinite(feats.to_numpy()).all(axis=1)
-    warmup = int(np.argmax(ok_rows)) if ok_rows.any() else len(feats)
-    need = min_dataset_days(warmup, p)
-    sample = valid_samples(feats, target, T)
-    pos = np.flatnonzero(sample)
-    short = (f"{name}: {len(prices)} days of history give {len(pos)} complete windows; sequence_length={T}, "
-             f"horizon={h} and dataset.min_split_samples={m} per split need at least {need} days of price history "
-             f"(after a {warmup}-day feature warm-up)")
-    if len(pos) == 0: raise DataError(short + "; load a longer history or lower those settings")
-    parts, purged, period_end = split_samples(pos, prices.index, max(h, K), p)  # no target of any horizon crosses a split edge
+def _check_split_sizes(parts: dict, short: str, dp: dict) -> None:
+    "DataError (`short` says why) unless every split has `dataset.min_split_samples` windows."
+    m = dp["min_split_samples"]
     for k in SPLITS:
         if len(parts[k]) < m:
-            how = (f"split '{k}' has {len(parts[k])} samples < {m}" if dp["split"] == "date" else "")
-            raise DataError(short + (f" ({how}; move dataset.val_start/test_start)" if how else "") +
-                            "; load a longer history or lower those settings")
-    # scaler: exactly the rows inside training windows
-    starts, ends = parts["train"] - T + 1, parts["train"]
-    cover = np.zeros(len(feats) + 1, dtype=int)
-    np.add.at(cover, starts, 1); np.add.at(cover, ends + 1, -1)
-    train_rows = np.cumsum(cover)[:-1] > 0
-    scaler = fit_scaler(feats.to_numpy()[train_rows], dp["scaler"])
+            how = f"split '{k}' has {len(parts[k])} samples < {m}" if dp["split"] == "date" else ""
+            raise DataError(short + (f" ({how}; move dataset.val_start/test_start)" if how else "")
+                            + "; load a longer history or lower those settings")
+
+def _train_rows(n_rows: int, train_ends: np.ndarray, T: int) -> np.ndarray:
+    "Mask of the rows inside at least one training window (windows end at `train_ends`, `T` days long)."
+    cover = np.zeros(n_rows + 1, dtype=int)
+    np.add.at(cover, train_ends - T + 1, 1); np.add.at(cover, train_ends + 1, -1)
+    return np.cumsum(cover)[:-1] > 0
+
+def _feature_scaler(feats: pd.DataFrame, train_rows: np.ndarray, how: str) -> dict:
+    "The scaler fitted on exactly the training rows; `UNSCALED_FEATURES` keep their units."
+    names = list(feats.columns)
+    scaler = fit_scaler(feats.to_numpy()[train_rows], how)
     for j, n in enumerate(names):
         if n in UNSCALED_FEATURES: scaler["center"][j], scaler["scale"][j] = 0.0, 1.0
     scaler["feature_names"] = names
     scaler["fitted_on"] = {"rows": int(train_rows.sum()), "start": str(feats.index[train_rows][0].date()),
                            "end": str(feats.index[train_rows][-1].date())}
-    scaled = apply_scaler(feats.to_numpy(), scaler)
-    # GARCH input: parameters from the training period (returns up to the last, pre-purge, training date)
-    rets = log_returns(prices["Close"])
-    train_end = prices.index[period_end["train"]]
+    return scaler
+
+def _garch_input(rets: pd.Series, train_end, h: int, train_rows: np.ndarray, scaler: dict,
+                 how: str) -> tuple[pd.Series, np.ndarray]:
+    "GARCH vol forecasts with parameters from the training period, and their train-fitted scaling."
     garch = garch_vol_forecast(rets, train_end, h)
-    gsc = fit_scaler(garch.to_numpy()[train_rows][:, None], dp["scaler"])
+    gsc = fit_scaler(garch.to_numpy()[train_rows][:, None], how)
     scaler["garch"] = {"center": gsc["center"][0], "scale": gsc["scale"][0], "train_end": str(train_end.date())}
-    g_scaled = apply_scaler(garch.to_numpy()[:, None], gsc)
-    Yall = forward_vol_horizons(prices, K, est).to_numpy().astype("float32")
+    return garch, apply_scaler(garch.to_numpy()[:, None], gsc)
+
+def _split_arrays(name: str, scaled, g_scaled, target: pd.Series, Yall, dates, parts: dict, T: int,
+                  h: int) -> dict:
+    "X, G, y, Y and dates of every split, checked: finite inputs, Y's column h-1 is y, no NaN before test."
     arrays = {}
     for k in SPLITS:
         arrays[f"X_{k}"] = make_windows(scaled, parts[k], T)
         arrays[f"G_{k}"] = make_windows(g_scaled, parts[k], T)
         arrays[f"y_{k}"] = target.to_numpy()[parts[k]].astype("float32")
         arrays[f"Y_{k}"] = Yall[parts[k]]
-        if not np.array_equal(arrays[f"Y_{k}"][:, h - 1], arrays[f"y_{k}"]):   # same function, same numbers: a check, not a tolerance
-            raise DataError(f"{name}: column {h - 1} of Y_{k} differs from y_{k}; the multi-horizon target must contain the target")
-        if k != "test" and not np.isfinite(arrays[f"Y_{k}"]).all():   # the purge keeps every horizon inside the period
+        if not np.array_equal(arrays[f"Y_{k}"][:, h - 1], arrays[f"y_{k}"]):   # same function, same numbers
+            raise DataError(f"{name}: column {h - 1} of Y_{k} differs from y_{k}; "
+                            "the multi-horizon target must contain the target")
+        if k != "test" and not np.isfinite(arrays[f"Y_{k}"]).all():   # the purge keeps every horizon inside
             raise DataError(f"{name}: NaN in the multi-horizon targets Y_{k}; the split purge should prevent this")
-        arrays[f"dates_{k}"] = prices.index[parts[k]].to_numpy().astype("datetime64[ns]")
+        arrays[f"dates_{k}"] = dates[parts[k]].to_numpy().astype("datetime64[ns]")
         for a in ("X", "G", "y"):
             if not np.isfinite(arrays[f"{a}_{k}"]).all():
                 raise DataError(f"{name}: non-finite values in {a}_{k}; check the price data (zero or negative prices?)")
+    return arrays
+
+def _dataset_frame(feats: pd.DataFrame, prices: pd.DataFrame, target, rets, garch, parts: dict) -> pd.DataFrame:
+    "The features plus target, close, log return, GARCH vol, daily range variances and each row's split."
     frame = feats.copy()
     frame["target"], frame["Close"], frame["log_return"], frame["garch_vol"] = target, prices["Close"], rets, garch
-    for est in RANGE_ESTIMATORS: frame[f"var_{est}"] = daily_variance(prices, est)   # daily range variances (range-based HAR baseline)
+    for rng in RANGE_ESTIMATORS: frame[f"var_{rng}"] = daily_variance(prices, rng)   # the range-based HAR's input
     split_col = pd.Series(pd.NA, index=frame.index, dtype="object")
     for k in SPLITS: split_col.iloc[parts[k]] = k
     frame["split"] = split_col
-    summary = {"symbol": symbol, "n_features": len(names), "sequence_length": T, "horizon": h, "forecast_days": K, "estimator": est,
-               "scaler": dp["scaler"], "split_method": dp["split"], "sentiment": any(c.startswith("fng_") for c in names),
+    return frame
+
+def make_dataset(prices: pd.DataFrame, fng: pd.DataFrame | None = None, params: dict | None = None,
+                 symbol: str = "") -> Dataset:
+    "Features, target, valid windows, purged chronological split, train-only scaler and GARCH input, in memory."
+    p = params if params is not None else get_params()
+    dp, h, est = p["dataset"], p["target"]["horizon"], p["target"]["estimator"]
+    K, T, name = forecast_days(p), dp["sequence_length"], symbol or "prices"
+    feats = build_features(prices, fng, p)
+    target = forward_realized_vol(prices, h, est)
+    ok_rows = np.isfinite(feats.to_numpy()).all(axis=1)
+    warmup = int(np.argmax(ok_rows)) if ok_rows.any() else len(feats)
+    need = min_dataset_days(warmup, p)
+    pos = np.flatnonzero(valid_samples(feats, target, T))
+    short = (f"{name}: {len(prices)} days of history give {len(pos)} complete windows; sequence_length={T}, "
+             f"horizon={h} and dataset.min_split_samples={dp['min_split_samples']} per split need at least "
+             f"{need} days of price history (after a {warmup}-day feature warm-up)")
+    if len(pos) == 0: raise DataError(short + "; load a longer history or lower those settings")
+    parts, purged, period_end = split_samples(pos, prices.index, max(h, K), p)  # no target crosses a split edge
+    _check_split_sizes(parts, short, dp)
+    train_rows = _train_rows(len(feats), parts["train"], T)
+    scaler = _feature_scaler(feats, train_rows, dp["scaler"])
+    rets, train_end = log_returns(prices["Close"]), prices.index[period_end["train"]]
+    garch, g_scaled = _garch_input(rets, train_end, h, train_rows, scaler, dp["scaler"])
+    Yall = forward_vol_horizons(prices, K, est).to_numpy().astype("float32")
+    arrays = _split_arrays(name, apply_scaler(feats.to_numpy(), scaler), g_scaled, target, Yall, prices.index,
+                           parts, T, h)
+    names = list(feats.columns)
+    summary = {"symbol": symbol, "n_features": len(names), "sequence_length": T, "horizon": h, "forecast_days": K,
+               "estimator": est, "scaler": dp["scaler"], "split_method": dp["split"],
+               "sentiment": any(c.startswith("fng_") for c in names),
                "history": {"start": str(prices.index[0].date()), "end": str(prices.index[-1].date()), "days": len(prices)},
                "first_complete_row": str(feats.index[warmup].date()), "min_history_days": need,
                "purged": purged, "garch_train_end": str(train_end.date()),
                "splits": {k: {"n": int(len(parts[k])), "start": str(prices.index[parts[k][0]].date()),
                               "end": str(prices.index[parts[k][-1]].date())} for k in SPLITS}}
+    frame = _dataset_frame(feats, prices, target, rets, garch, parts)
     return Dataset(**arrays, feature_names=names, scaler=scaler, params=p, frame=frame, summary=summary, symbol=symbol)
 
 # %% ../nbs/02_features.ipynb #e221258f

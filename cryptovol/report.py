@@ -485,6 +485,33 @@ def _backtest_section(bt: dict) -> str:
 
 
 # %% ../nbs/07_report.ipynb #9a6af69b
+def _coin_sections(symbols: list[str]) -> tuple[list[dict], dict, list[str]]:
+    "Per coin with metrics: its overview row, its test period and its card (coins without metrics are left out)."
+    rows, periods, cards = [], {}, []
+    for s in symbols:
+        f = report_dir(s)/"metrics.json"
+        m = load_json(f) if f.is_file() else None
+        if not m: continue
+        o = coin_overview(s, m)
+        if o: rows.append(o)
+        periods[s] = {"test_start": m.get("test_start"), "test_end": m.get("test_end"), "n": m.get("n_test")}
+        pf = report_dir(s)/"predictions.csv"
+        pred = pd.read_csv(pf, parse_dates=["date"], index_col="date") if pf.is_file() else None
+        cards.append(_coin_card(s, pred, o.get("best"), coin_metrics(s)))
+    return rows, periods, cards
+
+def _metric_tables(long: pd.DataFrame) -> str:
+    "One HTML table per metric (coins x forecasters, best per coin highlighted); '' without metrics."
+    shown = ("qlike", "rmse", "mae", "mape", "r2", "corr", "directional_accuracy", "theil_u")
+    full = ""
+    for m in [m for m in shown if not long.empty and m in set(long.metric)]:
+        rows = long[(long.metric == m) & ~long.forecaster.str.startswith("member_")]
+        t = rows.pivot_table(index="symbol", columns="forecaster", values="value")
+        t = t[[c for c in ["model", *sorted(c for c in t if c != "model")] if c in t]]; t.index.name = "coin"
+        best = "min" if m in LOWER_IS_BETTER else "max"
+        full += "<div class='scroll'>" + html_table(t, best=best, by_row=True, caption=metric_header(m)) + "</div>"
+    return full
+
 def build_index(symbols: list[str] | None = None, backtest: str | Path | None = None) -> Path:
     "Write reports/index.html (a self-contained dashboard: charts, formatted tables, links) plus reports/summary.json and summary.md."
     import plotly.offline
@@ -492,28 +519,14 @@ def build_index(symbols: list[str] | None = None, backtest: str | Path | None = 
     symbols = symbols or get_params()["symbols"]
     long = summary_table(symbols)
     root = ensure_dir(project_root()/"reports")
-    rows, periods, cards = [], {}, []
-    for s in symbols:
-        f = report_dir(s)/"metrics.json"
-        m = load_json(f) if f.is_file() else None
-        o = coin_overview(s, m) if m else {}
-        if o: rows.append(o)
-        if m: periods[s] = {"test_start": m.get("test_start"), "test_end": m.get("test_end"), "n": m.get("n_test")}
-        pf = report_dir(s)/"predictions.csv"
-        pred = pd.read_csv(pf, parse_dates=["date"], index_col="date") if pf.is_file() else None
-        if m: cards.append(_coin_card(s, pred, o.get("best"), coin_metrics(s)))
+    rows, periods, cards = _coin_sections(symbols)
     missing = [s for s in symbols if s not in periods]
     bt = load_backtest_summary(backtest)
     tracks = {"single split (test window)": rows}
     if bt: tracks["walk-forward backtest"] = backtest_overview(bt)
     ranks = mean_ranks(long) if not long.empty else pd.DataFrame()
     wins = model_wins(long) if not long.empty else pd.DataFrame()
-    metrics = [m for m in ("qlike", "rmse", "mae", "mape", "r2", "corr", "directional_accuracy", "theil_u") if not long.empty and m in set(long.metric)]
-    full = ""
-    for m in metrics:
-        t = long[(long.metric == m) & ~long.forecaster.str.startswith("member_")].pivot_table(index="symbol", columns="forecaster", values="value")
-        t = t[[c for c in ["model", *sorted(c for c in t if c != "model")] if c in t]]; t.index.name = "coin"
-        full += "<div class='scroll'>" + html_table(t, best="min" if m in LOWER_IS_BETTER else "max", by_row=True, caption=metric_header(m)) + "</div>"
+    full = _metric_tables(long)
     chart = (f'<div id="qlike-chart">{_plot_div(qlike_ratio_figure(tracks), height=140 + 60 * max(len(rows), 1) * len([t for t in tracks.values() if t]))}</div>'
              if rows else "")
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

@@ -428,147 +428,172 @@ def _constant_val_loss(ytr: np.ndarray, yva: np.ndarray, params: dict) -> float:
     "Validation loss of forecasting each horizon's training mean (model space)."
     return _loss_value(yva, np.broadcast_to(ytr.mean(axis=0), yva.shape).astype(np.float32), params)
 
-def train(symbol: str, params: dict | None = None, model_type: str | None = None, epochs: int | None = None,
-          batch_size: int | None = None, learning_rate: float | None = None, resume: str | Path | bool | None = None,
-          additional_epochs: int | None = None, verbose: int = 1, dataset=None, out_dir: str | Path | None = None,
-          callbacks: list | None = None, init_from: str | Path | None = None) -> TrainResult:
-    "Train `model.type` on `symbol`'s processed dataset and write models/{symbol}/ (or `out_dir`); `resume=` folder continues (`additional_epochs`, default: up to training.epochs); `callbacks` are extra Keras callbacks (e.g. a sweep's reporter); `init_from` warm-starts from a saved model's weights (the anchor is refitted)."
-    from cryptovol.features import load_dataset
-    t_start = time.perf_counter()
-    out = ensure_dir(Path(out_dir) if out_dir is not None else model_dir(symbol))
-    rdir, n_more = None, None
-    if resume is not None and resume is not False:
-        rdir = _resume_folder(resume, symbol)
-        p = load_json(rdir/"params.json")
-        n_more = additional_epochs if additional_epochs is not None else epochs
-        if n_more is not None and n_more < 1: raise ConfigError(f"resume from {rdir} needs additional_epochs >= 1 (e.g. additional_epochs=50)")
-        if model_type and model_type != p["model"]["type"]:
-            raise ConfigError(f"cannot resume a {p['model']['type']} model as {model_type}; drop model_type or retrain")
-        if batch_size: p["training"]["batch_size"] = int(batch_size)
-    else:
-        p = resolve_params(params, **{"model.type": model_type, "training.epochs": epochs, "training.batch_size": batch_size,
-                                      "training.learning_rate": learning_rate})
-    ds = dataset if dataset is not None else load_dataset(symbol)
-    for sec in _DATASET_SECTIONS:
-        if isinstance(getattr(ds, "params", None), dict) and sec in ds.params: p[sec] = copy.deepcopy(ds.params[sec])
-    mp, tp = p["model"], p["training"]
-    kind, log_target = mp["type"], bool(mp["log_target"])
-    names = input_feature_names(ds, kind)
-    K, hcol = dataset_targets(ds, "train").shape[1], dataset_horizon_column(ds)
-    if rdir is not None:
-        saved = _read_meta(rdir, "features.json")
-        check_feature_names(saved["feature_names"], names, f"the model in {rdir}")
-        if int(saved.get("forecast_days", 1)) != K:
-            raise ModelError(f"cannot resume the model in {rdir}: it forecasts {saved.get('forecast_days', 1)} horizons, the dataset of "
-                             f"{symbol} has {K} (predict.forecast_days / target.horizon changed); retrain instead")
-    Xtr, Xva = model_inputs(ds, "train", kind), model_inputs(ds, "val", kind)
-    ytr, yva = to_model_target(dataset_targets(ds, "train"), log_target), to_model_target(dataset_targets(ds, "val"), log_target)
-    for nm, a in (("X_train", Xtr), ("X_val", Xva), ("Y_train", ytr), ("Y_val", yva)):
-        if len(a) == 0: raise DataError(f"{symbol}: split {nm} is empty; check dataset.* in params.yaml and rebuild the dataset")
-        if not np.isfinite(a).all(): raise DataError(f"{symbol}: {nm} holds NaN/inf; rebuild the dataset with cryptovol.features.build_dataset('{symbol}')")
-    data = (Xtr, ytr, Xva, yva)
-    T, F = Xtr.shape[1:]
-    seed, det = int(tp["seed"]), bool(tp["deterministic"])
-    log_dir, log_stem = (out, "training") if out_dir is not None else (logs_dir(), f"{symbol}_training")
-    csv = log_dir/f"{log_stem}.csv"
-    bias = ytr.mean(axis=0)   # per-horizon mean of the training target (model space): the head starts at the constant forecast
-    anchor = anchor_spec(ds.feature_names, ds.scaler, mp["anchor_features"]) if mp.get("har_anchor") else None
-    anchor_coef = {}
-    def anchored(m: keras.Model) -> keras.Model:   # the frozen HAR anchor is fitted on the training windows only
-        if anchor is not None: anchor_coef[m.name] = fit_anchor(m, Xtr, ytr)
+
+# %% ../nbs/04_train.ipynb #88e6699e
+@dataclass
+class _Run:
+    "One `train` call's settings and state, shared by the functions that fit its network(s)."
+    symbol: str
+    p: dict
+    out: Path
+    rdir: Path | None
+    data: tuple
+    steps: int
+    verbose: int
+    callbacks: list | None
+    init_from: str | Path | None
+    prevs: dict
+    done: dict
+    goal: dict
+    anchor: dict | None = None
+    anchor_coef: dict = field(default_factory=dict)
+
+    def anchored(self, m: keras.Model) -> keras.Model:
+        "Fit `m`'s frozen HAR anchor on the training windows only (when the model has one)."
+        if self.anchor is not None: self.anchor_coef[m.name] = fit_anchor(m, self.data[0], self.data[1])
         return m
-    steps = int(np.ceil(len(Xtr) / int(tp["batch_size"])))
-    meta = {"feature_names": names, "dataset_features": list(ds.feature_names), "n_features": len(names),
-            "sequence_length": int(T), "needs_garch": kind == "hybrid", "forecast_days": int(K),
-            "horizon": int(hcol + 1) if K > 1 else int(p["target"]["horizon"]), "horizon_column": int(hcol)}
-    units = [f"members/{mk}" for mk in mp["ensemble_members"]] if kind == "ensemble" else ["."]
-    if init_from is not None and (kind == "ensemble" or rdir is not None):
-        raise ConfigError("init_from (warm start) works for a single fresh network; not with model.type ensemble or resume=")
+
+def _run_params(symbol: str, params, model_type, epochs, batch_size, learning_rate, resume,
+                additional_epochs) -> tuple[dict, Path | None, int | None]:
+    "The run's params (a resumed run: the saved ones), the folder it resumes from and how many more epochs."
+    if resume is None or resume is False:
+        overrides = {"model.type": model_type, "training.epochs": epochs, "training.batch_size": batch_size,
+                     "training.learning_rate": learning_rate}
+        return resolve_params(params, **overrides), None, None
+    rdir = _resume_folder(resume, symbol)
+    p = load_json(rdir/"params.json")
+    n_more = additional_epochs if additional_epochs is not None else epochs
+    if n_more is not None and n_more < 1:
+        raise ConfigError(f"resume from {rdir} needs additional_epochs >= 1 (e.g. additional_epochs=50)")
+    if model_type and model_type != p["model"]["type"]:
+        raise ConfigError(f"cannot resume a {p['model']['type']} model as {model_type}; drop model_type or retrain")
+    if batch_size: p["training"]["batch_size"] = int(batch_size)
+    return p, rdir, n_more
+
+def _check_resumable(rdir: Path, names: list[str], K: int, symbol: str) -> None:
+    "The model in `rdir` has the dataset's input features and number of horizons."
+    saved = _read_meta(rdir, "features.json")
+    check_feature_names(saved["feature_names"], names, f"the model in {rdir}")
+    if int(saved.get("forecast_days", 1)) != K:
+        raise ModelError(f"cannot resume the model in {rdir}: it forecasts {saved.get('forecast_days', 1)} horizons, "
+                         f"the dataset of {symbol} has {K} (predict.forecast_days / target.horizon changed); retrain instead")
+
+def _training_arrays(ds, kind: str, log_target: bool, symbol: str) -> tuple:
+    "(X_train, Y_train, X_val, Y_val) in model space; DataError if a split is empty or not finite."
+    Xtr, Xva = model_inputs(ds, "train", kind), model_inputs(ds, "val", kind)
+    ytr = to_model_target(dataset_targets(ds, "train"), log_target)
+    yva = to_model_target(dataset_targets(ds, "val"), log_target)
+    for nm, a in (("X_train", Xtr), ("X_val", Xva), ("Y_train", ytr), ("Y_val", yva)):
+        if len(a) == 0:
+            raise DataError(f"{symbol}: split {nm} is empty; check dataset.* in params.yaml and rebuild the dataset")
+        if not np.isfinite(a).all():
+            raise DataError(f"{symbol}: {nm} holds NaN/inf; rebuild the dataset with "
+                            f"cryptovol.features.build_dataset('{symbol}')")
+    return Xtr, ytr, Xva, yva
+
+def _epoch_goals(rdir: Path | None, units: list[str], n_more: int | None, epochs: int) -> tuple[dict, dict, dict]:
+    "Per network: its earlier history (resume), the epochs it has done and the epoch it trains to."
     prevs, done = {u: None for u in units}, {u: 0 for u in units}
-    if rdir is not None:  # what each network has done, from the per-epoch histories next to its last.keras
-        for u in units:
-            h = _unit_history(rdir, u)
-            if h is not None and len(h.get("loss", [])) and (rdir/u/"last.keras").is_file(): prevs[u], done[u] = h, len(h["loss"])
-        goal = {u: (done[u] + int(n_more)) if n_more is not None else int(tp["epochs"]) for u in units}
-        if all(goal[u] <= done[u] for u in units):
-            raise ConfigError(f"nothing to resume in {rdir}: it has {max(done.values())} epochs and training.epochs is {tp['epochs']}; "
-                              "pass additional_epochs=N to train N more")
-    else:
-        goal = {u: int(tp["epochs"]) for u in units}
-    _start_run(out, meta, ds, p, fresh=rdir is None)
-    if rdir is None:  # a fresh run: files of an earlier run must not linger
-        shutil.rmtree(out/"members", ignore_errors=True)
-        if kind == "ensemble": (out/"last.keras").unlink(missing_ok=True)
-    log.info(f"{symbol}: training {kind} on {len(Xtr)} windows ({T} days x {F} features, {K} horizons), validating on {len(Xva)}"
-             + (f"; resuming from {rdir}: epochs {done} -> {goal}" if rdir else ""))
+    if rdir is None: return prevs, done, {u: int(epochs) for u in units}
+    for u in units:   # what each network has done, from the per-epoch histories next to its last.keras
+        h = _unit_history(rdir, u)
+        if h is not None and len(h.get("loss", [])) and (rdir/u/"last.keras").is_file(): prevs[u], done[u] = h, len(h["loss"])
+    goal = {u: (done[u] + int(n_more)) if n_more is not None else int(epochs) for u in units}
+    if all(goal[u] <= done[u] for u in units):
+        raise ConfigError(f"nothing to resume in {rdir}: it has {max(done.values())} epochs and training.epochs is "
+                          f"{epochs}; pass additional_epochs=N to train N more")
+    return prevs, done, goal
 
-    def unit(label: str, unit_seed: int, build, unit_rel: str, csv_path: Path):
-        set_seeds(unit_seed, det, tensorflow=True)
-        udir = ensure_dir(out/unit_rel)
-        prev, start, end = prevs[unit_rel], done[unit_rel], goal[unit_rel]
-        if prev is not None:
-            model = _load_for_resume(rdir/unit_rel)
-            if (rdir/unit_rel).resolve() != udir.resolve():
-                for f in ("checkpoint.keras", "last.keras", "history.json"):
-                    if (rdir/unit_rel/f).is_file(): shutil.copy(rdir/unit_rel/f, udir/f)
-            it = int(model.optimizer.iterations)
-            if it != start * steps:
-                log.warning(f"{label}: last.keras has {it} optimizer steps but history.json records {start} epochs of {steps} steps; "
-                            "the run was probably killed between the two writes: epoch numbers may be off by one")
-            best = float(np.nanmin(prev["val_loss"]))
-        else:
-            for f in ("checkpoint.keras", "last.keras", "history.json"): (udir/f).unlink(missing_ok=True)
-            model = build()
-            if init_from is not None: transfer_weights(load_keras_model(init_from), model)
-            model = compile_model(model, p); best = np.inf
-        if end <= start:  # this network already reached its goal (ensemble member finished before a kill)
-            if (udir/"checkpoint.keras").is_file(): model.load_weights(udir/"checkpoint.keras")
-            return model, merge_history(prev, {}), 0.0, 0
-        rec = fit_network(model, data, p, udir, csv_path, label, start, end, best, verbose, previous=prev, extra_callbacks=callbacks)
-        return model, merge_history(prev, rec), rec["fit_seconds"], len(rec["loss"])
+# %% ../nbs/04_train.ipynb #19801d0b
+def _resumed_model(run: _Run, unit_rel: str, udir: Path, label: str) -> tuple[keras.Model, float]:
+    "The network of `unit_rel` from the run it resumes (files copied into `udir`) and its best val_loss so far."
+    model = _load_for_resume(run.rdir/unit_rel)
+    if (run.rdir/unit_rel).resolve() != udir.resolve():
+        for f in ("checkpoint.keras", "last.keras", "history.json"):
+            if (run.rdir/unit_rel/f).is_file(): shutil.copy(run.rdir/unit_rel/f, udir/f)
+    it, start = int(model.optimizer.iterations), run.done[unit_rel]
+    if it != start * run.steps:
+        log.warning(f"{label}: last.keras has {it} optimizer steps but history.json records {start} epochs of "
+                    f"{run.steps} steps; the run was probably killed between the two writes: epoch numbers may be off by one")
+    return model, float(np.nanmin(run.prevs[unit_rel]["val_loss"]))
 
-    if kind == "ensemble":
-        members, histories, secs, n_ep, member_epochs, member_secs = {}, {}, 0.0, 0, [], []
-        for i, mk in enumerate(mp["ensemble_members"]):
-            m, h, s, e = unit(f"{symbol} {mk}", seed + i, lambda mk=mk: anchored(build_member(mk, T, F, p, bias, anchor=anchor)), f"members/{mk}",
-                              log_dir/f"{log_stem}_{mk}.csv")
-            members[mk], histories[mk] = m, h; secs += s; n_ep += e; member_epochs.append(e); member_secs.append(s)
-        member_val = {k: float(np.nanmin(h["val_loss"])) for k, h in histories.items()}  # best weights are loaded
-        weights = ensemble_weights([member_val[k] for k in members], mp["ensemble_weighting"])
-        model = combine_members(list(members.values()), weights)
-        history = {"members": histories, "weights": dict(zip(members, weights)), "member_val_loss": member_val}
-        best_info = {"members": {k: history_summary(h) for k, h in histories.items()}}
-        best_info.update({"best_epoch": None, "epochs_run": max(len(h["loss"]) for h in histories.values())})
-        med = sum(float(np.median(h["seconds"][-e:])) for h, e in zip(histories.values(), member_epochs) if e)
-        per_epoch = sum(s / max(e, 1) for s, e in zip(member_secs, member_epochs))  # one epoch of every member
+def _fit_unit(run: _Run, label: str, unit_seed: int, build, unit_rel: str, csv_path: Path) -> tuple:
+    "Fit (or resume) one network to its epoch goal: (model with its best weights, history, seconds, epochs run)."
+    set_seeds(unit_seed, bool(run.p["training"]["deterministic"]), tensorflow=True)
+    udir = ensure_dir(run.out/unit_rel)
+    prev, start, end = run.prevs[unit_rel], run.done[unit_rel], run.goal[unit_rel]
+    if prev is not None: model, best = _resumed_model(run, unit_rel, udir, label)
     else:
-        build = lambda: anchored(build_model(T, F, p, kind, output_bias=bias, anchor=anchor))
-        model, history, secs, n_ep = unit(f"{symbol} {kind}", seed, build, ".", csv)
-        best_info = history_summary(history)
-        med = float(np.median(history["seconds"][-n_ep:])) if n_ep else 0.0; per_epoch = secs / max(n_ep, 1)
-    # -- artefacts: metadata first (features/scaler/params were written at the start), the model file last
-    trained = TrainedModel(model, names, p, kind, log_target, scaler=ds.scaler, path=out/"model.keras", horizon_column=hcol)
-    raw_val = trained.predict_raw_horizons(Xva)
-    val_loss, val_vol = _loss_value(yva, raw_val, p), trained.predict_horizons(Xva)
+        for f in ("checkpoint.keras", "last.keras", "history.json"): (udir/f).unlink(missing_ok=True)
+        model = build()
+        if run.init_from is not None: transfer_weights(load_keras_model(run.init_from), model)
+        model, best = compile_model(model, run.p), np.inf
+    if end <= start:  # this network already reached its goal (ensemble member finished before a kill)
+        if (udir/"checkpoint.keras").is_file(): model.load_weights(udir/"checkpoint.keras")
+        return model, merge_history(prev, {}), 0.0, 0
+    rec = fit_network(model, run.data, run.p, udir, csv_path, label, start, end, best, run.verbose, previous=prev,
+                      extra_callbacks=run.callbacks)
+    return model, merge_history(prev, rec), rec["fit_seconds"], len(rec["loss"])
+
+def _fit_ensemble(run: _Run, T: int, F: int, bias, log_dir: Path, log_stem: str) -> tuple:
+    "Each member fitted with its own seed, combined with validation-loss weights: (model, history, timing, info)."
+    mp, seed = run.p["model"], int(run.p["training"]["seed"])
+    members, histories, secs, n_ep, member_epochs, member_secs = {}, {}, 0.0, 0, [], []
+    for i, mk in enumerate(mp["ensemble_members"]):
+        build = lambda mk=mk: run.anchored(build_member(mk, T, F, run.p, bias, anchor=run.anchor))
+        m, h, s, e = _fit_unit(run, f"{run.symbol} {mk}", seed + i, build, f"members/{mk}", log_dir/f"{log_stem}_{mk}.csv")
+        members[mk], histories[mk] = m, h; secs += s; n_ep += e; member_epochs.append(e); member_secs.append(s)
+    member_val = {k: float(np.nanmin(h["val_loss"])) for k, h in histories.items()}  # best weights are loaded
+    weights = ensemble_weights([member_val[k] for k in members], mp["ensemble_weighting"])
+    model = combine_members(list(members.values()), weights)
+    history = {"members": histories, "weights": dict(zip(members, weights)), "member_val_loss": member_val}
+    best_info = {"members": {k: history_summary(h) for k, h in histories.items()}}
+    best_info.update({"best_epoch": None, "epochs_run": max(len(h["loss"]) for h in histories.values())})
+    med = sum(float(np.median(h["seconds"][-e:])) for h, e in zip(histories.values(), member_epochs) if e)
+    per_epoch = sum(s / max(e, 1) for s, e in zip(member_secs, member_epochs))  # one epoch of every member
+    return model, history, (secs, n_ep, med, per_epoch), best_info
+
+def _fit_single(run: _Run, kind: str, T: int, F: int, bias, csv: Path) -> tuple:
+    "The one network of `kind`: (model, history, timing, info), as `_fit_ensemble`."
+    build = lambda: run.anchored(build_model(T, F, run.p, kind, output_bias=bias, anchor=run.anchor))
+    model, history, secs, n_ep = _fit_unit(run, f"{run.symbol} {kind}", int(run.p["training"]["seed"]), build, ".", csv)
+    med = float(np.median(history["seconds"][-n_ep:])) if n_ep else 0.0
+    return model, history, (secs, n_ep, med, secs / max(n_ep, 1)), history_summary(history)
+
+# %% ../nbs/04_train.ipynb #90a0fa17
+def _anchor_summary(anchor_coef: dict, features: list[str]) -> dict | None:
+    "The fitted HAR anchor(s): constant and one coefficient row per regressor, rounded."
+    rnd = lambda row: [round(float(x), 6) for x in row]
+    return {k: {"features": list(features), "const": rnd(c[0]), **{f: rnd(row) for f, row in zip(features, c[1:])}}
+            for k, c in anchor_coef.items()} or None
+
+def _training_summary(run: _Run, ds, trained: TrainedModel, model, timing: tuple, best_info: dict, meta: dict,
+                      t_start: float) -> dict:
+    "summary.json of a run: validation losses against the constant forecast, anchor, speed, provenance."
+    (Xtr, ytr, Xva, yva), p, mp = run.data, run.p, run.p["model"]
+    secs, n_ep, med, per_epoch = timing
+    hcol, (T, F) = meta["horizon_column"], Xtr.shape[1:]
+    val_vol = trained.predict_horizons(Xva)
     rmse_by_day = np.sqrt(np.mean((val_vol - dataset_targets(ds, "val")) ** 2, axis=0))
-    summary = {"symbol": symbol, "model_type": kind, "loss": mp["loss"], "log_target": log_target, **best_info,
-               "forecast_days": int(K), "horizon": meta["horizon"], "horizon_column": int(hcol),
-               "val_loss": val_loss, "val_loss_constant": _constant_val_loss(ytr, yva, p),
-               "val_rmse": float(np.sqrt(np.mean((val_vol[:, hcol] - ds.y_val) ** 2))),
-               "val_rmse_by_day": [round(float(v), 6) for v in rmse_by_day],
-               "har_anchor": {k: {"features": list(mp["anchor_features"]), "const": [round(float(x), 6) for x in c[0]],
-                                  **{f: [round(float(x), 6) for x in row] for f, row in zip(mp["anchor_features"], c[1:])}}
-                              for k, c in anchor_coef.items()} or None,
-               "fit_seconds": round(secs, 2), "seconds_per_epoch": round(per_epoch, 3),
-               "samples_per_s": round(len(Xtr) * n_ep / max(secs, 1e-9), 1), "epochs_this_run": n_ep,
-               "median_epoch_seconds": round(med, 3),  # typical epoch without the first epoch's tracing (ensemble: sum over members)
-               "total_seconds": round(time.perf_counter() - t_start, 2), "n_train": len(Xtr), "n_val": len(Xva),
-               "sequence_length": int(T), "n_features": int(F), "n_params": int(model.count_params()),
-               "seed": seed, "deterministic": det, "resumed_from": str(rdir) if rdir else None,
-               "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               "versions": {"tensorflow": tf.__version__, "keras": keras.__version__}}
-    if kind == "ensemble": summary["ensemble_weights"] = history["weights"]
-    trained.summary = summary
+    return {"symbol": run.symbol, "model_type": trained.model_type, "loss": mp["loss"], "log_target": trained.log_target,
+            **best_info, "forecast_days": meta["forecast_days"], "horizon": meta["horizon"], "horizon_column": int(hcol),
+            "val_loss": _loss_value(yva, trained.predict_raw_horizons(Xva), p),
+            "val_loss_constant": _constant_val_loss(ytr, yva, p),
+            "val_rmse": float(np.sqrt(np.mean((val_vol[:, hcol] - ds.y_val) ** 2))),
+            "val_rmse_by_day": [round(float(v), 6) for v in rmse_by_day],
+            "har_anchor": _anchor_summary(run.anchor_coef, mp["anchor_features"]),
+            "fit_seconds": round(secs, 2), "seconds_per_epoch": round(per_epoch, 3),
+            "samples_per_s": round(len(Xtr) * n_ep / max(secs, 1e-9), 1), "epochs_this_run": n_ep,
+            "median_epoch_seconds": round(med, 3),  # typical epoch without the first's tracing (ensemble: summed)
+            "total_seconds": round(time.perf_counter() - t_start, 2), "n_train": len(Xtr), "n_val": len(Xva),
+            "sequence_length": int(T), "n_features": int(F), "n_params": int(model.count_params()),
+            "seed": int(p["training"]["seed"]), "deterministic": bool(p["training"]["deterministic"]),
+            "resumed_from": str(run.rdir) if run.rdir else None,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "versions": {"tensorflow": tf.__version__, "keras": keras.__version__}}
+
+def _write_artefacts(out: Path, model, history: dict, summary: dict, kind: str, symbol: str) -> None:
+    "history.json, summary.json, the training plot, then the model file last (atomically)."
     save_json(history, out/"history.json")
     save_json(summary, out/"summary.json")
     plot_history(history, out/"training_history.png", title=f"{symbol} {kind}")
@@ -577,9 +602,59 @@ def train(symbol: str, params: dict | None = None, model_type: str | None = None
         with atomic_path(out/"checkpoint.keras") as tmp: model.save(tmp)
     (out/"model.h5").unlink(missing_ok=True)  # a stale legacy file must not shadow the new model
     with atomic_path(out/"model.keras") as tmp: model.save(tmp)
+
+def _network_meta(ds, names: list[str], kind: str, p: dict, T: int, K: int, hcol: int) -> dict:
+    "features.json of a model: its input channels, window shape, horizons."
+    return {"feature_names": names, "dataset_features": list(ds.feature_names), "n_features": len(names),
+            "sequence_length": int(T), "needs_garch": kind == "hybrid", "forecast_days": int(K),
+            "horizon": int(hcol + 1) if K > 1 else int(p["target"]["horizon"]), "horizon_column": int(hcol)}
+
+# %% ../nbs/04_train.ipynb #6ec5635c
+def train(symbol: str, params: dict | None = None, model_type: str | None = None, epochs: int | None = None,
+          batch_size: int | None = None, learning_rate: float | None = None, resume: str | Path | bool | None = None,
+          additional_epochs: int | None = None, verbose: int = 1, dataset=None, out_dir: str | Path | None = None,
+          callbacks: list | None = None, init_from: str | Path | None = None) -> TrainResult:
+    "Train `model.type` on `symbol`'s processed dataset and write models/{symbol}/ (or `out_dir`); `resume=` folder continues (`additional_epochs`, default: up to training.epochs); `callbacks` are extra Keras callbacks (e.g. a sweep's reporter); `init_from` warm-starts from a saved model's weights (the anchor is refitted)."
+    from cryptovol.features import load_dataset
+    t_start = time.perf_counter()
+    out = ensure_dir(Path(out_dir) if out_dir is not None else model_dir(symbol))
+    p, rdir, n_more = _run_params(symbol, params, model_type, epochs, batch_size, learning_rate, resume, additional_epochs)
+    ds = dataset if dataset is not None else load_dataset(symbol)
+    for sec in _DATASET_SECTIONS:
+        if isinstance(getattr(ds, "params", None), dict) and sec in ds.params: p[sec] = copy.deepcopy(ds.params[sec])
+    mp, tp = p["model"], p["training"]
+    kind, log_target = mp["type"], bool(mp["log_target"])
+    names = input_feature_names(ds, kind)
+    K, hcol = dataset_targets(ds, "train").shape[1], dataset_horizon_column(ds)
+    if rdir is not None: _check_resumable(rdir, names, K, symbol)
+    data = _training_arrays(ds, kind, log_target, symbol)
+    T, F = data[0].shape[1:]
+    log_dir, log_stem = (out, "training") if out_dir is not None else (logs_dir(), f"{symbol}_training")
+    meta = _network_meta(ds, names, kind, p, T, K, hcol)
+    units = [f"members/{mk}" for mk in mp["ensemble_members"]] if kind == "ensemble" else ["."]
+    if init_from is not None and (kind == "ensemble" or rdir is not None):
+        raise ConfigError("init_from (warm start) works for a single fresh network; not with model.type ensemble or resume=")
+    run = _Run(symbol, p, out, rdir, data, int(np.ceil(len(data[0]) / int(tp["batch_size"]))), verbose, callbacks,
+               init_from, *_epoch_goals(rdir, units, n_more, tp["epochs"]),
+               anchor=anchor_spec(ds.feature_names, ds.scaler, mp["anchor_features"]) if mp.get("har_anchor") else None)
+    _start_run(out, meta, ds, p, fresh=rdir is None)
+    if rdir is None:  # a fresh run: files of an earlier run must not linger
+        shutil.rmtree(out/"members", ignore_errors=True)
+        if kind == "ensemble": (out/"last.keras").unlink(missing_ok=True)
+    log.info(f"{symbol}: training {kind} on {len(data[0])} windows ({T} days x {F} features, {K} horizons), validating on "
+             f"{len(data[2])}" + (f"; resuming from {rdir}: epochs {run.done} -> {run.goal}" if rdir else ""))
+    bias = data[1].mean(axis=0)   # per-horizon mean of the training target (model space): the head starts at the constant
+    model, history, timing, best_info = (_fit_ensemble(run, T, F, bias, log_dir, log_stem) if kind == "ensemble"
+                                         else _fit_single(run, kind, T, F, bias, log_dir/f"{log_stem}.csv"))
+    trained = TrainedModel(model, names, p, kind, log_target, scaler=ds.scaler, path=out/"model.keras", horizon_column=hcol)
+    summary = _training_summary(run, ds, trained, model, timing, best_info, meta, t_start)
+    if kind == "ensemble": summary["ensemble_weights"] = history["weights"]
+    trained.summary = summary
+    _write_artefacts(out, model, history, summary, kind, symbol)
     be = f"best epoch {summary['best_epoch']}, " if summary.get("best_epoch") else ""
-    log.info(f"{symbol} {kind}: {be}val_loss {val_loss:.5f} (constant forecast {summary['val_loss_constant']:.5f}); "
-             f"{n_ep} epochs in {secs:.1f}s ({summary['seconds_per_epoch']:.2f} s/epoch, {summary['samples_per_s']:.0f} samples/s); wrote {out}")
+    log.info(f"{symbol} {kind}: {be}val_loss {summary['val_loss']:.5f} (constant forecast {summary['val_loss_constant']:.5f}); "
+             f"{timing[1]} epochs in {timing[0]:.1f}s ({summary['seconds_per_epoch']:.2f} s/epoch, "
+             f"{summary['samples_per_s']:.0f} samples/s); wrote {out}")
     return TrainResult(trained, history, summary, out)
 
 # %% ../nbs/04_train.ipynb #53f82ab1

@@ -67,3 +67,16 @@ def test_the_layers_point_one_way():
     assert g["config"] == set()
     assert g["data"] <= {"config"} and g["features"] <= {"config", "data"}
     assert "globalnet" not in g["train"] | g["model"] | g["evaluate"], "the global model builds on train/model, not the reverse"
+
+
+MAX_FUNCTION_LINES = 60
+
+
+def test_no_function_is_longer_than_sixty_lines():
+    "Short functions: the longest in the package (definition to last line) has at most 60 lines."
+    long = []
+    for m in MODULES:
+        for n in ast.walk(ast.parse((PKG/f"{m}.py").read_text())):
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.end_lineno - n.lineno + 1 > MAX_FUNCTION_LINES:
+                long.append(f"{m}.{n.name} ({n.end_lineno - n.lineno + 1} lines)")
+    assert long == [], f"split these functions into named steps (in their notebooks): {long}"
