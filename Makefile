@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 TEST_DATA_DIR := $(or $(CRYPTOVOL_DATA_DIR),$(if $(wildcard ../shared/data/yahoo),$(abspath ../shared/data),))
 NO_DATA := no data folder: set CRYPTOVOL_DATA_DIR or place the offline mirror at ../shared/data
 
-.PHONY: setup run refresh test export-check nbtest pytest clean lab report browser docs docs-check screenshots
+.PHONY: setup run refresh test export-check lint nbtest pytest clean lab report browser docs docs-check screenshots
 setup: $(STAMP)
 DOCS_STAMP := $(VENV)/.installed-docs
 CHROMIUM ?= $(or $(CRYPTOVOL_CHROMIUM),$(shell command -v chromium 2>/dev/null),/usr/bin/chromium)
@@ -44,6 +44,10 @@ export-check: setup
 	    git status --short -- cryptovol; exit 1; \
 	  else echo "cryptovol/ matches nbs/ (nbdev_export changed nothing)"; fi; \
 	else echo "not a git checkout: skipping the export drift check"; fi
+
+# pyflakes' checks with ruff (pyproject.toml [tool.ruff]): the package, the notebooks, tests, benchmarks, docs scripts
+lint: setup
+	$(BIN)/ruff check .
 
 nbtest: setup
 	@if [ -z "$(TEST_DATA_DIR)" ]; then echo "nbtest: SKIPPED, the notebooks demonstrate on real data: $(NO_DATA)"; \
@@ -78,7 +82,7 @@ docs-check: docs
 screenshots: setup browser
 	$(BIN)/python docs/screenshots.py
 
-test: export-check nbtest pytest docs-check
+test: export-check lint nbtest pytest docs-check
 
 lab: setup
 	$(BIN)/jupyter lab nbs

@@ -19,7 +19,7 @@ import argparse, contextlib, io, sys, time, traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (release_root, run_main, RESULTS, add_common_args, BenchmarkError, configure_env, machine_info, machine_markdown, make_root, md_table,
+from _common import (release_root, run_main, add_common_args, BenchmarkError, configure_env, machine_info, machine_markdown, make_root, md_table,
                      parse_set, write_outputs)
 
 MODEL_TYPES = ("simple", "advanced", "ensemble", "hybrid")
@@ -221,7 +221,7 @@ def markdown(result: dict) -> str:
 # ------------------------------------------------------------------ main
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import os, shutil
+    import os
     horizon_mode = args.horizons is not None
     model_types = args.model_types or (["advanced"] if horizon_mode else list(MODEL_TYPES))
     overrides = parse_set(args.set)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import release_root, run_main, add_common_args, configure_env, machine_info, make_root, md_table, parse_set, write_outputs
-from accuracy import BASELINES, model_val_qlike, validation_baselines
+from accuracy import model_val_qlike, validation_baselines
 
 SMALL = {"model.lstm_units": [32, 16], "model.dropout": [0.2, 0.2], "model.batch_norm": False}
 #: named params overrides compared on the validation window (the first is the seed project's architecture)

@@ -18,7 +18,7 @@ import argparse, contextlib, io, json, os, resource, shutil, statistics, subproc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (release_root, run_main, RESULTS, add_common_args, BenchmarkError, configure_env, machine_info, machine_markdown, make_root, md_table,
+from _common import (release_root, run_main, add_common_args, BenchmarkError, configure_env, machine_info, machine_markdown, make_root, md_table,
                      parse_set, write_outputs)
 from cryptovol.config import CryptovolError   # no side effects: cryptovol's logger is configured on first use
 
@@ -38,7 +38,7 @@ TARGETS = {"five_coins_total_s": 15 * 60, "predict_s": 10, "featurize_all_s": 30
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sections", nargs="+", choices=SECTIONS,
-                    help=f"what to measure (default: all; with --quick: all but five_coins)")
+                    help="what to measure (default: all; with --quick: all but five_coins)")
     ap.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES),
                     help="pipeline stages to time in one_coin/five_coins (earlier stages they need still run, untimed)")
     ap.add_argument("--skip-report", action="store_true", help="leave out the report stage (papermill HTML reports)")

@@ -15,7 +15,7 @@ import argparse, json, os, shutil, sys, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (REPO, BenchmarkError, add_common_args, configure_env, fmt, machine_info, machine_markdown, make_root, md_table,
+from _common import (REPO, add_common_args, configure_env, fmt, machine_info, machine_markdown, make_root, md_table,
                      parse_set, release_root, run_main, write_outputs)
 
 
@@ -53,7 +53,7 @@ def markdown(r: dict) -> str:
              f"with {r['cpus_per_trial']} CPU per trial on {r['machine']['nproc']} cores",
              f"- the machine was shared with other jobs (load average {r['machine']['load_avg_1_5_15']} at the start, "
              f"{r['load_end']} at the end), so the times are upper bounds for an idle 2-core machine",
-             f"- per-coin model (the global model of issue #13 does not exist yet); selected on validation QLIKE only, the test split is sealed", ""]
+             "- per-coin model (the global model of issue #13 does not exist yet); selected on validation QLIKE only, the test split is sealed", ""]
     if dflt and dflt["trial"] == best["trial"]:
         lines += [f"**The default configuration (params.yaml, trial {best['trial']}) is the best trial**: validation QLIKE "
                   f"**{best['val_qlike']:.4f}** (epoch {best['epoch']}); none of the other {s['finished'] - 1} trials beat it on validation. "
@@ -78,7 +78,6 @@ def main(argv=None) -> int:
     configure_env(root, args.data_dir or os.environ.get("CRYPTOVOL_DATA_DIR"), args.verbose)
     try:
         from cryptovol.sweep import apply_best, load_sweep, run_sweep, sweep_base_params
-        from cryptovol.config import get_params
         fixed_extra = {k: v for k, v in overrides.items()}
         spec = load_sweep(root/"sweep.yaml", num_samples=args.num_samples, search=args.search)
         spec.fixed.update(fixed_extra)

@@ -13,9 +13,9 @@ import pandas as pd
 
 from .config import (ConfigError, DataError, atomic_path, ensure_dir, get_logger, get_params, load_json, project_root,
                               safe_symbol, save_json)
-from .evaluate import (BASELINES, _clean, baseline_forecasts, best_baseline_on_validation, dataset_range_var, diebold_mariano,
+from .evaluate import (_clean, baseline_forecasts, best_baseline_on_validation, dataset_range_var, diebold_mariano,
                                 forecast_metrics, qlike_loss, squared_error, training_end)
-from .features import SPLITS, build_features, forecast_days, forward_realized_vol, make_dataset, valid_samples
+from .features import Dataset, build_features, forecast_days, forward_realized_vol, make_dataset, valid_samples
 
 log = get_logger(__name__)
 TARGET_FLOOR = 1e-4   # the floor `cryptovol.train.to_model_target` puts under a vol before its log

@@ -10,19 +10,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from .config import load_tensorflow; load_tensorflow()  # curl_cffi first, quiet start-up (see 00_config)
 import keras
-from keras import layers, ops
+from keras import layers
 
 from .config import (ConfigError, DataError, ModelError, atomic_path, ensure_dir, get_logger, get_params, load_json,
                               model_dir, project_root, safe_symbol, save_json, set_seeds)
 from .evaluate import qlike_loss
 from .features import SPLITS
-from .model import (LOSS_FLOOR, LOSSES, CoinIndex, HorizonQlike, LogNormalMixture, LogNormalPoint,  # the head
-                             LogNormalTermStructure, SelectChannels, horizon_qlike, lognormal_interval, lognormal_mean_var,
-                             lognormal_mean_vol, lognormal_nll, lognormal_quantile, mix_lognormals, qlike_lognormal_loss)
+from .model import (LOSS_FLOOR, CoinIndex, head_loss, HorizonQlike, LogNormalMixture, LogNormalPoint,  # the head
+                             LogNormalTermStructure, SelectChannels, lognormal_interval, lognormal_mean_var,
+                             lognormal_mean_vol, mix_lognormals)
 
 log = get_logger(__name__)
 
@@ -187,7 +186,7 @@ def fit_member(panel: Panel, params: dict, seed: int, out: Path, anchor_fit: dic
                          channels=input_channels(panel.feature_names, params["global_model"]["input_features"]))
     col = int(params["target"]["horizon"]) - 1
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=float(p["training"]["learning_rate"]), clipnorm=1.0),
-                  loss=globals()[LOSSES[params["global_model"]["loss"]]], metrics=[HorizonQlike(col)])
+                  loss=head_loss(params["global_model"]["loss"]), metrics=[HorizonQlike(col)])
     data = (panel.inputs("train"), Y, panel.inputs("val"), panel.targets("val"))
     out = ensure_dir(out)
     for f in ("checkpoint.keras", "last.keras", "history.json"): (out/f).unlink(missing_ok=True)

@@ -17,13 +17,13 @@ from .config import ConfigError, get_logger
 log = get_logger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'LOSSES', 'MODEL_TYPES', 'BN_MOMENTUM', 'MEMBER_TYPES', 'LOSS_FLOOR', 'AttentionLayer', 'LastStep',
-           'StackMembers', 'WeightedAverage', 'qlike_log_loss', 'qlike_loss', 'get_loss', 'n_outputs_for',
+__all__ = ['log', 'LOSSES', 'MODEL_TYPES', 'BN_MOMENTUM', 'MEMBER_TYPES', 'LOSS_FLOOR', 'HEAD_LOSSES', 'AttentionLayer',
+           'LastStep', 'StackMembers', 'WeightedAverage', 'qlike_log_loss', 'qlike_loss', 'get_loss', 'n_outputs_for',
            'LogVolChannels', 'anchor_spec', 'fit_anchor', 'build_simple', 'build_advanced', 'build_hybrid',
            'build_member', 'combine_members', 'ensemble_weights', 'ensemble_members', 'member_outputs', 'build_model',
            'attention_model', 'lognormal_mean_var', 'lognormal_mean_vol', 'lognormal_quantile', 'lognormal_interval',
            'mix_lognormals', 'LogNormalTermStructure', 'LogNormalMixture', 'LogNormalPoint', 'SelectChannels',
-           'CoinIndex', 'qlike_lognormal_loss', 'horizon_qlike', 'HorizonQlike', 'lognormal_nll']
+           'CoinIndex', 'qlike_lognormal_loss', 'horizon_qlike', 'HorizonQlike', 'lognormal_nll', 'head_loss']
 
 # %% ../nbs/03_model.ipynb #6fa79ff0
 @keras.saving.register_keras_serializable(package="cryptovol")
@@ -462,7 +462,7 @@ def qlike_lognormal_loss(y_true, y_pred):
     nll = ops.log(s) + 0.5 * ops.square((ops.log(y) - mu_fixed) / s)
     return ops.mean(qlike + nll, axis=-1)
 
-LOSSES = {"nll": "lognormal_nll", "qlike_nll": "qlike_lognormal_loss"}
+HEAD_LOSSES = {"nll": "lognormal_nll", "qlike_nll": "qlike_lognormal_loss"}   # global_model.loss -> the head's loss
 
 @keras.saving.register_keras_serializable(package="cryptovol")
 def horizon_qlike(y_true, y_pred, column: int = 0):
@@ -484,3 +484,8 @@ def lognormal_nll(y_true, y_pred):
     y = ops.log(ops.maximum(ops.cast(y_true, y_pred.dtype), LOSS_FLOOR))
     mu, s = y_pred[..., 0], y_pred[..., 1]
     return ops.mean(ops.log(s) + 0.5 * ops.square((y - mu) / s), axis=-1)
+
+def head_loss(name: str):
+    "The head's Keras loss for `global_model.loss`: `nll` (lognormal_nll) or `qlike_nll` (qlike_lognormal_loss)."
+    if name not in HEAD_LOSSES: raise ConfigError(f"global_model.loss {name!r}: use one of {sorted(HEAD_LOSSES)}")
+    return {"lognormal_nll": lognormal_nll, "qlike_lognormal_loss": qlike_lognormal_loss}[HEAD_LOSSES[name]]

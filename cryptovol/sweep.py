@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_sweep.ipynb #9f42b438
 from __future__ import annotations
-import copy, hashlib, itertools, json, math, os, shlex, shutil, time
+import copy, hashlib, itertools, json, os, shlex, shutil, time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
@@ -14,8 +14,8 @@ import pandas as pd
 import yaml
 
 from .config import (PARAM_SCHEMA, ConfigError, CryptovolError, DataError, atomic_path, ensure_dir, get_logger,
-                              get_params, load_params, project_root, safe_symbol, save_json, with_overrides)
-from .features import SPLITS, Dataset
+                              get_params, project_root, safe_symbol, save_json, with_overrides)
+from .features import Dataset
 
 log = get_logger(__name__)
 
@@ -527,7 +527,6 @@ def write_results(out: Path, table: pd.DataFrame, curves: pd.DataFrame, summary:
 
 def plot_search(table: pd.DataFrame, curves: pd.DataFrame, title: str = "sweep"):
     "Left: each trial's best validation QLIKE in start order with the running best; right: validation QLIKE per epoch (ASHA's cuts show as short curves)."
-    import matplotlib
     import matplotlib.pyplot as plt
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
     order = table.sort_values(["started", "trial"]).reset_index(drop=True)   # started: unix time the trial began

@@ -5,7 +5,6 @@ is ever served as prices outside these tests.
 """
 import json
 import logging
-import os
 import shutil
 import time
 from pathlib import Path

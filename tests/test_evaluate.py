@@ -3,7 +3,7 @@
 Prices come from the real offline mirror ($CRYPTOVOL_DATA_DIR/yahoo/BTC-USD.csv). The end-to-end test replaces the trained
 model and the processed dataset by small stand-ins built from those real prices (no training), so it runs in seconds.
 """
-import json, math, os, shutil, sys, types
+import json, math, sys, types
 from dataclasses import dataclass, field
 from pathlib import Path
 

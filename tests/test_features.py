@@ -1,6 +1,5 @@
 """Tests of cryptovol.features on the real offline data (CRYPTOVOL_DATA_DIR): no look-ahead, target, windows, scaler, datasets."""
 import math
-import os
 import shutil
 from pathlib import Path
 

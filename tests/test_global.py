@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from cryptovol import globalnet as g
+from cryptovol import model as head   # the log-normal head: closed forms and layers
 from cryptovol.config import ConfigError, DataError, load_params, reset_params, with_overrides
 from cryptovol.features import _read_inputs, make_dataset
 
@@ -76,32 +77,32 @@ def test_head_forecasts_equal_the_closed_forms(mu, s):
     m2 = np.exp(2 * mu + 2 * s ** 2)
     day_var = np.full((1, K), m2)                                  # a flat term structure: E[sigma_k^2] = m2 for every k
     raw = g._inv_softplus(np.full((1, K), s - min_spread)).astype("float32")
-    out = np.asarray(g.LogNormalTermStructure(min_spread)([np.log(day_var).astype("float32"), raw]), "float64")
+    out = np.asarray(head.LogNormalTermStructure(min_spread)([np.log(day_var).astype("float32"), raw]), "float64")
     np.testing.assert_allclose(out[0, :, 1], s, rtol=1e-5)
     np.testing.assert_allclose(out[0, :, 0], mu, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(g.lognormal_mean_var(mu, s), m2)
-    np.testing.assert_allclose(g.lognormal_mean_vol(mu, s), np.exp(mu + s ** 2 / 2))
-    np.testing.assert_allclose(g.lognormal_quantile(mu, s, 0.9), np.exp(mu + 1.2815515655446004 * s))
-    lo, hi = g.lognormal_interval(mu, s, 0.95)
+    np.testing.assert_allclose(head.lognormal_mean_var(mu, s), m2)
+    np.testing.assert_allclose(head.lognormal_mean_vol(mu, s), np.exp(mu + s ** 2 / 2))
+    np.testing.assert_allclose(head.lognormal_quantile(mu, s, 0.9), np.exp(mu + 1.2815515655446004 * s))
+    lo, hi = head.lognormal_interval(mu, s, 0.95)
     np.testing.assert_allclose([lo, hi], np.exp(mu + np.array([-1, 1]) * 1.959963984540054 * s))
-    np.testing.assert_allclose(np.exp(np.asarray(g.LogNormalPoint("variance")(out))), np.sqrt(m2), rtol=1e-5)
-    np.testing.assert_allclose(np.exp(np.asarray(g.LogNormalPoint("vol")(out))), np.exp(mu + s ** 2 / 2), rtol=1e-5)
+    np.testing.assert_allclose(np.exp(np.asarray(head.LogNormalPoint("variance")(out))), np.sqrt(m2), rtol=1e-5)
+    np.testing.assert_allclose(np.exp(np.asarray(head.LogNormalPoint("vol")(out))), np.exp(mu + s ** 2 / 2), rtol=1e-5)
     draws = np.exp(np.random.default_rng(1).normal(mu, s, 400_000))
     np.testing.assert_allclose(np.mean(draws ** 2), m2, rtol=0.01)
 
 
 def test_mixture_keeps_the_mean_variance():
     mus, ss = np.array([[-1.0, -0.2], [-0.6, 0.1]]), np.array([[0.2, 0.5], [0.4, 0.3]])
-    mu, s = g.mix_lognormals(mus, ss)
-    np.testing.assert_allclose(g.lognormal_mean_var(mu, s), g.lognormal_mean_var(mus, ss).mean(axis=0))
-    layer = np.asarray(g.LogNormalMixture()([np.stack([mus[0], ss[0]], -1)[None].astype("float32"),
+    mu, s = head.mix_lognormals(mus, ss)
+    np.testing.assert_allclose(head.lognormal_mean_var(mu, s), head.lognormal_mean_var(mus, ss).mean(axis=0))
+    layer = np.asarray(head.LogNormalMixture()([np.stack([mus[0], ss[0]], -1)[None].astype("float32"),
                                              np.stack([mus[1], ss[1]], -1)[None].astype("float32")]))[0]
     np.testing.assert_allclose(layer, np.stack([mu, s], -1), rtol=1e-4, atol=1e-5)
 
 
 def test_cumulative_variance_is_monotone_for_every_test_window(trained, panel):
     mu, s = g.predict_lognormal(trained.model, panel.inputs("test"))
-    C = g.lognormal_mean_var(mu, s) * np.arange(1, mu.shape[1] + 1)
+    C = head.lognormal_mean_var(mu, s) * np.arange(1, mu.shape[1] + 1)
     assert len(C) == panel.n("test") and np.all(np.diff(C, axis=1) > 0)
     assert np.isfinite(mu).all() and (s > 0).all()
 
@@ -140,10 +141,10 @@ def test_head_and_ensemble_round_trip_in_safe_mode(trained, datasets, params, tm
     X = np.asarray(datasets["ETH-USD"].X_val[:40], "float32")
     rows = trained.panel.rows_of("val", "ETH-USD")
     mu, s = g.predict_lognormal(trained.model, {k: v[rows][:40] for k, v in trained.panel.inputs("val").items()})
-    np.testing.assert_allclose(tm.predict_horizons(X), np.sqrt(g.lognormal_mean_var(mu, s)), rtol=1e-4)
-    np.testing.assert_allclose(tm.predict_mean_vol(X), g.lognormal_mean_vol(mu[:, 6], s[:, 6]), rtol=1e-4)
+    np.testing.assert_allclose(tm.predict_horizons(X), np.sqrt(head.lognormal_mean_var(mu, s)), rtol=1e-4)
+    np.testing.assert_allclose(tm.predict_mean_vol(X), head.lognormal_mean_vol(mu[:, 6], s[:, 6]), rtol=1e-4)
     lo, hi = tm.predict_intervals(X, 0.8)
-    np.testing.assert_allclose(lo, g.lognormal_quantile(mu[:, 6], s[:, 6], 0.1), rtol=1e-4)
+    np.testing.assert_allclose(lo, head.lognormal_quantile(mu[:, 6], s[:, 6], 0.1), rtol=1e-4)
 
 
 # ---------------------------------------------------------------- the pipeline, predict and the backtest

@@ -2,7 +2,6 @@
 plus a learnability check of the advanced model on a clearly labelled SYNTHETIC volatility series (test-only data).
 """
 import math
-import shutil
 from pathlib import Path
 
 import numpy as np

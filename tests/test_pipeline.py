@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cryptovol.cli import build_parser, main
+from cryptovol.cli import build_parser
 
 REPO = Path(__file__).resolve().parent.parent
 

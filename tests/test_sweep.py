@@ -109,7 +109,7 @@ def test_apply_writes_an_override_that_config_accepts(swept):
     p = load_params(swept["root"]/"params.yaml", overrides=over)
     assert p["model"]["lstm_units"] == best["model.lstm_units"] and len(p["model"]["dropout"]) == len(best["model.lstm_units"])
     assert p["training"]["learning_rate"] == pytest.approx(best["training.learning_rate"])
-    assert "dvc exp run -S" in swept["stdout"] and f"-S training.epochs=2" in swept["stdout"]
+    assert "dvc exp run -S" in swept["stdout"] and "-S training.epochs=2" in swept["stdout"]
 
 
 def test_a_trial_cannot_read_the_test_split(swept):
