@@ -13,8 +13,8 @@ import pandas as pd
 
 from .config import (ConfigError, DataError, atomic_path, ensure_dir, get_logger, get_params, load_json, project_root,
                               safe_symbol, save_json)
-from .evaluate import (_clean, baseline_forecasts, best_baseline_on_validation, dataset_range_var, diebold_mariano,
-                                forecast_metrics, qlike_loss, squared_error, training_end)
+from .evaluate import (_clean, best_baseline_on_validation, classical_record, diebold_mariano, forecast_metrics,
+                                qlike_loss, record_forecasts, squared_error, training_end)
 from .features import Dataset, build_features, forecast_days, forward_realized_vol, make_dataset, valid_samples
 
 log = get_logger(__name__)
@@ -128,17 +128,15 @@ def join_folds(preds: list[pd.DataFrame]) -> pd.DataFrame:
 # %% ../nbs/10_backtest.ipynb #510bb8fb
 def fold_classical(ds, params: dict, fold: Fold) -> tuple[pd.DataFrame, dict]:
     "Every classical forecaster on the fold's test dates, refitted on data up to the origin; the best one chosen on validation."
-    frame, h = ds.frame, ds.horizon
-    rets, target, rv = frame["log_return"], frame["target"], dataset_range_var(ds, params)
     # selection: fitted on the fold's training period only, scored on its validation stretch
-    sel = baseline_forecasts(rets, training_end(frame.index, ds.dates_train[-1], h), h, params, target, rv)
+    sel = record_forecasts(classical_record(ds, params, training_end(ds.frame.index, ds.dates_train[-1], ds.horizon), ds.dates_val, fold.k))
     choice = best_baseline_on_validation(ds, sel)
     # forecasting: refitted on everything before the origin (targets that end before the fold starts)
-    base = baseline_forecasts(rets, fold.start - pd.Timedelta(days=1), h, params, target, rv)
-    test = base.reindex(pd.DatetimeIndex(ds.dates_test))
+    origin = fold.start - pd.Timedelta(days=1)
+    test = record_forecasts(classical_record(ds, params, origin, ds.dates_test, fold.k))
     test["best_classical"] = test[choice["best_baseline"]]
     return test, {"best_classical": choice["best_baseline"], "validation_qlike": choice["validation_qlike"],
-                  "parameters": base.attrs["params"], "fit_end": str((fold.start - pd.Timedelta(days=1)).date())}
+                  "parameters": test.attrs["params"], "fit_end": str(origin.date())}
 
 def anchor_forecast(ds, features, split: str = "test") -> np.ndarray:
     "h-day vol forecast of the log-HAR anchor alone (OLS of log forward vols on the log `features` of each training window's last day, as `train` fits it)."

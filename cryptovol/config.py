@@ -104,8 +104,10 @@ PARAM_SCHEMA: dict[str, tuple] = {
     "predict.forecast_days": (int, _pos, "> 0"),
     # classical forecasters added for the walk-forward backtest, and the backtest itself
     "evaluation.range_estimator": (str, _oneof("parkinson", "garman_klass"), "parkinson or garman_klass (the range-based HAR)"),
-    "evaluation.combination": (list, lambda v: len(v) >= 2 and set(v) <= {"naive", "ewma", "garch", "har", "har_log", "har_range"},
-                               "two or more of naive, ewma, garch, har, har_log, har_range"),
+    "evaluation.combination": (list, lambda v: len(v) >= 2 and all(isinstance(x, str) for x in v),
+                               "two or more forecaster names (cryptovol.forecasters.FORECASTERS checks them)"),
+    "evaluation.forecasters": ((str, list), lambda v: v == "all" or (isinstance(v, list) and len(v) >= 1 and all(isinstance(x, str) for x in v)),
+                               "'all' (every registered forecaster) or a list of their names"),
     "backtest.start": (str, None, "a date 'YYYY-MM-DD' (first day of the first test fold)"),
     "backtest.fold_days": (int, lambda v: v >= 30, ">= 30 days"), "backtest.min_train_windows": (int, _pos, "> 0"),
     "backtest.warm_start": (bool, None, ""), "backtest.warm_epochs": (int, _pos, "> 0"),

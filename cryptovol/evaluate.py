@@ -10,25 +10,27 @@ from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import signal, stats
+from scipy import stats
 import statsmodels.api as sm
 from statsmodels.stats.diagnostic import acorr_ljungbox
 from tqdm import tqdm  # text bar on a terminal; off (disable=None) in notebooks and rendered reports
 
-from .config import (ConfigError, DataError, ModelError, atomic_path, ensure_dir, get_logger, get_params,
+from .forecasters import FORECASTERS, CoinData, Origin, TrackRecord, make_forecasters, walk_forward
+from .forecasters import (  # noqa: F401  (the classical formulas, re-exported: cryptovol.evaluate.har_forecast etc.)
+    baseline_forecasts, combine_forecasts, ewma_forecast, fit_har, fit_log_har, garch_forecast, har_components, har_forecast,  # noqa: F401
+    forward_realized_vol_from_returns, log_har_forecast, log_normal_point, naive_forecast, rolling_vol_components)  # noqa: F401
+from .config import (DataError, ModelError, atomic_path, ensure_dir, get_logger, get_params,
                               load_json, model_dir, report_dir, save_json, with_overrides)
 
 log = get_logger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'BASELINES', 'METRIC_COLUMNS', 'HIGHER_IS_BETTER', 'INTERVAL_LEVELS', 'squared_error', 'qlike_loss',
-           'forecast_metrics', 'naive_forecast', 'forward_realized_vol_from_returns', 'ewma_forecast', 'garch_forecast',
-           'rolling_vol_components', 'har_components', 'fit_har', 'har_forecast', 'log_normal_point', 'fit_log_har',
-           'log_har_forecast', 'combine_forecasts', 'baseline_forecasts', 'diebold_mariano', 'residual_tests',
-           'permutation_importance', 'mean_attention', 'comparison_table', 'best_per_metric', 'style_comparison',
-           'save_figure', 'plot_forecasts', 'plot_scatter', 'plot_residuals', 'plot_history', 'plot_importance',
-           'plot_correlation', 'plot_attention', 'dm_table', 'score_forecasts', 'training_end', 'dataset_range_var',
-           'forecast_bands', 'interval_coverage', 'best_baseline_on_validation', 'evaluate', 'plain_reading']
+__all__ = ['log', 'METRIC_COLUMNS', 'HIGHER_IS_BETTER', 'INTERVAL_LEVELS', 'squared_error', 'qlike_loss', 'forecast_metrics',
+           'diebold_mariano', 'residual_tests', 'permutation_importance', 'mean_attention', 'comparison_table',
+           'best_per_metric', 'style_comparison', 'save_figure', 'plot_forecasts', 'plot_scatter', 'plot_residuals',
+           'plot_history', 'plot_importance', 'plot_correlation', 'plot_attention', 'dm_table', 'score_forecasts',
+           'training_end', 'dataset_range_var', 'coin_data', 'classical_record', 'record_forecasts', 'forecast_bands',
+           'interval_coverage', 'best_baseline_on_validation', 'evaluate', 'plain_reading']
 
 # %% ../nbs/05_evaluate.ipynb #d7c841b1
 def _arrays(*xs, names: Sequence[str] = ()) -> list[np.ndarray]:
@@ -76,130 +78,6 @@ def forecast_metrics(actual, forecast, naive, current) -> dict[str, float]:
         "qlike": float(np.mean(qlike_loss(a, f))),
         "bias": float(np.mean(err)),
     }
-
-# %% ../nbs/05_evaluate.ipynb #17a6142b
-def naive_forecast(returns: pd.Series, horizon: int) -> pd.Series:
-    "Past `horizon`-day annualised realised vol at each date t (returns t-h+1..t): the no-change forecast."
-    r = pd.Series(returns, dtype="float64")
-    out = np.sqrt(365.0 / horizon * (r ** 2).rolling(horizon, min_periods=horizon).sum())
-    return out.rename("naive")
-
-def forward_realized_vol_from_returns(returns: pd.Series, horizon: int) -> pd.Series:
-    "The close-to-close target at t: annualised realised vol of returns t+1..t+h (NaN at the last h dates)."
-    return naive_forecast(returns, horizon).shift(-horizon).rename("target")
-
-# %% ../nbs/05_evaluate.ipynb #9c4092c5
-def ewma_forecast(returns: pd.Series, lam: float = 0.94, init_window: int = 30) -> pd.Series:
-    "RiskMetrics EWMA vol forecast at each date t: annualised sqrt(365 * sigma2[t+1|t]), flat over the horizon."
-    if not 0 < lam < 1: raise DataError(f"EWMA lambda must lie in (0, 1); got {lam} (evaluation.ewma_lambda)")
-    r = pd.Series(returns, dtype="float64").dropna()
-    if len(r) < 2: raise DataError("EWMA needs at least 2 returns; the return series is (almost) empty")
-    r2 = r.to_numpy() ** 2
-    init = float(np.mean(r2[:init_window]))
-    sigma2, _ = signal.lfilter([1.0 - lam], [1.0, -lam], r2, zi=[lam * init])
-    return pd.Series(np.sqrt(365.0 * sigma2), index=r.index, name="ewma").reindex(pd.Series(returns).index)
-
-# %% ../nbs/05_evaluate.ipynb #4e253d8d
-def garch_forecast(returns: pd.Series, train_end, horizon: int, refit_every: int = 0) -> pd.Series:
-    "GARCH(1,1)-Student-t vol forecast of the next `horizon` days at each date (fitted on returns up to `train_end`)."
-    from cryptovol.features import garch_vol_forecast
-    g = garch_vol_forecast(returns, train_end=pd.Timestamp(train_end), horizon=horizon, refit_every=refit_every)
-    out = g.astype("float64").rename("garch")
-    out.attrs["params"] = g.attrs.get("params")
-    return out
-
-# %% ../nbs/05_evaluate.ipynb #8a8fbe39
-def rolling_vol_components(daily_var: pd.Series, windows: Sequence[int] = (1, 7, 30), prefix: str = "rv") -> pd.DataFrame:
-    "Trailing annualised vol `sqrt(365/w * sum of daily_var)` over each window (columns `{prefix}_{w}`)."
-    v = pd.Series(daily_var, dtype="float64")
-    return pd.DataFrame({f"{prefix}_{w}": np.sqrt(365.0 / w * v.rolling(w, min_periods=w).sum()) for w in windows})
-
-def har_components(returns: pd.Series, windows: Sequence[int] = (1, 7, 30)) -> pd.DataFrame:
-    "Trailing annualised realised vol over each window in `windows` (columns rv_1, rv_7, rv_30), the HAR regressors."
-    return rolling_vol_components(pd.Series(returns, dtype="float64") ** 2, windows, "rv")
-
-def _train_rows(index: pd.Index, train_end, horizon: int) -> np.ndarray:
-    "Boolean mask of rows whose target window (t+1..t+h) ends on or before `train_end`."
-    train_end = pd.Timestamp(train_end)
-    if train_end < index[0]: raise DataError(f"train_end {train_end.date()} lies before the first return ({index[0].date()})")
-    last = index.searchsorted(train_end, side="right") - 1 - horizon
-    return np.arange(len(index)) <= last
-
-def fit_har(returns: pd.Series, train_end, horizon: int, windows: Sequence[int] = (1, 7, 30), target: pd.Series | None = None):
-    "OLS (statsmodels) of the target on `har_components`, fitted on purged training rows only; returns the results."
-    returns = pd.Series(returns, dtype="float64")
-    target = forward_realized_vol_from_returns(returns, horizon) if target is None else pd.Series(target, dtype="float64").reindex(returns.index)
-    X = sm.add_constant(har_components(returns, windows))
-    use = _train_rows(returns.index, train_end, horizon) & X.notna().all(axis=1).to_numpy() & target.notna().to_numpy()
-    if use.sum() < 10 * X.shape[1]:
-        raise DataError(f"HAR needs at least {10 * X.shape[1]} training rows with complete regressors; got {int(use.sum())} (train_end {pd.Timestamp(train_end).date()} too early?)")
-    return sm.OLS(target[use], X[use]).fit()
-
-def har_forecast(returns: pd.Series, train_end, horizon: int, windows: Sequence[int] = (1, 7, 30),
-                 target: pd.Series | None = None, floor: float = 1e-4) -> pd.Series:
-    "HAR-RV forecast of the target at every date; coefficients (in `.attrs['params']`) come from training rows only."
-    returns = pd.Series(returns, dtype="float64")
-    res = fit_har(returns, train_end, horizon, windows, target)
-    X = sm.add_constant(har_components(returns, windows), has_constant="add")
-    out = (X @ res.params).clip(lower=floor).rename("har")
-    out.attrs["params"] = {k: float(v) for k, v in res.params.items()}
-    return out
-
-# %% ../nbs/05_evaluate.ipynb #b4dd9944
-def log_normal_point(mu, s2: float, use: str = "variance"):
-    "Point vol forecast from log-vol mean `mu` and residual variance `s2`: sqrt(E[sigma^2]) = exp(mu + s2) (`use='variance'`, for QLIKE) or E[sigma] = exp(mu + s2/2) (`use='vol'`)."
-    if use not in ("variance", "vol"): raise ValueError(f"use must be 'variance' or 'vol', got {use!r}")
-    return np.exp(np.asarray(mu, dtype="float64") + (s2 if use == "variance" else s2 / 2))
-
-def fit_log_har(components: pd.DataFrame, target: pd.Series, train_end, horizon: int, floor: float = 1e-4):
-    "OLS (statsmodels) of log(target) on log(components), fitted on purged training rows only; returns the results."
-    X = sm.add_constant(np.log(components.clip(lower=floor)), has_constant="add")
-    y = np.log(pd.Series(target, dtype="float64").reindex(components.index).clip(lower=floor))
-    use = _train_rows(components.index, train_end, horizon) & X.notna().all(axis=1).to_numpy() & y.notna().to_numpy()
-    if use.sum() < 10 * X.shape[1]:
-        raise DataError(f"log-HAR needs at least {10 * X.shape[1]} training rows with complete regressors; got {int(use.sum())} "
-                        f"(train_end {pd.Timestamp(train_end).date()} too early?)")
-    return sm.OLS(y[use], X[use]).fit()
-
-def log_har_forecast(components: pd.DataFrame, target: pd.Series, train_end, horizon: int, name: str = "har_log",
-                     floor: float = 1e-4) -> pd.Series:
-    "Log-HAR forecast at every date, mapped back with the log-normal correction; coefficients and `s2` in `.attrs['params']`."
-    res = fit_log_har(components, target, train_end, horizon, floor)
-    X = sm.add_constant(np.log(components.clip(lower=floor)), has_constant="add")
-    s2 = float(res.mse_resid)
-    out = pd.Series(log_normal_point(X @ res.params, s2), index=components.index, name=name)
-    out.attrs["params"] = {**{k: float(v) for k, v in res.params.items()}, "s2": s2}
-    return out
-
-def combine_forecasts(forecasts: pd.DataFrame, members: Sequence[str], name: str = "combo") -> pd.Series:
-    "Equal-weight combination: sqrt of the mean of the members' variance forecasts (NaN where any member is)."
-    missing = [m for m in members if m not in forecasts]
-    if missing: raise ConfigError(f"evaluation.combination names {missing}, which are not among the forecasts {list(forecasts.columns)}")
-    return np.sqrt((forecasts[list(members)] ** 2).mean(axis=1, skipna=False)).rename(name)
-
-# %% ../nbs/05_evaluate.ipynb #b0513ebb
-BASELINES = ("naive", "ewma", "garch", "har", "har_log", "har_range", "combo")
-
-def baseline_forecasts(returns: pd.Series, train_end, horizon: int, params: dict | None = None,
-                       target: pd.Series | None = None, range_var: pd.Series | None = None) -> pd.DataFrame:
-    "Every classical forecaster (`BASELINES`) at every date of `returns`, fitted up to `train_end`; parameters in `.attrs['params']`."
-    ev = (params if params is not None else get_params())["evaluation"]
-    returns = pd.Series(returns, dtype="float64")
-    target = forward_realized_vol_from_returns(returns, horizon) if target is None else pd.Series(target, dtype="float64").reindex(returns.index)
-    har = har_forecast(returns, train_end, horizon, ev["har_windows"], target)
-    garch = garch_forecast(returns, train_end, horizon, ev["garch_refit_every"])
-    cols = [naive_forecast(returns, horizon), ewma_forecast(returns, ev["ewma_lambda"]), garch, har,
-            log_har_forecast(har_components(returns, ev["har_windows"]), target, train_end, horizon, "har_log")]
-    if range_var is not None:
-        comp = rolling_vol_components(pd.Series(range_var, dtype="float64").reindex(returns.index), ev["har_windows"], "range")
-        cols.append(log_har_forecast(comp, target, train_end, horizon, "har_range"))
-    out = pd.concat(cols, axis=1)
-    members = [m for m in ev["combination"] if m in out or m != "har_range"]
-    out["combo"] = combine_forecasts(out, members)
-    out.attrs["params"] = {c.name: c.attrs.get("params") for c in cols if c.attrs.get("params") is not None}
-    out.attrs["har_params"] = har.attrs["params"]
-    out.attrs["combination"] = members
-    return out
 
 # %% ../nbs/05_evaluate.ipynb #1ed49203
 def diebold_mariano(loss_a, loss_b, h: int = 1) -> tuple[float, float]:
@@ -275,7 +153,7 @@ HIGHER_IS_BETTER = {"r2", "corr", "directional_accuracy"}
 def comparison_table(metrics: dict, forecasts: Sequence[str] | None = None) -> pd.DataFrame:
     "One row per forecast (model first, then baselines, then ensemble members) and one column per metric."
     fc = metrics.get("forecasts", metrics)   # a metrics.json dict or a plain {name: metrics} dict
-    names = list(forecasts) if forecasts else [k for k in ("model", *BASELINES) if k in fc] + sorted(k for k in fc if k.startswith("member_"))
+    names = list(forecasts) if forecasts else [k for k in ("model", *FORECASTERS) if k in fc] + sorted(k for k in fc if k.startswith("member_"))
     return pd.DataFrame({k: fc[k] for k in names}).T.reindex(columns=list(METRIC_COLUMNS)).astype(float)
 
 def best_per_metric(table: pd.DataFrame) -> dict[str, str]:
@@ -387,12 +265,12 @@ def _clean(obj):
     if isinstance(obj, np.integer): return int(obj)
     return obj
 
-def dm_table(actual, forecasts: pd.DataFrame, horizon: int, model: str = "model", baselines: Sequence[str] = BASELINES) -> dict:
+def dm_table(actual, forecasts: pd.DataFrame, horizon: int, model: str = "model", baselines: Sequence[str] | None = None) -> dict:
     "DM statistic and p-value of `model` against each baseline on squared error and on QLIKE (stat < 0: model better)."
     a = np.asarray(actual, dtype=np.float64)
     se_m, ql_m = squared_error(a, forecasts[model]), qlike_loss(a, forecasts[model])
     out = {}
-    for b in baselines:
+    for b in (baselines if baselines is not None else [b for b in FORECASTERS if b in forecasts]):
         s1, p1 = diebold_mariano(se_m, squared_error(a, forecasts[b]), horizon)
         s2, p2 = diebold_mariano(ql_m, qlike_loss(a, forecasts[b]), horizon)
         out[b] = {"se_stat": s1, "se_pvalue": p1, "qlike_stat": s2, "qlike_pvalue": p2}
@@ -403,7 +281,7 @@ def score_forecasts(pred: pd.DataFrame, horizon: int, model: str | None = "model
     names = [c for c in pred.columns if c != "actual"]
     out = {"forecasts": {c: forecast_metrics(pred["actual"], pred[c], pred["naive"], pred["naive"]) for c in names}}
     if model is not None and model in pred:
-        out["dm"] = dm_table(pred["actual"], pred, horizon, model, [b for b in BASELINES if b in pred])
+        out["dm"] = dm_table(pred["actual"], pred, horizon, model, [b for b in FORECASTERS if b in pred])
     return out
 
 def training_end(index: pd.DatetimeIndex, last_train_date, horizon: int) -> pd.Timestamp:
@@ -439,6 +317,23 @@ def dataset_range_var(ds, params: dict) -> pd.Series:
                         f"rebuild it with cryptovol.features.build_dataset('{sym}') or `dvc repro featurize`")
     return ds.frame[col]
 
+def coin_data(ds, params: dict) -> CoinData:
+    "What the classical forecasters of `ds`'s coin read: its returns, target and range variance (`cryptovol.forecasters.CoinData`)."
+    f = ds.frame
+    return CoinData(f["log_return"].astype("float64"), f["target"].astype("float64"), int(ds.horizon),
+                    dataset_range_var(ds, params).astype("float64"), getattr(ds, "symbol", "") or "")
+
+def classical_record(ds, params: dict, until, dates, k: int = 0) -> TrackRecord:
+    "Every classical forecaster `params` asks for, fitted on `ds`'s coin as known at `until`, forecasting `dates`: one origin of `walk_forward`."
+    return walk_forward(make_forecasters(params), coin_data(ds, params), [Origin(k, pd.Timestamp(until), pd.DatetimeIndex(dates))])
+
+def record_forecasts(rec: TrackRecord, k: int = 0) -> pd.DataFrame:
+    "The point forecasts of a one-origin record as a frame, with the fitted parameters in `.attrs` (as `baseline_forecasts` gives them)."
+    out = rec.frame().drop(columns=["fold", "actual"])
+    fits = rec.fits[k]["params"]
+    out.attrs.update(params={n: v for n, v in fits.items() if v is not None}, har_params=fits.get("har"))
+    return out
+
 INTERVAL_LEVELS = (0.8, 0.95)
 
 def forecast_bands(trained, inputs, dates) -> pd.DataFrame | None:
@@ -463,7 +358,7 @@ def interval_coverage(actual, bands: pd.DataFrame) -> dict:
 
 def best_baseline_on_validation(ds, base: pd.DataFrame) -> dict:
     "The baseline with the lowest QLIKE on the validation dates, and each baseline's validation QLIKE."
-    names = [b for b in BASELINES if b in base]
+    names = [b for b in FORECASTERS if b in base]
     vb = base.reindex(pd.DatetimeIndex(ds.dates_val))
     ok = vb[names].notna().all(axis=1).to_numpy()
     y = np.asarray(ds.y_val, dtype=np.float64)[ok]
@@ -482,8 +377,7 @@ def _test_forecasts(symbol: str, ds, trained, params: dict, h: int) -> tuple:
         raise DataError(f"{symbol}: y_test does not match frame['target'] on the test dates; "
                         "rebuild the dataset (`dvc repro featurize`)")
     log.info(f"{symbol}: computing baselines (train_end {train_end.date()}, h={h})")
-    base = baseline_forecasts(ds.frame["log_return"], train_end, h, params, target=ds.frame["target"],
-                              range_var=dataset_range_var(ds, params))
+    base = record_forecasts(classical_record(ds, params, train_end, pd.DatetimeIndex(ds.dates_val).append(dates)))
     inputs = model_inputs(ds, "test", trained)   # also checks the model's features against the dataset's
     model = np.asarray(trained.predict(inputs), dtype=np.float64).ravel()
     pred = pd.DataFrame({"actual": actual, "model": model}, index=dates).join(base.reindex(dates))
