@@ -23,7 +23,7 @@ from _common import (release_root, run_main, add_common_args, BenchmarkError, co
                      parse_set, write_outputs)
 
 MODEL_TYPES = ("simple", "advanced", "ensemble", "hybrid")
-from cryptovol.evaluate import BASELINES   # every classical forecaster, as evaluate and the backtest use them
+from cryptovol.forecasters import FORECASTERS   # every registered classical forecaster, as evaluate and the backtest use them
 # metric key, Markdown header, higher is better
 METRICS = (("r2", "R²", True), ("rmse", "RMSE", False), ("mae", "MAE", False), ("mape", "MAPE %", False),
            ("corr", "corr", True), ("directional_accuracy", "dir. acc.", True), ("theil_u", "Theil U", False),
@@ -55,7 +55,7 @@ def validation_baselines(ds, params: dict) -> dict:
                               range_var=dataset_range_var(ds, params)).reindex(pd.DatetimeIndex(ds.dates_val))
     if base.isna().any().any():
         raise BenchmarkError(f"{ds.symbol}: baselines have NaN forecasts on validation dates; the history before validation is too short")
-    val = {b: forecast_metrics(ds.y_val, base[b], base["naive"], base["naive"]) for b in BASELINES}
+    val = {b: forecast_metrics(ds.y_val, base[b], base["naive"], base["naive"]) for b in list(FORECASTERS)}
     return {"metrics": val, "best_by_qlike": min(val, key=lambda b: val[b]["qlike"]),
             "best_by_rmse": min(val, key=lambda b: val[b]["rmse"]), "train_end": str(train_end.date()),
             "start": str(pd.Timestamp(ds.dates_val[0]).date()), "end": str(pd.Timestamp(ds.dates_val[-1]).date()), "n": int(len(ds.y_val))}
@@ -123,7 +123,7 @@ def coin_rows(rec: dict) -> list[dict]:
                      "dm_qlike": dm_text(dm["qlike_pvalue"], dm["qlike_stat"]), "val_qlike": run["val_qlike"], "n": fc["n"]})
         base_fc = base_fc or m["forecasts"]
     if base_fc is None: return rows
-    for b in BASELINES:
+    for b in list(FORECASTERS):
         rows.append({"forecaster": b + (" *" if b == best else ""), "baseline": b, **{k: base_fc[b][k] for k, _, _ in METRICS},
                      "val_qlike": rec["validation"]["metrics"][b]["qlike"], "n": base_fc[b]["n"]})
     return rows
@@ -133,7 +133,7 @@ def check_baselines_agree(rec: dict) -> str | None:
     "The baselines must be identical across model types of one (coin, h); a difference means the runs did not share the dataset."
     runs = list(rec["runs"].values())
     for r in runs[1:]:
-        for b in BASELINES:
+        for b in list(FORECASTERS):
             a, c = runs[0]["metrics"]["forecasts"][b]["qlike"], r["metrics"]["forecasts"][b]["qlike"]
             if abs(a - c) > 1e-9 * max(1.0, abs(a)): return f"baseline {b} differs between model types ({a} vs {c})"
     return None
@@ -154,7 +154,7 @@ def summarise(groups: list[dict], forecasters: list[str]) -> dict:
         out["mean_rank"][key] = ranks.mean(axis=1).round(2).to_dict()
         out["wins"][key] = (ranks == 1).sum(axis=1).astype(int).to_dict()
     goal = {}
-    for mt in [f for f in forecasters if f not in BASELINES]:
+    for mt in [f for f in forecasters if f not in list(FORECASTERS)]:
         beats = sig = 0
         for g in groups:
             if mt not in g["runs"]: continue
@@ -258,7 +258,7 @@ def main(argv=None) -> int:
                         bar.update(len(model_types)); continue
                     g["warning"] = check_baselines_agree(g)
                     groups.append(g)
-        forecasters = list(model_types) + list(BASELINES)
+        forecasters = list(model_types) + list(list(FORECASTERS))
         summary = {str(h): summarise([g for g in groups if g["horizon"] == h], forecasters) for h in horizons}
         result = {"meta": {"command": "python benchmarks/accuracy.py " + " ".join(sys.argv[1:] if argv is None else argv),
                            "horizon_mode": horizon_mode, "symbols": symbols, "model_types": model_types, "horizons": horizons,

@@ -317,15 +317,16 @@ def dataset_range_var(ds, params: dict) -> pd.Series:
                         f"rebuild it with cryptovol.features.build_dataset('{sym}') or `dvc repro featurize`")
     return ds.frame[col]
 
-def coin_data(ds, params: dict) -> CoinData:
+def coin_data(ds, params: dict, horizon: int | None = None) -> CoinData:
     "What the classical forecasters of `ds`'s coin read: its returns, target and range variance (`cryptovol.forecasters.CoinData`)."
-    f = ds.frame
-    return CoinData(f["log_return"].astype("float64"), f["target"].astype("float64"), int(ds.horizon),
+    f, h = ds.frame, horizon if horizon is not None else ds.horizon
+    return CoinData(f["log_return"].astype("float64"), f["target"].astype("float64"), int(h),
                     dataset_range_var(ds, params).astype("float64"), getattr(ds, "symbol", "") or "")
 
-def classical_record(ds, params: dict, until, dates, k: int = 0) -> TrackRecord:
+def classical_record(ds, params: dict, until, dates, k: int = 0, horizon: int | None = None) -> TrackRecord:
     "Every classical forecaster `params` asks for, fitted on `ds`'s coin as known at `until`, forecasting `dates`: one origin of `walk_forward`."
-    return walk_forward(make_forecasters(params), coin_data(ds, params), [Origin(k, pd.Timestamp(until), pd.DatetimeIndex(dates))])
+    origin = Origin(k, pd.Timestamp(until), pd.DatetimeIndex(dates))
+    return walk_forward(make_forecasters(params), coin_data(ds, params, horizon), [origin])
 
 def record_forecasts(rec: TrackRecord, k: int = 0) -> pd.DataFrame:
     "The point forecasts of a one-origin record as a frame, with the fitted parameters in `.attrs` (as `baseline_forecasts` gives them)."
@@ -377,7 +378,7 @@ def _test_forecasts(symbol: str, ds, trained, params: dict, h: int) -> tuple:
         raise DataError(f"{symbol}: y_test does not match frame['target'] on the test dates; "
                         "rebuild the dataset (`dvc repro featurize`)")
     log.info(f"{symbol}: computing baselines (train_end {train_end.date()}, h={h})")
-    base = record_forecasts(classical_record(ds, params, train_end, pd.DatetimeIndex(ds.dates_val).append(dates)))
+    base = record_forecasts(classical_record(ds, params, train_end, pd.DatetimeIndex(ds.dates_val).append(dates), 0, h))
     inputs = model_inputs(ds, "test", trained)   # also checks the model's features against the dataset's
     model = np.asarray(trained.predict(inputs), dtype=np.float64).ravel()
     pred = pd.DataFrame({"actual": actual, "model": model}, index=dates).join(base.reindex(dates))

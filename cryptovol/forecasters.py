@@ -356,7 +356,7 @@ class _GarchFit(Fitted):
     def __init__(self, until, refit_every: int, data: CoinData):
         self.refit_every, self._data = refit_every, data
         self._series = garch_forecast(data.returns, until, data.horizon, refit_every)
-        super().__init__("garch", until, self._series.attrs["params"], None)
+        super().__init__("garch", until, self._series.attrs.get("params"), None)
         self.spread = _log_spread(data.target, self._series, until, data.horizon)
 
     def series(self, data: CoinData) -> pd.Series:

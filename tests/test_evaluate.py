@@ -14,6 +14,7 @@ import statsmodels.api as sm
 from scipy import stats
 
 from cryptovol import evaluate as ev
+from cryptovol import forecasters as fc
 from cryptovol.config import ConfigError, DataError, load_params
 
 REPO = Path(__file__).resolve().parents[1]
@@ -251,7 +252,8 @@ def make_fake(returns: pd.Series, h=7, T=10):
     W = np.lib.stride_tricks.sliding_window_view((F - mean) / scale, T, axis=0).transpose(0, 2, 1).astype(np.float32)
     dates, y = valid.index.to_numpy()[rows], valid["target"].to_numpy(np.float32)[rows]
     i1, i2 = int(len(W) * 0.7), int(len(W) * 0.85)
-    ds = FakeDataset(W[:i1], y[:i1], dates[:i1], W[i1:i2], y[i1:i2], dates[i1:i2], W[i2:], y[i2:], dates[i2:],
+    # purged like make_dataset: the last h windows before each split are dropped, so no target crosses into the next
+    ds = FakeDataset(W[:i1 - h], y[:i1 - h], dates[:i1 - h], W[i1:i2 - h], y[i1:i2 - h], dates[i1:i2 - h], W[i2:], y[i2:], dates[i2:],
                      feats, frame, {"target": {"horizon": h}})
     return ds, FakeTrained(mean, scale)
 
@@ -270,7 +272,7 @@ def project(tmp_path, monkeypatch, btc_returns):
     monkeypatch.setitem(sys.modules, "cryptovol.features", feats)
     monkeypatch.setitem(sys.modules, "cryptovol.train", train)
     # GARCH comes from cryptovol.features (stubbed out here): use a fixed-parameter stand-in, not the real fit
-    monkeypatch.setattr(ev, "garch_forecast", lambda r, te, hh, k=0: ev.ewma_forecast(r, 0.97).rename("garch"))
+    monkeypatch.setattr(fc, "garch_forecast", lambda r, te, hh, k=0: ev.ewma_forecast(r, 0.97).rename("garch"))
     hist = tmp_path / "models" / "BTC-USD"; hist.mkdir(parents=True)
     (hist / "history.json").write_text(json.dumps({"loss": [1.0, 0.5, 0.4], "val_loss": [1.1, 0.7, 0.6]}))
     return tmp_path, ds
@@ -283,7 +285,7 @@ def test_evaluate_writes_metrics_predictions_and_plots(project):
     out = root / "reports" / "BTC-USD"
     m = json.loads((out / "metrics.json").read_text())
     assert m == json.loads(json.dumps(ev._clean(res)))
-    for name in ("model", *ev.BASELINES):
+    for name in ("model", *list(fc.FORECASTERS)):
         assert set(ev.METRIC_COLUMNS) <= set(m["forecasts"][name]) and m["forecasts"][name]["n"] == len(ds.y_test)
     assert m["forecasts"]["naive"]["theil_u"] == 1.0
     # baselines are fitted on the training period: last training forecast date + h days (the end of its target window)
@@ -291,13 +293,13 @@ def test_evaluate_writes_metrics_predictions_and_plots(project):
     assert m["train_end"] == str(ds.frame.index[pos + 7].date())
     har = ev.fit_har(ds.frame["log_return"], ds.frame.index[pos + 7], 7, (1, 7, 30), ds.frame["target"])
     assert m["har_coefficients"] == pytest.approx(har.params.to_dict(), rel=1e-12)
-    for b in ev.BASELINES:
+    for b in list(fc.FORECASTERS):
         assert set(m["dm"][b]) == {"se_stat", "se_pvalue", "qlike_stat", "qlike_pvalue"}
         assert all(0 <= m["dm"][b][k] <= 1 for k in ("se_pvalue", "qlike_pvalue"))
     assert {"mz_f_pvalue", "ljung_box_pvalue", "jarque_bera_pvalue"} <= set(m["residuals"])
     pred = pd.read_csv(out / "predictions.csv", parse_dates=["date"])
-    assert list(pred.columns) == ["date", "actual", "model", "naive", "ewma", "garch", "har", "har_log", "har_range", "combo"]
-    assert m["best_baseline"] in ev.BASELINES and set(m["validation_qlike"]) == set(ev.BASELINES)
+    assert list(pred.columns) == ["date", "actual", "model", *fc.FORECASTERS]   # every registered classical forecaster, in order
+    assert m["best_baseline"] in list(fc.FORECASTERS) and set(m["validation_qlike"]) == set(list(fc.FORECASTERS))
     np.testing.assert_allclose(pred["actual"], ds.y_test, rtol=1e-6)
     assert (pred["date"].to_numpy() == ds.dates_test.astype("datetime64[ns]")).all()
     imp = pd.read_csv(out / "importance.csv")
@@ -351,7 +353,7 @@ def test_all_baselines_range_har_and_combination(btc_returns):
     params = load_params(REPO / "params.yaml")
     rv = btc_returns ** 2 * 1.3   # a stand-in daily range variance
     base = ev.baseline_forecasts(btc_returns, train_end, h, params, range_var=rv)
-    assert list(base.columns) == list(ev.BASELINES)
+    assert list(base.columns) == list(fc.FORECASTERS)
     assert set(base.attrs["params"]) >= {"har", "har_log", "har_range", "garch"}
     members = params["evaluation"]["combination"]
     ok = base[members].notna().all(axis=1)
