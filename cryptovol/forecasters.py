@@ -27,17 +27,23 @@ __all__ = ['log', 'FORECASTERS', 'Forecast', 'CoinData', 'Fitted', 'Forecaster',
 # %% ../nbs/16_forecasters.ipynb #7b9d3f00
 @dataclass(frozen=True)
 class Forecast:
-    """What a fitted forecaster says about the `horizon`-day vol at each date: a log-normal law.
+    """What a fitted forecaster says about the `horizon`-day vol at each date.
 
-    `vol` is the point that suits QLIKE, sqrt(E[sigma^2]); `spread` is the standard deviation `s`
-    of log vol. With median exp(mu), E[sigma^2] = exp(2 mu + 2 s^2), so mu = log(vol) - s^2.
-    A forecast without a spread (`spread=None`) is a point: its mean vol is `vol` and it has no
-    quantiles.
+    `kind='lognormal'`: a log-normal law. `vol` is the point that suits QLIKE, sqrt(E[sigma^2]);
+    `spread` is the standard deviation `s` of log vol; with median exp(mu),
+    E[sigma^2] = exp(2 mu + 2 s^2), so mu = log(vol) - s^2.
+    `kind='point'`: one number per date, used for both losses (as the classical point forecasters
+    have always been scored), with an optional band vol * exp(s z_q) from its log errors in training.
+    Without a spread there are no quantiles.
     """
     name: str  # the forecaster's registered name
-    vol: pd.Series  # sqrt(E[sigma^2]) per forecast date
-    spread: pd.Series | None = None  # s, the standard deviation of log vol; None: a point forecast
+    vol: pd.Series  # the point per forecast date: sqrt(E[sigma^2]) for a log-normal law
+    spread: pd.Series | None = None  # s, the standard deviation of log vol; None: no quantiles
     horizon: int = 7  # h, days ahead
+    kind: str = "lognormal"  # 'lognormal' | 'point'
+
+    def __post_init__(self):
+        if self.kind not in ("lognormal", "point"): raise ValueError(f"kind must be 'lognormal' or 'point'; got {self.kind!r}")
 
     @property
     def dates(self) -> pd.DatetimeIndex:
@@ -45,8 +51,8 @@ class Forecast:
 
     @property
     def mu(self) -> pd.Series:
-        "Log of the median vol: log(vol) - s^2."
-        return np.log(self.vol) - self._s() ** 2
+        "Log of the median vol: log(vol) - s^2 for a log-normal law, log(vol) for a point with a band."
+        return np.log(self.vol) - (self._s() ** 2 if self.kind == "lognormal" else 0.0)
 
     def _s(self) -> pd.Series:
         if self.spread is None:
@@ -59,8 +65,9 @@ class Forecast:
         return self.vol ** 2
 
     def mean_vol(self) -> pd.Series:
-        "E[sigma] = exp(mu + s^2/2), the point forecast squared error on vol rewards."
-        return self.vol if self.spread is None else self.vol * np.exp(-self.spread ** 2 / 2)
+        "E[sigma] = exp(mu + s^2/2), the point forecast squared error on vol rewards (a point: the point)."
+        if self.kind == "point" or self.spread is None: return self.vol
+        return self.vol * np.exp(-self.spread ** 2 / 2)
 
     def quantile(self, q: float) -> pd.Series:
         "The `q` quantile of vol, exp(mu + s z_q)."
@@ -118,6 +125,8 @@ class CoinData:
 # %% ../nbs/16_forecasters.ipynb #b538b098
 class Fitted:
     "A forecaster fitted at an origin: its parameters, the log-vol spread of its training errors, and `forecast`."
+    kind = "point"  # the kind of Forecast it makes: 'point' or 'lognormal'
+
     def __init__(self, name: str, until: pd.Timestamp, params: dict | None = None, spread: float | None = None):
         self.name, self.until, self.params, self.spread = name, pd.Timestamp(until), params, spread
 
@@ -130,7 +139,7 @@ class Fitted:
         vol = self.series(data).rename(self.name)
         if dates is not None: vol = vol.reindex(pd.DatetimeIndex(dates))
         spread = None if self.spread is None else pd.Series(self.spread, index=vol.index)
-        return Forecast(self.name, vol, spread, data.horizon)
+        return Forecast(self.name, vol, spread, data.horizon, self.kind)
 
     def __repr__(self):
         return f"Fitted({self.name!r}, until={self.until.date()}, params={self.params})"
@@ -391,6 +400,7 @@ class HAR(Forecaster):
 
 class _LogHARFit(Fitted):
     "A log-HAR fit: exp(x'b + s^2) on the regressors `regressors(data)`, spread s from the residuals."
+    kind = "lognormal"
     def __init__(self, name, until, res, regressors, floor):
         s2 = float(res.mse_resid)
         super().__init__(name, until, {**{k: float(v) for k, v in res.params.items()}, "s2": s2}, float(np.sqrt(s2)))
@@ -530,13 +540,14 @@ class TrackRecord:
 def walk_forward(forecasters: Sequence[Forecaster], data: CoinData, origins: Sequence[Origin]) -> TrackRecord:
     "At each origin fit every forecaster on what was known then (`fit_all`) and forecast the origin's dates; join into one record."
     use = [f for f in forecasters if f.applies(data)]
-    vols, spreads, folds, fits = {f.name: [] for f in use}, {f.name: [] for f in use}, [], []
+    vols, spreads, kinds, folds, fits = {f.name: [] for f in use}, {f.name: [] for f in use}, {}, [], []
     for o in origins:
         fitted = fit_all(use, data, o.until)
         dates = pd.DatetimeIndex(o.dates)
         for n, fit in fitted.items():
             fc = fit.forecast(data, dates)
             vols[n].append(fc.vol)
+            kinds[n] = fc.kind
             spreads[n].append(fc.spread if fc.spread is not None else pd.Series(np.nan, index=dates))
         folds.append(pd.Series(o.k, index=dates))
         fits.append({"fold": o.k, "until": str(pd.Timestamp(o.until).date()),
@@ -548,7 +559,7 @@ def walk_forward(forecasters: Sequence[Forecaster], data: CoinData, origins: Seq
     forecasts = {}
     for n in vols:
         s = joined(spreads[n])
-        forecasts[n] = Forecast(n, joined(vols[n]).rename(n), None if s.isna().all() else s, data.horizon)
+        forecasts[n] = Forecast(n, joined(vols[n]).rename(n), None if s.isna().all() else s, data.horizon, kinds[n])
     return TrackRecord(data.target.reindex(fold.index).rename("actual"), fold.rename("fold"), forecasts, fits)
 
 # %% ../nbs/16_forecasters.ipynb #17e1abf3
