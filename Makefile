@@ -46,8 +46,12 @@ export-check: setup
 	else echo "not a git checkout: skipping the export drift check"; fi
 
 # pyflakes' checks with ruff (pyproject.toml [tool.ruff]): the package, the notebooks, tests, benchmarks, docs scripts
+# `ruff format` and lines <= 100 are adopted file by file: FORMATTED lists the files that pass both, the rest follow
+FORMATTED := nbs/16_forecasters.ipynb tests/test_forecasters.py
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check $(FORMATTED)
+	$(BIN)/ruff check --select E501 $(FORMATTED)
 
 nbtest: setup
 	@if [ -z "$(TEST_DATA_DIR)" ]; then echo "nbtest: SKIPPED, the notebooks demonstrate on real data: $(NO_DATA)"; \

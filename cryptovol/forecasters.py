@@ -33,9 +33,10 @@ class Forecast:
     `spread` is the standard deviation `s` of log vol; with median exp(mu),
     E[sigma^2] = exp(2 mu + 2 s^2), so mu = log(vol) - s^2.
     `kind='point'`: one number per date, used for both losses (as the classical point forecasters
-    have always been scored), with an optional band vol * exp(s z_q) from its log errors in training.
+    have always been scored), with an optional band vol * exp(s z_q) from its training log errors.
     Without a spread there are no quantiles.
     """
+
     name: str  # the forecaster's registered name
     vol: pd.Series  # the point per forecast date: sqrt(E[sigma^2]) for a log-normal law
     spread: pd.Series | None = None  # s, the standard deviation of log vol; None: no quantiles
@@ -43,7 +44,8 @@ class Forecast:
     kind: str = "lognormal"  # 'lognormal' | 'point'
 
     def __post_init__(self):
-        if self.kind not in ("lognormal", "point"): raise ValueError(f"kind must be 'lognormal' or 'point'; got {self.kind!r}")
+        if self.kind not in ("lognormal", "point"):
+            raise ValueError(f"kind must be 'lognormal' or 'point'; got {self.kind!r}")
 
     @property
     def dates(self) -> pd.DatetimeIndex:
@@ -51,36 +53,47 @@ class Forecast:
 
     @property
     def mu(self) -> pd.Series:
-        "Log of the median vol: log(vol) - s^2 for a log-normal law, log(vol) for a point with a band."
+        """Log of the median vol: log(vol) - s^2 for a log-normal law, log(vol) for a point with a
+        band.
+        """
         return np.log(self.vol) - (self._s() ** 2 if self.kind == "lognormal" else 0.0)
 
     def _s(self) -> pd.Series:
         if self.spread is None:
-            raise DataError(f"forecast {self.name!r} is a point forecast without a spread: it has no "
-                            "quantiles or intervals (fit it with training residuals to get one)")
+            raise DataError(
+                f"forecast {self.name!r} is a point forecast without a spread: it has no "
+                "quantiles or intervals (fit it with training residuals to get one)"
+            )
         return self.spread
 
     def mean_var(self) -> pd.Series:
         "E[sigma^2], the point forecast QLIKE rewards."
-        return self.vol ** 2
+        return self.vol**2
 
     def mean_vol(self) -> pd.Series:
-        "E[sigma] = exp(mu + s^2/2), the point forecast squared error on vol rewards (a point: the point)."
-        if self.kind == "point" or self.spread is None: return self.vol
-        return self.vol * np.exp(-self.spread ** 2 / 2)
+        """E[sigma] = exp(mu + s^2/2), the point forecast squared error on vol rewards (a point: the
+        point).
+        """
+        if self.kind == "point" or self.spread is None:
+            return self.vol
+        return self.vol * np.exp(-(self.spread**2) / 2)
 
     def quantile(self, q: float) -> pd.Series:
         "The `q` quantile of vol, exp(mu + s z_q)."
-        if not 0 < q < 1: raise ValueError(f"quantile q must lie in (0, 1); got {q}")
+        if not 0 < q < 1:
+            raise ValueError(f"quantile q must lie in (0, 1); got {q}")
         return np.exp(self.mu + self._s() * stats.norm.ppf(q))
 
     def interval(self, level: float = 0.8) -> tuple[pd.Series, pd.Series]:
         "The central `level` interval of vol (lower, upper)."
-        if not 0 < level < 1: raise ValueError(f"interval level must lie in (0, 1); got {level}")
+        if not 0 < level < 1:
+            raise ValueError(f"interval level must lie in (0, 1); got {level}")
         return self.quantile((1 - level) / 2), self.quantile((1 + level) / 2)
 
     def to_frame(self) -> pd.DataFrame:
-        "One row per date: vol, mean_vol, spread and the 80% and 95% bounds where there is a spread."
+        """One row per date: vol, mean_vol, spread and the 80% and 95% bounds where there is a
+        spread.
+        """
         out = pd.DataFrame({"vol": self.vol, "mean_vol": self.mean_vol()})
         if self.spread is not None:
             out["spread"] = self.spread
@@ -91,53 +104,94 @@ class Forecast:
 # %% ../nbs/16_forecasters.ipynb #fb3ac019
 @dataclass(frozen=True)
 class CoinData:
-    "What a per-coin forecaster may read: one coin's daily log returns, its forward target and, optionally, its daily range variance."
+    """What a per-coin forecaster may read: one coin's daily log returns, its forward target and,
+    optionally, its daily range variance.
+    """
+
     returns: pd.Series  # daily log returns r_t, indexed by date
     target: pd.Series  # the forward h-day vol at t (NaN where it is not known yet)
     horizon: int  # h
-    range_var: pd.Series | None = None  # daily high-low variance (Parkinson or Garman-Klass), for the range-based HAR
+    range_var: pd.Series | None = (
+        None  # daily high-low variance (Parkinson or Garman-Klass), for the range-based HAR
+    )
     symbol: str = ""
 
     def __post_init__(self):
         idx = pd.DatetimeIndex(self.returns.index)
         if not idx.is_monotonic_increasing or idx.has_duplicates:
-            raise DataError(f"{self.symbol or 'CoinData'}: returns must be indexed by unique, increasing dates")
-        if int(self.horizon) < 1: raise ConfigError(f"horizon must be >= 1 day; got {self.horizon}")
+            raise DataError(
+                f"{self.symbol or 'CoinData'}: returns must be indexed by unique, increasing dates"
+            )
+        if int(self.horizon) < 1:
+            raise ConfigError(f"horizon must be >= 1 day; got {self.horizon}")
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, horizon: int, range_column: str | None = None, symbol: str = "") -> CoinData:
-        "From a dataset frame with `log_return` and `target` columns (and `range_column`, e.g. 'var_garman_klass')."
-        missing = [c for c in ("log_return", "target", *([range_column] if range_column else [])) if c not in frame]
+    def from_frame(
+        cls, frame: pd.DataFrame, horizon: int, range_column: str | None = None, symbol: str = ""
+    ) -> CoinData:
+        """From a dataset frame with `log_return` and `target` columns (and `range_column`, e.g.
+        'var_garman_klass').
+        """
+        missing = [
+            c
+            for c in ("log_return", "target", *([range_column] if range_column else []))
+            if c not in frame
+        ]
         if missing:
-            raise DataError(f"{symbol or 'frame'} has no column(s) {missing}; build it with cryptovol.features.build_dataset "
-                            "(or `dvc repro featurize`)")
+            raise DataError(
+                f"{symbol or 'frame'} has no column(s) {missing}; build it with "
+                "cryptovol.features.build_dataset "
+                "(or `dvc repro featurize`)"
+            )
         rv = frame[range_column] if range_column else None
-        return cls(frame["log_return"].astype("float64"), frame["target"].astype("float64"), int(horizon), rv, symbol)
+        return cls(
+            frame["log_return"].astype("float64"),
+            frame["target"].astype("float64"),
+            int(horizon),
+            rv,
+            symbol,
+        )
 
     def until(self, day) -> CoinData:
-        "The data as it was known at the close of `day`: returns to `day`, targets that end on or before it."
+        """The data as it was known at the close of `day`: returns to `day`, targets that end on or
+        before it.
+        """
         day = pd.Timestamp(day)
         keep = self.returns.index <= day
-        tgt = self.target.where(pd.Series(_train_rows(self.returns.index, day, self.horizon), index=self.returns.index))
+        tgt = self.target.where(
+            pd.Series(_train_rows(self.returns.index, day, self.horizon), index=self.returns.index)
+        )
         rv = None if self.range_var is None else self.range_var[keep]
         return CoinData(self.returns[keep], tgt[keep], self.horizon, rv, self.symbol)
 
 # %% ../nbs/16_forecasters.ipynb #b538b098
 class Fitted:
-    "A forecaster fitted at an origin: its parameters, the log-vol spread of its training errors, and `forecast`."
+    """A forecaster fitted at an origin: its parameters, the log-vol spread of its training errors,
+    and `forecast`.
+    """
+
     kind = "point"  # the kind of Forecast it makes: 'point' or 'lognormal'
 
-    def __init__(self, name: str, until: pd.Timestamp, params: dict | None = None, spread: float | None = None):
+    def __init__(
+        self,
+        name: str,
+        until: pd.Timestamp,
+        params: dict | None = None,
+        spread: float | None = None,
+    ):
         self.name, self.until, self.params, self.spread = name, pd.Timestamp(until), params, spread
 
     def series(self, data: CoinData) -> pd.Series:
-        "sqrt(E[sigma^2]) at every date of `data` (each from returns up to that date, parameters from the fit)."
+        """sqrt(E[sigma^2]) at every date of `data` (each from returns up to that date, parameters
+        from the fit).
+        """
         raise NotImplementedError
 
     def forecast(self, data: CoinData, dates=None) -> Forecast:
         "The forecast at `dates` (all of `data`'s dates by default)."
         vol = self.series(data).rename(self.name)
-        if dates is not None: vol = vol.reindex(pd.DatetimeIndex(dates))
+        if dates is not None:
+            vol = vol.reindex(pd.DatetimeIndex(dates))
         spread = None if self.spread is None else pd.Series(self.spread, index=vol.index)
         return Forecast(self.name, vol, spread, data.horizon, self.kind)
 
@@ -152,8 +206,11 @@ class Forecaster:
     them to the set every evaluation, backtest and report runs. `from_params` builds one from
     `params.yaml`'s `evaluation` section.
     """
+
     name: ClassVar[str] = ""
-    needs: ClassVar[tuple[str, ...]] = ()  # forecasters whose fits at the same origin `fit` reads (a combination's members)
+    needs: ClassVar[
+        tuple[str, ...]
+    ] = ()  # forecasters whose fits at the same origin `fit` reads (a combination's members)
 
     @classmethod
     def from_params(cls, params: Mapping) -> Forecaster:
@@ -173,38 +230,61 @@ class Forecaster:
 
 FORECASTERS: dict[str, type[Forecaster]] = {}
 
+
 def register(cls: type[Forecaster]) -> type[Forecaster]:
-    "Class decorator: add a forecaster to the set every evaluation and backtest runs, under `cls.name`."
+    """Class decorator: add a forecaster to the set every evaluation and backtest runs, under
+    `cls.name`.
+    """
     if not cls.name or not cls.name.isidentifier():
-        raise ConfigError(f"{cls.__name__}.name must be a short identifier (it names a column); got {cls.name!r}")
+        raise ConfigError(
+            f"{cls.__name__}.name must be a short identifier (it names a column); got {cls.name!r}"
+        )
     FORECASTERS[cls.name] = cls
     return cls
 
 # %% ../nbs/16_forecasters.ipynb #102a9d52
 def forecaster_names(params: Mapping | None = None) -> list[str]:
-    "The classical forecasters `params` asks for (`evaluation.forecasters`: 'all' or a list), in registration order."
+    """The classical forecasters `params` asks for (`evaluation.forecasters`: 'all' or a list), in
+    registration order.
+    """
     want = (params if params is not None else get_params())["evaluation"].get("forecasters", "all")
-    if want == "all": return list(FORECASTERS)
+    if want == "all":
+        return list(FORECASTERS)
     unknown = [n for n in want if n not in FORECASTERS]
     if unknown:
-        raise ConfigError(f"evaluation.forecasters names {unknown}; the registered forecasters are {list(FORECASTERS)}")
+        raise ConfigError(
+            f"evaluation.forecasters names {unknown}; the registered forecasters are "
+            f"{list(FORECASTERS)}"
+        )
     return [n for n in FORECASTERS if n in want]
 
-def make_forecasters(params: Mapping | None = None, names: Sequence[str] | None = None) -> list[Forecaster]:
+
+def make_forecasters(
+    params: Mapping | None = None, names: Sequence[str] | None = None
+) -> list[Forecaster]:
     "Instances of the forecasters `params` asks for (or `names`), configured from `params`."
     params = params if params is not None else get_params()
-    return [FORECASTERS[n].from_params(params) for n in (names if names is not None else forecaster_names(params))]
+    return [
+        FORECASTERS[n].from_params(params)
+        for n in (names if names is not None else forecaster_names(params))
+    ]
+
 
 def fit_all(forecasters: Sequence[Forecaster], data: CoinData, until) -> dict[str, Fitted]:
-    "Fit every forecaster on `data` known at `until`; a combination is fitted after the members it `needs`."
+    """Fit every forecaster on `data` known at `until`; a combination is fitted after the members it
+    `needs`.
+    """
     fitted: dict[str, Fitted] = {}
     pending = list(forecasters)
     run = {f.name for f in forecasters}
     while pending:
         ready = [f for f in pending if all(n in fitted or n not in run for n in f.needs)]
         if not ready:
-            raise ConfigError(f"{[f.name for f in pending]} need {sorted({n for f in pending for n in f.needs} - set(fitted))}, "
-                              "which are not among the forecasters run")
+            raise ConfigError(
+                f"{[f.name for f in pending]} need "
+                f"{sorted({n for f in pending for n in f.needs} - set(fitted))}, "
+                "which are not among the forecasters run"
+            )
         for f in ready:
             fitted[f.name] = f.fit(data, until, fitted)
             pending.remove(f)
@@ -212,65 +292,123 @@ def fit_all(forecasters: Sequence[Forecaster], data: CoinData, until) -> dict[st
 
 # %% ../nbs/16_forecasters.ipynb #17a6142b
 def naive_forecast(returns: pd.Series, horizon: int) -> pd.Series:
-    "Past `horizon`-day annualised realised vol at each date t (returns t-h+1..t): the no-change forecast."
+    """Past `horizon`-day annualised realised vol at each date t (returns t-h+1..t): the no-change
+    forecast.
+    """
     r = pd.Series(returns, dtype="float64")
-    out = np.sqrt(365.0 / horizon * (r ** 2).rolling(horizon, min_periods=horizon).sum())
+    out = np.sqrt(365.0 / horizon * (r**2).rolling(horizon, min_periods=horizon).sum())
     return out.rename("naive")
 
+
 def forward_realized_vol_from_returns(returns: pd.Series, horizon: int) -> pd.Series:
-    "The close-to-close target at t: annualised realised vol of returns t+1..t+h (NaN at the last h dates)."
+    """The close-to-close target at t: annualised realised vol of returns t+1..t+h (NaN at the last
+    h dates).
+    """
     return naive_forecast(returns, horizon).shift(-horizon).rename("target")
 
 # %% ../nbs/16_forecasters.ipynb #9c4092c5
 def ewma_forecast(returns: pd.Series, lam: float = 0.94, init_window: int = 30) -> pd.Series:
-    "RiskMetrics EWMA vol forecast at each date t: annualised sqrt(365 * sigma2[t+1|t]), flat over the horizon."
-    if not 0 < lam < 1: raise DataError(f"EWMA lambda must lie in (0, 1); got {lam} (evaluation.ewma_lambda)")
+    """RiskMetrics EWMA vol forecast at each date t: annualised sqrt(365 * sigma2[t+1|t]), flat over
+    the horizon.
+    """
+    if not 0 < lam < 1:
+        raise DataError(f"EWMA lambda must lie in (0, 1); got {lam} (evaluation.ewma_lambda)")
     r = pd.Series(returns, dtype="float64").dropna()
-    if len(r) < 2: raise DataError("EWMA needs at least 2 returns; the return series is (almost) empty")
+    if len(r) < 2:
+        raise DataError("EWMA needs at least 2 returns; the return series is (almost) empty")
     r2 = r.to_numpy() ** 2
     init = float(np.mean(r2[:init_window]))
     sigma2, _ = signal.lfilter([1.0 - lam], [1.0, -lam], r2, zi=[lam * init])
-    return pd.Series(np.sqrt(365.0 * sigma2), index=r.index, name="ewma").reindex(pd.Series(returns).index)
+    return pd.Series(np.sqrt(365.0 * sigma2), index=r.index, name="ewma").reindex(
+        pd.Series(returns).index
+    )
 
 # %% ../nbs/16_forecasters.ipynb #4e253d8d
 def garch_forecast(returns: pd.Series, train_end, horizon: int, refit_every: int = 0) -> pd.Series:
-    "GARCH(1,1)-Student-t vol forecast of the next `horizon` days at each date (fitted on returns up to `train_end`)."
+    """GARCH(1,1)-Student-t vol forecast of the next `horizon` days at each date (fitted on returns
+    up to `train_end`).
+    """
     from cryptovol.features import garch_vol_forecast
-    g = garch_vol_forecast(returns, train_end=pd.Timestamp(train_end), horizon=horizon, refit_every=refit_every)
+
+    g = garch_vol_forecast(
+        returns, train_end=pd.Timestamp(train_end), horizon=horizon, refit_every=refit_every
+    )
     out = g.astype("float64").rename("garch")
     out.attrs["params"] = g.attrs.get("params")
     return out
 
 # %% ../nbs/16_forecasters.ipynb #8a8fbe39
-def rolling_vol_components(daily_var: pd.Series, windows: Sequence[int] = (1, 7, 30), prefix: str = "rv") -> pd.DataFrame:
-    "Trailing annualised vol `sqrt(365/w * sum of daily_var)` over each window (columns `{prefix}_{w}`)."
+def rolling_vol_components(
+    daily_var: pd.Series, windows: Sequence[int] = (1, 7, 30), prefix: str = "rv"
+) -> pd.DataFrame:
+    """Trailing annualised vol `sqrt(365/w * sum of daily_var)` over each window (columns
+    `{prefix}_{w}`).
+    """
     v = pd.Series(daily_var, dtype="float64")
-    return pd.DataFrame({f"{prefix}_{w}": np.sqrt(365.0 / w * v.rolling(w, min_periods=w).sum()) for w in windows})
+    return pd.DataFrame(
+        {f"{prefix}_{w}": np.sqrt(365.0 / w * v.rolling(w, min_periods=w).sum()) for w in windows}
+    )
+
 
 def har_components(returns: pd.Series, windows: Sequence[int] = (1, 7, 30)) -> pd.DataFrame:
-    "Trailing annualised realised vol over each window in `windows` (columns rv_1, rv_7, rv_30), the HAR regressors."
+    """Trailing annualised realised vol over each window in `windows` (columns rv_1, rv_7, rv_30),
+    the HAR regressors.
+    """
     return rolling_vol_components(pd.Series(returns, dtype="float64") ** 2, windows, "rv")
+
 
 def _train_rows(index: pd.Index, train_end, horizon: int) -> np.ndarray:
     "Boolean mask of rows whose target window (t+1..t+h) ends on or before `train_end`."
     train_end = pd.Timestamp(train_end)
-    if train_end < index[0]: raise DataError(f"train_end {train_end.date()} lies before the first return ({index[0].date()})")
+    if train_end < index[0]:
+        raise DataError(
+            f"train_end {train_end.date()} lies before the first return ({index[0].date()})"
+        )
     last = index.searchsorted(train_end, side="right") - 1 - horizon
     return np.arange(len(index)) <= last
 
-def fit_har(returns: pd.Series, train_end, horizon: int, windows: Sequence[int] = (1, 7, 30), target: pd.Series | None = None):
-    "OLS (statsmodels) of the target on `har_components`, fitted on purged training rows only; returns the results."
+
+def fit_har(
+    returns: pd.Series,
+    train_end,
+    horizon: int,
+    windows: Sequence[int] = (1, 7, 30),
+    target: pd.Series | None = None,
+):
+    """OLS (statsmodels) of the target on `har_components`, fitted on purged training rows only;
+    returns the results.
+    """
     returns = pd.Series(returns, dtype="float64")
-    target = forward_realized_vol_from_returns(returns, horizon) if target is None else pd.Series(target, dtype="float64").reindex(returns.index)
+    target = (
+        forward_realized_vol_from_returns(returns, horizon)
+        if target is None
+        else pd.Series(target, dtype="float64").reindex(returns.index)
+    )
     X = sm.add_constant(har_components(returns, windows))
-    use = _train_rows(returns.index, train_end, horizon) & X.notna().all(axis=1).to_numpy() & target.notna().to_numpy()
+    use = (
+        _train_rows(returns.index, train_end, horizon)
+        & X.notna().all(axis=1).to_numpy()
+        & target.notna().to_numpy()
+    )
     if use.sum() < 10 * X.shape[1]:
-        raise DataError(f"HAR needs at least {10 * X.shape[1]} training rows with complete regressors; got {int(use.sum())} (train_end {pd.Timestamp(train_end).date()} too early?)")
+        raise DataError(
+            f"HAR needs at least {10 * X.shape[1]} training rows with complete regressors; got "
+            f"{int(use.sum())} (train_end {pd.Timestamp(train_end).date()} too early?)"
+        )
     return sm.OLS(target[use], X[use]).fit()
 
-def har_forecast(returns: pd.Series, train_end, horizon: int, windows: Sequence[int] = (1, 7, 30),
-                 target: pd.Series | None = None, floor: float = 1e-4) -> pd.Series:
-    "HAR-RV forecast of the target at every date; coefficients (in `.attrs['params']`) come from training rows only."
+
+def har_forecast(
+    returns: pd.Series,
+    train_end,
+    horizon: int,
+    windows: Sequence[int] = (1, 7, 30),
+    target: pd.Series | None = None,
+    floor: float = 1e-4,
+) -> pd.Series:
+    """HAR-RV forecast of the target at every date; coefficients (in `.attrs['params']`) come from
+    training rows only.
+    """
     returns = pd.Series(returns, dtype="float64")
     res = fit_har(returns, train_end, horizon, windows, target)
     X = sm.add_constant(har_components(returns, windows), has_constant="add")
@@ -280,29 +418,62 @@ def har_forecast(returns: pd.Series, train_end, horizon: int, windows: Sequence[
 
 # %% ../nbs/16_forecasters.ipynb #b4dd9944
 def log_normal_point(mu, s2: float, use: str = "variance"):
-    "Point vol forecast from log-vol mean `mu` and residual variance `s2`: sqrt(E[sigma^2]) = exp(mu + s2) (`use='variance'`, for QLIKE) or E[sigma] = exp(mu + s2/2) (`use='vol'`)."
-    if use not in ("variance", "vol"): raise ValueError(f"use must be 'variance' or 'vol', got {use!r}")
+    """Point vol forecast from log-vol mean `mu` and residual variance `s2`: sqrt(E[sigma^2]) =
+    exp(mu + s2) (`use='variance'`, for QLIKE) or E[sigma] = exp(mu + s2/2) (`use='vol'`).
+    """
+    if use not in ("variance", "vol"):
+        raise ValueError(f"use must be 'variance' or 'vol', got {use!r}")
     return np.exp(np.asarray(mu, dtype="float64") + (s2 if use == "variance" else s2 / 2))
 
-def _log_har_design(components: pd.DataFrame, linear: pd.DataFrame | None = None, floor: float = 1e-4) -> pd.DataFrame:
-    "The log-HAR design: a constant, log(components) and, as they are, the `linear` regressors (e.g. leverage terms)."
+
+def _log_har_design(
+    components: pd.DataFrame, linear: pd.DataFrame | None = None, floor: float = 1e-4
+) -> pd.DataFrame:
+    """The log-HAR design: a constant, log(components) and, as they are, the `linear` regressors
+    (e.g. leverage terms).
+    """
     X = sm.add_constant(np.log(components.clip(lower=floor)), has_constant="add")
     return X if linear is None else X.join(linear.reindex(components.index))
 
-def fit_log_har(components: pd.DataFrame, target: pd.Series, train_end, horizon: int, floor: float = 1e-4,
-                linear: pd.DataFrame | None = None):
-    "OLS (statsmodels) of log(target) on log(components) (and `linear` terms), fitted on purged training rows only."
+
+def fit_log_har(
+    components: pd.DataFrame,
+    target: pd.Series,
+    train_end,
+    horizon: int,
+    floor: float = 1e-4,
+    linear: pd.DataFrame | None = None,
+):
+    """OLS (statsmodels) of log(target) on log(components) (and `linear` terms), fitted on purged
+    training rows only.
+    """
     X = _log_har_design(components, linear, floor)
     y = np.log(pd.Series(target, dtype="float64").reindex(components.index).clip(lower=floor))
-    use = _train_rows(components.index, train_end, horizon) & X.notna().all(axis=1).to_numpy() & y.notna().to_numpy()
+    use = (
+        _train_rows(components.index, train_end, horizon)
+        & X.notna().all(axis=1).to_numpy()
+        & y.notna().to_numpy()
+    )
     if use.sum() < 10 * X.shape[1]:
-        raise DataError(f"log-HAR needs at least {10 * X.shape[1]} training rows with complete regressors; got {int(use.sum())} "
-                        f"(train_end {pd.Timestamp(train_end).date()} too early?)")
+        raise DataError(
+            f"log-HAR needs at least {10 * X.shape[1]} training rows with complete regressors; "
+            f"got {int(use.sum())} "
+            f"(train_end {pd.Timestamp(train_end).date()} too early?)"
+        )
     return sm.OLS(y[use], X[use]).fit()
 
-def log_har_forecast(components: pd.DataFrame, target: pd.Series, train_end, horizon: int, name: str = "har_log",
-                     floor: float = 1e-4) -> pd.Series:
-    "Log-HAR forecast at every date, mapped back with the log-normal correction; coefficients and `s2` in `.attrs['params']`."
+
+def log_har_forecast(
+    components: pd.DataFrame,
+    target: pd.Series,
+    train_end,
+    horizon: int,
+    name: str = "har_log",
+    floor: float = 1e-4,
+) -> pd.Series:
+    """Log-HAR forecast at every date, mapped back with the log-normal correction; coefficients and
+    `s2` in `.attrs['params']`.
+    """
     res = fit_log_har(components, target, train_end, horizon, floor)
     X = _log_har_design(components, None, floor)
     s2 = float(res.mse_resid)
@@ -310,15 +481,26 @@ def log_har_forecast(components: pd.DataFrame, target: pd.Series, train_end, hor
     out.attrs["params"] = {**{k: float(v) for k, v in res.params.items()}, "s2": s2}
     return out
 
-def combine_forecasts(forecasts: pd.DataFrame, members: Sequence[str], name: str = "combo") -> pd.Series:
-    "Equal-weight combination: sqrt of the mean of the members' variance forecasts (NaN where any member is)."
+
+def combine_forecasts(
+    forecasts: pd.DataFrame, members: Sequence[str], name: str = "combo"
+) -> pd.Series:
+    """Equal-weight combination: sqrt of the mean of the members' variance forecasts (NaN where any
+    member is).
+    """
     missing = [m for m in members if m not in forecasts]
-    if missing: raise ConfigError(f"evaluation.combination names {missing}, which are not among the forecasts {list(forecasts.columns)}")
+    if missing:
+        raise ConfigError(
+            f"evaluation.combination names {missing}, which are not among the forecasts "
+            f"{list(forecasts.columns)}"
+        )
     return np.sqrt((forecasts[list(members)] ** 2).mean(axis=1, skipna=False)).rename(name)
 
 # %% ../nbs/16_forecasters.ipynb #f205f48a
 def _log_spread(target: pd.Series, vol: pd.Series, until, horizon: int) -> float | None:
-    "Standard deviation of log(actual / forecast) over the training rows (targets ending by `until`): the spread of a point forecaster."
+    """Standard deviation of log(actual / forecast) over the training rows (targets ending by
+    `until`): the spread of a point forecaster.
+    """
     rows = _train_rows(vol.index, until, horizon)
     a = pd.Series(target, dtype="float64").reindex(vol.index)[rows]
     f = vol[rows]
@@ -328,6 +510,7 @@ def _log_spread(target: pd.Series, vol: pd.Series, until, horizon: int) -> float
 
 class _SeriesFit(Fitted):
     "A fit whose forecast at every date is `rule(data)`: the parameters are already inside `rule`."
+
     def __init__(self, name, until, rule, params=None, spread=None):
         super().__init__(name, until, params, spread)
         self._rule = rule
@@ -338,30 +521,45 @@ class _SeriesFit(Fitted):
 
 def _point_fit(name: str, data: CoinData, until, rule, params=None) -> Fitted:
     "Wrap a rule as a fit whose spread is its log errors' on the training rows."
-    return _SeriesFit(name, until, rule, params, _log_spread(data.target, rule(data), until, data.horizon))
+    return _SeriesFit(
+        name, until, rule, params, _log_spread(data.target, rule(data), until, data.horizon)
+    )
 
 # %% ../nbs/16_forecasters.ipynb #d6c4c203
 @register
 class Naive(Forecaster):
     "No change: the past h-day realised vol is the forecast of the next h days."
+
     name = "naive"
+
     def fit(self, data, until, fitted=None):
         return _point_fit(self.name, data, until, lambda d: naive_forecast(d.returns, d.horizon))
 
 
 @register
 class EWMA(Forecaster):
-    "RiskMetrics EWMA of squared returns (J.P. Morgan/Reuters 1996), lambda from `evaluation.ewma_lambda`."
+    """RiskMetrics EWMA of squared returns (J.P. Morgan/Reuters 1996), lambda from
+    `evaluation.ewma_lambda`.
+    """
+
     name = "ewma"
-    def __init__(self, lam: float = 0.94): self.lam = float(lam)
+
+    def __init__(self, lam: float = 0.94):
+        self.lam = float(lam)
+
     @classmethod
-    def from_params(cls, params): return cls(params["evaluation"]["ewma_lambda"])
+    def from_params(cls, params):
+        return cls(params["evaluation"]["ewma_lambda"])
+
     def fit(self, data, until, fitted=None):
         return _point_fit(self.name, data, until, lambda d: ewma_forecast(d.returns, self.lam))
 
 # %% ../nbs/16_forecasters.ipynb #d843fab0
 class _GarchFit(Fitted):
-    "GARCH(1,1)-t fitted on returns up to `until`; forecasts filter later returns with those parameters."
+    """GARCH(1,1)-t fitted on returns up to `until`; forecasts filter later returns with those
+    parameters.
+    """
+
     def __init__(self, until, refit_every: int, data: CoinData):
         self.refit_every, self._data = refit_every, data
         self._series = garch_forecast(data.returns, until, data.horizon, refit_every)
@@ -369,41 +567,70 @@ class _GarchFit(Fitted):
         self.spread = _log_spread(data.target, self._series, until, data.horizon)
 
     def series(self, data: CoinData) -> pd.Series:
-        if data is self._data: return self._series   # the fit's own data: the filter already ran over it
+        if data is self._data:
+            return self._series  # the fit's own data: the filter already ran over it
         return garch_forecast(data.returns, self.until, data.horizon, self.refit_every)
 
 
 @register
 class GARCH(Forecaster):
-    "GARCH(1,1) with Student-t errors (Bollerslev 1986, 1987) from `arch`, fitted once at the origin (`evaluation.garch_refit_every`: every N days)."
+    """GARCH(1,1) with Student-t errors (Bollerslev 1986, 1987) from `arch`, fitted once at the
+    origin (`evaluation.garch_refit_every`: every N days).
+    """
+
     name = "garch"
-    def __init__(self, refit_every: int = 0): self.refit_every = int(refit_every)
+
+    def __init__(self, refit_every: int = 0):
+        self.refit_every = int(refit_every)
+
     @classmethod
-    def from_params(cls, params): return cls(params["evaluation"]["garch_refit_every"])
-    def fit(self, data, until, fitted=None): return _GarchFit(until, self.refit_every, data)
+    def from_params(cls, params):
+        return cls(params["evaluation"]["garch_refit_every"])
+
+    def fit(self, data, until, fitted=None):
+        return _GarchFit(until, self.refit_every, data)
 
 # %% ../nbs/16_forecasters.ipynb #f351b578
 @register
 class HAR(Forecaster):
     "HAR-RV (Corsi 2009): OLS of the target on the trailing 1-, 7- and 30-day realised vol."
+
     name = "har"
-    def __init__(self, windows=(1, 7, 30), floor: float = 1e-4): self.windows, self.floor = tuple(windows), floor
+
+    def __init__(self, windows=(1, 7, 30), floor: float = 1e-4):
+        self.windows, self.floor = tuple(windows), floor
+
     @classmethod
-    def from_params(cls, params): return cls(params["evaluation"]["har_windows"])
+    def from_params(cls, params):
+        return cls(params["evaluation"]["har_windows"])
+
     def fit(self, data, until, fitted=None):
         res = fit_har(data.returns, until, data.horizon, self.windows, data.target)
+
         def rule(d):
             X = sm.add_constant(har_components(d.returns, self.windows), has_constant="add")
             return (X @ res.params).clip(lower=self.floor)
-        return _point_fit(self.name, data, until, rule, {k: float(v) for k, v in res.params.items()})
+
+        return _point_fit(
+            self.name, data, until, rule, {k: float(v) for k, v in res.params.items()}
+        )
 
 
 class _LogHARFit(Fitted):
-    "A log-HAR fit: exp(x'b + s^2) on the regressors `regressors(data)`, spread s from the residuals."
+    """A log-HAR fit: exp(x'b + s^2) on the regressors `regressors(data)`, spread s from the
+    residuals.
+    """
+
     kind = "lognormal"
+
     def __init__(self, name, until, res, regressors, floor):
         s2 = float(res.mse_resid)
-        super().__init__(name, until, {**{k: float(v) for k, v in res.params.items()}, "s2": s2}, float(np.sqrt(s2)))
+        super().__init__(
+            name,
+            until,
+            {**{k: float(v) for k, v in res.params.items()}, "s2": s2},
+            float(np.sqrt(s2)),
+        )
         self._res, self._regressors, self._floor, self._s2 = res, regressors, floor, s2
 
     def series(self, data: CoinData) -> pd.Series:
@@ -413,10 +640,15 @@ class _LogHARFit(Fitted):
 
 
 class _LogHAR(Forecaster):
-    "Shared fit of the log-HAR family: OLS of log target on log vol components (and linear terms), log-normal back-transform."
+    """Shared fit of the log-HAR family: OLS of log target on log vol components (and linear terms),
+    log-normal back-transform.
+    """
+
     floor: float = 1e-4
+
     def regressors(self, data: CoinData) -> tuple[pd.DataFrame, pd.DataFrame | None]:
         raise NotImplementedError
+
     def fit(self, data, until, fitted=None):
         comp, linear = self.regressors(data)
         res = fit_log_har(comp, data.target, until, data.horizon, self.floor, linear)
@@ -425,23 +657,43 @@ class _LogHAR(Forecaster):
 
 @register
 class LogHAR(_LogHAR):
-    "log-HAR: HAR in logs of the 1-, 7- and 30-day realised vol, mapped back with the log-normal correction."
+    """log-HAR: HAR in logs of the 1-, 7- and 30-day realised vol, mapped back with the log-normal
+    correction.
+    """
+
     name = "har_log"
-    def __init__(self, windows=(1, 7, 30)): self.windows = tuple(windows)
+
+    def __init__(self, windows=(1, 7, 30)):
+        self.windows = tuple(windows)
+
     @classmethod
-    def from_params(cls, params): return cls(params["evaluation"]["har_windows"])
-    def regressors(self, data): return har_components(data.returns, self.windows), None
+    def from_params(cls, params):
+        return cls(params["evaluation"]["har_windows"])
+
+    def regressors(self, data):
+        return har_components(data.returns, self.windows), None
 
 
 @register
 class RangeHAR(LogHAR):
-    "log-HAR on range-based vol (Parkinson 1980 or Garman-Klass 1980, `evaluation.range_estimator`) over the same windows."
+    """log-HAR on range-based vol (Parkinson 1980 or Garman-Klass 1980,
+    `evaluation.range_estimator`) over the same windows.
+    """
+
     name = "har_range"
-    def applies(self, data): return data.range_var is not None
+
+    def applies(self, data):
+        return data.range_var is not None
+
     def regressors(self, data):
         if data.range_var is None:
-            raise DataError(f"{data.symbol or 'coin'}: har_range needs the daily range variance (CoinData.range_var)")
-        return rolling_vol_components(data.range_var.reindex(data.returns.index), self.windows, "range"), None
+            raise DataError(
+                f"{data.symbol or 'coin'}: har_range needs the daily range variance "
+                "(CoinData.range_var)"
+            )
+        return rolling_vol_components(
+            data.range_var.reindex(data.returns.index), self.windows, "range"
+        ), None
 
 # %% ../nbs/16_forecasters.ipynb #8b9601ec
 class _CombinationFit(Fitted):
@@ -450,38 +702,74 @@ class _CombinationFit(Fitted):
         self.members = members
 
     def series(self, data):
-        return combine_forecasts(pd.DataFrame({n: f.series(data) for n, f in self.members.items()}), list(self.members), self.name)
+        return combine_forecasts(
+            pd.DataFrame({n: f.series(data) for n, f in self.members.items()}),
+            list(self.members),
+            self.name,
+        )
 
 
 @register
 class Combination(Forecaster):
-    "Equal-weight combination of the members' variance forecasts (Bates & Granger 1969): sqrt(mean of sigma^2)."
+    """Equal-weight combination of the members' variance forecasts (Bates & Granger 1969): sqrt(mean
+    of sigma^2).
+    """
+
     name = "combo"
-    def __init__(self, members=("ewma", "garch", "har", "har_log", "har_range")): self.needs = tuple(members)
+
+    def __init__(self, members=("ewma", "garch", "har", "har_log", "har_range")):
+        self.needs = tuple(members)
+
     @classmethod
-    def from_params(cls, params): return cls(params["evaluation"]["combination"])
+    def from_params(cls, params):
+        return cls(params["evaluation"]["combination"])
+
     def fit(self, data, until, fitted=None):
         fitted = fitted or {}
-        members = [m for m in self.needs if m in fitted or m != "har_range"]   # no range data: the combination goes without har_range
+        members = [
+            m for m in self.needs if m in fitted or m != "har_range"
+        ]  # no range data: the combination goes without har_range
         missing = [m for m in members if m not in fitted]
-        if missing: raise ConfigError(f"evaluation.combination names {missing}, which are not among the forecasters run")
+        if missing:
+            raise ConfigError(
+                f"evaluation.combination names {missing}, which are not among the forecasters run"
+            )
         fit = _CombinationFit(self.name, until, {m: fitted[m] for m in members}, None)
         fit.spread = _log_spread(data.target, fit.series(data), until, data.horizon)
         return fit
 
 # %% ../nbs/16_forecasters.ipynb #8b3cd5a0
-def classical_data(returns: pd.Series, horizon: int, target: pd.Series | None = None, range_var: pd.Series | None = None,
-                   symbol: str = "") -> CoinData:
-    "A `CoinData` from a return series (target: the close-to-close forward vol unless given; `range_var` optional)."
+def classical_data(
+    returns: pd.Series,
+    horizon: int,
+    target: pd.Series | None = None,
+    range_var: pd.Series | None = None,
+    symbol: str = "",
+) -> CoinData:
+    """A `CoinData` from a return series (target: the close-to-close forward vol unless given;
+    `range_var` optional).
+    """
     returns = pd.Series(returns, dtype="float64")
-    target = (forward_realized_vol_from_returns(returns, horizon) if target is None
-              else pd.Series(target, dtype="float64").reindex(returns.index))
+    target = (
+        forward_realized_vol_from_returns(returns, horizon)
+        if target is None
+        else pd.Series(target, dtype="float64").reindex(returns.index)
+    )
     rv = None if range_var is None else pd.Series(range_var, dtype="float64").reindex(returns.index)
     return CoinData(returns, target, int(horizon), rv, symbol)
 
-def baseline_forecasts(returns: pd.Series, train_end, horizon: int, params: dict | None = None,
-                       target: pd.Series | None = None, range_var: pd.Series | None = None) -> pd.DataFrame:
-    "Every registered classical forecaster at every date of `returns`, fitted up to `train_end`; parameters in `.attrs['params']`."
+
+def baseline_forecasts(
+    returns: pd.Series,
+    train_end,
+    horizon: int,
+    params: dict | None = None,
+    target: pd.Series | None = None,
+    range_var: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Every registered classical forecaster at every date of `returns`, fitted up to `train_end`;
+    parameters in `.attrs['params']`.
+    """
     params = params if params is not None else get_params()
     data = classical_data(returns, horizon, target, range_var)
     fits = fit_all([f for f in make_forecasters(params) if f.applies(data)], data, train_end)
@@ -495,52 +783,77 @@ def baseline_forecasts(returns: pd.Series, train_end, horizon: int, params: dict
 # %% ../nbs/16_forecasters.ipynb #29bae90a
 @dataclass(frozen=True)
 class Origin:
-    "One forecast origin of a walk-forward: fits see what was known at the close of `until`; forecasts are made for `dates`."
+    """One forecast origin of a walk-forward: fits see what was known at the close of `until`;
+    forecasts are made for `dates`.
+    """
+
     k: int  # fold number
     until: pd.Timestamp  # the last day whose return (and completed target) a fit may read
     dates: pd.DatetimeIndex  # the forecast dates this origin's fits cover, all after `until`
 
     def __post_init__(self):
         d = pd.DatetimeIndex(self.dates)
-        if len(d) == 0: raise DataError(f"origin {self.k}: no forecast dates")
+        if len(d) == 0:
+            raise DataError(f"origin {self.k}: no forecast dates")
         if d[0] <= pd.Timestamp(self.until):
-            raise DataError(f"origin {self.k}: forecast date {d[0].date()} is not after the fit's last day "
-                            f"{pd.Timestamp(self.until).date()} (look-ahead)")
+            raise DataError(
+                f"origin {self.k}: forecast date {d[0].date()} is not after the fit's last day "
+                f"{pd.Timestamp(self.until).date()} (look-ahead)"
+            )
 
 
 @dataclass(frozen=True)
 class TrackRecord:
-    "Out-of-sample forecasts of several forecasters on the same dates: per date the fold, the actual and each one's Forecast."
+    """Out-of-sample forecasts of several forecasters on the same dates: per date the fold, the
+    actual and each one's Forecast.
+    """
+
     actual: pd.Series  # the realised target per date
     fold: pd.Series  # the origin each date was forecast from
     forecasts: dict  # name -> Forecast over all dates
     fits: list  # per origin: {'fold', 'until', 'params': {name: params}, 'spread': {name: s}}
 
     @property
-    def names(self) -> list[str]: return list(self.forecasts)
+    def names(self) -> list[str]:
+        return list(self.forecasts)
 
     def frame(self) -> pd.DataFrame:
         "fold, actual and each forecaster's point forecast sqrt(E[sigma^2]), one row per date."
         out = pd.DataFrame({"fold": self.fold, "actual": self.actual})
-        for n, f in self.forecasts.items(): out[n] = f.vol
+        for n, f in self.forecasts.items():
+            out[n] = f.vol
         out.index.name = "date"
         return out
 
     def losses(self, loss: str = "qlike") -> pd.DataFrame:
         "Per-date loss of each forecaster: 'qlike' on E[sigma^2], 'se' (squared error) on E[sigma]."
-        if loss not in ("qlike", "se"): raise ValueError(f"loss must be 'qlike' or 'se'; got {loss!r}")
+        if loss not in ("qlike", "se"):
+            raise ValueError(f"loss must be 'qlike' or 'se'; got {loss!r}")
         a = self.actual.to_numpy("float64")
+
         def one(f):
-            if loss == "se": return (f.mean_vol().to_numpy() - a) ** 2
-            r = a ** 2 / f.mean_var().to_numpy()
+            if loss == "se":
+                return (f.mean_vol().to_numpy() - a) ** 2
+            r = a**2 / f.mean_var().to_numpy()
             return r - np.log(r) - 1.0
+
         return pd.DataFrame({n: one(f) for n, f in self.forecasts.items()}, index=self.actual.index)
 
 
-def walk_forward(forecasters: Sequence[Forecaster], data: CoinData, origins: Sequence[Origin]) -> TrackRecord:
-    "At each origin fit every forecaster on what was known then (`fit_all`) and forecast the origin's dates; join into one record."
+def walk_forward(
+    forecasters: Sequence[Forecaster], data: CoinData, origins: Sequence[Origin]
+) -> TrackRecord:
+    """At each origin fit every forecaster on what was known then (`fit_all`) and forecast the
+    origin's dates; join into one record.
+    """
     use = [f for f in forecasters if f.applies(data)]
-    vols, spreads, kinds, folds, fits = {f.name: [] for f in use}, {f.name: [] for f in use}, {}, [], []
+    vols, spreads, kinds, folds, fits = (
+        {f.name: [] for f in use},
+        {f.name: [] for f in use},
+        {},
+        [],
+        [],
+    )
     for o in origins:
         fitted = fit_all(use, data, o.until)
         dates = pd.DatetimeIndex(o.dates)
@@ -548,29 +861,56 @@ def walk_forward(forecasters: Sequence[Forecaster], data: CoinData, origins: Seq
             fc = fit.forecast(data, dates)
             vols[n].append(fc.vol)
             kinds[n] = fc.kind
-            spreads[n].append(fc.spread if fc.spread is not None else pd.Series(np.nan, index=dates))
+            spreads[n].append(
+                fc.spread if fc.spread is not None else pd.Series(np.nan, index=dates)
+            )
         folds.append(pd.Series(o.k, index=dates))
-        fits.append({"fold": o.k, "until": str(pd.Timestamp(o.until).date()),
-                     "params": {n: f.params for n, f in fitted.items()}, "spread": {n: f.spread for n, f in fitted.items()}})
+        fits.append(
+            {
+                "fold": o.k,
+                "until": str(pd.Timestamp(o.until).date()),
+                "params": {n: f.params for n, f in fitted.items()},
+                "spread": {n: f.spread for n, f in fitted.items()},
+            }
+        )
     fold = pd.concat(folds)
     if fold.index.has_duplicates:
-        raise DataError(f"origins forecast {int(fold.index.duplicated().sum())} dates twice; give each origin its own dates")
-    def joined(parts): return pd.concat(parts).reindex(fold.index)
+        raise DataError(
+            f"origins forecast {int(fold.index.duplicated().sum())} dates twice; give each origin "
+            "its own dates"
+        )
+
+    def joined(parts):
+        return pd.concat(parts).reindex(fold.index)
+
     forecasts = {}
     for n in vols:
         s = joined(spreads[n])
-        forecasts[n] = Forecast(n, joined(vols[n]).rename(n), None if s.isna().all() else s, data.horizon, kinds[n])
-    return TrackRecord(data.target.reindex(fold.index).rename("actual"), fold.rename("fold"), forecasts, fits)
+        forecasts[n] = Forecast(
+            n, joined(vols[n]).rename(n), None if s.isna().all() else s, data.horizon, kinds[n]
+        )
+    return TrackRecord(
+        data.target.reindex(fold.index).rename("actual"), fold.rename("fold"), forecasts, fits
+    )
 
 # %% ../nbs/16_forecasters.ipynb #17e1abf3
 def leverage_components(returns: pd.Series, windows: Sequence[int] = (1, 7, 30)) -> pd.DataFrame:
-    "Corsi & Renò (2012)'s leverage terms: the mean of the negative daily returns min(r, 0) over each window (`lev_{w}`)."
+    """Corsi & Renò (2012)'s leverage terms: the mean of the negative daily returns min(r, 0) over
+    each window (`lev_{w}`).
+    """
     neg = pd.Series(returns, dtype="float64").clip(upper=0.0)
     return pd.DataFrame({f"lev_{w}": neg.rolling(w, min_periods=w).mean() for w in windows})
 
 
 @register
 class HARLeverage(LogHAR):
-    "LHAR (Corsi & Renò 2012): the log-HAR plus the mean negative return over the last 1, 7 and 30 days, entered linearly."
+    """LHAR (Corsi & Renò 2012): the log-HAR plus the mean negative return over the last 1, 7 and 30
+    days, entered linearly.
+    """
+
     name = "har_lev"
-    def regressors(self, data): return har_components(data.returns, self.windows), leverage_components(data.returns, self.windows)
+
+    def regressors(self, data):
+        return har_components(data.returns, self.windows), leverage_components(
+            data.returns, self.windows
+        )
