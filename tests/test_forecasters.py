@@ -1,4 +1,4 @@
-"""The forecaster interface: fit -> Fitted -> Forecast, the registry, the walk-forward engine, and adding a forecaster."""
+"""The forecaster interface: fit, Fitted, Forecast, the registry, the walk-forward engine, a new forecaster."""
 
 import json
 
