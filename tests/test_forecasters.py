@@ -1,4 +1,4 @@
-"""The forecaster interface: fit, Fitted, Forecast, the registry, the walk-forward engine, a new forecaster."""
+"""The forecaster interface: Forecast, the registry, the walk-forward engine, a new forecaster."""
 
 import json
 
