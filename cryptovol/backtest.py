@@ -126,14 +126,15 @@ def join_folds(preds: list[pd.DataFrame]) -> pd.DataFrame:
     return rec
 
 # %% ../nbs/10_backtest.ipynb #510bb8fb
-def fold_classical(ds, params: dict, fold: Fold) -> tuple[pd.DataFrame, dict]:
+def fold_classical(ds, params: dict, fold: Fold, symbol: str | None = None) -> tuple[pd.DataFrame, dict]:
     "Every classical forecaster on the fold's test dates, refitted on data up to the origin; the best one chosen on validation."
     # selection: fitted on the fold's training period only, scored on its validation stretch
-    sel = record_forecasts(classical_record(ds, params, training_end(ds.frame.index, ds.dates_train[-1], ds.horizon), ds.dates_val, fold.k))
+    sel = record_forecasts(classical_record(ds, params, training_end(ds.frame.index, ds.dates_train[-1], ds.horizon), ds.dates_val, fold.k,
+                                            symbol=symbol))
     choice = best_baseline_on_validation(ds, sel)
     # forecasting: refitted on everything before the origin (targets that end before the fold starts)
     origin = fold.start - pd.Timedelta(days=1)
-    test = record_forecasts(classical_record(ds, params, origin, ds.dates_test, fold.k))
+    test = record_forecasts(classical_record(ds, params, origin, ds.dates_test, fold.k, symbol=symbol))
     test["best_classical"] = test[choice["best_baseline"]]
     return test, {"best_classical": choice["best_baseline"], "validation_qlike": choice["validation_qlike"],
                   "parameters": test.attrs["params"], "fit_end": str(origin.date())}
@@ -198,7 +199,7 @@ def run_fold(symbol: str, prices, fng, params: dict, fold: Fold, out: Path | Non
     elif with_model:
         pred["model"], info["network"] = fold_network(symbol, ds, params, out, init_from)
     pred["anchor"] = anchor_forecast(ds, params["model"]["anchor_features"])
-    classical, cinfo = fold_classical(ds, params, fold)
+    classical, cinfo = fold_classical(ds, params, fold, symbol)
     pred = pred.join(classical)
     info.update(cinfo, seconds=round(time.perf_counter() - t0, 1))
     return pred, info

@@ -106,6 +106,7 @@ PARAM_SCHEMA: dict[str, tuple] = {
     "evaluation.range_estimator": (str, _oneof("parkinson", "garman_klass"), "parkinson or garman_klass (the range-based HAR)"),
     "evaluation.combination": (list, lambda v: len(v) >= 2 and all(isinstance(x, str) for x in v),
                                "two or more forecaster names (cryptovol.forecasters.FORECASTERS checks them)"),
+    "evaluation.intraday": (bool, None, "true (add the HAR family on realized measures from hourly bars) or false"),
     "evaluation.forecasters": ((str, list), lambda v: v == "all" or (isinstance(v, list) and len(v) >= 1 and all(isinstance(x, str) for x in v)),
                                "'all' (every registered forecaster) or a list of their names"),
     "backtest.start": (str, None, "a date 'YYYY-MM-DD' (first day of the first test fold)"),

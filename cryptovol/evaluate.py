@@ -16,6 +16,7 @@ from statsmodels.stats.diagnostic import acorr_ljungbox
 from tqdm import tqdm  # text bar on a terminal; off (disable=None) in notebooks and rendered reports
 
 from .forecasters import FORECASTERS, CoinData, Origin, TrackRecord, make_forecasters, walk_forward
+from .har import load_measures  # also registers the HAR family on realized measures
 from .forecasters import (  # noqa: F401  (the classical formulas, re-exported: cryptovol.evaluate.har_forecast etc.)
     baseline_forecasts, combine_forecasts, ewma_forecast, fit_har, fit_log_har, garch_forecast, har_components, har_forecast,  # noqa: F401
     forward_realized_vol_from_returns, log_har_forecast, log_normal_point, naive_forecast, rolling_vol_components)  # noqa: F401
@@ -317,16 +318,23 @@ def dataset_range_var(ds, params: dict) -> pd.Series:
                         f"rebuild it with cryptovol.features.build_dataset('{sym}') or `dvc repro featurize`")
     return ds.frame[col]
 
-def coin_data(ds, params: dict, horizon: int | None = None) -> CoinData:
-    "What the classical forecasters of `ds`'s coin read: its returns, target and range variance (`cryptovol.forecasters.CoinData`)."
+def coin_data(ds, params: dict, horizon: int | None = None, symbol: str | None = None) -> CoinData:
+    """What the classical forecasters of `ds`'s coin read (`cryptovol.forecasters.CoinData`): its returns, target,
+    range variance and, with `evaluation.intraday`, its daily realized measures from hourly bars."""
     f, h = ds.frame, horizon if horizon is not None else ds.horizon
+    sym = symbol or getattr(ds, "symbol", "") or ""
+    measures = None
+    if params["evaluation"].get("intraday"):
+        if not sym: raise DataError("evaluation.intraday needs the coin's symbol to read its hourly bars")
+        measures = load_measures(sym, params)
     return CoinData(f["log_return"].astype("float64"), f["target"].astype("float64"), int(h),
-                    dataset_range_var(ds, params).astype("float64"), getattr(ds, "symbol", "") or "")
+                    dataset_range_var(ds, params).astype("float64"), sym, measures)
 
-def classical_record(ds, params: dict, until, dates, k: int = 0, horizon: int | None = None) -> TrackRecord:
+def classical_record(ds, params: dict, until, dates, k: int = 0, horizon: int | None = None,
+                     symbol: str | None = None) -> TrackRecord:
     "Every classical forecaster `params` asks for, fitted on `ds`'s coin as known at `until`, forecasting `dates`: one origin of `walk_forward`."
     origin = Origin(k, pd.Timestamp(until), pd.DatetimeIndex(dates))
-    return walk_forward(make_forecasters(params), coin_data(ds, params, horizon), [origin])
+    return walk_forward(make_forecasters(params), coin_data(ds, params, horizon, symbol), [origin])
 
 def record_forecasts(rec: TrackRecord, k: int = 0) -> pd.DataFrame:
     "The point forecasts of a one-origin record as a frame, with the fitted parameters in `.attrs` (as `baseline_forecasts` gives them)."
@@ -378,7 +386,7 @@ def _test_forecasts(symbol: str, ds, trained, params: dict, h: int) -> tuple:
         raise DataError(f"{symbol}: y_test does not match frame['target'] on the test dates; "
                         "rebuild the dataset (`dvc repro featurize`)")
     log.info(f"{symbol}: computing baselines (train_end {train_end.date()}, h={h})")
-    base = record_forecasts(classical_record(ds, params, train_end, pd.DatetimeIndex(ds.dates_val).append(dates), 0, h))
+    base = record_forecasts(classical_record(ds, params, train_end, pd.DatetimeIndex(ds.dates_val).append(dates), 0, h, symbol))
     inputs = model_inputs(ds, "test", trained)   # also checks the model's features against the dataset's
     model = np.asarray(trained.predict(inputs), dtype=np.float64).ravel()
     pred = pd.DataFrame({"actual": actual, "model": model}, index=dates).join(base.reindex(dates))

@@ -115,6 +115,8 @@ class CoinData:
         None  # daily high-low variance (Parkinson or Garman-Klass), for the range-based HAR
     )
     symbol: str = ""
+    # daily realized measures from hourly bars (`cryptovol.realized`), for the HAR family on RV
+    measures: pd.DataFrame | None = None
 
     def __post_init__(self):
         idx = pd.DatetimeIndex(self.returns.index)
@@ -162,7 +164,8 @@ class CoinData:
             pd.Series(_train_rows(self.returns.index, day, self.horizon), index=self.returns.index)
         )
         rv = None if self.range_var is None else self.range_var[keep]
-        return CoinData(self.returns[keep], tgt[keep], self.horizon, rv, self.symbol)
+        m = None if self.measures is None else self.measures[self.measures.index <= day]
+        return CoinData(self.returns[keep], tgt[keep], self.horizon, rv, self.symbol, m)
 
 # %% ../nbs/16_forecasters.ipynb #b538b098
 class Fitted:
@@ -275,6 +278,8 @@ def fit_all(forecasters: Sequence[Forecaster], data: CoinData, until) -> dict[st
     `needs`.
     """
     fitted: dict[str, Fitted] = {}
+    # only those whose inputs `data` has (e.g. no high-low prices: no range-HAR)
+    forecasters = [f for f in forecasters if f.applies(data)]
     pending = list(forecasters)
     run = {f.name for f in forecasters}
     while pending:
@@ -745,9 +750,10 @@ def classical_data(
     target: pd.Series | None = None,
     range_var: pd.Series | None = None,
     symbol: str = "",
+    measures: pd.DataFrame | None = None,
 ) -> CoinData:
     """A `CoinData` from a return series (target: the close-to-close forward vol unless given;
-    `range_var` optional).
+    `range_var` and the realized `measures` optional).
     """
     returns = pd.Series(returns, dtype="float64")
     target = (
@@ -756,7 +762,7 @@ def classical_data(
         else pd.Series(target, dtype="float64").reindex(returns.index)
     )
     rv = None if range_var is None else pd.Series(range_var, dtype="float64").reindex(returns.index)
-    return CoinData(returns, target, int(horizon), rv, symbol)
+    return CoinData(returns, target, int(horizon), rv, symbol, measures)
 
 
 def baseline_forecasts(

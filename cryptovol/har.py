@@ -13,12 +13,14 @@ import pandas as pd
 
 from .config import ConfigError, DataError, get_logger
 from .features import ANNUALISATION
+from .forecasters import CoinData, Fitted, Forecaster, _log_spread, register
 
 log = get_logger("cryptovol.har")
 
 # %% auto #0
-__all__ = ['log', 'HAR_WINDOWS', 'INPUT_COLUMNS', 'MODELS', 'MODEL_LABELS', 'SCALES', 'daily_inputs', 'har_regressors',
-           'har_target', 'HARResult', 'HARSpec']
+__all__ = ['log', 'HAR_WINDOWS', 'INPUT_COLUMNS', 'MODELS', 'MODEL_LABELS', 'SCALES', 'SCALED', 'daily_inputs', 'har_regressors',
+           'har_target', 'HARResult', 'HARSpec', 'forecast_measures', 'load_measures', 'RealizedHAR', 'RVHAR',
+           'RVLogHAR', 'RVHARQ', 'RVSHAR', 'RVHARCJ']
 
 # %% ../nbs/15_har.ipynb #d70a9a11
 HAR_WINDOWS = (1, 7, 30)  # evaluation.har_windows: day, 7-day week, 30-day month
@@ -302,3 +304,82 @@ class HARSpec:
         return HARResult(self.model, int(self.horizon), self.windows,
                          pd.Series(beta, index=["const", *rows.columns[:-1]]), s2, len(rows),
                          until, tuple(frames), floor, rows.index.min(), rows.index.max(), scales)
+
+# %% ../nbs/15_har.ipynb #4525c4a7
+SCALED = {"rv": 1, "rs_neg": 1, "rs_pos": 1, "jump_sig": 1, "bpv": 1, "jump": 1, "rq": 2, "tq": 2}
+
+def forecast_measures(measures: pd.DataFrame) -> pd.DataFrame:
+    """The measures a forecast reads: each short day on a 24-hour scale from the hours it has
+    (variances x 24/n, quarticities x (24/n)^2, n its hourly returns), no longer flagged."""
+    _check_measures(measures, "measures")
+    m = measures.copy()
+    short = m["short_day"].astype(bool) & (m["n_returns"] > 0)
+    k = 24.0 / m.loc[short, "n_returns"].astype("float64")
+    for col, power in SCALED.items():
+        if col in m: m.loc[short, col] = m.loc[short, col] * k ** power
+    m["short_day"] = m["short_day"].astype(bool) & ~short
+    return m
+
+def load_measures(symbol: str, params: dict | None = None) -> pd.DataFrame:
+    "`symbol`'s daily realized measures from its hourly bars (the mirror, or live through ccxt)."
+    from cryptovol.intraday import load_hourly_bars
+    from cryptovol.realized import realized_measures
+    return realized_measures(load_hourly_bars(symbol, params=params))
+
+# %% ../nbs/15_har.ipynb #196be620
+class _RealizedFit(Fitted):
+    "A HARResult as a Fitted forecaster: sqrt(365 x the forecast mean RV), gaps kept from the last forecast."
+    def __init__(self, name, until, res: HARResult):
+        super().__init__(name, until, {k: float(v) for k, v in res.params.items()} | {"s2": res.s2})
+        self.res = res
+
+    def series(self, data: CoinData) -> pd.Series:
+        if data.measures is None: raise DataError(f"{self.name}: CoinData.measures is missing")
+        vol = self.res.forecast(forecast_measures(data.measures))["vol"]
+        vol.index = pd.DatetimeIndex(vol.index).rename(None)
+        return vol.ffill(limit=30).reindex(data.returns.index)
+
+
+class RealizedHAR(Forecaster):
+    "A HAR-family model (`model`, one of MODELS) on the coin's daily realized measures, per coin."
+    model: str = "har"
+
+    def __init__(self, windows=HAR_WINDOWS): self.windows = tuple(windows)
+
+    @classmethod
+    def from_params(cls, params): return cls(params["evaluation"]["har_windows"])
+
+    def applies(self, data): return data.measures is not None
+
+    def fit(self, data, until, fitted=None):
+        day = pd.Timestamp(until) + pd.Timedelta(days=1)   # HARSpec: every target ends before `day`
+        res = HARSpec(self.model, data.horizon, self.windows).fit(data.measures, day, data.symbol or "measures")
+        fit = _RealizedFit(self.name, until, res)
+        fit.spread = _log_spread(data.target, fit.series(data), until, data.horizon)
+        return fit
+
+
+@register
+class RVHAR(RealizedHAR):
+    "HAR-RV (Corsi 2009) on daily realized variance from hourly returns."
+    name, model = "rv_har", "har"
+
+@register
+class RVLogHAR(RealizedHAR):
+    "log-HAR on daily realized variance from hourly returns."
+    name, model = "rv_log_har", "log_har"
+
+@register
+class RVHARQ(RealizedHAR):
+    "HARQ (Bollerslev, Patton & Quaedvlieg 2016): HAR-RV with RV_d scaled by sqrt(RQ_d)."
+    name, model = "rv_harq", "harq"
+
+@register
+class RVSHAR(RealizedHAR):
+    "SHAR (Patton & Sheppard 2015): RV_d split into its negative and positive semivariances."
+    name, model = "rv_shar", "shar"
+
+@register
+class RVHARCJ(RealizedHAR):
+    "HAR-CJ (Andersen, Bollerslev & Diebold 2007): continuous and jump parts at d, w, m."
+    name, model = "rv_har_cj", "har_cj"

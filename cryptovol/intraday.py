@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_intraday.ipynb #becf0bb9
 from __future__ import annotations
-import gzip, re, time, zlib
+import gzip, hashlib, json, re, time, zlib
 from pathlib import Path
 from typing import Callable
 
@@ -12,17 +12,17 @@ import numpy as np
 import pandas as pd
 
 from .config import (ConfigError, DataError, DataSourceError, atomic_path, get_logger,
-                              get_params, mirror_dir, raw_dir)
-from .data import _Failed, merge_new_rows, offline_fix
+                              get_params, manifest_dir, mirror_dir, raw_dir)
+from .data import _Failed, _write_if_changed, merge_new_rows, offline_fix
 
 log = get_logger("cryptovol.intraday")
 
 # %% auto #0
 __all__ = ['log', 'HOURLY_COLUMNS', 'CCXT_HEADER', 'HOUR_MS', 'HOUR_NS', 'QUOTE', 'EXCHANGE', 'YAHOO_BASE_ALIASES', 'LIVE_START',
            'FETCH_DEADLINE_S', 'pair_of', 'hourly_file_name', 'bars_from_rows', 'hourly_gaps', 'validate_hourly',
-           'read_hourly_csv', 'mirror_hourly_path', 'load_hourly_bars', 'make_exchange', 'fetch_hourly',
-           'hourly_cache_path', 'write_hourly_csv', 'read_cached_hourly', 'cache_hourly', 'daily_closes',
-           'compare_daily_closes']
+           'read_hourly_csv', 'mirror_hourly_path', 'load_hourly_bars', 'hourly_manifest', 'write_hourly_manifests',
+           'make_exchange', 'fetch_hourly', 'hourly_cache_path', 'write_hourly_csv', 'read_cached_hourly',
+           'cache_hourly', 'daily_closes', 'compare_daily_closes']
 
 # %% ../nbs/13_intraday.ipynb #325e01d5
 HOURLY_COLUMNS = ["open", "high", "low", "close", "volume"]
@@ -222,6 +222,31 @@ def load_hourly_bars(
         raise DataSourceError(f"{symbol}: {exchange} returned no hourly bars of {pair_of(symbol)} "
                               f"since {p['data']['start'] or LIVE_START}; check the symbol")
     return bars
+
+# %% ../nbs/13_intraday.ipynb #eea46226
+def hourly_manifest(
+    symbol: str,                 # Yahoo USD ticker, e.g. 'BTC-USD'
+    params: dict | None = None,  # project params (default: the project's)
+    exchange: str = EXCHANGE,    # the mirror's sub-folder
+    today: str | None = None,    # the UTC date a live record names (default: today)
+) -> dict:                       # JSON-able: the mirror file's path in the mirror, size, SHA-256; or live
+    "What `load_hourly_bars(symbol)` reads, as DVC's evaluate and backtest stages see it (no absolute path)."
+    p = params if params is not None else get_params()
+    if _hourly_source("auto", p) != "mirror":
+        return dict(source="live", service=f"ccxt {exchange}",
+                    as_of=today or pd.Timestamp.now("UTC").strftime("%Y-%m-%d"))
+    path = mirror_hourly_path(symbol, p, exchange)
+    body = path.read_bytes()
+    return dict(source="mirror", file=f"intraday/{exchange}/{path.name}", bytes=len(body),
+                sha256=hashlib.sha256(body).hexdigest())
+
+def write_hourly_manifests(symbols: list[str] | None = None, params: dict | None = None) -> dict[str, dict]:
+    "Write data/manifest/intraday/{SYMBOL}.json per coin (default: `symbols`), rewritten only on change."
+    p = params if params is not None else get_params()
+    records = {s: hourly_manifest(s, p) for s in (symbols or p["symbols"])}
+    for s, rec in records.items():
+        _write_if_changed(manifest_dir()/"intraday"/f"{s}.json", json.dumps(rec, indent=1, sort_keys=True) + "\n")
+    return records
 
 # %% ../nbs/13_intraday.ipynb #eb510975
 FETCH_DEADLINE_S = 300.0  # all pages and retries of one fetch (the full history is ~61 pages)

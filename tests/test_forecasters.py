@@ -15,6 +15,7 @@ from cryptovol import forecasters as fc
 from cryptovol import report
 from cryptovol.config import ConfigError, DataError, load_params, with_overrides
 from cryptovol.features import _read_inputs, daily_variance, log_returns
+from cryptovol.har import load_measures
 
 REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
 OLD_SEVEN = ["naive", "ewma", "garch", "har", "har_log", "har_range", "combo"]
@@ -27,14 +28,14 @@ def params():
 
 @pytest.fixture(scope="module")
 def btc(mirror, params):
-    "Real BTC returns, close-to-close target and Garman-Klass variance as CoinData."
+    "Real BTC returns, close-to-close target, Garman-Klass variance and realized measures as CoinData."
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CRYPTOVOL_DATA_DIR", str(mirror))
         prices, _ = _read_inputs("BTC-USD", params)
+        measures = load_measures("BTC-USD", params)
     r = log_returns(prices["Close"])
-    return fc.classical_data(
-        r, 7, range_var=daily_variance(prices, "garman_klass"), symbol="BTC-USD"
-    )
+    gk = daily_variance(prices, "garman_klass")
+    return fc.classical_data(r, 7, range_var=gk, symbol="BTC-USD", measures=measures)
 
 
 def test_every_registered_forecaster_fits_and_forecasts_a_lognormal_law(btc, params):
@@ -84,11 +85,17 @@ def test_walk_forward_forecasts_ignore_everything_after_the_origin(btc, params, 
     """
     origin = pd.Timestamp("2022-06-01") + pd.Timedelta(days=day)
     d = origin + pd.Timedelta(days=1)
+    m = btc.measures.copy()
+    later = m.index > d
+    variances = ["rv", "bpv", "rs_neg", "rs_pos", "jump", "jump_sig"]
+    m.loc[later, variances] *= scale**2
+    m.loc[later, ["rq", "tq"]] *= scale**4
     shocked = fc.classical_data(
         btc.returns.where(btc.returns.index <= d, btc.returns * scale),
         7,
         btc.target,
         btc.range_var.where(btc.range_var.index <= d, btc.range_var * scale**2),
+        measures=m,
     )
     o = [fc.Origin(0, origin, pd.DatetimeIndex([d]))]
     a = fc.walk_forward(fc.make_forecasters(params), btc, o)
