@@ -28,7 +28,7 @@ def params():
 
 @pytest.fixture(scope="module")
 def btc(mirror, params):
-    "Real BTC returns, close-to-close target, Garman-Klass variance and realized measures as CoinData."
+    "Real BTC returns, close-to-close target, Garman-Klass variance, realized measures: CoinData."
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CRYPTOVOL_DATA_DIR", str(mirror))
         prices, _ = _read_inputs("BTC-USD", params)
