@@ -24,8 +24,9 @@ TARGET_FLOOR = 1e-4   # the floor `cryptovol.train.to_model_target` puts under a
 __all__ = ['log', 'TARGET_FLOOR', 'GLOBAL_COLUMNS', 'INTERVAL_COLUMNS', 'LOWER_IS_BETTER', 'Fold', 'window_dates', 'fold_bounds',
            'plan_folds', 'fold_params', 'restrict_test', 'fold_dataset', 'check_fold_dates', 'join_folds',
            'fold_classical', 'anchor_forecast', 'fold_network', 'global_fold_forecasts', 'join_global_forecasts',
-           'run_fold', 'model_confidence_set', 'forecasters_of', 'interval_coverage', 'score_record', 'backtest_dir',
-           'backtest', 'load_backtest', 'mean_ranks', 'own_anchor', 'coin_row', 'backtest_summary', 'summary_markdown']
+           'run_fold', 'model_confidence_set', 'forecasters_of', 'interval_coverage', 'score_record', 'realized_scores',
+           'backtest_dir', 'backtest', 'load_backtest', 'mean_ranks', 'own_anchor', 'coin_row', 'realized_row',
+           'backtest_summary', 'summary_markdown', 'realized_lines']
 
 # %% ../nbs/10_backtest.ipynb #5606e76a
 @dataclass(frozen=True)
@@ -250,6 +251,22 @@ def score_record(record: pd.DataFrame, horizon: int, params: dict) -> dict:
     out["mcs"] = model_confidence_set(q[members], bp["mcs_size"], bp["mcs_reps"], bp["mcs_block_size"], params["training"]["seed"])
     return out
 
+def realized_scores(record: pd.DataFrame, symbol: str, horizon: int, params: dict) -> dict | None:
+    """QLIKE and RMSE of every forecaster against the realized target, the annualised vol of the next h days
+    from hourly squared returns (`cryptovol.realized.realized_target`), on the days it is known; None unless
+    `evaluation.intraday`. The same forecasts, scored on a far less noisy measure of the same quantity."""
+    if not params["evaluation"].get("intraday"): return None
+    from cryptovol.har import load_measures
+    from cryptovol.realized import realized_target
+    y = realized_target(load_measures(symbol, params), horizon).reindex(record.index)
+    ok = y.notna().to_numpy()
+    a, names = y.to_numpy()[ok], [f for f in forecasters_of(record) if f != "model_mean_vol"]
+    out = {"n_days": int(ok.sum()), "qlike": {f: float(np.mean(qlike_loss(a, record[f].to_numpy()[ok]))) for f in names},
+           "rmse": {f: float(np.sqrt(np.mean((record[f].to_numpy()[ok] - a) ** 2))) for f in names}}
+    if "model_mean_vol" in record:   # E[sigma] is the model's point for squared error
+        out["rmse"]["model"] = float(np.sqrt(np.mean((record["model_mean_vol"].to_numpy()[ok] - a) ** 2)))
+    return out
+
 # %% ../nbs/10_backtest.ipynb #20a09c49
 def backtest_dir() -> Path:
     "reports/backtest: where `backtest` writes each coin's track record and the summary."
@@ -286,6 +303,7 @@ def backtest(symbol: str, params: dict | None = None, with_model: bool = True, w
            "start": str(record.index[0].date()), "end": str(record.index[-1].date()), "n_days": int(len(record)),
            "folds": infos, "skipped_folds": skipped, "best_classical_per_fold": [i["best_classical"] for i in infos],
            **score_record(record, h, p), "settings": p["backtest"], "wall_seconds": round(time.perf_counter() - t0, 1)}
+    if (realized := realized_scores(record, symbol, h, p)) is not None: res["realized_target"] = realized
     save_json(_clean(res), out/f"{safe_symbol(symbol)}.json")
     with atomic_path(out/f"{safe_symbol(symbol)}_predictions.csv") as tmp:
         record.reset_index().to_csv(tmp, index=False, date_format="%Y-%m-%d")
@@ -329,7 +347,16 @@ def coin_row(r: dict) -> dict:
                    coverage_80=(r.get("coverage") or {}).get("80"), coverage_95=(r.get("coverage") or {}).get("95"),
                    best_classical_rmse=m["best_classical"]["rmse"], model_in_mcs="model" in r["mcs"]["included"],
                    beats_anchor=q("model") < q(own_anchor(m)))
+    if "realized_target" in r: row["realized"] = realized_row(r, best_single)
     return row
+
+def realized_row(r: dict, best_single: str) -> dict:
+    "QLIKE against the realized target of the model, the validation pick, the anchor and the best single classical forecaster."
+    rq = r["realized_target"]["qlike"]
+    classical = {f: v for f, v in rq.items() if f not in ("model", "anchor", "anchor_global", "best_classical")}
+    best = min(classical, key=classical.get)
+    return {"n_days": r["realized_target"]["n_days"], "model": rq.get("model"), "best_classical": rq["best_classical"],
+            "anchor": rq.get(own_anchor(r["metrics"])), "best_single": best, "best_single_qlike": classical[best]}
 
 def backtest_summary(symbols: list[str] | None = None, out: str | Path | None = None) -> dict:
     "Cross-coin summary of the coins' backtests: reports/backtest/summary.json and summary.md."
@@ -394,4 +421,19 @@ def summary_markdown(s: dict) -> str:
                 f"{g['coins_model_in_mcs']}, mean QLIKE ratio {g['mean_qlike_ratio']:.3f}; beats the anchor alone on {g['coins_model_beats_anchor']}; "
                 f"mean RMSE {g['mean_model_rmse']:.4f}"
                 + (f"; 80% / 95% intervals cover {g['mean_coverage_80']:.1%} / {g['mean_coverage_95']:.1%} of days." if "mean_coverage_80" in g else ".")]
-    return "\n".join(lines + yl + rl + goal) + "\n"
+    return "\n".join(lines + realized_lines(rows, s["horizon"]) + yl + rl + goal) + "\n"
+
+def realized_lines(rows: list[dict], horizon: int) -> list[str]:
+    "The coins' QLIKE against the realized target as Markdown lines (none without `evaluation.intraday`)."
+    if not all("realized" in r for r in rows): return []
+    withm = rows[0]["realized"]["model"] is not None
+    head = ["coin", "days scored", *(["model"] if withm else []), "best classical (validation)", *(["model / it"] if withm else []),
+            "anchor alone", "best single classical (hindsight)"]
+    out = ["", f"The same forecasts scored against the realized target (the vol of the next {horizon} days from hourly returns):", "",
+           "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        x = r["realized"]
+        cells = [r["coin"], str(x["n_days"]), *([_f(x["model"])] if withm else []), _f(x["best_classical"]),
+                 *([_f(x["model"] / x["best_classical"])] if withm else []), _f(x["anchor"]), f"{x['best_single']} {_f(x['best_single_qlike'])}"]
+        out.append("| " + " | ".join(cells) + " |")
+    return out

@@ -197,10 +197,17 @@ def test_a_new_forecaster_is_one_class_and_shows_up_everywhere(registered, proje
     assert "ewma_slow" in meta["metrics"] and "ewma_slow" in meta["mcs"]["pvalues"]
     assert all("ewma_slow" in v for v in meta["per_year_qlike"].values())
     assert all("ewma_slow" in f["validation_qlike"] for f in res["folds"])
+    assert (
+        "ewma_slow" in meta["realized_target"]["qlike"] and meta["realized_target"]["n_days"] > 1000
+    )
     s = bt.backtest_summary(["SOL-USD"], project / "bt")
     assert (
         "| ewma_slow |" in (project / "bt" / "summary.md").read_text()
         and "ewma_slow" in s["mean_rank"]["qlike"]
+    )
+    assert (
+        "the vol of the next 7 days from hourly returns"
+        in (project / "bt" / "summary.md").read_text()
     )
     pred = rec[["actual", *[c for c in rec if c in fc.FORECASTERS]]]
     scored = ev.score_forecasts(pred.assign(model=pred["har"]), 7)
