@@ -14,7 +14,7 @@ import pandas as pd
 from .config import (ConfigError, DataError, atomic_path, ensure_dir, get_logger, get_params, load_json, project_root,
                               safe_symbol, save_json)
 from .evaluate import (_clean, best_baseline_on_validation, classical_record, diebold_mariano, forecast_metrics,
-                                qlike_loss, record_forecasts, squared_error, training_end)
+                                qlike_loss, realized_scores, record_forecasts, squared_error, training_end)
 from .features import Dataset, build_features, forecast_days, forward_realized_vol, make_dataset, valid_samples
 
 log = get_logger(__name__)
@@ -24,9 +24,9 @@ TARGET_FLOOR = 1e-4   # the floor `cryptovol.train.to_model_target` puts under a
 __all__ = ['log', 'TARGET_FLOOR', 'GLOBAL_COLUMNS', 'INTERVAL_COLUMNS', 'LOWER_IS_BETTER', 'Fold', 'window_dates', 'fold_bounds',
            'plan_folds', 'fold_params', 'restrict_test', 'fold_dataset', 'check_fold_dates', 'join_folds',
            'fold_classical', 'anchor_forecast', 'fold_network', 'global_fold_forecasts', 'join_global_forecasts',
-           'run_fold', 'model_confidence_set', 'forecasters_of', 'interval_coverage', 'score_record', 'realized_scores',
-           'backtest_dir', 'backtest', 'load_backtest', 'mean_ranks', 'own_anchor', 'coin_row', 'realized_row',
-           'backtest_summary', 'summary_markdown', 'realized_lines']
+           'run_fold', 'model_confidence_set', 'forecasters_of', 'interval_coverage', 'score_record', 'backtest_dir',
+           'backtest', 'load_backtest', 'mean_ranks', 'own_anchor', 'coin_row', 'realized_row', 'backtest_summary',
+           'summary_markdown', 'realized_lines']
 
 # %% ../nbs/10_backtest.ipynb #5606e76a
 @dataclass(frozen=True)
@@ -251,22 +251,6 @@ def score_record(record: pd.DataFrame, horizon: int, params: dict) -> dict:
     out["mcs"] = model_confidence_set(q[members], bp["mcs_size"], bp["mcs_reps"], bp["mcs_block_size"], params["training"]["seed"])
     return out
 
-def realized_scores(record: pd.DataFrame, symbol: str, horizon: int, params: dict) -> dict | None:
-    """QLIKE and RMSE of every forecaster against the realized target, the annualised vol of the next h days
-    from hourly squared returns (`cryptovol.realized.realized_target`), on the days it is known; None unless
-    `evaluation.intraday`. The same forecasts, scored on a far less noisy measure of the same quantity."""
-    if not params["evaluation"].get("intraday"): return None
-    from cryptovol.har import load_measures
-    from cryptovol.realized import realized_target
-    y = realized_target(load_measures(symbol, params), horizon).reindex(record.index)
-    ok = y.notna().to_numpy()
-    a, names = y.to_numpy()[ok], [f for f in forecasters_of(record) if f != "model_mean_vol"]
-    out = {"n_days": int(ok.sum()), "qlike": {f: float(np.mean(qlike_loss(a, record[f].to_numpy()[ok]))) for f in names},
-           "rmse": {f: float(np.sqrt(np.mean((record[f].to_numpy()[ok] - a) ** 2))) for f in names}}
-    if "model_mean_vol" in record:   # E[sigma] is the model's point for squared error
-        out["rmse"]["model"] = float(np.sqrt(np.mean((record["model_mean_vol"].to_numpy()[ok] - a) ** 2)))
-    return out
-
 # %% ../nbs/10_backtest.ipynb #20a09c49
 def backtest_dir() -> Path:
     "reports/backtest: where `backtest` writes each coin's track record and the summary."
@@ -303,7 +287,7 @@ def backtest(symbol: str, params: dict | None = None, with_model: bool = True, w
            "start": str(record.index[0].date()), "end": str(record.index[-1].date()), "n_days": int(len(record)),
            "folds": infos, "skipped_folds": skipped, "best_classical_per_fold": [i["best_classical"] for i in infos],
            **score_record(record, h, p), "settings": p["backtest"], "wall_seconds": round(time.perf_counter() - t0, 1)}
-    if (realized := realized_scores(record, symbol, h, p)) is not None: res["realized_target"] = realized
+    if (realized := realized_scores(record, forecasters_of(record), symbol, h, p)) is not None: res["realized_target"] = realized
     save_json(_clean(res), out/f"{safe_symbol(symbol)}.json")
     with atomic_path(out/f"{safe_symbol(symbol)}_predictions.csv") as tmp:
         record.reset_index().to_csv(tmp, index=False, date_format="%Y-%m-%d")

@@ -30,8 +30,8 @@ __all__ = ['log', 'METRIC_COLUMNS', 'HIGHER_IS_BETTER', 'INTERVAL_LEVELS', 'squa
            'diebold_mariano', 'residual_tests', 'permutation_importance', 'mean_attention', 'comparison_table',
            'best_per_metric', 'style_comparison', 'save_figure', 'plot_forecasts', 'plot_scatter', 'plot_residuals',
            'plot_history', 'plot_importance', 'plot_correlation', 'plot_attention', 'dm_table', 'score_forecasts',
-           'training_end', 'dataset_range_var', 'coin_data', 'classical_record', 'record_forecasts', 'forecast_bands',
-           'interval_coverage', 'best_baseline_on_validation', 'evaluate', 'plain_reading']
+           'training_end', 'dataset_range_var', 'coin_data', 'classical_record', 'record_forecasts', 'realized_scores',
+           'forecast_bands', 'interval_coverage', 'best_baseline_on_validation', 'evaluate', 'plain_reading']
 
 # %% ../nbs/05_evaluate.ipynb #d7c841b1
 def _arrays(*xs, names: Sequence[str] = ()) -> list[np.ndarray]:
@@ -343,6 +343,21 @@ def record_forecasts(rec: TrackRecord, k: int = 0) -> pd.DataFrame:
     out.attrs.update(params={n: v for n, v in fits.items() if v is not None}, har_params=fits.get("har"))
     return out
 
+def realized_scores(pred: pd.DataFrame, names, symbol: str, horizon: int, params: dict) -> dict | None:
+    """QLIKE and RMSE of the forecasts `names` (columns of `pred`) against the realized target, the annualised vol of
+    the next h days from hourly squared returns (`cryptovol.realized.realized_target`), on the days it is known; None
+    unless `evaluation.intraday`. The same forecasts, scored on a far less noisy measure of the same quantity."""
+    if not params["evaluation"].get("intraday"): return None
+    from cryptovol.realized import realized_target
+    y = realized_target(load_measures(symbol, params), horizon).reindex(pred.index)
+    ok = y.notna().to_numpy()
+    a, names = y.to_numpy()[ok], [f for f in names if f != "model_mean_vol"]
+    out = {"n_days": int(ok.sum()), "qlike": {f: float(np.mean(qlike_loss(a, pred[f].to_numpy()[ok]))) for f in names},
+           "rmse": {f: float(np.sqrt(np.mean((pred[f].to_numpy()[ok] - a) ** 2))) for f in names}}
+    if "model_mean_vol" in pred:   # E[sigma] is the model's point for squared error
+        out["rmse"]["model"] = float(np.sqrt(np.mean((pred["model_mean_vol"].to_numpy()[ok] - a) ** 2)))
+    return out
+
 INTERVAL_LEVELS = (0.8, 0.95)
 
 def forecast_bands(trained, inputs, dates) -> pd.DataFrame | None:
@@ -399,7 +414,7 @@ def _test_forecasts(symbol: str, ds, trained, params: dict, h: int) -> tuple:
     if bands is not None: pred["model_mean_vol"] = bands.pop("model_mean_vol")
     return pred, base, inputs, bands, train_end
 
-def _test_metrics(symbol: str, ds, trained, pred, base, inputs, bands, train_end, h: int) -> dict:
+def _test_metrics(symbol: str, ds, trained, pred, base, inputs, bands, train_end, h: int, params: dict | None = None) -> dict:
     "Every forecast scored on the test dates, the bar chosen on validation, intervals and residual tests."
     from cryptovol.train import model_inputs
     dates = pred.index
@@ -421,6 +436,8 @@ def _test_metrics(symbol: str, ds, trained, pred, base, inputs, bands, train_end
                                 "point_forecasts": {"model": "sqrt(E[sigma^2]) (QLIKE)",
                                                     "model_mean_vol": "E[sigma] (squared error)"}}
     metrics["residuals"] = residual_tests(pred["actual"], pred["model"], h)
+    if params and (realized := realized_scores(pred, [c for c in pred if c != "actual"], symbol, h, params)) is not None:
+        metrics["realized_target"] = realized
     metrics["har_coefficients"] = base.attrs["har_params"]
     metrics["baseline_parameters"] = base.attrs["params"]
     return metrics
@@ -455,7 +472,7 @@ def evaluate(symbol: str, params: dict | None = None, plots: bool | None = None,
     trained = load_trained(mpath)
     h = int((getattr(ds, "params", None) or params)["target"]["horizon"])
     pred, base, inputs, bands, train_end = _test_forecasts(symbol, ds, trained, params, h)
-    metrics = _test_metrics(symbol, ds, trained, pred, base, inputs, bands, train_end, h)
+    metrics = _test_metrics(symbol, ds, trained, pred, base, inputs, bands, train_end, h, params)
     out = ensure_dir(report_dir(symbol))
     imp, att = _importance_and_attention(ds, trained, inputs, pred["actual"].to_numpy(), params, out, importance)
     save_json(_clean(metrics), out / "metrics.json")

@@ -26,7 +26,7 @@ __all__ = ['log', 'REPORT_NOTEBOOKS', 'ANALYSIS_HEADING', 'OFFLINE_TEMPLATE', 'L
            'tidy_report', 'offline_exporter', 'coin_metrics', 'summary_table', 'model_wins', 'fmt_num', 'metric_header',
            'html_table', 'coin_overview', 'mean_ranks', 'backtest_overview', 'load_backtest_summary',
            'qlike_ratio_figure', 'rank_heatmap_figure', 'per_year_figure', 'coin_forecast_figure', 'build_index',
-           'summary_markdown']
+           'summary_markdown', 'realized_markdown']
 
 # %% ../nbs/07_report.ipynb #c3acb4fe
 def _kernel_manager_class():
@@ -557,7 +557,8 @@ directional accuracy a share of days; R², correlation, Theil's U (naive = 1) an
                for s, g in long.groupby("symbol")} if not long.empty else {}
     from cryptovol.config import save_json
     save_json(summary, root/"summary.json")
-    with atomic_path(root/"summary.md") as tmp: tmp.write_text(summary_markdown(long), encoding="utf-8")
+    text = summary_markdown(long) + realized_markdown(list(summary))
+    with atomic_path(root/"summary.md") as tmp: tmp.write_text(text, encoding="utf-8")
     return root/"index.html"
 
 def summary_markdown(long: pd.DataFrame, metrics: tuple = ("rmse", "qlike", "r2", "corr", "theil_u")) -> str:
@@ -576,3 +577,17 @@ def summary_markdown(long: pd.DataFrame, metrics: tuple = ("rmse", "qlike", "r2"
                 cells.append(f"**{v:.3f}**" if v == best else f"{v:.3f}")
             rows.append(f"| {s} | {f} | " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"
+
+def realized_markdown(symbols: list[str]) -> str:
+    "The test-window QLIKE against the realized target (metrics.json `realized_target`), one row per coin and forecaster; '' without it."
+    rows = []
+    for s in symbols:
+        f = report_dir(s)/"metrics.json"
+        r = load_json(f).get("realized_target") if f.is_file() else None
+        if not r: return ""
+        q = {k: v for k, v in r["qlike"].items() if not k.startswith("member_")}
+        best = min(q.values())
+        rows += [f"| {s} | {k} | {r['n_days']} | " + (f"**{v:.3f}**" if v == best else f"{v:.3f}") + " |" for k, v in q.items()]
+    if not rows: return ""
+    return ("\nThe same test-window forecasts against the realized target (the vol of the next h days from hourly returns):\n\n"
+            "| coin | forecaster | days scored | QLIKE |\n|---|---|---|---|\n" + "\n".join(rows) + "\n")

@@ -258,9 +258,14 @@ def make_fake(returns: pd.Series, h=7, T=10):
     return ds, FakeTrained(mean, scale)
 
 
+# the classical forecasters on daily data: every registered one but the HAR family on hourly measures (intraday off here)
+DAILY = [n for n in fc.FORECASTERS if not n.startswith("rv_")]
+
+
 @pytest.fixture()
 def project(tmp_path, monkeypatch, btc_returns):
-    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    # cryptovol.features is stubbed below, so the hourly measures (which need it) stay off: evaluation.intraday false
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text().replace("  intraday: true ", "  intraday: false "))
     (tmp_path / "settings.ini").write_text((REPO / "settings.ini").read_text())
     monkeypatch.setenv("CRYPTOVOL_ROOT", str(tmp_path))
     ds, trained = make_fake(btc_returns)
@@ -280,12 +285,12 @@ def project(tmp_path, monkeypatch, btc_returns):
 
 def test_evaluate_writes_metrics_predictions_and_plots(project):
     root, ds = project
-    params = load_params(root / "params.yaml", {"evaluation.permutation_repeats": 2})
+    params = load_params(root / "params.yaml", {"evaluation.permutation_repeats": 2, "evaluation.intraday": False})
     res = ev.evaluate("BTC-USD", params=params, plots=True)
     out = root / "reports" / "BTC-USD"
     m = json.loads((out / "metrics.json").read_text())
     assert m == json.loads(json.dumps(ev._clean(res)))
-    for name in ("model", *list(fc.FORECASTERS)):
+    for name in ("model", *DAILY):
         assert set(ev.METRIC_COLUMNS) <= set(m["forecasts"][name]) and m["forecasts"][name]["n"] == len(ds.y_test)
     assert m["forecasts"]["naive"]["theil_u"] == 1.0
     # baselines are fitted on the training period: last training forecast date + h days (the end of its target window)
@@ -293,13 +298,13 @@ def test_evaluate_writes_metrics_predictions_and_plots(project):
     assert m["train_end"] == str(ds.frame.index[pos + 7].date())
     har = ev.fit_har(ds.frame["log_return"], ds.frame.index[pos + 7], 7, (1, 7, 30), ds.frame["target"])
     assert m["har_coefficients"] == pytest.approx(har.params.to_dict(), rel=1e-12)
-    for b in list(fc.FORECASTERS):
+    for b in DAILY:
         assert set(m["dm"][b]) == {"se_stat", "se_pvalue", "qlike_stat", "qlike_pvalue"}
         assert all(0 <= m["dm"][b][k] <= 1 for k in ("se_pvalue", "qlike_pvalue"))
     assert {"mz_f_pvalue", "ljung_box_pvalue", "jarque_bera_pvalue"} <= set(m["residuals"])
     pred = pd.read_csv(out / "predictions.csv", parse_dates=["date"])
-    assert list(pred.columns) == ["date", "actual", "model", *fc.FORECASTERS]   # every registered classical forecaster, in order
-    assert m["best_baseline"] in list(fc.FORECASTERS) and set(m["validation_qlike"]) == set(list(fc.FORECASTERS))
+    assert list(pred.columns) == ["date", "actual", "model", *DAILY]   # every registered classical forecaster, in order
+    assert m["best_baseline"] in DAILY and set(m["validation_qlike"]) == set(DAILY)
     np.testing.assert_allclose(pred["actual"], ds.y_test, rtol=1e-6)
     assert (pred["date"].to_numpy() == ds.dates_test.astype("datetime64[ns]")).all()
     imp = pd.read_csv(out / "importance.csv")
@@ -313,7 +318,7 @@ def test_evaluate_writes_metrics_predictions_and_plots(project):
 
 def test_evaluate_no_plots_and_alignment_guard(project):
     root, ds = project
-    params = load_params(root / "params.yaml", {"evaluation.plots": False})
+    params = load_params(root / "params.yaml", {"evaluation.plots": False, "evaluation.intraday": False})
     ev.evaluate("BTC-USD", params={"evaluation.plots": False}, importance=False, model_path=root / "elsewhere" / "model.keras")
     fake = sys.modules["cryptovol.train"].load_trained("probe"); assert fake.loaded_from[-2] == root / "elsewhere" / "model.keras"
     ev.evaluate("BTC-USD", params={"evaluation.plots": False}, importance=False)   # dotted overrides work too
