@@ -75,3 +75,23 @@ def test_every_global_variant_is_a_valid_params_override():
 def test_select_model_hands_over_to_the_global_selection(capsys):
     with pytest.raises(SystemExit) as e: select_model.main(["--global", "--help"])
     assert e.value.code == 0 and "validation windows" in capsys.readouterr().out
+
+
+def test_residual_learning_quick_run_checks_lookahead_and_scores_every_row(tmp_path, mirror):
+    "benchmarks/residual_learning.py --quick (first coin, last fold): the no-look-ahead check passes, every row is scored."
+    import json, os, subprocess
+    pytest.importorskip("sklearn")
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "CRYPTOVOL_DATA_DIR": str(mirror)}
+    r = subprocess.run([sys.executable, str(repo/"benchmarks"/"residual_learning.py"), "--quick", "--out", str(tmp_path)],
+                       cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads((tmp_path/"residual_learning_quick.json").read_text())
+    assert out["quick"] and out["no_lookahead"]["passed"] and len(out["folds"]) == 1
+    (coin, days), = out["days"].items()
+    assert days > 300   # one 365/366-day fold, every forecast and both targets known
+    assert all(f["n_train"] >= 200 and f["last_row"] < out["folds"][0]["start"] for f in out["fits"])
+    rows = out["rows"]
+    assert {(r["anchor"], r["target"]) for r in rows} == {(a, t) for a in ("rv_harq", "har_log") for t in ("close_to_close", "realized")}
+    assert all(r[coin] is not None and r[coin] > 0 for r in rows)
+    assert "no look-ahead check" in (tmp_path/"residual_learning_quick.md").read_text()
