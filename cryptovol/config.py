@@ -128,6 +128,13 @@ PARAM_SCHEMA: dict[str, tuple] = {
                                     "null (all features) or a list of dataset feature names"),
     "global_model.min_spread": (_num, _pos, "> 0 (smallest log-vol spread of the head)"),
     "global_model.anchor_features": (list, lambda v: len(v) >= 1 and all(isinstance(x, str) for x in v), "dataset feature names, e.g. [rv_7, rv_30]"),
+    # the live forecast log (nbs/17_track, `cryptovol track`)
+    "track.forecasters": (list, lambda v: len(v) >= 1 and all(isinstance(x, str) for x in v), "a list of registered forecaster names, e.g. [naive, ewma, garch, har]"),
+    "track.model": (str, _oneof("auto", "required", "off"), "auto (the shipped model where models/COIN exists), required or off"),
+    "track.refit_days": (int, _pos, "> 0 days between refits of the classical forecasters (1: every day)"),
+    "track.min_dm_days": (int, lambda v: v >= 10, ">= 10 matured days before the Diebold-Mariano test is reported"),
+    "track.coverage_window": (int, lambda v: v >= 5, ">= 5 days (the dashboard's rolling coverage)"),
+    "track.workers": (int, _pos, "> 0 processes for the replay's classical fits (1: in this process)"),
 }
 
 # %% ../nbs/00_config.ipynb #ef9f2689
