@@ -15,8 +15,8 @@ from .config import (ConfigError, CryptovolError, get_logger, get_params, mirror
 # %% auto #0
 __all__ = ['MODEL_TYPES', 'POSITIVE_INT', 'COMMANDS', 'REPORTED_COMMANDS', 'OPEN_COMMANDS', 'in_range', 'UsageError', 'CliParser',
            'add_flag', 'build_parser', 'cmd_download', 'cmd_manifest', 'cmd_preprocess', 'cmd_train', 'cmd_evaluate',
-           'cmd_predict', 'cmd_report', 'cmd_backtest', 'cmd_pipeline', 'cmd_sweep', 'mirror_coins', 'cached_coins',
-           'valid_symbols', 'data_is_live', 'symbol_error', 'check_symbol', 'forecast_days_limit',
+           'cmd_predict', 'cmd_report', 'cmd_backtest', 'cmd_pipeline', 'cmd_sweep', 'cmd_track', 'mirror_coins',
+           'cached_coins', 'valid_symbols', 'data_is_live', 'symbol_error', 'check_symbol', 'forecast_days_limit',
            'check_forecast_days', 'check_args', 'main']
 
 # %% ../nbs/08_cli.ipynb #684edbe4
@@ -97,6 +97,15 @@ def _add_sweep_parser(sub) -> None:
     add_flag(p, "apply", action="store_true", help="write the best configuration to sweeps/NAME/best_params.yaml and print the `dvc exp run -S ...` command")
     add_flag(p, "verbose", action="store_true", help="show tracebacks, debug logging and Ray Tune's per-trial output")
 
+# %% ../nbs/08_cli.ipynb #a304af94
+def _add_track_parser(sub) -> None:
+    "The `track` subcommand: the daily forecast log (see nbs/17_track.ipynb)."
+    p = sub.add_parser("track", help="the daily forecast log: forecast every coin after the close, append to data/track/forecasts.sqlite, score matured forecasts, write reports/track.html")
+    add_flag(p, "replay", metavar="START:END", help="run the daily job as of each day START..END (e.g. 2024-06-01:2024-12-07) on the offline mirror cut at each close, into data/track/replay.sqlite")
+    add_flag(p, "log", metavar="PATH", help="the log file (default: data/track/forecasts.sqlite; with --replay data/track/replay.sqlite)")
+    add_flag(p, "no_page", action="store_true", help="do not write the dashboard page reports/track.html")
+    add_flag(p, "verbose", action="store_true", help="show tracebacks and debug logging")
+
 # %% ../nbs/08_cli.ipynb #25717914
 def build_parser() -> argparse.ArgumentParser:
     "The `cryptovol` argument parser with one subcommand per pipeline step."
@@ -136,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pipeline", help="download, preprocess, train, evaluate and report, for one or all symbols"); _common(p); _training_flags(p)
     add_flag(p, "no_plots", action="store_true", help="skip the PNG plots")
     add_flag(p, "no_report", action="store_true", help="skip the HTML reports")
+    _add_track_parser(sub)
     _add_sweep_parser(sub)
     return parser
 
@@ -269,6 +279,34 @@ def cmd_sweep(args):
 
 COMMANDS["sweep"] = cmd_sweep
 
+# %% ../nbs/08_cli.ipynb #ca33272c
+def _track_line(res: dict, path) -> str:
+    "One line saying what a `cryptovol track` run did."
+    if res["status"] == "noop":
+        r = res["run"]
+        return f"track {res['day']}: already logged (run {r['id']} at {r['created_utc']}); nothing written to {path}"
+    return f"track {res['day']}: {res['forecasts']} forecasts and {res['outcomes']} outcomes appended to {path}"
+
+def cmd_track(args):
+    from cryptovol import track
+    params = _params(args)
+    if args.replay:
+        start, end = track.parse_replay_range(args.replay)
+        path = Path(args.log) if args.log else track.log_path(replay=True)
+        r = track.replay(start, end, params, path)
+        print(f"replay {start.date()}..{end.date()}: {r['written']} days written, {r['noop']} already logged, "
+              f"{r['forecasts']} forecasts, {r['outcomes']} outcomes in {r['seconds']:.0f} s -> {path}")
+    else:
+        path = Path(args.log) if args.log else track.log_path()
+        print(_track_line(track.run_live(params, path), path))
+    sc = track.scores(track.log(path), params["track"]["min_dm_days"])
+    h = params["target"]["horizon"]
+    cols = ["coin", "forecaster", "matured", "qlike", "se", "cov80", "cov95", "dm_days", "dm_p"]
+    print(sc[sc.horizon == h][cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if not args.no_page: print(f"page -> {track.dashboard(path, params=params)}")
+
+COMMANDS["track"] = cmd_track
+
 # %% ../nbs/08_cli.ipynb #9b7750e4
 REPORTED_COMMANDS = ("evaluate", "predict", "report", "backtest", "train", "pipeline")
 OPEN_COMMANDS = ("download", "preprocess")   # any well-formed ticker when the data are live
@@ -370,10 +408,22 @@ def _check_train(args: argparse.Namespace, p: dict) -> None:
                          f"`cryptovol train` takes no --crypto_symbol; run `cryptovol train`"
                          f"{alone}")
 
+def _check_track(args: argparse.Namespace, p: dict) -> None:
+    "`--replay START:END`: two dates in order, inside every reported coin's mirror prices."
+    if not args.replay: return
+    from cryptovol.track import check_replay_range, parse_replay_range
+    try:
+        start, end = parse_replay_range(args.replay)
+        check_replay_range(start, end, p["symbols"], p)
+    except ValueError as e: raise UsageError(str(e)) from None
+    except CryptovolError as e:
+        raise UsageError(f"--replay reads the offline mirror: {e}") from None
+
 def check_args(args: argparse.Namespace, params: dict | None = None) -> argparse.Namespace:
     "Check parsed `args` before any work: flag combinations, the symbol (made canonical), the days."
     p = params if params is not None else get_params()
     if args.command == "train": _check_train(args, p)
+    if args.command == "track": _check_track(args, p)
     if getattr(args, "crypto_symbol", None):
         live = getattr(args, "live", False)
         args.crypto_symbol = check_symbol(args.crypto_symbol, args.command, p, live=live)
