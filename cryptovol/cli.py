@@ -97,7 +97,7 @@ def _add_sweep_parser(sub) -> None:
     add_flag(p, "apply", action="store_true", help="write the best configuration to sweeps/NAME/best_params.yaml and print the `dvc exp run -S ...` command")
     add_flag(p, "verbose", action="store_true", help="show tracebacks, debug logging and Ray Tune's per-trial output")
 
-# %% ../nbs/08_cli.ipynb #a304af94
+# %% ../nbs/08_cli.ipynb #c49bc837
 def _add_track_parser(sub) -> None:
     "The `track` subcommand: the daily forecast log (see nbs/17_track.ipynb)."
     p = sub.add_parser("track", help="the daily forecast log: forecast every coin after the close, append to data/track/forecasts.sqlite, score matured forecasts, write reports/track.html")
@@ -279,7 +279,7 @@ def cmd_sweep(args):
 
 COMMANDS["sweep"] = cmd_sweep
 
-# %% ../nbs/08_cli.ipynb #ca33272c
+# %% ../nbs/08_cli.ipynb #4c4c2448
 def _track_line(res: dict, path) -> str:
     "One line saying what a `cryptovol track` run did."
     if res["status"] == "noop":

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, require_data
+from conftest import require_data
 
 require_data()
 
