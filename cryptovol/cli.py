@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_flag(p, "sentiment", action="store_true", help="refresh data/raw/fear_greed.csv (alone when given with no symbol)")
     add_flag(p, "live", action="store_true", help="fetch live data from Yahoo Finance and the Fear & Greed API (data.source: yfinance) and merge it into data/raw/")
     p = sub.add_parser("manifest", help="record what the downloads read (data/manifest/: SHA-256 of each mirror file, or 'live')"); _common(p)
-    add_flag(p, "intraday", action="store_true", help="record the hourly bars instead (data/manifest/intraday/SYMBOL.json, for `symbols`)")
+    add_flag(p, "intraday", action="store_true", help="record the hourly bars instead (data/manifest/intraday/SYMBOL.json, for every `universe` coin)")
     p = sub.add_parser("preprocess", help="build features, target and windows into data/processed/SYMBOL/"); _common(p)
     p = sub.add_parser("train", help="train a model into models/SYMBOL/"); _common(p); _training_flags(p)
     add_flag(p, "resume", metavar="PATH", help="continue from this checkpoint (a .keras file or a models/SYMBOL folder)")
@@ -175,7 +175,7 @@ def cmd_download(args):
 
 def cmd_manifest(args):
     from cryptovol.data import manifest_table, write_manifests
-    symbols = [args.crypto_symbol] if args.crypto_symbol else None  # default: every universe coin (--intraday: `symbols`)
+    symbols = [args.crypto_symbol] if args.crypto_symbol else None  # default: every universe coin
     if args.intraday:
         from cryptovol.intraday import write_hourly_manifests
         for s, r in write_hourly_manifests(symbols, _params(args)).items(): print(s, r.get("file", r["source"]), r.get("sha256", r.get("as_of")))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_evaluate.ipynb #ce8d8c3a
 from __future__ import annotations
-import math, shutil
+import json, math, os, shutil
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -16,7 +16,7 @@ from statsmodels.stats.diagnostic import acorr_ljungbox
 from tqdm import tqdm  # text bar on a terminal; off (disable=None) in notebooks and rendered reports
 
 from .forecasters import FORECASTERS, CoinData, Origin, TrackRecord, make_forecasters, walk_forward
-from .har import load_measures  # also registers the HAR family on realized measures
+from .har import load_measures, load_universe_measures  # also registers the HAR family on realized measures
 from .forecasters import (  # noqa: F401  (the classical formulas, re-exported: cryptovol.evaluate.har_forecast etc.)
     baseline_forecasts, combine_forecasts, ewma_forecast, fit_har, fit_log_har, garch_forecast, har_components, har_forecast,  # noqa: F401
     forward_realized_vol_from_returns, log_har_forecast, log_normal_point, naive_forecast, rolling_vol_components)  # noqa: F401
@@ -30,8 +30,9 @@ __all__ = ['log', 'METRIC_COLUMNS', 'HIGHER_IS_BETTER', 'INTERVAL_LEVELS', 'squa
            'diebold_mariano', 'residual_tests', 'permutation_importance', 'mean_attention', 'comparison_table',
            'best_per_metric', 'style_comparison', 'save_figure', 'plot_forecasts', 'plot_scatter', 'plot_residuals',
            'plot_history', 'plot_importance', 'plot_correlation', 'plot_attention', 'dm_table', 'score_forecasts',
-           'training_end', 'dataset_range_var', 'coin_data', 'classical_record', 'record_forecasts', 'realized_scores',
-           'forecast_bands', 'interval_coverage', 'best_baseline_on_validation', 'evaluate', 'plain_reading']
+           'training_end', 'dataset_range_var', 'universe_measures', 'coin_data', 'classical_record',
+           'record_forecasts', 'realized_scores', 'forecast_bands', 'interval_coverage', 'best_baseline_on_validation',
+           'evaluate', 'plain_reading']
 
 # %% ../nbs/05_evaluate.ipynb #d7c841b1
 def _arrays(*xs, names: Sequence[str] = ()) -> list[np.ndarray]:
@@ -318,17 +319,26 @@ def dataset_range_var(ds, params: dict) -> pd.Series:
                         f"rebuild it with cryptovol.features.build_dataset('{sym}') or `dvc repro featurize`")
     return ds.frame[col]
 
+_UNIVERSE: dict = {}
+
+def universe_measures(params: dict) -> dict[str, pd.DataFrame]:
+    "Every universe coin's daily realized measures (what the pooled forecasters fit on), read once per process and data folder."
+    key = json.dumps([params["universe"], params["data"], os.environ.get("CRYPTOVOL_DATA_DIR")], sort_keys=True, default=str)
+    if key not in _UNIVERSE: _UNIVERSE.clear(); _UNIVERSE[key] = load_universe_measures(params)
+    return _UNIVERSE[key]
+
 def coin_data(ds, params: dict, horizon: int | None = None, symbol: str | None = None) -> CoinData:
     """What the classical forecasters of `ds`'s coin read (`cryptovol.forecasters.CoinData`): its returns, target,
     range variance and, with `evaluation.intraday`, its daily realized measures from hourly bars."""
     f, h = ds.frame, horizon if horizon is not None else ds.horizon
     sym = symbol or getattr(ds, "symbol", "") or ""
-    measures = None
+    measures = universe = None
     if params["evaluation"].get("intraday"):
         if not sym: raise DataError("evaluation.intraday needs the coin's symbol to read its hourly bars")
-        measures = load_measures(sym, params)
+        universe = universe_measures(params)
+        measures = universe[sym] if sym in universe else load_measures(sym, params)
     return CoinData(f["log_return"].astype("float64"), f["target"].astype("float64"), int(h),
-                    dataset_range_var(ds, params).astype("float64"), sym, measures)
+                    dataset_range_var(ds, params).astype("float64"), sym, measures, universe)
 
 def classical_record(ds, params: dict, until, dates, k: int = 0, horizon: int | None = None,
                      symbol: str | None = None) -> TrackRecord:
@@ -382,7 +392,7 @@ def interval_coverage(actual, bands: pd.DataFrame) -> dict:
 
 def best_baseline_on_validation(ds, base: pd.DataFrame) -> dict:
     "The baseline with the lowest QLIKE on the validation dates, and each baseline's validation QLIKE."
-    names = [b for b in FORECASTERS if b in base]
+    names = [b for b in FORECASTERS if b in base and FORECASTERS[b].classical]   # a network is never the classical bar
     vb = base.reindex(pd.DatetimeIndex(ds.dates_val))
     ok = vb[names].notna().all(axis=1).to_numpy()
     y = np.asarray(ds.y_val, dtype=np.float64)[ok]

@@ -104,8 +104,10 @@ class Forecast:
 # %% ../nbs/16_forecasters.ipynb #fb3ac019
 @dataclass(frozen=True)
 class CoinData:
-    """What a per-coin forecaster may read: one coin's daily log returns, its forward target and,
-    optionally, its daily range variance.
+    """What a forecaster may read about one coin: its daily log returns, its forward target and,
+    optionally, its daily range variance, its daily realized measures and those of every coin a
+    pooled forecaster pools over (`universe`). Pooled and per-coin forecasters differ only in
+    what their `fit` reads: a per-coin one reads this coin, a pooled one the universe.
     """
 
     returns: pd.Series  # daily log returns r_t, indexed by date
@@ -117,6 +119,8 @@ class CoinData:
     symbol: str = ""
     # daily realized measures from hourly bars (`cryptovol.realized`), for the HAR family on RV
     measures: pd.DataFrame | None = None
+    # symbol -> daily realized measures of every universe coin (this one included), for pooled fits
+    universe: Mapping[str, pd.DataFrame] | None = None
 
     def __post_init__(self):
         idx = pd.DatetimeIndex(self.returns.index)
@@ -165,7 +169,12 @@ class CoinData:
         )
         rv = None if self.range_var is None else self.range_var[keep]
         m = None if self.measures is None else self.measures[self.measures.index <= day]
-        return CoinData(self.returns[keep], tgt[keep], self.horizon, rv, self.symbol, m)
+        u = (
+            None
+            if self.universe is None
+            else {k: v[v.index <= day] for k, v in self.universe.items()}
+        )
+        return CoinData(self.returns[keep], tgt[keep], self.horizon, rv, self.symbol, m, u)
 
 # %% ../nbs/16_forecasters.ipynb #b538b098
 class Fitted:
@@ -214,6 +223,8 @@ class Forecaster:
     needs: ClassVar[
         tuple[str, ...]
     ] = ()  # forecasters whose fits at the same origin `fit` reads (a combination's members)
+    # False for a learned model (a network): scored everywhere, never chosen as the classical bar
+    classical: ClassVar[bool] = True
 
     @classmethod
     def from_params(cls, params: Mapping) -> Forecaster:
@@ -751,9 +762,10 @@ def classical_data(
     range_var: pd.Series | None = None,
     symbol: str = "",
     measures: pd.DataFrame | None = None,
+    universe: Mapping[str, pd.DataFrame] | None = None,
 ) -> CoinData:
     """A `CoinData` from a return series (target: the close-to-close forward vol unless given;
-    `range_var` and the realized `measures` optional).
+    `range_var`, the realized `measures` and the pooled forecasters' `universe` optional).
     """
     returns = pd.Series(returns, dtype="float64")
     target = (
@@ -762,7 +774,7 @@ def classical_data(
         else pd.Series(target, dtype="float64").reindex(returns.index)
     )
     rv = None if range_var is None else pd.Series(range_var, dtype="float64").reindex(returns.index)
-    return CoinData(returns, target, int(horizon), rv, symbol, measures)
+    return CoinData(returns, target, int(horizon), rv, symbol, measures, universe)
 
 
 def baseline_forecasts(

@@ -11,7 +11,7 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from .config import ConfigError, DataError, get_logger
+from .config import ConfigError, DataError, get_logger, get_params
 from .features import ANNUALISATION
 from .forecasters import CoinData, Fitted, Forecaster, _log_spread, register
 
@@ -20,7 +20,8 @@ log = get_logger("cryptovol.har")
 # %% auto #0
 __all__ = ['log', 'HAR_WINDOWS', 'INPUT_COLUMNS', 'MODELS', 'MODEL_LABELS', 'SCALES', 'SCALED', 'daily_inputs', 'har_regressors',
            'har_target', 'HARResult', 'HARSpec', 'forecast_measures', 'load_measures', 'RealizedHAR', 'RVHAR',
-           'RVLogHAR', 'RVHARQ', 'RVSHAR', 'RVHARCJ']
+           'RVLogHAR', 'RVHARQ', 'RVSHAR', 'RVHARCJ', 'load_universe_measures', 'PooledRealizedHAR', 'RVHARPooled',
+           'RVLogHARPooled', 'RVHARQPooled']
 
 # %% ../nbs/15_har.ipynb #d70a9a11
 HAR_WINDOWS = (1, 7, 30)  # evaluation.har_windows: day, 7-day week, 30-day month
@@ -383,3 +384,49 @@ class RVSHAR(RealizedHAR):
 class RVHARCJ(RealizedHAR):
     "HAR-CJ (Andersen, Bollerslev & Diebold 2007): continuous and jump parts at d, w, m."
     name, model = "rv_har_cj", "har_cj"
+
+# %% ../nbs/15_har.ipynb #fd44279a
+def load_universe_measures(params: dict | None = None, symbols=None) -> dict[str, pd.DataFrame]:
+    "Daily realized measures of every coin the pooled forecasters pool over (`universe`, or `symbols`)."
+    p = params if params is not None else get_params()
+    return {s: load_measures(s, p) for s in (symbols if symbols is not None else p["universe"])}
+
+
+class _PooledFit(_RealizedFit):
+    "A coin-scaled panel HARResult: forecasts each coin in units of its own training mean RV."
+    def series(self, data: CoinData) -> pd.Series:
+        if data.measures is None: raise DataError(f"{self.name}: CoinData.measures is missing")
+        vol = self.res.forecast(forecast_measures(data.measures), coin=data.symbol)["vol"]
+        vol.index = pd.DatetimeIndex(vol.index).rename(None)
+        return vol.ffill(limit=30).reindex(data.returns.index)
+
+
+class PooledRealizedHAR(RealizedHAR):
+    """A HAR-family model on realized measures fitted on every universe coin at once (Bollerslev,
+    Hood, Huss & Pedersen 2018), each coin scaled by its training mean RV."""
+    def applies(self, data):
+        return data.measures is not None and data.universe is not None and data.symbol in data.universe
+
+    def fit(self, data, until, fitted=None):
+        day = pd.Timestamp(until) + pd.Timedelta(days=1)   # HARSpec: every target ends before `day`
+        spec = HARSpec(self.model, data.horizon, self.windows, scale="coin_mean")
+        fit = _PooledFit(self.name, until, spec.fit(dict(data.universe), day))
+        fit.spread = _log_spread(data.target, fit.series(data), until, data.horizon)
+        return fit
+
+
+@register
+class RVHARPooled(PooledRealizedHAR):
+    "HAR-RV pooled over the universe (panel HAR, coin-scaled)."
+    name, model = "rv_har_pool", "har"
+
+@register
+class RVLogHARPooled(PooledRealizedHAR):
+    "log-HAR on RV pooled over the universe (coin-scaled: a coin fixed effect in logs)."
+    name, model = "rv_log_har_pool", "log_har"
+
+@register
+class RVHARQPooled(PooledRealizedHAR):
+    "HARQ pooled over the universe (coin-scaled)."
+    name, model = "rv_harq_pool", "harq"
+

@@ -241,9 +241,9 @@ def hourly_manifest(
                 sha256=hashlib.sha256(body).hexdigest())
 
 def write_hourly_manifests(symbols: list[str] | None = None, params: dict | None = None) -> dict[str, dict]:
-    "Write data/manifest/intraday/{SYMBOL}.json per coin (default: `symbols`), rewritten only on change."
+    "Write data/manifest/intraday/{SYMBOL}.json per coin (default: `universe`, what the pooled forecasters read), rewritten only on change."
     p = params if params is not None else get_params()
-    records = {s: hourly_manifest(s, p) for s in (symbols or p["symbols"])}
+    records = {s: hourly_manifest(s, p) for s in (symbols or p["universe"])}
     for s, rec in records.items():
         _write_if_changed(manifest_dir()/"intraday"/f"{s}.json", json.dumps(rec, indent=1, sort_keys=True) + "\n")
     return records

@@ -15,7 +15,7 @@ from cryptovol import forecasters as fc
 from cryptovol import report
 from cryptovol.config import ConfigError, DataError, load_params, with_overrides
 from cryptovol.features import _read_inputs, daily_variance, log_returns
-from cryptovol.har import load_measures
+from cryptovol.har import load_measures, load_universe_measures
 
 REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
 OLD_SEVEN = ["naive", "ewma", "garch", "har", "har_log", "har_range", "combo"]
@@ -28,25 +28,26 @@ def params():
 
 @pytest.fixture(scope="module")
 def btc(mirror, params):
-    "Real BTC returns, close-to-close target, Garman-Klass variance, realized measures: CoinData."
+    """Real BTC returns, close-to-close target, Garman-Klass variance, realized measures (its own
+    and the universe's): CoinData."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CRYPTOVOL_DATA_DIR", str(mirror))
         prices, _ = _read_inputs("BTC-USD", params)
         measures = load_measures("BTC-USD", params)
+        universe = load_universe_measures(params)
     r = log_returns(prices["Close"])
     gk = daily_variance(prices, "garman_klass")
-    return fc.classical_data(r, 7, range_var=gk, symbol="BTC-USD", measures=measures)
+    return fc.classical_data(
+        r, 7, range_var=gk, symbol="BTC-USD", measures=measures, universe=universe
+    )
 
 
 def test_every_registered_forecaster_fits_and_forecasts_a_lognormal_law(btc, params):
     until = pd.Timestamp("2022-12-31")
     dates = pd.date_range("2023-01-01", "2023-06-30")
-    fits = fc.fit_all(fc.make_forecasters(params), btc, until)
-    assert (
-        list(fits) == list(fc.FORECASTERS)
-        and OLD_SEVEN == list(fc.FORECASTERS)[:7]
-        and "har_lev" in fits
-    )
+    classical = [n for n, f in fc.FORECASTERS.items() if f.classical]  # the networks: own tests
+    fits = fc.fit_all(fc.make_forecasters(params, classical), btc, until)
+    assert list(fits) == classical and OLD_SEVEN == list(fc.FORECASTERS)[:7] and "har_lev" in fits
     for name, fit in fits.items():
         f = fit.forecast(btc, dates)
         assert isinstance(f, fc.Forecast) and f.name == name and f.horizon == 7
@@ -85,21 +86,30 @@ def test_walk_forward_forecasts_ignore_everything_after_the_origin(btc, params, 
     """
     origin = pd.Timestamp("2022-06-01") + pd.Timedelta(days=day)
     d = origin + pd.Timedelta(days=1)
-    m = btc.measures.copy()
-    later = m.index > d
     variances = ["rv", "bpv", "rs_neg", "rs_pos", "jump", "jump_sig"]
-    m.loc[later, variances] *= scale**2
-    m.loc[later, ["rq", "tq"]] *= scale**4
+
+    def shock(measures):
+        m = measures.copy()
+        later = m.index > d
+        m.loc[later, variances] *= scale**2
+        m.loc[later, ["rq", "tq"]] *= scale**4
+        return m
+
+    universe = {c: shock(m) for c, m in btc.universe.items()}  # every coin of the pooled fits
     shocked = fc.classical_data(
         btc.returns.where(btc.returns.index <= d, btc.returns * scale),
         7,
         btc.target,
         btc.range_var.where(btc.range_var.index <= d, btc.range_var * scale**2),
-        measures=m,
+        "BTC-USD",
+        universe["BTC-USD"],
+        universe,
     )
     o = [fc.Origin(0, origin, pd.DatetimeIndex([d]))]
-    a = fc.walk_forward(fc.make_forecasters(params), btc, o)
-    b = fc.walk_forward(fc.make_forecasters(params), shocked, o)
+    names = [n for n, f in fc.FORECASTERS.items() if f.classical]
+    a = fc.walk_forward(fc.make_forecasters(params, names), btc, o)
+    b = fc.walk_forward(fc.make_forecasters(params, names), shocked, o)
+    assert {"rv_harq", "rv_harq_pool"} <= set(a.names)
     assert a.fits[0]["params"] == b.fits[0]["params"]
     pd.testing.assert_frame_equal(a.frame(), b.frame())
 

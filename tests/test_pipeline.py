@@ -26,17 +26,20 @@ def test_backtest_summary_deps_match_symbols():
     assert listed == symbols, "add/remove reports/backtest/{coin}.json in dvc.yaml's backtest_summary deps to match params.yaml symbols"
 
 
-def test_intraday_manifest_lists_the_symbols_and_the_realized_har_depends_on_it():
-    "The HAR family on realized measures reads hourly bars: evaluate and backtest depend on each coin's intraday record."
+def test_intraday_manifest_lists_the_universe_and_the_realized_har_depends_on_it():
+    """The HAR family on realized measures reads hourly bars, the pooled ones those of every universe coin: evaluate and
+    backtest depend on each universe coin's intraday record."""
     dvc = yaml.safe_load((REPO/"dvc.yaml").read_text())
-    symbols = yaml.safe_load((REPO/"params.yaml").read_text())["symbols"]
+    universe = yaml.safe_load((REPO/"params.yaml").read_text())["universe"]
     man = dvc["stages"]["manifest_intraday"]
     outs = [next(iter(o)) if isinstance(o, dict) else o for o in man["outs"]]
-    assert outs == [f"data/manifest/intraday/{c}.json" for c in symbols], "list data/manifest/intraday/{coin}.json per symbol"
+    records = [f"data/manifest/intraday/{c}.json" for c in universe]
+    assert outs == records, "list data/manifest/intraday/{coin}.json per universe coin"
     assert man["always_changed"] is True
     for stage in ("evaluate", "backtest"):
         deps = dvc["stages"][stage]["do"]["deps"]
-        assert "data/manifest/intraday/${item}.json" in deps and "cryptovol/har.py" in deps and "cryptovol/forecasters.py" in deps
+        assert [d for d in deps if d.startswith("data/manifest/intraday/")] == records, stage
+        assert "cryptovol/har.py" in deps and "cryptovol/forecasters.py" in deps
 
 
 def test_global_stages_list_the_universe_and_the_symbols():
