@@ -25,8 +25,8 @@ __all__ = ['log', 'TARGET_FLOOR', 'GLOBAL_COLUMNS', 'INTERVAL_COLUMNS', 'LOWER_I
            'plan_folds', 'fold_params', 'restrict_test', 'fold_dataset', 'check_fold_dates', 'join_folds',
            'fold_classical', 'anchor_forecast', 'fold_network', 'global_fold_forecasts', 'join_global_forecasts',
            'run_fold', 'model_confidence_set', 'forecasters_of', 'interval_coverage', 'score_record', 'backtest_dir',
-           'backtest', 'load_backtest', 'mean_ranks', 'own_anchor', 'coin_row', 'realized_row', 'backtest_summary',
-           'summary_markdown', 'realized_lines']
+           'backtest', 'load_backtest', 'panel_choice', 'mean_ranks', 'own_anchor', 'coin_row', 'realized_row',
+           'backtest_summary', 'summary_markdown', 'realized_lines', 'panel_lines']
 
 # %% ../nbs/10_backtest.ipynb #5606e76a
 @dataclass(frozen=True)
@@ -302,6 +302,35 @@ def load_backtest(symbol: str, out: str | Path | None = None) -> tuple[dict, pd.
     rec = pd.read_csv(d/f"{safe_symbol(symbol)}_predictions.csv", index_col="date", parse_dates=["date"])
     return load_json(f), rec
 
+# %% ../nbs/10_backtest.ipynb #73eb2f8a
+def _fold_mean(per_fold: dict, days: dict, pick: dict) -> float:
+    "The day-weighted mean over folds of each fold's mean loss of that fold's pick."
+    n = sum(days[k] for k in pick)
+    return float(sum(per_fold[k][f] * days[k] for k, f in pick.items()) / n)
+
+def panel_choice(results: list[dict]) -> dict:
+    """Per fold, the classical forecaster with the lowest mean validation QLIKE over the coins of `results` (backtest
+    results); each coin's test QLIKE of those picks, against both targets where the record has the realized one."""
+    picks = {}
+    for k in sorted({str(f["fold"]) for r in results for f in r["folds"]}, key=int):
+        val = pd.DataFrame([f["validation_qlike"] for r in results for f in r["folds"] if str(f["fold"]) == k])
+        mean = val.dropna(axis=1).mean()
+        picks[k] = {"pick": mean.idxmin(), "mean_validation_qlike": float(mean.min()), "coins": len(val)}
+    coins = {}
+    for r in results:
+        pick = {str(f["fold"]): picks[str(f["fold"])]["pick"] for f in r["folds"]}
+        days = {str(f["fold"]): f["n_test"] for f in r["folds"]}
+        coins[r["symbol"]] = {"qlike": _fold_mean(r["per_fold_qlike"], days, pick)}
+        if "per_fold_qlike" in r.get("realized_target", {}):
+            rt = r["realized_target"]
+            coins[r["symbol"]]["realized_qlike"] = _fold_mean(rt["per_fold_qlike"], rt["per_fold_days"], pick)
+    out = {"rule": "per fold: lowest mean validation QLIKE over the coins", "per_fold": picks, "coins": coins,
+           "mean_qlike": float(np.mean([c["qlike"] for c in coins.values()]))}
+    if all("realized_qlike" in c for c in coins.values()):
+        out["mean_realized_qlike"] = float(np.mean([c["realized_qlike"] for c in coins.values()]))
+    return out
+
+
 # %% ../nbs/10_backtest.ipynb #21977399
 def mean_ranks(results: list[dict], metrics=tuple(LOWER_IS_BETTER)) -> dict:
     "Mean rank of every forecaster over coins, per metric (1 = best)."
@@ -351,7 +380,7 @@ def backtest_summary(symbols: list[str] | None = None, out: str | Path | None = 
     s = {"coins": {r["coin"]: r for r in rows}, "mean_rank": mean_ranks(results),
          "per_year_qlike": {r["symbol"]: r["per_year_qlike"] for r in results},
          "horizon": results[0]["horizon"], "with_model": all(r["with_model"] for r in results),
-         "warm_start": results[0]["warm_start"], "settings": results[0]["settings"]}
+         "warm_start": results[0]["warm_start"], "settings": results[0]["settings"], "panel_choice": panel_choice(results)}
     if s["with_model"]:
         s["goal"] = {"coins_model_beats_best_classical": sum(r["model_qlike"] < r["best_classical_qlike"] for r in rows),
                      "coins_dm_p_below_0.05_model_better": sum(r["dm_qlike_p"] < 0.05 and r["dm_qlike_stat"] < 0 for r in rows),
@@ -405,7 +434,7 @@ def summary_markdown(s: dict) -> str:
                 f"{g['coins_model_in_mcs']}, mean QLIKE ratio {g['mean_qlike_ratio']:.3f}; beats the anchor alone on {g['coins_model_beats_anchor']}; "
                 f"mean RMSE {g['mean_model_rmse']:.4f}"
                 + (f"; 80% / 95% intervals cover {g['mean_coverage_80']:.1%} / {g['mean_coverage_95']:.1%} of days." if "mean_coverage_80" in g else ".")]
-    return "\n".join(lines + realized_lines(rows, s["horizon"]) + yl + rl + goal) + "\n"
+    return "\n".join(lines + realized_lines(rows, s["horizon"]) + panel_lines(s.get("panel_choice")) + yl + rl + goal) + "\n"
 
 def realized_lines(rows: list[dict], horizon: int) -> list[str]:
     "The coins' QLIKE against the realized target as Markdown lines (none without `evaluation.intraday`)."
@@ -420,4 +449,16 @@ def realized_lines(rows: list[dict], horizon: int) -> list[str]:
         cells = [r["coin"], str(x["n_days"]), *([_f(x["model"])] if withm else []), _f(x["best_classical"]),
                  *([_f(x["model"] / x["best_classical"])] if withm else []), _f(x["anchor"]), f"{x['best_single']} {_f(x['best_single_qlike'])}"]
         out.append("| " + " | ".join(cells) + " |")
+    return out
+
+def panel_lines(pc: dict | None) -> list[str]:
+    "The pick on the pooled validation losses (`panel_choice`) as Markdown lines."
+    if not pc: return []
+    picks = ", ".join(f"fold {k}: {v['pick']}" for k, v in pc["per_fold"].items())
+    rt = "realized_qlike" in next(iter(pc["coins"].values()))
+    out = ["", f"One pick for every coin, on the mean validation QLIKE over the coins ({picks}):", "",
+           "| coin | QLIKE | QLIKE, realized target |" if rt else "| coin | QLIKE |", "|---|---|---|" if rt else "|---|---|"]
+    for c, v in pc["coins"].items():
+        out.append(f"| {c} | {_f(v['qlike'])} | {_f(v['realized_qlike'])} |" if rt else f"| {c} | {_f(v['qlike'])} |")
+    out.append(f"| mean | {_f(pc['mean_qlike'])} | {_f(pc['mean_realized_qlike'])} |" if rt else f"| mean | {_f(pc['mean_qlike'])} |")
     return out

@@ -366,6 +366,11 @@ def realized_scores(pred: pd.DataFrame, names, symbol: str, horizon: int, params
            "rmse": {f: float(np.sqrt(np.mean((pred[f].to_numpy()[ok] - a) ** 2))) for f in names}}
     if "model_mean_vol" in pred:   # E[sigma] is the model's point for squared error
         out["rmse"]["model"] = float(np.sqrt(np.mean((pred["model_mean_vol"].to_numpy()[ok] - a) ** 2)))
+    if "fold" in pred:   # a walk-forward record: the same per fold, so a rule that picks per fold can be scored
+        q = pd.DataFrame({f: qlike_loss(a, pred[f].to_numpy()[ok]) for f in names}, index=pred.index[ok])
+        by = q.groupby(pred["fold"].to_numpy()[ok])
+        out["per_fold_qlike"] = {str(k): {f: float(v) for f, v in row.items()} for k, row in by.mean().iterrows()}
+        out["per_fold_days"] = {str(k): int(n) for k, n in by.size().items()}
     return out
 
 INTERVAL_LEVELS = (0.8, 0.95)
