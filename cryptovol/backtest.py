@@ -302,7 +302,7 @@ def load_backtest(symbol: str, out: str | Path | None = None) -> tuple[dict, pd.
     rec = pd.read_csv(d/f"{safe_symbol(symbol)}_predictions.csv", index_col="date", parse_dates=["date"])
     return load_json(f), rec
 
-# %% ../nbs/10_backtest.ipynb #73eb2f8a
+# %% ../nbs/10_backtest.ipynb #47637178
 def _fold_mean(per_fold: dict, days: dict, pick: dict) -> float:
     "The day-weighted mean over folds of each fold's mean loss of that fold's pick."
     n = sum(days[k] for k in pick)

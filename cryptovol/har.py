@@ -385,7 +385,7 @@ class RVHARCJ(RealizedHAR):
     "HAR-CJ (Andersen, Bollerslev & Diebold 2007): continuous and jump parts at d, w, m."
     name, model = "rv_har_cj", "har_cj"
 
-# %% ../nbs/15_har.ipynb #fd44279a
+# %% ../nbs/15_har.ipynb #4346ac73
 def load_universe_measures(params: dict | None = None, symbols=None) -> dict[str, pd.DataFrame]:
     "Daily realized measures of every coin the pooled forecasters pool over (`universe`, or `symbols`)."
     p = params if params is not None else get_params()
