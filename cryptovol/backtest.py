@@ -11,22 +11,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import (ConfigError, DataError, atomic_path, ensure_dir, get_logger, get_params, load_json, project_root,
+from .config import (VOL_FLOOR, ConfigError, DataError, atomic_path, ensure_dir, get_logger, get_params, load_json, project_root,
                               safe_symbol, save_json)
 from .evaluate import (_clean, best_baseline_on_validation, classical_record, diebold_mariano, forecast_metrics,
                                 qlike_loss, realized_scores, record_forecasts, squared_error, training_end)
 from .features import Dataset, build_features, forecast_days, forward_realized_vol, make_dataset, valid_samples
 
 log = get_logger(__name__)
-TARGET_FLOOR = 1e-4   # the floor `cryptovol.train.to_model_target` puts under a vol before its log
+
 
 # %% auto #0
-__all__ = ['log', 'TARGET_FLOOR', 'GLOBAL_COLUMNS', 'INTERVAL_COLUMNS', 'LOWER_IS_BETTER', 'Fold', 'window_dates', 'fold_bounds',
-           'plan_folds', 'fold_params', 'restrict_test', 'fold_dataset', 'check_fold_dates', 'join_folds',
-           'fold_classical', 'anchor_forecast', 'fold_network', 'global_fold_forecasts', 'join_global_forecasts',
-           'run_fold', 'model_confidence_set', 'forecasters_of', 'interval_coverage', 'score_record', 'backtest_dir',
-           'backtest', 'load_backtest', 'panel_choice', 'mean_ranks', 'own_anchor', 'coin_row', 'realized_row',
-           'backtest_summary', 'summary_markdown', 'realized_lines', 'panel_lines']
+__all__ = ['log', 'GLOBAL_COLUMNS', 'INTERVAL_COLUMNS', 'LOWER_IS_BETTER', 'Fold', 'window_dates', 'fold_bounds', 'plan_folds',
+           'fold_params', 'restrict_test', 'fold_dataset', 'check_fold_dates', 'join_folds', 'fold_classical',
+           'anchor_forecast', 'fold_network', 'global_fold_forecasts', 'join_global_forecasts', 'run_fold',
+           'model_confidence_set', 'forecasters_of', 'interval_coverage', 'score_record', 'backtest_dir', 'backtest',
+           'load_backtest', 'panel_choice', 'mean_ranks', 'own_anchor', 'coin_row', 'realized_row', 'backtest_summary',
+           'summary_markdown', 'realized_lines', 'panel_lines']
 
 # %% ../nbs/10_backtest.ipynb #5606e76a
 @dataclass(frozen=True)
@@ -145,9 +145,9 @@ def anchor_forecast(ds, features, split: str = "test") -> np.ndarray:
     from cryptovol.model import anchor_spec
     spec = anchor_spec(ds.feature_names, ds.scaler, features)
     c, s = np.asarray(spec["center"]), np.asarray(spec["scale"])
-    logs = lambda X: np.log(np.maximum(X[:, -1, spec["indices"]].astype("float64") * s + c, 1e-4))
+    logs = lambda X: np.log(np.maximum(X[:, -1, spec["indices"]].astype("float64") * s + c, VOL_FLOOR))
     A = np.c_[np.ones(len(ds.X_train)), logs(ds.X_train)]
-    y = np.log(np.maximum(ds.targets("train").astype("float64"), TARGET_FLOOR))   # as train.to_model_target: a flat day has vol 0
+    y = np.log(np.maximum(ds.targets("train").astype("float64"), VOL_FLOOR))   # as train.to_model_target: a flat day has vol 0
     coef, *_ = np.linalg.lstsq(A, y, rcond=None)
     X = getattr(ds, f"X_{split}")
     return np.exp(np.c_[np.ones(len(X)), logs(X)] @ coef[:, ds.horizon - 1])

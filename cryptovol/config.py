@@ -13,7 +13,7 @@ import numpy as np
 import yaml
 
 # %% auto #0
-__all__ = ['PARAM_SCHEMA', 'DATE_KEYS', 'MIRROR_DIR', 'ENV_DATA_DIR', 'CryptovolError', 'ConfigError', 'DataError',
+__all__ = ['VOL_FLOOR', 'PARAM_SCHEMA', 'DATE_KEYS', 'MIRROR_DIR', 'ENV_DATA_DIR', 'CryptovolError', 'ConfigError', 'DataError',
            'DataSourceError', 'ModelError', 'project_root', 'validate_params', 'load_params', 'get_params',
            'reset_params', 'with_overrides', 'safe_symbol', 'data_dir', 'raw_dir', 'raw_prices_path', 'fear_greed_path',
            'processed_dir', 'model_dir', 'report_dir', 'logs_dir', 'manifest_dir', 'ensure_dir', 'configured_mirror',
@@ -21,6 +21,8 @@ __all__ = ['PARAM_SCHEMA', 'DATE_KEYS', 'MIRROR_DIR', 'ENV_DATA_DIR', 'Cryptovol
            'preload_curl_cffi', 'load_tensorflow']
 
 # %% ../nbs/00_config.ipynb #50760940
+VOL_FLOOR = 1e-4   # the least annualised vol a target or forecast takes before a log or a ratio (a flat price week has vol 0)
+
 class CryptovolError(Exception):
     "Base class of every error cryptovol raises on purpose."
 

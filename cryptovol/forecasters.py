@@ -12,7 +12,7 @@ import pandas as pd
 from scipy import signal, stats
 import statsmodels.api as sm
 
-from .config import ConfigError, DataError, get_logger, get_params
+from .config import VOL_FLOOR, ConfigError, DataError, get_logger, get_params
 
 log = get_logger("cryptovol.forecasters")
 
@@ -420,7 +420,7 @@ def har_forecast(
     horizon: int,
     windows: Sequence[int] = (1, 7, 30),
     target: pd.Series | None = None,
-    floor: float = 1e-4,
+    floor: float = VOL_FLOOR,
 ) -> pd.Series:
     """HAR-RV forecast of the target at every date; coefficients (in `.attrs['params']`) come from
     training rows only.
@@ -443,7 +443,7 @@ def log_normal_point(mu, s2: float, use: str = "variance"):
 
 
 def _log_har_design(
-    components: pd.DataFrame, linear: pd.DataFrame | None = None, floor: float = 1e-4
+    components: pd.DataFrame, linear: pd.DataFrame | None = None, floor: float = VOL_FLOOR
 ) -> pd.DataFrame:
     """The log-HAR design: a constant, log(components) and, as they are, the `linear` regressors
     (e.g. leverage terms).
@@ -457,7 +457,7 @@ def fit_log_har(
     target: pd.Series,
     train_end,
     horizon: int,
-    floor: float = 1e-4,
+    floor: float = VOL_FLOOR,
     linear: pd.DataFrame | None = None,
 ):
     """OLS (statsmodels) of log(target) on log(components) (and `linear` terms), fitted on purged
@@ -485,7 +485,7 @@ def log_har_forecast(
     train_end,
     horizon: int,
     name: str = "har_log",
-    floor: float = 1e-4,
+    floor: float = VOL_FLOOR,
 ) -> pd.Series:
     """Log-HAR forecast at every date, mapped back with the log-normal correction; coefficients and
     `s2` in `.attrs['params']`.
@@ -613,7 +613,7 @@ class HAR(Forecaster):
 
     name = "har"
 
-    def __init__(self, windows=(1, 7, 30), floor: float = 1e-4):
+    def __init__(self, windows=(1, 7, 30), floor: float = VOL_FLOOR):
         self.windows, self.floor = tuple(windows), floor
 
     @classmethod
@@ -660,7 +660,7 @@ class _LogHAR(Forecaster):
     log-normal back-transform.
     """
 
-    floor: float = 1e-4
+    floor: float = VOL_FLOOR
 
     def regressors(self, data: CoinData) -> tuple[pd.DataFrame, pd.DataFrame | None]:
         raise NotImplementedError

@@ -15,7 +15,7 @@ from .config import load_tensorflow; load_tensorflow()  # curl_cffi first, quiet
 import keras
 from keras import layers
 
-from .config import (ConfigError, DataError, ModelError, atomic_path, ensure_dir, get_logger, get_params, load_json,
+from .config import (VOL_FLOOR, ConfigError, DataError, ModelError, atomic_path, ensure_dir, get_logger, get_params, load_json,
                               model_dir, project_root, safe_symbol, save_json, set_seeds)
 from .evaluate import qlike_loss
 from .features import SPLITS
@@ -47,7 +47,7 @@ def anchor_logs(ds, features, split: str) -> np.ndarray:
     spec = anchor_spec(ds.feature_names, ds.scaler, features)
     X = np.asarray(getattr(ds, f"X_{split}"), "float64")
     raw = X[:, -1, spec["indices"]] * np.asarray(spec["scale"]) + np.asarray(spec["center"])
-    return np.log(np.maximum(raw, 1e-4)).astype("float32")
+    return np.log(np.maximum(raw, VOL_FLOOR)).astype("float32")
 
 def universe_datasets(params: dict, coins=None, build=None) -> dict:
     "Each coin's dataset (`build(coin)`, default: the processed dataset on disk); coins too short for the split are skipped with a warning."

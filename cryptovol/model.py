@@ -12,7 +12,7 @@ from .config import load_tensorflow; load_tensorflow()  # curl_cffi first, quiet
 import keras
 from keras import layers, ops
 
-from .config import ConfigError, get_logger
+from .config import VOL_FLOOR, ConfigError, get_logger
 
 log = get_logger(__name__)
 
@@ -97,7 +97,6 @@ class WeightedAverage(layers.Layer):
 
 # %% ../nbs/03_model.ipynb #8c22baef
 _QLIKE_CLIP = 10.0  # |log y - s| beyond this is clipped so exp() cannot overflow early in training
-_VOL_FLOOR = 1e-4   # volatility floor for QLIKE in level space
 
 def _align(y_true, y_pred):
     y_pred = ops.convert_to_tensor(y_pred)
@@ -112,9 +111,9 @@ def qlike_log_loss(y_true, y_pred):
 
 @keras.saving.register_keras_serializable(package="cryptovol")
 def qlike_loss(y_true, y_pred):
-    "QLIKE when `y_true` = vol and `y_pred` = predicted vol (floored at 1e-4): mean(y^2/p^2 - log(y^2/p^2) - 1)."
+    "QLIKE when `y_true` = vol and `y_pred` = predicted vol (floored at VOL_FLOOR): mean(y^2/p^2 - log(y^2/p^2) - 1)."
     y_true, y_pred = _align(y_true, y_pred)
-    ratio = ops.square(ops.maximum(y_true, _VOL_FLOOR) / ops.maximum(y_pred, _VOL_FLOOR))
+    ratio = ops.square(ops.maximum(y_true, VOL_FLOOR) / ops.maximum(y_pred, VOL_FLOOR))
     return ops.mean(ratio - ops.log(ratio) - 1, axis=-1)
 
 LOSSES = ("huber", "mse", "qlike")
@@ -176,7 +175,7 @@ def _recurrent_stack(x, mp: dict, cell: str = "lstm", name: str = "", bidirectio
 @keras.saving.register_keras_serializable(package="cryptovol")
 class LogVolChannels(layers.Layer):
     "Log of selected channels on the last step, unscaled: `log(max(x[:, -1, i] * scale + center, floor))`."
-    def __init__(self, indices: Sequence[int], center: Sequence[float], scale: Sequence[float], floor: float = 1e-4, **kwargs):
+    def __init__(self, indices: Sequence[int], center: Sequence[float], scale: Sequence[float], floor: float = VOL_FLOOR, **kwargs):
         super().__init__(**kwargs)
         self.indices, self.center, self.scale, self.floor = [int(i) for i in indices], [float(c) for c in center], [float(s) for s in scale], float(floor)
         if not (len(self.indices) == len(self.center) == len(self.scale) >= 1):
@@ -467,7 +466,7 @@ HEAD_LOSSES = {"nll": "lognormal_nll", "qlike_nll": "qlike_lognormal_loss"}   # 
 @keras.saving.register_keras_serializable(package="cryptovol")
 def horizon_qlike(y_true, y_pred, column: int = 0):
     "QLIKE of sqrt(E[σ²]) at horizon column `column` per window: what a member is selected on, as the classical forecasters are."
-    y = ops.maximum(ops.cast(y_true, y_pred.dtype)[:, column], 1e-4)
+    y = ops.maximum(ops.cast(y_true, y_pred.dtype)[:, column], VOL_FLOOR)
     d = ops.clip(2 * ops.log(y) - 2 * y_pred[:, column, 0] - 2 * ops.square(y_pred[:, column, 1]), -12.0, 12.0)
     return ops.exp(d) - d - 1
 

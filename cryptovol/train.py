@@ -14,7 +14,7 @@ from .config import load_tensorflow; load_tensorflow()  # curl_cffi first, quiet
 import keras
 import tensorflow as tf
 
-from .config import (ConfigError, DataError, ModelError, atomic_path, ensure_dir, get_logger, get_params,
+from .config import (VOL_FLOOR, ConfigError, DataError, ModelError, atomic_path, ensure_dir, get_logger, get_params,
                               load_json, logs_dir, model_dir, save_json, set_seeds, validate_params, with_overrides)
 from .model import (anchor_spec, fit_anchor, attention_model, build_member, build_model, combine_members, ensemble_weights, get_loss,
                              member_outputs)
@@ -37,13 +37,11 @@ def resolve_params(params: dict | None = None, **overrides) -> dict:
     return with_overrides(p, **overrides) if any(v is not None for v in overrides.values()) else p
 
 # %% ../nbs/04_train.ipynb #a2c6d8ec
-_TARGET_FLOOR = 1e-4  # annualised vol floor before log (a flat price week would give log(0))
-
 def to_model_target(y: np.ndarray, log_target: bool) -> np.ndarray:
     "Training target float32 (N, K) (a 1-D `y` gives (N, 1)): log(vol) when `log_target`, else vol; NaN stays NaN."
     y = np.asarray(y, dtype=np.float32)
     y = y.reshape(-1, 1) if y.ndim <= 1 else y.reshape(len(y), -1)
-    return np.log(np.maximum(y, _TARGET_FLOOR)).astype(np.float32) if log_target else y
+    return np.log(np.maximum(y, VOL_FLOOR)).astype(np.float32) if log_target else y
 
 def from_model_output(z: np.ndarray, log_target: bool) -> np.ndarray:
     "Annualised vol from raw model output, exp() when `log_target`: (N,) or (N, 1) give (N,), (N, K) stays (N, K)."
