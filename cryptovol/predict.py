@@ -4,19 +4,23 @@
 
 # %% ../nbs/06_predict.ipynb #bb213c39
 from __future__ import annotations
+import io, json, zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .config import (DataError, DataSourceError, ModelError, atomic_path, fear_greed_path, get_logger, get_params, model_dir,
-                              raw_prices_path, report_dir)
+from .config import (DataError, DataSourceError, ModelError, atomic_path, fear_greed_path, get_logger, get_params, load_json,
+                              model_dir, raw_prices_path, report_dir)
 
 log = get_logger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'forecast_inputs', 'latest_window', 'daily_vol_from_term_structure', 'distribution_columns', 'forecast',
-           'save_forecast', 'forecast_header']
+__all__ = ['log', 'ACTIVATIONS', 'NUMPY_LAYERS', 'ENGINES', 'forecast_inputs', 'latest_window', 'UnsupportedModel',
+           'keras_archive', 'gru_last_state', 'lstm_last_state', 'run_functional', 'NumpyView', 'load_numpy_view',
+           'load_forecaster', 'daily_vol_from_term_structure', 'distribution_columns', 'forecast', 'save_forecast',
+           'forecast_header']
 
 # %% ../nbs/06_predict.ipynb #5807f9a6
 def _scale(values: np.ndarray, center, scale) -> np.ndarray:
@@ -76,7 +80,238 @@ def latest_window(symbol: str, trained, prices: pd.DataFrame | None = None, fng:
                         "wait for the data or refresh it with `cryptovol download`")
     return window[None], feats.index[-1]
 
-# %% ../nbs/06_predict.ipynb #f63262cc
+# %% ../nbs/06_predict.ipynb #50c9fff0
+class UnsupportedModel(ModelError):
+    "A saved model with a layer or option the numpy forward pass does not implement (forecast it with Keras)."
+
+def _h5_weights(group) -> dict:
+    "{layer name: [arrays]} under an h5 group of a `.keras` file; a nested model gives a nested dict."
+    out = {}
+    for g in (group["layers"].values() if "layers" in group else ()):
+        name = g["vars"].attrs["name"]
+        if "layers" in g: out[name] = _h5_weights(g)
+        else:   # a recurrent layer keeps its weights on its cell
+            v = g["cell"]["vars"] if "cell" in g else g["vars"]
+            out[name] = [np.asarray(v[str(i)][()], "float64") for i in range(len(v))]
+    return out
+
+def keras_archive(path: str | Path) -> tuple[dict, dict]:
+    "The functional graph (`config.json`'s config) and the weights by layer name of a `.keras` file, read with zipfile and h5py."
+    import h5py
+    try:
+        with zipfile.ZipFile(path) as z:
+            if not {"config.json", "model.weights.h5"} <= set(z.namelist()):
+                raise UnsupportedModel(f"{path} holds no config.json + model.weights.h5")
+            config = json.loads(z.read("config.json"))
+            with h5py.File(io.BytesIO(z.read("model.weights.h5")), "r") as h5: weights = _h5_weights(h5)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
+        raise UnsupportedModel(f"{path} could not be read without Keras ({type(e).__name__}: {e})") from None
+    if config.get("class_name") != "Functional": raise UnsupportedModel(f"{path} is a {config.get('class_name')} model")
+    return config["config"], weights
+
+# %% ../nbs/06_predict.ipynb #b171eb5f
+def _sigmoid(x): return 0.5 * (1.0 + np.tanh(0.5 * x))   # = 1 / (1 + e^-x), without overflow
+
+def gru_last_state(x: np.ndarray, kernel, recurrent, bias, act=np.tanh, ract=_sigmoid) -> np.ndarray:
+    "Last hidden state (N, U) of a Keras GRU (reset_after=True) over windows `x` (N, T, F); gates z, r, h̃; `bias` (2, 3U)."
+    U = recurrent.shape[0]
+    xw = x @ kernel + bias[0]                 # the input projections of every step at once
+    h = np.zeros((x.shape[0], U))
+    for t in range(x.shape[1]):
+        hr = h @ recurrent + bias[1]
+        z, r = ract(xw[:, t, :U] + hr[:, :U]), ract(xw[:, t, U:2 * U] + hr[:, U:2 * U])
+        h = z * h + (1 - z) * act(xw[:, t, 2 * U:] + r * hr[:, 2 * U:])
+    return h
+
+# %% ../nbs/06_predict.ipynb #06a438f8
+def lstm_last_state(x: np.ndarray, kernel, recurrent, bias, act=np.tanh, ract=_sigmoid) -> np.ndarray:
+    "Last hidden state (N, U) of a Keras LSTM over windows `x` (N, T, F); gates i, f, g, o."
+    U = recurrent.shape[0]
+    xw = x @ kernel + bias
+    h = c = np.zeros((x.shape[0], U))
+    for t in range(x.shape[1]):
+        a = xw[:, t] + h @ recurrent
+        i, f, o = ract(a[:, :U]), ract(a[:, U:2 * U]), ract(a[:, 3 * U:])
+        c = f * c + i * act(a[:, 2 * U:3 * U])
+        h = o * act(c)
+    return h
+
+# %% ../nbs/06_predict.ipynb #852a17c7
+ACTIVATIONS = {"linear": lambda x: x, "relu": lambda x: np.maximum(x, 0.0), "tanh": np.tanh, "sigmoid": _sigmoid}
+
+def _activation(name: str):
+    if name not in ACTIVATIONS: raise UnsupportedModel(f"activation {name!r}")
+    return ACTIVATIONS[name]
+
+def _recurrent(step):
+    def run(cfg, w, x):
+        on = [k for k in ("return_sequences", "return_state", "go_backwards", "stateful") if cfg.get(k)]
+        if on or not cfg.get("use_bias", True) or not cfg.get("reset_after", True):
+            raise UnsupportedModel(f"recurrent layer {cfg['name']} with {on or 'no bias or reset_after=False'}")
+        return step(x, *w, _activation(cfg["activation"]), _activation(cfg["recurrent_activation"]))
+    return run
+
+def _logsumexp0(a):
+    m = a.max(axis=0)
+    return m + np.log(np.exp(a - m).sum(axis=0))
+
+def _lognormal_mixture(cfg, w, xs):
+    mu, s, logm = np.stack([x[..., 0] for x in xs]), np.stack([x[..., 1] for x in xs]), np.log(len(xs))
+    l1, l2 = _logsumexp0(2 * mu + 2 * s**2) - logm, _logsumexp0(4 * mu + 8 * s**2) - logm   # log E[σ²], log E[σ⁴]
+    s2 = np.maximum((l2 - 2 * l1) / 4, 1e-8)
+    return np.stack([l1 / 2 - s2, np.sqrt(s2)], axis=-1)
+
+def _lognormal_term_structure(cfg, w, xs):
+    log_day_var, raw_spread = xs
+    day_var = np.exp(np.clip(log_day_var, -12.0, 8.0))
+    mean_var = np.cumsum(day_var, axis=-1) / np.arange(1, day_var.shape[-1] + 1)
+    s = np.logaddexp(0.0, raw_spread) + cfg["min_spread"]          # softplus
+    return np.stack([0.5 * np.log(mean_var) - s**2, s], axis=-1)
+
+def _concatenate(cfg, w, xs):
+    if cfg.get("axis", -1) != -1: raise UnsupportedModel(f"Concatenate {cfg['name']} on axis {cfg['axis']}")
+    return np.concatenate(xs, axis=-1)
+
+def _log_vol_channels(cfg, w, x):
+    return np.log(np.maximum(x[:, -1, cfg["indices"]] * np.asarray(cfg["scale"]) + np.asarray(cfg["center"]), cfg["floor"]))
+
+def _dense(cfg, w, x): return _activation(cfg["activation"])(x @ w[0] + (w[1] if cfg.get("use_bias", True) else 0.0))
+
+NUMPY_LAYERS = {   # Keras class name -> f(config, weights, input) for one call of the layer
+    "Dropout": lambda cfg, w, x: x,
+    "Dense": _dense,
+    "GRU": _recurrent(gru_last_state),
+    "LSTM": _recurrent(lstm_last_state),
+    "Embedding": lambda cfg, w, x: w[0][np.asarray(x, "int64")],
+    "Concatenate": _concatenate,
+    "Add": lambda cfg, w, xs: sum(xs[1:], xs[0]),
+    "CoinIndex": lambda cfg, w, x: np.full(len(x), cfg["index"], "int64"),
+    "LogVolChannels": _log_vol_channels,
+    "SelectChannels": lambda cfg, w, x: x[..., cfg["indices"]],
+    "LogNormalTermStructure": _lognormal_term_structure,
+    "LogNormalMixture": _lognormal_mixture,
+    "LogNormalPoint": lambda cfg, w, x: x[..., 0] + x[..., 1] ** 2 * (1.0 if cfg["use"] == "variance" else 0.5),
+}
+
+# %% ../nbs/06_predict.ipynb #ca15a2a3
+def _refs(spec) -> list:
+    "`input_layers` / `output_layers` as a list of [layer, call, output] (Keras writes one bare triple for one tensor)."
+    return [spec] if spec and isinstance(spec[0], str) else list(spec)
+
+def _resolve(arg, values: dict):
+    if isinstance(arg, dict) and arg.get("class_name") == "__keras_tensor__":
+        name, call, index = arg["config"]["keras_history"]
+        return values[(name, call)][index]
+    if isinstance(arg, list): return [_resolve(a, values) for a in arg]
+    return arg
+
+def _masked(mask) -> bool: return any(map(_masked, mask)) if isinstance(mask, list) else mask is not None
+
+def _call_layer(layer: dict, weights: dict, x):
+    kind, cfg = layer["class_name"], layer["config"]
+    if kind == "Functional": return run_functional(cfg, weights.get(layer["name"], {}), x if isinstance(x, list) else [x])
+    if kind not in NUMPY_LAYERS: raise UnsupportedModel(f"layer {layer['name']!r} ({kind}) has no numpy forward pass")
+    return [NUMPY_LAYERS[kind](cfg, weights.get(layer["name"], []), x)]
+
+def run_functional(config: dict, weights: dict, inputs: list) -> list:
+    "The outputs of a saved Keras functional graph (`keras_archive`) on `inputs`, in numpy; `UnsupportedModel` for a layer it lacks."
+    values = {(name, call): [x] for (name, call, _), x in zip(_refs(config["input_layers"]), inputs)}
+    for layer in config["layers"]:
+        if layer["class_name"] == "InputLayer": continue
+        for call, node in enumerate(layer["inbound_nodes"]):
+            kwargs = node.get("kwargs") or {}
+            if len(node["args"]) != 1 or set(kwargs) - {"training", "mask"} or _masked(kwargs.get("mask")):
+                raise UnsupportedModel(f"layer {layer['name']!r} is called with arguments {sorted(kwargs)} the numpy pass lacks")
+            values[(layer["name"], call)] = _call_layer(layer, weights, _resolve(node["args"][0], values))
+    nested = {l["name"] for l in config["layers"] if l["class_name"] == "Functional"}
+    return [values[(name, call - (name in nested))][i] for name, call, i in _refs(config["output_layers"])]
+
+# %% ../nbs/06_predict.ipynb #7be824d2
+@dataclass
+class NumpyView:
+    "A global-scope coin view (models/{symbol}) run in numpy: the parts of `TrainedModel` that `forecast` uses."
+    point: tuple          # (graph, weights) of model.keras: windows (N, T, F) -> log sqrt(E[σ_k²]) (N, K)
+    distribution: tuple   # of distribution.keras: windows -> (μ_k, s_k) of log k-day vol (N, K, 2)
+    feature_names: list
+    params: dict
+    scaler: dict | None
+    path: Path
+    summary: dict
+    n_steps: int
+    forecast_days: int
+    horizon_column: int = 0
+    model_type: str = "global"
+    needs_garch: bool = False
+
+    @property
+    def n_features(self) -> int: return len(self.feature_names)
+    @property
+    def name(self) -> str: return f"model {self.path} (numpy)"
+
+    def check_features(self, names) -> None:
+        "Raise `ModelError` unless `names` equal the model's input features (same order)."
+        if list(names) != list(self.feature_names):
+            from cryptovol.train import check_feature_names   # the error names what differs (TensorFlow: on this path only)
+            check_feature_names(self.feature_names, names, self.name)
+
+    def _run(self, graph: tuple, X) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 3 or X.shape[1:] != (self.n_steps, self.n_features):
+            raise ModelError(f"{self.name} expects windows (N, {self.n_steps}, {self.n_features}), got {X.shape}")
+        return run_functional(*graph, [X.astype("float64")])[0]
+
+    def predict_horizons(self, X) -> np.ndarray:
+        "Annualised vol forecasts (N, K) of the point model, sqrt(E[σ_k²]), as `TrainedModel.predict_horizons`."
+        return np.exp(self._run(self.point, X)).astype(np.float32)
+
+    def predict_distribution(self, X) -> tuple[np.ndarray, np.ndarray]:
+        "(μ, s), each (N, K), of the log-normal forecast of log k-day vol."
+        out = self._run(self.distribution, X)
+        return out[..., 0], out[..., 1]
+
+# %% ../nbs/06_predict.ipynb #407365da
+def _model_meta(folder: Path, name: str, required: bool = True):
+    if not (folder/name).is_file():
+        if required: raise UnsupportedModel(f"{folder/name} is missing")
+        return None
+    try: return load_json(folder/name)
+    except DataError as e: raise UnsupportedModel(str(e)) from None
+
+def load_numpy_view(path: str | Path) -> NumpyView:
+    "The global-scope coin view in `path` (a models/{symbol} folder or its model.keras) as a `NumpyView`; `UnsupportedModel` saying why not."
+    path = Path(path)
+    file, folder = (path/"model.keras", path) if path.is_dir() else (path, path.parent)
+    if file.suffix != ".keras" or not file.is_file(): raise UnsupportedModel(f"{path} holds no model.keras")
+    summary = _model_meta(folder, "summary.json", required=False) or {}
+    if summary.get("model_type") != "global" or not summary.get("log_target", False):
+        raise UnsupportedModel(f"model type {summary.get('model_type', 'unknown')!r}: the numpy forward pass covers the global model's coin view only")
+    if not (folder/"distribution.keras").is_file(): raise UnsupportedModel(f"{folder} has no distribution.keras")
+    feats = _model_meta(folder, "features.json")
+    view = NumpyView(keras_archive(file), keras_archive(folder/"distribution.keras"), list(feats["feature_names"]),
+                     _model_meta(folder, "params.json"), _model_meta(folder, "scaler.json", required=False), file, summary,
+                     int(feats["sequence_length"]), int(feats["forecast_days"]), int(feats.get("horizon_column", 0)))
+    zero = np.zeros((1, view.n_steps, view.n_features), np.float32)   # every layer once: an unsupported one fails here
+    K = (view.predict_horizons(zero).shape[-1], view.predict_distribution(zero)[0].shape[-1])
+    if K != (view.forecast_days,) * 2 or not 0 <= view.horizon_column < view.forecast_days:
+        raise ModelError(f"{file} forecasts {K} horizons but {folder/'features.json'} says forecast_days={view.forecast_days}, "
+                         f"horizon_column={view.horizon_column}; the folder mixes files from different runs: retrain")
+    return view
+
+# %% ../nbs/06_predict.ipynb #19b71d9b
+ENGINES = ("auto", "numpy", "keras")
+
+def load_forecaster(path: str | Path, engine: str = "auto"):
+    "The saved model at `path` ready to forecast: a `NumpyView` if it can run in numpy, else a Keras `TrainedModel` (`engine`: auto, numpy, keras)."
+    if engine not in ENGINES: raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if engine != "keras":
+        try: return load_numpy_view(path)
+        except UnsupportedModel as e:
+            if engine == "numpy": raise
+            log.info(f"{path}: forecasting with Keras (TensorFlow), not numpy: {e}")
+    from cryptovol.train import load_trained
+    return load_trained(path)
+
+# %% ../nbs/06_predict.ipynb #a387927b
 def daily_vol_from_term_structure(vols: np.ndarray) -> np.ndarray:
     "Implied single-day annualised vol of each day k from cumulative k-day vols (variance differences, floored at 0)."
     v = np.asarray(vols, dtype="float64") ** 2
@@ -84,19 +319,21 @@ def daily_vol_from_term_structure(vols: np.ndarray) -> np.ndarray:
     day_var = k * v - np.concatenate([[0.0], (k[:-1]) * v[:-1]])
     return np.sqrt(np.maximum(day_var, 0.0))
 
+# %% ../nbs/06_predict.ipynb #bb0c87e2
 def distribution_columns(trained, X: np.ndarray, days: int) -> pd.DataFrame:
     "Per horizon k: E[sigma] (`vol_mean`) and the central 80% / 95% intervals (`lo80`..`hi95`) of the k-day vol, from the log-normal head."
-    from cryptovol.model import lognormal_interval, lognormal_mean_vol   # the head's closed forms
-    mu, s = (a[0][:days] for a in trained.predict_distribution(X))
-    out = pd.DataFrame({"vol_mean": lognormal_mean_vol(mu, s)})
-    for lv in (80, 95): out[f"lo{lv}"], out[f"hi{lv}"] = lognormal_interval(mu, s, lv / 100)
+    from scipy.special import ndtri   # = scipy.stats.norm.ppf
+    mu, s = (np.asarray(a[0][:days], "float64") for a in trained.predict_distribution(X))
+    out = pd.DataFrame({"vol_mean": np.exp(mu + s**2 / 2)})                     # E[σ] = exp(μ + s²/2)
+    for lv in (80, 95):   # the (1 - level)/2 and (1 + level)/2 quantiles exp(μ + z_q s)
+        out[f"lo{lv}"], out[f"hi{lv}"] = (np.exp(mu + ndtri(q) * s) for q in ((1 - lv / 100) / 2, (1 + lv / 100) / 2))
     return out
 
-def forecast(symbol: str, model_path: str | Path | None = None, days: int | None = None,
-             prices: pd.DataFrame | None = None, fng: pd.DataFrame | None = None, live: bool = False) -> pd.DataFrame:
+# %% ../nbs/06_predict.ipynb #224ab3c0
+def forecast(symbol: str, model_path: str | Path | None = None, days: int | None = None, prices: pd.DataFrame | None = None,
+             fng: pd.DataFrame | None = None, live: bool = False, engine: str = "auto") -> pd.DataFrame:
     "Forecast table for the next `days` days from the last observed close (`last_close`): cumulative k-day vol and each day's vol."
-    from cryptovol.train import load_trained
-    trained = load_trained(model_path or model_dir(symbol))
+    trained = load_forecaster(model_path or model_dir(symbol), engine)   # numpy for the global view, else Keras
     K = trained.forecast_days
     days = int(days or trained.params["predict"]["forecast_days"])
     if not 1 <= days <= K:
@@ -119,12 +356,14 @@ def forecast(symbol: str, model_path: str | Path | None = None, days: int | None
     table.attrs.update(symbol=symbol, as_of=str(asof.date()), data=where, model=str(trained.path), model_type=trained.model_type)
     return table
 
+# %% ../nbs/06_predict.ipynb #60521bfe
 def save_forecast(table: pd.DataFrame, symbol: str, path: str | Path | None = None) -> Path:
     "Write the forecast table as CSV (default reports/{symbol}/forecast.csv) atomically."
     path = Path(path) if path else report_dir(symbol)/"forecast.csv"
     with atomic_path(path) as tmp: table.to_csv(tmp, float_format="%.6f", date_format="%Y-%m-%d")
     return path
 
+# %% ../nbs/06_predict.ipynb #c4c464d9
 def forecast_header(table: pd.DataFrame, today: pd.Timestamp | None = None) -> str:
     "One line naming the coin, the last observed close the forecast starts from, its data and how old it is."
     a = table.attrs
