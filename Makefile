@@ -47,7 +47,16 @@ export-check: setup
 
 # pyflakes' checks with ruff (pyproject.toml [tool.ruff]): the package, the notebooks, tests, benchmarks, docs scripts
 # `ruff format` and lines <= 100 are adopted file by file: FORMATTED lists the files that pass both, the rest follow
-FORMATTED := nbs/16_forecasters.ipynb tests/test_forecasters.py
+FORMATTED := \
+	nbs/16_forecasters.ipynb \
+	tests/conftest.py \
+	tests/test_e2e.py \
+	tests/test_forecasters.py \
+	tests/test_har.py \
+	tests/test_intraday.py \
+	tests/test_realized.py \
+	tests/test_structure.py \
+	tests/test_track.py
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check $(FORMATTED)

@@ -1,4 +1,5 @@
 """Shared fixtures: the real offline mirror and throw-away project roots."""
+
 import os, shutil
 from pathlib import Path
 
@@ -9,10 +10,13 @@ NO_DATA = "no data folder: set CRYPTOVOL_DATA_DIR or place the offline mirror at
 
 
 def find_data_dir() -> Path | None:
-    "The real data the tests read: $CRYPTOVOL_DATA_DIR (the Makefile sets it), else ../shared/data beside the checkout."
+    """The real data the tests read: $CRYPTOVOL_DATA_DIR (the Makefile sets it), else ../shared/data
+    beside the checkout."""
     env = os.environ.get("CRYPTOVOL_DATA_DIR")
-    if env: return Path(env)  # an explicit folder: a wrong one fails the tests below, it is never skipped
-    beside = REPO.parent/"shared"/"data"
+    # an explicit folder: a wrong one fails the tests below, it is never skipped
+    if env:
+        return Path(env)
+    beside = REPO.parent / "shared" / "data"
     return beside.resolve() if beside.is_dir() else None
 
 
@@ -20,26 +24,33 @@ MIRROR = find_data_dir()
 
 
 def require_data() -> Path:
-    "The data folder, or skip the calling module with the one-line reason (only where no data folder exists at all)."
-    if MIRROR is None: pytest.skip(NO_DATA, allow_module_level=True)
+    """The data folder, or skip the calling module with the one-line reason (only where no data
+    folder exists at all)."""
+    if MIRROR is None:
+        pytest.skip(NO_DATA, allow_module_level=True)
     return MIRROR
 
 
 @pytest.fixture(scope="session")
 def mirror() -> Path:
-    "The real offline data folder (yahoo/ and sentiment/); a skip with the reason only when none exists."
+    """The real offline data folder (yahoo/ and sentiment/); a skip with the reason only when none
+    exists."""
     path = require_data()
-    assert (path/"yahoo").is_dir(), f"the data folder {path} has no yahoo/ folder; it should hold the offline mirror's layout"
+    assert (path / "yahoo").is_dir(), (
+        f"the data folder {path} has no yahoo/ folder; it should hold the offline mirror's layout"
+    )
     return path
 
 
 @pytest.fixture
 def project(tmp_path, monkeypatch, mirror) -> Path:
-    "A fresh project root (copy of params.yaml + settings.ini) so a test never writes into the repo."
+    """A fresh project root (copy of params.yaml + settings.ini) so a test never writes into the
+    repo."""
     import cryptovol.config as config
-    shutil.copy(REPO/"params.yaml", tmp_path/"params.yaml")
-    shutil.copy(REPO/"settings.ini", tmp_path/"settings.ini")
-    (tmp_path/"nbs").symlink_to(REPO/"nbs")
+
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    shutil.copy(REPO / "settings.ini", tmp_path / "settings.ini")
+    (tmp_path / "nbs").symlink_to(REPO / "nbs")
     monkeypatch.setenv("CRYPTOVOL_ROOT", str(tmp_path))
     monkeypatch.setenv("CRYPTOVOL_DATA_DIR", str(mirror))
     config.reset_params()

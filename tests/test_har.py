@@ -55,8 +55,14 @@ def by_hand(m: pd.DataFrame, model: str, h: int = H, scale: float = 1.0) -> pd.D
         "har": {"rv_1": rv, "rv_7": mean(rv, 7), "rv_30": mean(rv, 30)},
         "harq": {"rv_1": rv, "q": rv * np.sqrt(rq), "rv_7": mean(rv, 7), "rv_30": mean(rv, 30)},
         "shar": {"neg": neg, "pos": pos, "rv_7": mean(rv, 7), "rv_30": mean(rv, 30)},
-        "har_cj": {"c1": c, "c7": mean(c, 7), "c30": mean(c, 30),
-                   "j1": j, "j7": mean(j, 7), "j30": mean(j, 30)},
+        "har_cj": {
+            "c1": c,
+            "c7": mean(c, 7),
+            "c30": mean(c, 30),
+            "j1": j,
+            "j7": mean(j, 7),
+            "j30": mean(j, 30),
+        },
     }
     cols["log_har"] = {k: np.log(v) for k, v in cols["har"].items()}
     y = sum(rv.shift(-k) for k in range(1, h + 1)) / h
@@ -91,11 +97,14 @@ def test_pooled_equals_ols_on_stacked_rows(btc, eth, model):
 
 def test_coin_scaled_pooling_is_ols_on_rows_in_each_coins_units(btc, eth):
     r = HARSpec("harq", H, scale="coin_mean").fit({"BTC-USD": btc, "ETH-USD": eth}, UNTIL)
-    c = {s: m.rv[~m.short_day & (m.index < UNTIL)].mean() for s, m in (("BTC-USD", btc),
-                                                                      ("ETH-USD", eth))}
+    c = {
+        s: m.rv[~m.short_day & (m.index < UNTIL)].mean()
+        for s, m in (("BTC-USD", btc), ("ETH-USD", eth))
+    }
     assert dict(r.scales) == pytest.approx(c, rel=1e-12)
-    stacked = pd.concat([by_hand(btc, "harq", scale=c["BTC-USD"]),
-                         by_hand(eth, "harq", scale=c["ETH-USD"])])
+    stacked = pd.concat(
+        [by_hand(btc, "harq", scale=c["BTC-USD"]), by_hand(eth, "harq", scale=c["ETH-USD"])]
+    )
     ols = ols_before(stacked, UNTIL)
     np.testing.assert_allclose(r.params.to_numpy(), ols.params.to_numpy(), rtol=1e-8, atol=0)
     f = r.forecast(btc, ["2023-06-01"], coin="BTC-USD").mean_rv.iloc[0]
@@ -140,7 +149,7 @@ def test_short_days_give_nan_forecasts_not_filled_values(btc, model):
     short = pd.Timestamp("2021-08-13")
     assert btc.short_day[short]
     f = HARSpec(model, H).fit(btc, UNTIL).forecast(btc)
-    assert f.loc[short: short + pd.Timedelta(days=29), "vol"].isna().all()  # RV_m covers it
+    assert f.loc[short : short + pd.Timedelta(days=29), "vol"].isna().all()  # RV_m covers it
     assert np.isfinite(f.vol[short - pd.Timedelta(days=1)])
     assert np.isfinite(f.vol[short + pd.Timedelta(days=30)])
     rows = HARSpec(model, H).training_rows(btc, UNTIL)
@@ -160,45 +169,68 @@ def test_json_round_trip(btc, eth):
     r = HARSpec("shar", H, scale="coin_mean").fit({"BTC-USD": btc, "ETH-USD": eth}, UNTIL)
     back = HARResult.from_json(r.to_json())
     assert back.to_json() == r.to_json() and back.scales == r.scales
-    pd.testing.assert_frame_equal(back.forecast(eth, coin="ETH-USD"),
-                                  r.forecast(eth, coin="ETH-USD"))
+    pd.testing.assert_frame_equal(
+        back.forecast(eth, coin="ETH-USD"), r.forecast(eth, coin="ETH-USD")
+    )
 
 
 def test_errors_name_the_input_and_the_fix(btc):
-    with pytest.raises(ConfigError, match="use one of"): HARSpec("garch")
-    with pytest.raises(ConfigError, match="increasing"): HARSpec("har", windows=(7, 1, 30))
-    with pytest.raises(ConfigError, match="midnight"): HARSpec().fit(btc, "2023-01-01 06:00")
-    with pytest.raises(DataError, match="move `until` later"): HARSpec().fit(btc, "2018-02-20")
-    with pytest.raises(DataError, match="realized_measures"): daily_inputs(btc.drop(columns="rq"))
+    with pytest.raises(ConfigError, match="use one of"):
+        HARSpec("garch")
+    with pytest.raises(ConfigError, match="increasing"):
+        HARSpec("har", windows=(7, 1, 30))
+    with pytest.raises(ConfigError, match="midnight"):
+        HARSpec().fit(btc, "2023-01-01 06:00")
+    with pytest.raises(DataError, match="move `until` later"):
+        HARSpec().fit(btc, "2018-02-20")
+    with pytest.raises(DataError, match="realized_measures"):
+        daily_inputs(btc.drop(columns="rq"))
     scaled = HARSpec(scale="coin_mean").fit({"BTC-USD": btc, "X": btc}, UNTIL)
-    with pytest.raises(DataError, match="pass coin="): scaled.forecast(btc)
+    with pytest.raises(DataError, match="pass coin="):
+        scaled.forecast(btc)
 
 
 # ---------------------------------------------------------------- no look-ahead (SYNTHETIC)
 N = 100
 RNG = np.random.default_rng(0)
-BASE = {"rv": np.exp(RNG.normal(-7, 1, N)), "neg_share": RNG.uniform(0.2, 0.8, N),
-        "rq_factor": RNG.uniform(1.5, 4.0, N), "jump_share": np.where(RNG.random(N) < 0.2, 0.3, 0)}
+BASE = {
+    "rv": np.exp(RNG.normal(-7, 1, N)),
+    "neg_share": RNG.uniform(0.2, 0.8, N),
+    "rq_factor": RNG.uniform(1.5, 4.0, N),
+    "jump_share": np.where(RNG.random(N) < 0.2, 0.3, 0),
+}
 
 
 def synthetic_measures(rv, short, neg_share, rq_factor, jump_share) -> pd.DataFrame:
     "A SYNTHETIC measures frame: RV per day, its split into semivariances, RQ and jumps."
     rv = np.asarray(rv, dtype="float64")
     idx = pd.date_range("2024-01-01", periods=len(rv), freq="D", name="Date", unit="ns")
-    return pd.DataFrame({"rv": rv, "rs_neg": neg_share * rv, "rs_pos": (1 - neg_share) * rv,
-                         "rq": rq_factor * rv**2, "jump_sig": jump_share * rv,
-                         "short_day": np.asarray(short, dtype=bool)}, index=idx)
+    return pd.DataFrame(
+        {
+            "rv": rv,
+            "rs_neg": neg_share * rv,
+            "rs_pos": (1 - neg_share) * rv,
+            "rq": rq_factor * rv**2,
+            "jump_sig": jump_share * rv,
+            "short_day": np.asarray(short, dtype=bool),
+        },
+        index=idx,
+    )
 
 
-A = synthetic_measures(BASE["rv"], [False] * N, BASE["neg_share"], BASE["rq_factor"],
-                       BASE["jump_share"])
+A = synthetic_measures(
+    BASE["rv"], [False] * N, BASE["neg_share"], BASE["rq_factor"], BASE["jump_share"]
+)
 FITTED = {m: HARSpec(m, 3, min_rows_per_param=1).fit(A, A.index[60]) for m in MODELS}
 later_values = st.lists(st.floats(1e-6, 1e-1), min_size=N, max_size=N)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(t=st.integers(45, N - 2), new=later_values, short=st.lists(st.booleans(), min_size=N,
-                                                                 max_size=N))
+@given(
+    t=st.integers(45, N - 2),
+    new=later_values,
+    short=st.lists(st.booleans(), min_size=N, max_size=N),
+)
 def test_changing_days_after_t_leaves_regressors_and_forecasts_at_t_unchanged(t, new, short):
     b = A.copy()  # every day after t changed: other RV, semivariances, RQ, jumps; some days short
     later = slice(t + 1, None)
@@ -210,9 +242,11 @@ def test_changing_days_after_t_leaves_regressors_and_forecasts_at_t_unchanged(t,
     b.iloc[later, b.columns.get_loc("short_day")] = np.asarray(short)[later]
     upto = A.index[t]
     for m in MODELS:
-        pd.testing.assert_frame_equal(har_regressors(A, m).loc[:upto],
-                                      har_regressors(b, m).loc[:upto])
-        pd.testing.assert_frame_equal(FITTED[m].forecast(A).loc[:upto],
-                                      FITTED[m].forecast(b).loc[:upto])
+        pd.testing.assert_frame_equal(
+            har_regressors(A, m).loc[:upto], har_regressors(b, m).loc[:upto]
+        )
+        pd.testing.assert_frame_equal(
+            FITTED[m].forecast(A).loc[:upto], FITTED[m].forecast(b).loc[:upto]
+        )
         spec, until = HARSpec(m, 3, min_rows_per_param=1), upto + pd.Timedelta(days=1)
         pd.testing.assert_series_equal(spec.fit(A, until).params, spec.fit(b, until).params)
