@@ -140,7 +140,7 @@ def lstm_last_state(x: np.ndarray, kernel, recurrent, bias, act=np.tanh, ract=_s
 ACTIVATIONS = {"linear": lambda x: x, "relu": lambda x: np.maximum(x, 0.0), "tanh": np.tanh, "sigmoid": _sigmoid}
 
 def _activation(name: str):
-    if name not in ACTIVATIONS: raise UnsupportedModel(f"activation {name!r}")
+    if not isinstance(name, str) or name not in ACTIVATIONS: raise UnsupportedModel(f"activation {name!r}")
     return ACTIVATIONS[name]
 
 def _recurrent(step):
@@ -211,7 +211,9 @@ def _call_layer(layer: dict, weights: dict, x):
     kind, cfg = layer["class_name"], layer["config"]
     if kind == "Functional": return run_functional(cfg, weights.get(layer["name"], {}), x if isinstance(x, list) else [x])
     if kind not in NUMPY_LAYERS: raise UnsupportedModel(f"layer {layer['name']!r} ({kind}) has no numpy forward pass")
-    return [NUMPY_LAYERS[kind](cfg, weights.get(layer["name"], []), x)]
+    try: return [NUMPY_LAYERS[kind](cfg, weights.get(layer["name"], []), x)]
+    except (IndexError, KeyError, TypeError, ValueError) as e:   # weights or a config this pass does not read as Keras does
+        raise UnsupportedModel(f"layer {layer['name']!r} ({kind}): {type(e).__name__}: {e}") from None
 
 def run_functional(config: dict, weights: dict, inputs: list) -> list:
     "The outputs of a saved Keras functional graph (`keras_archive`) on `inputs`, in numpy; `UnsupportedModel` for a layer it lacks."
@@ -281,7 +283,7 @@ def load_numpy_view(path: str | Path) -> NumpyView:
     "The global-scope coin view in `path` (a models/{symbol} folder or its model.keras) as a `NumpyView`; `UnsupportedModel` saying why not."
     path = Path(path)
     file, folder = (path/"model.keras", path) if path.is_dir() else (path, path.parent)
-    if file.suffix != ".keras" or not file.is_file(): raise UnsupportedModel(f"{path} holds no model.keras")
+    if file.suffix != ".keras" or not file.is_file(): raise UnsupportedModel(f"no .keras model at {path}")
     summary = _model_meta(folder, "summary.json", required=False) or {}
     if summary.get("model_type") != "global" or not summary.get("log_target", False):
         raise UnsupportedModel(f"model type {summary.get('model_type', 'unknown')!r}: the numpy forward pass covers the global model's coin view only")
