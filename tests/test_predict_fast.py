@@ -2,7 +2,7 @@
 forecast as Keras, and a cold `cryptovol predict` that never imports TensorFlow.
 
 The views are tiny: random weights for the layer-by-layer comparison, and a two-coin global model
-(8 units, one epoch, two seeds) on the real offline prices for the command itself."""
+(8 units, one epoch, one seed) on the real offline prices for the command itself."""
 
 import json, logging, os, subprocess, sys, textwrap
 from pathlib import Path
@@ -116,7 +116,7 @@ COLD = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def global_root(tmp_path_factory, mirror):
-    "A project root with a tiny global model over BTC and ETH (one epoch, two seeds)."
+    "A project root with a tiny global model over BTC and ETH (one epoch, one seed)."
     import shutil
     import yaml
     from cryptovol.features import build_dataset
@@ -134,7 +134,7 @@ def global_root(tmp_path_factory, mirror):
                 "symbols": ["BTC-USD"],
                 "universe": ["BTC-USD", "ETH-USD"],
                 "global_model.epochs": 1,
-                "global_model.seeds": 2,
+                "global_model.seeds": 1,
                 "global_model.units": 8,
                 "global_model.dense_units": 8,
                 "dataset.sequence_length": 20,
