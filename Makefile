@@ -50,13 +50,25 @@ export-check: setup
 FORMATTED := \
 	nbs/16_forecasters.ipynb \
 	tests/conftest.py \
+	tests/test_benchmarks.py \
+	tests/test_cli_args.py \
+	tests/test_data.py \
+	tests/test_data_sources.py \
 	tests/test_e2e.py \
+	tests/test_evaluate.py \
+	tests/test_features.py \
 	tests/test_forecasters.py \
+	tests/test_global.py \
 	tests/test_har.py \
 	tests/test_intraday.py \
+	tests/test_model.py \
 	tests/test_realized.py \
+	tests/test_reliability.py \
+	tests/test_report_browser.py \
 	tests/test_structure.py \
-	tests/test_track.py
+	tests/test_sweep.py \
+	tests/test_track.py \
+	tests/test_train.py
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check $(FORMATTED)

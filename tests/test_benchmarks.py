@@ -1,97 +1,195 @@
-"""The benchmarks' bookkeeping (no training): model selection ranks candidates on validation QLIKE only."""
+"""The benchmarks' bookkeeping (no training): model selection ranks candidates on validation QLIKE
+only."""
+
 import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]/"benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 select_model = pytest.importorskip("select_model")
 
 
 def _rec(sym, scores, best="har", best_q=0.5):
-    return {"symbol": sym, "val_qlike": {c: list(v) for c, v in scores.items()},
-            "validation": {"best_by_qlike": best, "metrics": {best: {"qlike": best_q}}}}
+    return {
+        "symbol": sym,
+        "val_qlike": {c: list(v) for c, v in scores.items()},
+        "validation": {"best_by_qlike": best, "metrics": {best: {"qlike": best_q}}},
+    }
 
 
 def test_selection_ranks_by_mean_validation_qlike_over_seeds():
-    recs = [_rec("A", {"seed": [0.60, 0.70], "anchor": [0.45, 0.55]}),     # anchor 0.50 < seed 0.65
-            _rec("B", {"seed": [0.40, 0.40], "anchor": [0.39, 0.45]}),     # seed 0.40 < anchor 0.42
-            _rec("C", {"seed": [0.90, 0.90], "anchor": [0.30, 0.30]}, best_q=0.35)]
+    recs = [
+        _rec("A", {"seed": [0.60, 0.70], "anchor": [0.45, 0.55]}),  # anchor 0.50 < seed 0.65
+        _rec("B", {"seed": [0.40, 0.40], "anchor": [0.39, 0.45]}),  # seed 0.40 < anchor 0.42
+        _rec("C", {"seed": [0.90, 0.90], "anchor": [0.30, 0.30]}, best_q=0.35),
+    ]
     s = select_model.summarise(recs, ["seed", "anchor"])
     assert s["mean_rank"] == {"seed": pytest.approx(5 / 3), "anchor": pytest.approx(4 / 3)}
     assert s["chosen"] == "anchor"
-    assert s["beats_best_baseline"] == {"seed": 1, "anchor": 2}   # B: seed 0.40 < 0.5; A: anchor 0.50 is not < 0.5; C: 0.30 < 0.35
+    # B: seed 0.40 < 0.5; A: anchor 0.50 is not < 0.5; C: 0.30 < 0.35
+    assert s["beats_best_baseline"] == {"seed": 1, "anchor": 2}
     assert s["by_symbol"]["A"]["candidates"]["seed"] == pytest.approx(0.65)
-    md = select_model.markdown({"summary": s, "candidates": ["seed", "anchor"], "model_type": "advanced", "seeds": [42, 7]})
+    md = select_model.markdown(
+        {"summary": s, "candidates": ["seed", "anchor"], "model_type": "advanced", "seeds": [42, 7]}
+    )
     assert "Chosen: **anchor**" in md and "| A |" in md and "test window not used" in md
 
 
 def test_every_candidate_is_a_valid_params_override():
     from cryptovol.config import with_overrides, get_params
+
     for name, over in select_model.CANDIDATES.items():
         p = with_overrides(get_params(), **over)
         assert len(p["model"]["dropout"]) == len(p["model"]["lstm_units"]), name
 
 
 def test_sweep_benchmark_finds_the_default_trial_and_reports_it():
-    "benchmarks/sweep.py: the row of params.yaml's own configuration is found among the trials and compared with the best."
+    """benchmarks/sweep.py: the row of params.yaml's own configuration is found among the trials and
+    compared with the best."""
     import json
     import pandas as pd
+
     pytest.importorskip("ray.tune")
     sweep_bench = pytest.importorskip("sweep")
     from cryptovol.sweep import SweepSpec, sweep_base_params
-    spec = SweepSpec(name="b", symbol="BTC-USD", space={"training.learning_rate": {"loguniform": [1e-4, 1e-2]},
-                                                         "model.lstm_units": {"choice": [[32, 16], [128, 64, 32]]}})
+
+    spec = SweepSpec(
+        name="b",
+        symbol="BTC-USD",
+        space={
+            "training.learning_rate": {"loguniform": [1e-4, 1e-2]},
+            "model.lstm_units": {"choice": [[32, 16], [128, 64, 32]]},
+        },
+    )
     base = sweep_base_params(spec)
-    rows = [{"trial": "a", "training.learning_rate": 0.002, "model.lstm_units": "[32, 16]", "best_val_qlike": 0.50, "best_epoch": 3,
-             "epochs": 6, "seconds": 60.0, "status": "finished",
-             "params": json.dumps({"training.learning_rate": 0.002, "model.lstm_units": [32, 16]})},
-            {"trial": "d", "training.learning_rate": base["training"]["learning_rate"], "model.lstm_units": json.dumps(base["model"]["lstm_units"]),
-             "best_val_qlike": 0.55, "best_epoch": 2, "epochs": 2, "seconds": 30.0, "status": "finished",
-             "params": json.dumps({"training.learning_rate": base["training"]["learning_rate"], "model.lstm_units": base["model"]["lstm_units"]})}]
+    rows = [
+        {
+            "trial": "a",
+            "training.learning_rate": 0.002,
+            "model.lstm_units": "[32, 16]",
+            "best_val_qlike": 0.50,
+            "best_epoch": 3,
+            "epochs": 6,
+            "seconds": 60.0,
+            "status": "finished",
+            "params": json.dumps({"training.learning_rate": 0.002, "model.lstm_units": [32, 16]}),
+        },
+        {
+            "trial": "d",
+            "training.learning_rate": base["training"]["learning_rate"],
+            "model.lstm_units": json.dumps(base["model"]["lstm_units"]),
+            "best_val_qlike": 0.55,
+            "best_epoch": 2,
+            "epochs": 2,
+            "seconds": 30.0,
+            "status": "finished",
+            "params": json.dumps(
+                {
+                    "training.learning_rate": base["training"]["learning_rate"],
+                    "model.lstm_units": base["model"]["lstm_units"],
+                }
+            ),
+        },
+    ]
     table = pd.DataFrame(rows)
     d = sweep_bench.default_trial(table, spec, base)
     assert d is not None and d["trial"] == "d"
-    r = {"summary": {"symbol": "BTC-USD", "search": "optuna", "asha": {"grace_period": 2, "reduction_factor": 3}, "num_samples": 2,
-                     "max_epochs": 10, "wall_seconds_this_run": 600.0, "finished": 2, "epochs_run": 8, "trials_per_hour_this_run": 12.0,
-                     "best": {"trial": "a", "val_qlike": 0.50, "epoch": 3, "params": json.loads(rows[0]["params"])}},
-         "default": d, "space": list(spec.space), "table": table.drop(columns=["params"]).to_dict("records"), "command": "benchmarks/sweep.py",
-         "machine": {"nproc": 2, "cpu_model": "x", "ram_gib": 1, "load_avg_1_5_15": [1, 1, 1], "python": "3.12", "env": {}, "commit": "c", "date": "d"},
-         "load_end": [2, 2, 2], "cpus_per_trial": 1, "dvc_command": "dvc exp run -S x=1", "wall_seconds_total": 600.0}
+    r = {
+        "summary": {
+            "symbol": "BTC-USD",
+            "search": "optuna",
+            "asha": {"grace_period": 2, "reduction_factor": 3},
+            "num_samples": 2,
+            "max_epochs": 10,
+            "wall_seconds_this_run": 600.0,
+            "finished": 2,
+            "epochs_run": 8,
+            "trials_per_hour_this_run": 12.0,
+            "best": {
+                "trial": "a",
+                "val_qlike": 0.50,
+                "epoch": 3,
+                "params": json.loads(rows[0]["params"]),
+            },
+        },
+        "default": d,
+        "space": list(spec.space),
+        "table": table.drop(columns=["params"]).to_dict("records"),
+        "command": "benchmarks/sweep.py",
+        "machine": {
+            "nproc": 2,
+            "cpu_model": "x",
+            "ram_gib": 1,
+            "load_avg_1_5_15": [1, 1, 1],
+            "python": "3.12",
+            "env": {},
+            "commit": "c",
+            "date": "d",
+        },
+        "load_end": [2, 2, 2],
+        "cpus_per_trial": 1,
+        "dvc_command": "dvc exp run -S x=1",
+        "wall_seconds_total": 600.0,
+    }
     md = sweep_bench.markdown(r)
     assert "**12.0 trials/hour**" in md and "0.5500" in md and "9.1% lower" in md and "| a |" in md
 
 
 def test_every_global_variant_is_a_valid_params_override():
-    "benchmarks/select_global.py: every variant is a params override cryptovol accepts (the `data` key aside)."
+    """benchmarks/select_global.py: every variant is a params override cryptovol accepts (the `data`
+    key aside)."""
     select_global = pytest.importorskip("select_global")
     from cryptovol.config import with_overrides, get_params
+
     for name, over in select_global.VARIANTS.items():
         assert set(over) - {"data"} or name == "default" or over == {"data": "one_coin"}, name
         with_overrides(get_params(), **{k: v for k, v in over.items() if k != "data"})
-    assert {"default", "units_8", "units_64", "one_coin", "lr_1e-4", "lr_1e-3"} <= set(select_global.VARIANTS)   # size, data, learning rate
+    # size, data, learning rate
+    assert {"default", "units_8", "units_64", "one_coin", "lr_1e-4", "lr_1e-3"} <= set(
+        select_global.VARIANTS
+    )
 
 
 def test_select_model_hands_over_to_the_global_selection(capsys):
-    with pytest.raises(SystemExit) as e: select_model.main(["--global", "--help"])
+    with pytest.raises(SystemExit) as e:
+        select_model.main(["--global", "--help"])
     assert e.value.code == 0 and "validation windows" in capsys.readouterr().out
 
 
 def test_residual_learning_quick_run_checks_lookahead_and_scores_every_row(tmp_path, mirror):
-    "benchmarks/residual_learning.py --quick (first coin, last fold): the no-look-ahead check passes, every row is scored."
+    """benchmarks/residual_learning.py --quick (first coin, last fold): the no-look-ahead check
+    passes, every row is scored."""
     import json, os, subprocess
+
     pytest.importorskip("sklearn")
     repo = Path(__file__).resolve().parents[1]
     env = {**os.environ, "CRYPTOVOL_DATA_DIR": str(mirror)}
-    r = subprocess.run([sys.executable, str(repo/"benchmarks"/"residual_learning.py"), "--quick", "--out", str(tmp_path)],
-                       cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(repo / "benchmarks" / "residual_learning.py"),
+            "--quick",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
-    out = json.loads((tmp_path/"residual_learning_quick.json").read_text())
+    out = json.loads((tmp_path / "residual_learning_quick.json").read_text())
     assert out["quick"] and out["no_lookahead"]["passed"] and len(out["folds"]) == 1
-    (coin, days), = out["days"].items()
-    assert days > 300   # one 365/366-day fold, every forecast and both targets known
-    assert all(f["n_train"] >= 200 and f["last_row"] < out["folds"][0]["start"] for f in out["fits"])
+    ((coin, days),) = out["days"].items()
+    assert days > 300  # one 365/366-day fold, every forecast and both targets known
+    assert all(
+        f["n_train"] >= 200 and f["last_row"] < out["folds"][0]["start"] for f in out["fits"]
+    )
     rows = out["rows"]
-    assert {(r["anchor"], r["target"]) for r in rows} == {(a, t) for a in ("rv_harq", "har_log") for t in ("close_to_close", "realized")}
+    assert {(r["anchor"], r["target"]) for r in rows} == {
+        (a, t) for a in ("rv_harq", "har_log") for t in ("close_to_close", "realized")
+    }
     assert all(r[coin] is not None and r[coin] > 0 for r in rows)
-    assert "no look-ahead check" in (tmp_path/"residual_learning_quick.md").read_text()
+    assert "no look-ahead check" in (tmp_path / "residual_learning_quick.md").read_text()

@@ -1,8 +1,10 @@
-"""Tests for cryptovol.data: real files from the offline mirror (CRYPTOVOL_DATA_DIR), mocks for every network call.
+"""Tests for cryptovol.data: real files from the offline mirror (CRYPTOVOL_DATA_DIR), mocks for
+every network call.
 
-Bad-input fixtures are small corrupted copies of the real BTC-USD file written into tmp_path; nothing synthetic
-is ever served as prices outside these tests.
+Bad-input fixtures are small corrupted copies of the real BTC-USD file written into tmp_path;
+nothing synthetic is ever served as prices outside these tests.
 """
+
 import json
 import logging
 import shutil
@@ -17,31 +19,44 @@ import yfinance as yf
 
 from cryptovol import data
 from cryptovol.config import DataError, DataSourceError, load_params, reset_params
-from cryptovol.data import (PRICE_COLUMNS, cache_fear_greed, cache_prices, load_fear_greed, load_prices, merge_new_rows,
-                            min_history_days, parse_fear_greed, read_cached_fear_greed, read_cached_prices, validate_prices)
+from cryptovol.data import (
+    PRICE_COLUMNS,
+    cache_fear_greed,
+    cache_prices,
+    load_fear_greed,
+    load_prices,
+    merge_new_rows,
+    min_history_days,
+    parse_fear_greed,
+    read_cached_fear_greed,
+    read_cached_prices,
+    validate_prices,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 from conftest import require_data  # noqa: E402
+
 MIRROR = require_data()  # the offline mirror; without one this module skips with the reason
-BTC_CSV = MIRROR/"yahoo"/"BTC-USD.csv"
-FNG_JSON = MIRROR/"sentiment"/"fear_greed.json"
-COINS = sorted(p.stem for p in (MIRROR/"yahoo").glob("*.csv"))
+BTC_CSV = MIRROR / "yahoo" / "BTC-USD.csv"
+FNG_JSON = MIRROR / "sentiment" / "fear_greed.json"
+COINS = sorted(p.stem for p in (MIRROR / "yahoo").glob("*.csv"))
 HEADER = "Date,Open,High,Low,Close,Volume,Dividends,Stock Splits"
 
 
 # ---------------------------------------------------------------- fixtures
 @pytest.fixture
 def params():
-    return load_params(REPO/"params.yaml")
+    return load_params(REPO / "params.yaml")
 
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    "An isolated project folder (params.yaml + settings.ini) so caches never touch the repo's data/raw."
-    root = tmp_path/"proj"
+    """An isolated project folder (params.yaml + settings.ini) so caches never touch the repo's
+    data/raw."""
+    root = tmp_path / "proj"
     root.mkdir()
-    shutil.copy(REPO/"params.yaml", root)
-    (root/"settings.ini").touch()
+    shutil.copy(REPO / "params.yaml", root)
+    (root / "settings.ini").touch()
     monkeypatch.setenv("CRYPTOVOL_ROOT", str(root))
     monkeypatch.setenv("CRYPTOVOL_DATA_DIR", str(MIRROR))
     reset_params()
@@ -51,11 +66,13 @@ def project(tmp_path, monkeypatch):
 
 @pytest.fixture
 def warnings_seen():
-    "Messages logged at WARNING or above by cryptovol.data (its logger does not propagate to caplog)."
+    """Messages logged at WARNING or above by cryptovol.data (its logger does not propagate to
+    caplog)."""
     msgs = []
 
     class H(logging.Handler):
-        def emit(self, record): msgs.append(record.getMessage())
+        def emit(self, record):
+            msgs.append(record.getMessage())
 
     h = H(logging.WARNING)
     logger = logging.getLogger("cryptovol.data")
@@ -74,7 +91,8 @@ def no_sleep(monkeypatch):
 
 @pytest.fixture
 def offline(monkeypatch, params):
-    "No offline folder configured (no env var, data.mirror_dir: null): load_prices(source='auto') must go to yfinance."
+    """No offline folder configured (no env var, data.mirror_dir: null): load_prices(source='auto')
+    must go to yfinance."""
     monkeypatch.delenv("CRYPTOVOL_DATA_DIR", raising=False)
     assert params["data"]["mirror_dir"] == "../shared/data"  # the default, switched off here
     params["data"]["mirror_dir"] = None
@@ -86,17 +104,19 @@ def btc_lines():
 
 
 def yfinance_frame(n=None):
-    "The real BTC history in the exact shape yfinance's history() returns (tz-aware UTC index named Date)."
+    """The real BTC history in the exact shape yfinance's history() returns (tz-aware UTC index
+    named Date)."""
     df = pd.read_csv(BTC_CSV, index_col="Date")
     df.index = pd.to_datetime(df.index)
     return df if n is None else df.iloc[-n:]
 
 
 def write_mirror(tmp_path, monkeypatch, symbol, text):
-    "A one-file offline mirror holding `text` as yahoo/{symbol}.csv; CRYPTOVOL_DATA_DIR points at it."
-    mirror = tmp_path/"mirror"
-    (mirror/"yahoo").mkdir(parents=True, exist_ok=True)
-    (mirror/"yahoo"/f"{symbol}.csv").write_text(text)
+    """A one-file offline mirror holding `text` as yahoo/{symbol}.csv; CRYPTOVOL_DATA_DIR points at
+    it."""
+    mirror = tmp_path / "mirror"
+    (mirror / "yahoo").mkdir(parents=True, exist_ok=True)
+    (mirror / "yahoo" / f"{symbol}.csv").write_text(text)
     monkeypatch.setenv("CRYPTOVOL_DATA_DIR", str(mirror))
     return mirror
 
@@ -104,7 +124,8 @@ def write_mirror(tmp_path, monkeypatch, symbol, text):
 def corrupted(rows=400, edit=None):
     "CSV text of the first `rows` real BTC rows after `edit(list_of_lines)` changed them in place."
     lines = btc_lines()[: rows + 1]
-    if edit: edit(lines)
+    if edit:
+        edit(lines)
     return "\n".join(lines) + "\n"
 
 
@@ -120,9 +141,11 @@ def set_field(lines, row, col, value):
 def test_mirror_loads_every_coin(symbol, params, monkeypatch):
     monkeypatch.setenv("CRYPTOVOL_DATA_DIR", str(MIRROR))
     df = load_prices(symbol, params=params)
-    raw = pd.read_csv(MIRROR/"yahoo"/f"{symbol}.csv")
+    raw = pd.read_csv(MIRROR / "yahoo" / f"{symbol}.csv")
     assert list(df.columns) == PRICE_COLUMNS and all(df.dtypes == "float64")
-    assert isinstance(df.index, pd.DatetimeIndex) and df.index.name == "Date" and df.index.tz is None
+    assert (
+        isinstance(df.index, pd.DatetimeIndex) and df.index.name == "Date" and df.index.tz is None
+    )
     assert df.index.is_monotonic_increasing and df.index.is_unique
     assert df.index[-1] == pd.Timestamp("2024-12-07")
     assert df.index[0] == pd.Timestamp(raw.Date.iloc[0][:10])
@@ -134,14 +157,19 @@ def test_mirror_loads_every_coin(symbol, params, monkeypatch):
 def test_mirror_gap_is_reported_not_filled(params, monkeypatch, warnings_seen):
     monkeypatch.setenv("CRYPTOVOL_DATA_DIR", str(MIRROR))
     df = load_prices("AVAX-USD", params=params)
-    assert (df.index.to_series().diff().dt.days > 1).sum() == 1  # the real missing day stays missing
+    # the real missing day stays missing
+    assert (df.index.to_series().diff().dt.days > 1).sum() == 1
     assert any("calendar day(s) missing" in m for m in warnings_seen)
 
 
 def test_date_range_slicing(params, monkeypatch):
     monkeypatch.setenv("CRYPTOVOL_DATA_DIR", str(MIRROR))
     df = load_prices("ETH-USD", start="2021-01-01", end="2021-12-31", params=params)
-    assert (df.index[0], df.index[-1], len(df)) == (pd.Timestamp("2021-01-01"), pd.Timestamp("2021-12-31"), 365)
+    assert (df.index[0], df.index[-1], len(df)) == (
+        pd.Timestamp("2021-01-01"),
+        pd.Timestamp("2021-12-31"),
+        365,
+    )
 
 
 def test_unknown_symbol_lists_available(params, monkeypatch):
@@ -160,7 +188,9 @@ def test_invalid_symbol(bad, params):
 def test_min_history_days_follows_params(params):
     base = min_history_days(params)
     assert base == 50 + 1 + 60 + 7 + 3 * 30
-    longer = load_params(REPO/"params.yaml", overrides={"dataset.sequence_length": 90, "target.horizon": 14})
+    longer = load_params(
+        REPO / "params.yaml", overrides={"dataset.sequence_length": 90, "target.horizon": 14}
+    )
     assert min_history_days(longer) == base + 30 + 7
 
 
@@ -177,7 +207,11 @@ def test_yfinance_path_matches_mirror(offline, monkeypatch):
     monkeypatch.setenv("CRYPTOVOL_DATA_DIR", str(MIRROR))
     pd.testing.assert_frame_equal(df, load_prices("BTC-USD", source="mirror", params=offline))
     ((ticker, kw),) = calls
-    assert ticker == "BTC-USD" and kw["period"] == "max" and 0 < kw["timeout"] <= offline["data"]["timeout"]
+    assert (
+        ticker == "BTC-USD"
+        and kw["period"] == "max"
+        and 0 < kw["timeout"] <= offline["data"]["timeout"]
+    )
 
 
 def test_yfinance_start_end_passed_and_inclusive(offline, monkeypatch):
@@ -188,19 +222,30 @@ def test_yfinance_start_end_passed_and_inclusive(offline, monkeypatch):
         return yfinance_frame()
 
     monkeypatch.setattr(yf.Ticker, "history", history)
-    df = load_prices("BTC-USD", start="2020-01-01", end="2020-12-31", source="yfinance", params=offline)
-    assert seen["start"] == "2020-01-01" and seen["end"] == "2021-01-01"  # yfinance's end is exclusive
+    df = load_prices(
+        "BTC-USD", start="2020-01-01", end="2020-12-31", source="yfinance", params=offline
+    )
+    # yfinance's end is exclusive
+    assert seen["start"] == "2020-01-01" and seen["end"] == "2021-01-01"
     assert df.index[0] == pd.Timestamp("2020-01-01") and df.index[-1] == pd.Timestamp("2020-12-31")
 
 
-@pytest.mark.parametrize("failure", [ConnectionError("Could not resolve host: query2.finance.yahoo.com"),
-                                     TimeoutError("timed out"), "empty", "none"])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ConnectionError("Could not resolve host: query2.finance.yahoo.com"),
+        TimeoutError("timed out"),
+        "empty",
+        "none",
+    ],
+)
 def test_yfinance_failure_raises_datasource_error(failure, offline, monkeypatch, no_sleep):
     calls = []
 
     def history(self, **kw):
         calls.append(kw)
-        if isinstance(failure, Exception): raise failure
+        if isinstance(failure, Exception):
+            raise failure
         return pd.DataFrame(columns=HEADER.split(",")[1:]) if failure == "empty" else None
 
     monkeypatch.setattr(yf.Ticker, "history", history)
@@ -209,7 +254,8 @@ def test_yfinance_failure_raises_datasource_error(failure, offline, monkeypatch,
         load_prices("BTC-USD", params=offline)
     msg = str(e.value)
     assert "BTC-USD" in msg and "CRYPTOVOL_DATA_DIR" in msg
-    assert len(calls) == offline["data"]["retries"] and no_sleep == [1.0, 2.0]  # exponential back-off
+    # exponential back-off
+    assert len(calls) == offline["data"]["retries"] and no_sleep == [1.0, 2.0]
     assert time.monotonic() - t0 < 5
 
 
@@ -218,7 +264,8 @@ def test_yfinance_recovers_after_transient_failure(offline, monkeypatch, no_slee
 
     def history(self, **kw):
         err = next(attempts)
-        if err: raise err
+        if err:
+            raise err
         return yfinance_frame(500)
 
     monkeypatch.setattr(yf.Ticker, "history", history)
@@ -226,10 +273,12 @@ def test_yfinance_recovers_after_transient_failure(offline, monkeypatch, no_slee
 
 
 def test_real_yfinance_offline_fails_fast_with_clear_message(offline, monkeypatch):
-    "The real yfinance client with every connection refused (dead proxy): DataSourceError well within 60 s."
+    """The real yfinance client with every connection refused (dead proxy): DataSourceError well
+    within 60 s."""
     for var in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy"):
         monkeypatch.setenv(var, "http://127.0.0.1:9")
-    monkeypatch.delenv("NO_PROXY", raising=False); monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
     t0 = time.monotonic()
     with pytest.raises(DataSourceError) as e:
         load_prices("BTC-USD", params=offline)
@@ -258,25 +307,49 @@ def test_retries_respect_total_deadline(no_sleep):
     assert time.monotonic() - t0 < 2.5 and all(t <= 1.5 for t in timeouts)
 
 
-# ---------------------------------------------------------------- validation: one bad input per rule
+# ---------------------------------------------------------------- validation: one bad input per
+# rule
 BAD_FILES = {
     "empty file": ("", "empty"),
     "header only": (HEADER + "\n", "no price rows"),
     "truncated last line": (corrupted()[:-40], "truncated"),
     "wrong delimiter": (corrupted().replace(",", ";"), "delimiter"),
-    "missing Close": ("\n".join(",".join(p for i, p in enumerate(l.split(",")) if i != 4) for l in btc_lines()[:401]),
-                      r"missing column\(s\) \['Close'\]"),
-    "missing Volume": ("\n".join(",".join(l.split(",")[:5] + l.split(",")[6:]) for l in btc_lines()[:401]), "'Volume'"),
-    "non-numeric": (corrupted(edit=lambda ls: set_field(ls, 20, 4, "abc")), "non-numeric value 'abc' in column 'Close'"),
-    "inf": (corrupted(edit=lambda ls: set_field(ls, 20, 2, "inf")), "infinite value in column 'High'"),
+    "missing Close": (
+        "\n".join(
+            ",".join(p for i, p in enumerate(l.split(",")) if i != 4) for l in btc_lines()[:401]
+        ),
+        r"missing column\(s\) \['Close'\]",
+    ),
+    "missing Volume": (
+        "\n".join(",".join(l.split(",")[:5] + l.split(",")[6:]) for l in btc_lines()[:401]),
+        "'Volume'",
+    ),
+    "non-numeric": (
+        corrupted(edit=lambda ls: set_field(ls, 20, 4, "abc")),
+        "non-numeric value 'abc' in column 'Close'",
+    ),
+    "inf": (
+        corrupted(edit=lambda ls: set_field(ls, 20, 2, "inf")),
+        "infinite value in column 'High'",
+    ),
     "zero price": (corrupted(edit=lambda ls: set_field(ls, 20, 3, "0")), "zero or negative"),
     "negative price": (corrupted(edit=lambda ls: set_field(ls, 30, 1, "-5.0")), "zero or negative"),
     "negative volume": (corrupted(edit=lambda ls: set_field(ls, 30, 5, "-1")), "negative Volume"),
     "High < Low": (corrupted(edit=lambda ls: set_field(ls, 20, 2, "1.0")), "High < Low"),
-    "mixed timezones": (corrupted(edit=lambda ls: set_field(ls, 20, 0, ls[20].split(",")[0].replace("+00:00", "-05:00"))),
-                        "mixes timezones"),
-    "naive and aware dates": (corrupted(edit=lambda ls: set_field(ls, 20, 0, ls[20].split(",")[0][:10])), "mixes timezones"),
-    "unparseable date": (corrupted(edit=lambda ls: set_field(ls, 20, 0, "yesterday")), "cannot read date 'yesterday'"),
+    "mixed timezones": (
+        corrupted(
+            edit=lambda ls: set_field(ls, 20, 0, ls[20].split(",")[0].replace("+00:00", "-05:00"))
+        ),
+        "mixes timezones",
+    ),
+    "naive and aware dates": (
+        corrupted(edit=lambda ls: set_field(ls, 20, 0, ls[20].split(",")[0][:10])),
+        "mixes timezones",
+    ),
+    "unparseable date": (
+        corrupted(edit=lambda ls: set_field(ls, 20, 0, "yesterday")),
+        "cannot read date 'yesterday'",
+    ),
     "too short": (corrupted(rows=150), "only 150 daily rows"),
 }
 
@@ -292,7 +365,9 @@ def test_bad_input_raises_data_error(case, tmp_path, monkeypatch, params):
 
 def test_unsorted_dates_are_sorted_with_warning(tmp_path, monkeypatch, params, warnings_seen):
     lines = btc_lines()[:401]
-    write_mirror(tmp_path, monkeypatch, "BTC-USD", "\n".join([lines[0], *lines[201:], *lines[1:201]]))
+    write_mirror(
+        tmp_path, monkeypatch, "BTC-USD", "\n".join([lines[0], *lines[201:], *lines[1:201]])
+    )
     df = load_prices("BTC-USD", params=params)
     assert df.index.is_monotonic_increasing and len(df) == 400
     assert any("not in order" in m for m in warnings_seen)
@@ -311,16 +386,21 @@ def test_duplicated_dates_keep_last_with_warning(tmp_path, monkeypatch, params, 
 
 def test_nans_short_runs_filled_long_runs_dropped(tmp_path, monkeypatch, params, warnings_seen):
     def edit(ls):
-        for r in (20, 21, 22):       # 3-day hole: forward-filled (max_ffill_days = 3)
+        for r in (20, 21, 22):  # 3-day hole: forward-filled (max_ffill_days = 3)
             set_field(ls, r, 4, "")
-        for r in range(50, 56):      # 6-day hole: dropped
+        for r in range(50, 56):  # 6-day hole: dropped
             set_field(ls, r, 5, "")
+
     write_mirror(tmp_path, monkeypatch, "BTC-USD", corrupted(edit=edit))
     df = load_prices("BTC-USD", params=params)
     assert len(df) == 394 and not df.isna().any().any()
     assert df.Close.iloc[18] == df.Close.iloc[19] == df.Close.iloc[20] == df.Close.iloc[21]
-    assert any("9 row(s) with missing values" in m and "forward-filled 3" in m and "dropped 6" in m for m in warnings_seen)
-    assert any("6 calendar day(s) missing" in m for m in warnings_seen)  # the dropped days are reported as a gap
+    assert any(
+        "9 row(s) with missing values" in m and "forward-filled 3" in m and "dropped 6" in m
+        for m in warnings_seen
+    )
+    # the dropped days are reported as a gap
+    assert any("6 calendar day(s) missing" in m for m in warnings_seen)
 
 
 def test_validate_prices_accepts_yfinance_frame_and_drops_extras(params):
@@ -340,7 +420,7 @@ def test_validate_prices_rejects_mixed_tz_index(params):
 # ---------------------------------------------------------------- cache
 def test_cache_prices_roundtrip(project):
     path = cache_prices("BTC-USD")
-    assert path == project/"data"/"raw"/"BTC-USD.csv"
+    assert path == project / "data" / "raw" / "BTC-USD.csv"
     pd.testing.assert_frame_equal(read_cached_prices("BTC-USD"), load_prices("BTC-USD"))
     assert not list(path.parent.glob(".*tmp*"))  # no temp files left behind
 
@@ -352,29 +432,40 @@ def test_cache_merge_keeps_history_and_new_rows_win(project, tmp_path, monkeypat
     cache_prices("BTC-USD")
     first = read_cached_prices("BTC-USD")
     # 2) the source now only serves the last 400 days, with a revised Close on the overlap
-    recent = [full[0]] + [",".join(l.split(",")[:4] + [str(float(l.split(",")[4]) * 1.01)] + l.split(",")[5:]) for l in full[-400:]]
+    recent = [full[0]] + [
+        ",".join(l.split(",")[:4] + [str(float(l.split(",")[4]) * 1.01)] + l.split(",")[5:])
+        for l in full[-400:]
+    ]
     write_mirror(tmp_path, monkeypatch, "BTC-USD", "\n".join(recent))
     cache_prices("BTC-USD")
     merged = read_cached_prices("BTC-USD")
-    assert len(merged) == len(full) - 1                                   # old history kept, new days added
+    # old history kept, new days added
+    assert len(merged) == len(full) - 1
     assert merged.index[0] == first.index[0] and merged.index[-1] == pd.Timestamp("2024-12-07")
-    pd.testing.assert_frame_equal(merged.iloc[:100], first.iloc[:100])     # untouched old rows
+    pd.testing.assert_frame_equal(merged.iloc[:100], first.iloc[:100])  # untouched old rows
     overlap = merged.index[-400]
-    assert merged.loc[overlap, "Close"] == pytest.approx(first.loc[overlap, "Close"] * 1.01)  # new rows win
+    # new rows win
+    assert merged.loc[overlap, "Close"] == pytest.approx(first.loc[overlap, "Close"] * 1.01)
 
 
 def test_merge_new_rows_unit():
     old = yfinance_frame(10).iloc[:6]
     new = yfinance_frame(10).iloc[4:].assign(Close=1.0)
     m = merge_new_rows(old, new)
-    assert len(m) == 10 and (m.Close.iloc[4:] == 1.0).all() and (m.Close.iloc[:4] == old.Close.iloc[:4]).all()
+    assert (
+        len(m) == 10
+        and (m.Close.iloc[4:] == 1.0).all()
+        and (m.Close.iloc[:4] == old.Close.iloc[:4]).all()
+    )
 
 
 def test_failed_download_leaves_cache_intact(project, monkeypatch, no_sleep):
     path = cache_prices("BTC-USD")
     before = path.read_bytes()
     monkeypatch.delenv("CRYPTOVOL_DATA_DIR")
-    monkeypatch.setattr(yf.Ticker, "history", lambda self, **kw: (_ for _ in ()).throw(ConnectionError("offline")))
+    monkeypatch.setattr(
+        yf.Ticker, "history", lambda self, **kw: (_ for _ in ()).throw(ConnectionError("offline"))
+    )
     p = load_params(overrides={"data.source": "yfinance"})
     with pytest.raises(DataSourceError):
         cache_prices("BTC-USD", params=p)
@@ -419,7 +510,8 @@ class FakeResponse:
         self.payload, self.status_code = payload, status
 
     def raise_for_status(self):
-        if self.status_code >= 400: raise requests.HTTPError(f"{self.status_code} Server Error")
+        if self.status_code >= 400:
+            raise requests.HTTPError(f"{self.status_code} Server Error")
 
     def json(self):
         return json.loads(self.payload) if isinstance(self.payload, str) else self.payload
@@ -454,7 +546,8 @@ def test_fear_greed_online_mocked(offline, monkeypatch):
 @pytest.mark.parametrize("failure", ["raise", "http500"])
 def test_fear_greed_api_down(failure, offline, monkeypatch, no_sleep):
     def get(url, timeout=None, **kw):
-        if failure == "raise": raise requests.ConnectionError("api.alternative.me unreachable")
+        if failure == "raise":
+            raise requests.ConnectionError("api.alternative.me unreachable")
         return FakeResponse("", status=500)
 
     monkeypatch.setattr(requests, "get", get)
@@ -468,7 +561,9 @@ def test_cache_fear_greed_uses_cache_when_api_down(project, monkeypatch, no_slee
     before = path.read_bytes()
     pd.testing.assert_frame_equal(read_cached_fear_greed(), load_fear_greed())
     monkeypatch.delenv("CRYPTOVOL_DATA_DIR")
-    monkeypatch.setattr(requests, "get", lambda *a, **k: (_ for _ in ()).throw(requests.ConnectionError("down")))
+    monkeypatch.setattr(
+        requests, "get", lambda *a, **k: (_ for _ in ()).throw(requests.ConnectionError("down"))
+    )
     live = load_params(overrides={"data.source": "yfinance"})  # the API, not the mirror
     assert cache_fear_greed(live) == path and path.read_bytes() == before
     assert any("using the cached series" in m for m in warnings_seen)
@@ -480,11 +575,18 @@ def test_cache_fear_greed_uses_cache_when_api_down(project, monkeypatch, no_slee
 def test_cache_fear_greed_merges(project):
     path = cache_fear_greed()
     full = read_cached_fear_greed()
-    older = pd.DataFrame({"fng_value": [50.0], "fng_class": ["Neutral"]}, index=pd.DatetimeIndex(["2017-12-31"], name="Date"))
+    older = pd.DataFrame(
+        {"fng_value": [50.0], "fng_class": ["Neutral"]},
+        index=pd.DatetimeIndex(["2017-12-31"], name="Date"),
+    )
     pd.concat([older, full.iloc[:-10]]).to_csv(path, date_format="%Y-%m-%d")
     cache_fear_greed()
     merged = read_cached_fear_greed()
-    assert merged.index[0] == pd.Timestamp("2017-12-31") and merged.index[-1] == full.index[-1] and len(merged) == len(full) + 1
+    assert (
+        merged.index[0] == pd.Timestamp("2017-12-31")
+        and merged.index[-1] == full.index[-1]
+        and len(merged) == len(full) + 1
+    )
 
 
 BAD_FNG = {
@@ -492,9 +594,18 @@ BAD_FNG = {
     "data not a list": ('{"name": "x", "data": {"value": "3"}}', "unexpected schema"),
     "no data key": ('{"name": "x", "metadata": {"error": null}}', "unexpected schema"),
     "empty data": ('{"data": [], "metadata": {"error": null}}', "empty"),
-    "missing field": ('{"data": [{"value": "30", "timestamp": "1517443200"}]}', "value_classification"),
-    "value out of range": ('{"data": [{"value": "130", "value_classification": "Greed", "timestamp": "1517443200"}]}', "entry 0"),
-    "bad timestamp": ('{"data": [{"value": "30", "value_classification": "Fear", "timestamp": "yesterday"}]}', "entry 0"),
+    "missing field": (
+        '{"data": [{"value": "30", "timestamp": "1517443200"}]}',
+        "value_classification",
+    ),
+    "value out of range": (
+        '{"data": [{"value": "130", "value_classification": "Greed", "timestamp": "1517443200"}]}',
+        "entry 0",
+    ),
+    "bad timestamp": (
+        '{"data": [{"value": "30", "value_classification": "Fear", "timestamp": "yesterday"}]}',
+        "entry 0",
+    ),
     "not json": ("<html>maintenance</html>", "not valid JSON"),
 }
 
@@ -507,9 +618,9 @@ def test_fear_greed_unexpected_schema(case):
 
 
 def test_fear_greed_bad_mirror_file(tmp_path, monkeypatch, params):
-    mirror = tmp_path/"mirror"
-    (mirror/"sentiment").mkdir(parents=True)
-    (mirror/"sentiment"/"fear_greed.json").write_text('{"fear": 1}')
+    mirror = tmp_path / "mirror"
+    (mirror / "sentiment").mkdir(parents=True)
+    (mirror / "sentiment" / "fear_greed.json").write_text('{"fear": 1}')
     monkeypatch.setenv("CRYPTOVOL_DATA_DIR", str(mirror))
     with pytest.raises(DataError, match="fear_greed.json"):
         load_fear_greed(params=params)
