@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_sweep.ipynb #9f42b438
 from __future__ import annotations
-import copy, hashlib, itertools, json, os, shlex, shutil, time
+import copy, hashlib, itertools, json, shlex, shutil, time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
@@ -16,6 +16,7 @@ import yaml
 from .config import (PARAM_SCHEMA, ConfigError, CryptovolError, DataError, atomic_path, ensure_dir, get_logger,
                               get_params, project_root, safe_symbol, save_json, with_overrides)
 from .features import Dataset
+from .parallel import ParallelError, start_ray as _start_ray
 
 log = get_logger(__name__)
 
@@ -24,9 +25,9 @@ __all__ = ['log', 'DOMAINS', 'DATASET_SECTIONS', 'MAX_DATASETS', 'SWEEP_KEYS', '
            'fit_dropout', 'load_sweep', 'sweep_base_params', 'check_spec', 'dataset_variants', 'tune_space',
            'decode_config', 'trial_params', 'dataset_key', 'default_point', 'TestSplitSealed', 'TrainValDataset',
            'seal_test_split', 'build_trial_datasets', 'validation_qlike', 'qlike_reporter', 'trial_dataset',
-           'run_trial', 'require_ray', 'sweeps_dir', 'available_cpus', 'start_ray', 'SweepResult', 'run_sweep',
-           'results_table', 'sweep_summary', 'markdown_table', 'write_results', 'plot_search', 'best_overrides',
-           'dvc_command', 'apply_best', 'load_override']
+           'run_trial', 'require_ray', 'sweeps_dir', 'start_ray', 'SweepResult', 'run_sweep', 'results_table',
+           'sweep_summary', 'markdown_table', 'write_results', 'plot_search', 'best_overrides', 'dvc_command',
+           'apply_best', 'load_override']
 
 # %% ../nbs/11_sweep.ipynb #571c0501
 class SweepError(CryptovolError, RuntimeError):
@@ -332,48 +333,11 @@ def sweeps_dir(name: str | None = None) -> Path:
     d = project_root()/"sweeps"
     return d/_NAME_OK(name) if name else d
 
-def available_cpus() -> int:
-    "Cores this process may use (its CPU affinity), the default size of a local Ray node."
-    try: return len(os.sched_getaffinity(0))
-    except AttributeError: return os.cpu_count() or 1
-
-def _fast_ray_imports() -> None:
-    "Keep `jsonschema` from importing `rfc3987_syntax` in Ray's processes: it builds a grammar for ~7 s per import, which can outlast the 15 s the raylet allows its agent."
-    if os.environ.get("CRYPTOVOL_RAY_FAST_IMPORT", "1") == "0": return
-    shim = ensure_dir(sweeps_dir()/".ray_env"/"rfc3987_syntax")
-    if not (shim/"__init__.py").is_file():
-        with atomic_path(shim/"__init__.py") as tmp:
-            tmp.write_text('raise ImportError("rfc3987_syntax is left out of Ray processes started by cryptovol sweep (slow import); '
-                           'set CRYPTOVOL_RAY_FAST_IMPORT=0 to keep it")\n')
-    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if str(shim.parent) not in parts: os.environ["PYTHONPATH"] = os.pathsep.join([str(shim.parent), *parts])
-
 def start_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None):
-    "Connect to the cluster at `address` (or `$RAY_ADDRESS`), else start Ray on this machine with its available cores; returns `ray`."
-    ray = require_ray()
-    if ray.is_initialized(): return ray
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    try:
-        if address:
-            import cryptovol
-            ray.init(address=address, runtime_env={"py_modules": [str(Path(cryptovol.__file__).parent)]}, log_to_driver=False)
-            log.info(f"connected to the Ray cluster at {address}: {ray.cluster_resources()}")
-        else:
-            saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "RAY_worker_niceness")}
-            try:   # the local Ray processes read these when they start; this process gets its environment back after
-                _fast_ray_imports()
-                os.environ.setdefault("RAY_worker_niceness", "0")   # Ray starts workers at nice 15; here the trials are the work
-                ray.init(num_cpus=num_cpus or available_cpus(), num_gpus=num_gpus, include_dashboard=False, log_to_driver=False)
-            finally:
-                for k, v in saved.items():
-                    if v is None: os.environ.pop(k, None)
-                    else: os.environ[k] = v
-            log.info(f"started a local Ray node: {ray.cluster_resources()}")
-    except Exception as e:   # ray.init raises a plain Exception when the local node fails to start
-        raise SweepError(f"could not {'connect to Ray at ' + address if address else 'start Ray locally'} ({type(e).__name__}: {e}); "
-                         + ("check the address (ray://HOST:10001 for Ray Client, HOST:6379 from a cluster node) and that the cluster runs"
-                            if address else "see /tmp/ray/session_latest/logs/raylet.err; on a busy machine simply retry")) from e
-    return ray
+    "Ray for a sweep through `cryptovol.parallel.start_ray`: join the cluster at `address` (or `$RAY_ADDRESS`), else start Ray on this machine with its available cores; returns `ray`, failures as `SweepError`."
+    require_ray()
+    try: return _start_ray(address, num_cpus, num_gpus)
+    except ParallelError as e: raise SweepError(str(e)) from e
 
 # %% ../nbs/11_sweep.ipynb #59415bdf
 def _search_alg(spec: SweepSpec, base: dict):
