@@ -68,7 +68,18 @@ FORMATTED := \
 	tests/test_structure.py \
 	tests/test_sweep.py \
 	tests/test_track.py \
-	tests/test_train.py
+	tests/test_train.py \
+	benchmarks/_common.py \
+	benchmarks/accuracy.py \
+	benchmarks/anchor_ablation.py \
+	benchmarks/har_realized.py \
+	benchmarks/realized_speed.py \
+	benchmarks/residual_learning.py \
+	benchmarks/scope_on_validation.py \
+	benchmarks/select_global.py \
+	benchmarks/select_model.py \
+	benchmarks/sweep.py \
+	docs/build_docs.py
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check $(FORMATTED)

@@ -42,8 +42,10 @@ from _common import (
 
 SCOPES = {"per coin": "none", "pooled": "none", "pooled, coin-scaled": "coin_mean"}
 TARGETS = ("realized", "close_to_close")
-DAILY = {"realized": "daily log-HAR (fitted to realized target)",
-         "close_to_close": "daily log-HAR `har_log` (fitted to close-to-close target)"}
+DAILY = {
+    "realized": "daily log-HAR (fitted to realized target)",
+    "close_to_close": "daily log-HAR `har_log` (fitted to close-to-close target)",
+}
 BEST = "best RV-HAR (chosen on validation)"
 MIN_VAL_DAYS = 30
 
@@ -76,10 +78,14 @@ def load_coin(symbol: str, p: dict, fng, h: int) -> dict:
     prices = load_prices(symbol, params=p)
     folds, skipped = plan_folds(window_dates(prices, fng, p), p)
     if skipped:
-        raise BenchmarkError(f"{symbol}: fold(s) {skipped} skipped by plan_folds; every coin needs "
-                             "the same calendar (move backtest.start later)")
-    targets = {"realized": realized_target(measures, h),
-               "close_to_close": forward_realized_vol(prices, h, "close_to_close")}
+        raise BenchmarkError(
+            f"{symbol}: fold(s) {skipped} skipped by plan_folds; every coin needs "
+            "the same calendar (move backtest.start later)"
+        )
+    targets = {
+        "realized": realized_target(measures, h),
+        "close_to_close": forward_realized_vol(prices, h, "close_to_close"),
+    }
     return {"measures": measures, "prices": prices, "targets": targets, "folds": folds}
 
 
@@ -94,23 +100,31 @@ def rv_forecasts(data: dict, until, dates: dict, h: int, windows) -> dict:
         spec = HARSpec(model, h, windows, scale=SCOPES[scope])
         fits = {}
         try:
-            if scope == "per coin": fits = {s: spec.fit({s: m}, until) for s, m in panel.items()}
-            else: fits = dict.fromkeys(panel, spec.fit(panel, until))
+            if scope == "per coin":
+                fits = {s: spec.fit({s: m}, until) for s, m in panel.items()}
+            else:
+                fits = dict.fromkeys(panel, spec.fit(panel, until))
         except DataError:  # too few complete training rows (SOL before its first validation)
-            fits = {s: _fit_or_none(spec, {s: m}, until) for s, m in panel.items()} \
-                if scope == "per coin" else {}
+            fits = (
+                {s: _fit_or_none(spec, {s: m}, until) for s, m in panel.items()}
+                if scope == "per coin"
+                else {}
+            )
         for s in data:
             r = fits.get(s)
-            out[s][label] = (r.forecast(panel[s], dates[s], coin=s).vol if r is not None
-                             else _nan(dates[s]))
+            out[s][label] = (
+                r.forecast(panel[s], dates[s], coin=s).vol if r is not None else _nan(dates[s])
+            )
     return {s: _frame(cols, dates[s]) for s, cols in out.items()}
 
 
 def _fit_or_none(spec, frames: dict, until):
     from cryptovol.config import DataError
 
-    try: return spec.fit(frames, until)
-    except DataError: return None
+    try:
+        return spec.fit(frames, until)
+    except DataError:
+        return None
 
 
 def _nan(dates):
@@ -133,8 +147,12 @@ def daily_log_har(d: dict, until, h: int, windows, dates, target: str):
     from cryptovol.features import log_returns
 
     comp = har_components(log_returns(d["prices"]["Close"]), windows)
-    f = log_har_forecast(comp, d["targets"][target].reindex(comp.index),
-                         pd.Timestamp(until) - pd.Timedelta(days=1), h)
+    f = log_har_forecast(
+        comp,
+        d["targets"][target].reindex(comp.index),
+        pd.Timestamp(until) - pd.Timedelta(days=1),
+        h,
+    )
     return f.reindex(dates)
 
 
@@ -163,7 +181,8 @@ def choose_on_validation(data: dict, fold, h: int, windows) -> dict:
         for t in TARGETS:
             q = mean_qlike(f, data[s]["targets"][t])
             n = q.pop("_n")
-            if n < MIN_VAL_DAYS: raise BenchmarkError(f"{s} fold {fold.k}: {n} validation days")
+            if n < MIN_VAL_DAYS:
+                raise BenchmarkError(f"{s} fold {fold.k}: {n} validation days")
             chosen[s][t] = min(q, key=q.get)
     return chosen
 
@@ -230,26 +249,43 @@ def markdown(summary, detail, days, folds, chosen, h, run_s, cmd, machine) -> st
     from collections import Counter
 
     coins = list(days)
-    cols = [("model", "model"), ("q_realized", "QLIKE vs realized target"),
-            ("r_realized", "÷ daily log-HAR"), ("q_close_to_close", "QLIKE vs close-to-close"),
-            ("r_close_to_close", "÷ `har_log`")]
+    cols = [
+        ("model", "model"),
+        ("q_realized", "QLIKE vs realized target"),
+        ("r_realized", "÷ daily log-HAR"),
+        ("q_close_to_close", "QLIKE vs close-to-close"),
+        ("r_close_to_close", "÷ `har_log`"),
+    ]
     fold_txt = ", ".join(f"{f.start.date()}..{f.end.date()}" for f in folds)
     picks = {t: Counter(c[s][t] for c in chosen for s in c) for t in TARGETS}
-    lines = [f"# HAR family on realized measures vs the daily log-HAR (h = {h}, walk-forward)", "",
-             f"- command: `{cmd}`", f"- folds (cryptovol.backtest.plan_folds): {fold_txt}; each "
-             "model refitted at each origin on the days before it",
-             f"- coins: {', '.join(coins)}; days scored per coin (the same for every row and both "
-             f"targets): {', '.join(f'{s} {n}' for s, n in days.items())}",
-             "- mean QLIKE over the coins (mean of each coin's mean); ÷: ratio to the daily "
-             "log-HAR fitted to the same target (< 1: better)",
-             f"- run time {run_s:.1f} s", "", md_table(summary, cols, digits=3), "",
-             "`best RV-HAR` picks, over coins x folds: "
-             + "; ".join(f"{t}: " + ", ".join(f"{k} {v}" for k, v in picks[t].most_common())
-                         for t in TARGETS), ""]
+    lines = [
+        f"# HAR family on realized measures vs the daily log-HAR (h = {h}, walk-forward)",
+        "",
+        f"- command: `{cmd}`",
+        f"- folds (cryptovol.backtest.plan_folds): {fold_txt}; each "
+        "model refitted at each origin on the days before it",
+        f"- coins: {', '.join(coins)}; days scored per coin (the same for every row and both "
+        f"targets): {', '.join(f'{s} {n}' for s, n in days.items())}",
+        "- mean QLIKE over the coins (mean of each coin's mean); ÷: ratio to the daily "
+        "log-HAR fitted to the same target (< 1: better)",
+        f"- run time {run_s:.1f} s",
+        "",
+        md_table(summary, cols, digits=3),
+        "",
+        "`best RV-HAR` picks, over coins x folds: "
+        + "; ".join(
+            f"{t}: " + ", ".join(f"{k} {v}" for k, v in picks[t].most_common()) for t in TARGETS
+        ),
+        "",
+    ]
     for t in TARGETS:
         cc = [("model", "model"), *[(s, s) for s in coins], ("mean", "mean")]
-        lines += [f"## Mean QLIKE per coin, {t.replace('_', '-')} target", "",
-                  md_table(detail[t], cc, digits=3), ""]
+        lines += [
+            f"## Mean QLIKE per coin, {t.replace('_', '-')} target",
+            "",
+            md_table(detail[t], cc, digits=3),
+            "",
+        ]
     return "\n".join([*lines, machine_markdown(machine)])
 
 
@@ -267,14 +303,17 @@ def main(argv=None) -> int:
         fng = load_fear_greed(params=p)
         data = {s: load_coin(s, p, fng, h) for s in p["symbols"]}
         folds = next(iter(data.values()))["folds"]
-        if any([(f.start, f.end) for f in d["folds"]] != [(f.start, f.end) for f in folds]
-               for d in data.values()):
+        if any(
+            [(f.start, f.end) for f in d["folds"]] != [(f.start, f.end) for f in folds]
+            for d in data.values()
+        ):
             raise BenchmarkError("the coins' fold calendars differ; pooling needs one calendar")
         records, chosen = {s: [] for s in data}, []
         for fold in folds:
             rec, ch = fold_record(data, fold, h, windows)
             chosen.append(ch)
-            for s in data: records[s].append(rec[s])
+            for s in data:
+                records[s].append(rec[s])
         per_coin, days = scores(records)
         summary, detail = tables(per_coin, days)
     finally:
@@ -283,10 +322,21 @@ def main(argv=None) -> int:
     cmd = shlex.join([".venv/bin/python", "benchmarks/har_realized.py", *sys.argv[1:]])
     machine = machine_info(tensorflow=False)
     md = markdown(summary, detail, days, folds, chosen, h, run_s, cmd, machine)
-    write_outputs(args.out, args.name or "har_realized",
-                  {"summary": summary, "per_coin": per_coin, "days": days, "chosen": chosen,
-                   "folds": [f.as_dict() for f in folds], "command": cmd, "run_s": run_s,
-                   "machine": machine}, md)
+    write_outputs(
+        args.out,
+        args.name or "har_realized",
+        {
+            "summary": summary,
+            "per_coin": per_coin,
+            "days": days,
+            "chosen": chosen,
+            "folds": [f.as_dict() for f in folds],
+            "command": cmd,
+            "run_s": run_s,
+            "machine": machine,
+        },
+        md,
+    )
     return 0
 
 

@@ -1,34 +1,43 @@
-"""Build the documentation site into _docs/ (`make docs`): MkDocs Material + mkdocs-jupyter + mkdocstrings, offline.
+"""Build the documentation site into _docs/ (`make docs`): MkDocs Material + mkdocs-jupyter +
+mkdocstrings, offline.
 
-nbdev's own `nbdev_docs` needs Quarto, which cannot be installed here, so this assembles the MkDocs sources in
-_docs_src/ (git-ignored) and runs `mkdocs build`:
+nbdev's own `nbdev_docs` needs Quarto, which cannot be installed here, so this assembles the MkDocs
+sources in _docs_src/ (git-ignored) and runs `mkdocs build`:
 
 * index.md      README.md's content (the landing page), with the screenshots in docs/ beside it;
-* NAME.md       the pages in docs/ (docs/NAME.md: what it does, results, benchmarks, usage), in the order of PAGES;
-* notebooks/    the numbered notebooks, formulas rendered to MathML (mkdocs-jupyter renders them; nbs/ and its Quarto markup untouched);
-* api/NAME.md   one page per module: every exported function's signature and docstring (mkdocstrings) followed by
+* NAME.md       the pages in docs/ (docs/NAME.md: what it does, results, benchmarks, usage), in the
+  order of PAGES;
+* notebooks/    the numbered notebooks, formulas rendered to MathML (mkdocs-jupyter renders them;
+  nbs/ and its Quarto markup untouched);
+* api/NAME.md   one page per module: every exported function's signature and docstring
+  (mkdocstrings) followed by
                 its example, the notebook cells that come right after its definition.
 
-Links are rewritten from the repository's layout to the site's (`site_links`): README.md's `docs/NAME.md` becomes
-`NAME.md`, a page's `../README.md` becomes `index.md` and its images `NAME.png` become `docs/NAME.png`, so the same
-relative links work on GitHub and in the site.
+Links are rewritten from the repository's layout to the site's (`site_links`): README.md's
+`docs/NAME.md` becomes `NAME.md`, a page's `../README.md` becomes `index.md` and its images
+`NAME.png` become `docs/NAME.png`, so the same relative links work on GitHub and in the site.
 """
+
 from __future__ import annotations
 
 import ast, json, re, shutil, subprocess, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BUILD, SITE = ROOT/"_docs_src", ROOT/"_docs"   # BUILD holds the generated mkdocs.yml; BUILD/pages is its docs_dir
-SRC = BUILD/"pages"
+# BUILD holds the generated mkdocs.yml; BUILD/pages is its docs_dir
+BUILD, SITE = ROOT / "_docs_src", ROOT / "_docs"
+SRC = BUILD / "pages"
 LIB = "cryptovol"
-PAGES = ("method", "results", "benchmarks", "usage")   # docs/NAME.md in nav order; any other docs/*.md follows, by name
+# docs/NAME.md in nav order; any other docs/*.md follows, by name
+PAGES = ("method", "results", "benchmarks", "usage")
 
 
 def doc_pages() -> list[Path]:
     "The Markdown pages in docs/: those of PAGES in that order, then any others by name."
-    found = {p.stem: p for p in (ROOT/"docs").glob("*.md")}
-    return [found[n] for n in PAGES if n in found] + [found[n] for n in sorted(set(found) - set(PAGES))]
+    found = {p.stem: p for p in (ROOT / "docs").glob("*.md")}
+    return [found[n] for n in PAGES if n in found] + [
+        found[n] for n in sorted(set(found) - set(PAGES))
+    ]
 
 
 def page_title(text: str, default: str) -> str:
@@ -41,49 +50,70 @@ _LINK = re.compile(r"(\]\()([^)\s]+)(\))")
 
 
 def site_links(text: str, src: Path) -> str:
-    """Markdown links and images of the repository file `src`, rewritten for the site, where README.md is index.md and
-    docs/NAME.md is NAME.md (both at the top of the pages folder) and docs/*.png stay under docs/."""
+    """Markdown links and images of the repository file `src`, rewritten for the site, where
+    README.md is index.md and docs/NAME.md is NAME.md (both at the top of the pages folder) and
+    docs/*.png stay under docs/."""
+
     def fix(m: re.Match) -> str:
         target = m.group(2)
-        if re.match(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|#|/)", target): return m.group(0)   # URL, same-page anchor, absolute
+        # URL, same-page anchor, absolute
+        if re.match(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|#|/)", target):
+            return m.group(0)
         path, sep, anchor = target.partition("#")
-        try: rel = (src.parent/path).resolve().relative_to(ROOT).as_posix()
-        except ValueError: return m.group(0)
-        if rel == "README.md": new = "index.md"
-        elif rel.startswith("docs/") and rel.endswith(".md") and "/" not in rel[5:]: new = rel[5:]
-        elif rel.startswith("docs/"): new = rel          # images: copied to pages/docs/
-        else: return m.group(0)                          # a file outside the site: left as on GitHub
+        try:
+            rel = (src.parent / path).resolve().relative_to(ROOT).as_posix()
+        except ValueError:
+            return m.group(0)
+        if rel == "README.md":
+            new = "index.md"
+        elif rel.startswith("docs/") and rel.endswith(".md") and "/" not in rel[5:]:
+            new = rel[5:]
+        elif rel.startswith("docs/"):
+            new = rel  # images: copied to pages/docs/
+        # a file outside the site: left as on GitHub
+        else:
+            return m.group(0)
         return f"{m.group(1)}{new}{sep}{anchor}{m.group(3)}"
+
     return _LINK.sub(fix, text)
 
 
 def notebooks() -> list[Path]:
     "The numbered notebooks in nbs/, in order."
-    return sorted(p for p in (ROOT/"nbs").glob("[0-9][0-9]_*.ipynb"))
+    return sorted(p for p in (ROOT / "nbs").glob("[0-9][0-9]_*.ipynb"))
 
 
 def module_of(nb: dict) -> str | None:
     "The module a notebook exports to (its `#| default_exp` cell), or None."
     for c in nb["cells"]:
         m = re.search(r"^#\|\s*default_exp\s+(\S+)", "".join(c["source"]), re.M)
-        if m: return m.group(1)
+        if m:
+            return m.group(1)
     return None
 
 
 def exported_names(module: str) -> list[str]:
     "The module's __all__ as nbdev_export wrote it (read statically: no TensorFlow import)."
-    tree = ast.parse((ROOT/LIB/f"{module}.py").read_text())
+    tree = ast.parse((ROOT / LIB / f"{module}.py").read_text())
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
+        if isinstance(node, ast.Assign) and any(
+            getattr(t, "id", None) == "__all__" for t in node.targets
+        ):
             return list(ast.literal_eval(node.value))
     return []
 
 
 def _defined(src: str) -> list[str]:
     "Top-level functions and classes a code cell defines."
-    try: tree = ast.parse(re.sub(r"^\s*[%!].*$", "", src, flags=re.M))
-    except SyntaxError: return []
-    return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    try:
+        tree = ast.parse(re.sub(r"^\s*[%!].*$", "", src, flags=re.M))
+    except SyntaxError:
+        return []
+    return [
+        n.name
+        for n in tree.body
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    ]
 
 
 def _is_directive(src: str, *names: str) -> bool:
@@ -91,101 +121,176 @@ def _is_directive(src: str, *names: str) -> bool:
 
 
 def api_page(nb_path: Path, nb: dict, module: str) -> str:
-    "Markdown for one module: each exported function/class (mkdocstrings) with the example cells that follow it in the notebook."
+    """Markdown for one module: each exported function/class (mkdocstrings) with the example cells
+    that follow it in the notebook."""
     public = set(exported_names(module))
     cells = [("".join(c["source"]), c["cell_type"]) for c in nb["cells"]]
-    lines = [f"# `{LIB}.{module}`", "",
-             f"Source notebook: [`nbs/{nb_path.name}`](../notebooks/{nb_path.name}) (explanations, code, examples and assertions).", ""]
+    lines = [
+        f"# `{LIB}.{module}`",
+        "",
+        f"Source notebook: [`nbs/{nb_path.name}`](../notebooks/{nb_path.name}) "
+        "(explanations, code, examples and assertions).",
+        "",
+    ]
     for i, (src, kind) in enumerate(cells):
-        if kind != "code" or not _is_directive(src, "export", "exports"): continue
+        if kind != "code" or not _is_directive(src, "export", "exports"):
+            continue
         names = [n for n in _defined(src) if n in public]
-        if not names: continue
+        if not names:
+            continue
         example = []
-        for src2, kind2 in cells[i + 1:]:
-            if kind2 == "code" and _is_directive(src2, "export", "exports"): break
+        for src2, kind2 in cells[i + 1 :]:
+            if kind2 == "code" and _is_directive(src2, "export", "exports"):
+                break
             if kind2 == "code" and src2.strip() and not _is_directive(src2, "hide"):
                 example.append(src2.strip())
-                if len(example) == 2: break
+                if len(example) == 2:
+                    break
         for n in names:
-            lines += [f"## `{n}`", "", f"::: {LIB}.{module}.{n}", "    options:", "      show_root_heading: false", "      heading_level: 3", ""]
+            lines += [
+                f"## `{n}`",
+                "",
+                f"::: {LIB}.{module}.{n}",
+                "    options:",
+                "      show_root_heading: false",
+                "      heading_level: 3",
+                "",
+            ]
         if example:
-            lines += [f"**Example** (from `nbs/{nb_path.name}`{', run with the real offline data' if 'load_' in ''.join(example) else ''}):", "",
-                      "```python", "\n\n".join(example), "```", ""]
+            lines += [
+                "**Example** (from "
+                f"`nbs/{nb_path.name}`"
+                f"{', run with the real offline data' if 'load_' in ''.join(example) else ''}"
+                "):",
+                "",
+                "```python",
+                "\n\n".join(example),
+                "```",
+                "",
+            ]
     return "\n".join(lines)
 
 
 def with_mathml(nb: dict) -> dict:
-    "The notebook with its markdown formulas rendered to MathML at build time (cryptovol.report.math_to_mathml), as in the reports."
+    """The notebook with its markdown formulas rendered to MathML at build time
+    (cryptovol.report.math_to_mathml), as in the reports."""
     from cryptovol.report import math_to_mathml
+
     for c in nb["cells"]:
-        if c["cell_type"] == "markdown": c["source"] = math_to_mathml("".join(c["source"]))
+        if c["cell_type"] == "markdown":
+            c["source"] = math_to_mathml("".join(c["source"]))
     return nb
 
 
 def mathjax_stub(site: Path) -> Path:
-    "An empty script where mkdocs-jupyter loads MathJax from: formulas are MathML by now (`with_mathml`), so nothing is fetched or typeset."
-    dest = site/"assets"/"mathjax-stub.js"
+    """An empty script where mkdocs-jupyter loads MathJax from: formulas are MathML by now
+    (`with_mathml`), so nothing is fetched or typeset."""
+    dest = site / "assets" / "mathjax-stub.js"
     dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_text("/* cryptovol docs: formulas are rendered to MathML at build time (docs/build_docs.py); "
-                    "mkdocs-jupyter always adds a MathJax script, so it loads this empty file instead of a CDN copy. */\n", encoding="utf-8")
+    dest.write_text(
+        "/* cryptovol docs: formulas are rendered to MathML at build time (docs/build_docs.py); "
+        "mkdocs-jupyter always adds a MathJax script, so it loads this empty file instead "
+        "of a CDN copy. */\n",
+        encoding="utf-8",
+    )
     return dest
 
 
 def assemble() -> None:
-    "Write _docs_src/: the landing page, the pages in docs/, the notebooks and one API page per module."
-    if BUILD.exists(): shutil.rmtree(BUILD)
-    (SRC/"notebooks").mkdir(parents=True); (SRC/"api").mkdir()
-    readme = (ROOT/"README.md").read_text(encoding="utf-8")
-    (SRC/"index.md").write_text(site_links(readme, ROOT/"README.md"), encoding="utf-8")
+    """Write _docs_src/: the landing page, the pages in docs/, the notebooks and one API page per
+    module."""
+    if BUILD.exists():
+        shutil.rmtree(BUILD)
+    (SRC / "notebooks").mkdir(parents=True)
+    (SRC / "api").mkdir()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (SRC / "index.md").write_text(site_links(readme, ROOT / "README.md"), encoding="utf-8")
     nav_pages = []
-    if (ROOT/"docs").is_dir():
-        for p in (ROOT/"docs").glob("*.png"): (SRC/"docs").mkdir(exist_ok=True); shutil.copy(p, SRC/"docs"/p.name)
+    if (ROOT / "docs").is_dir():
+        for p in (ROOT / "docs").glob("*.png"):
+            (SRC / "docs").mkdir(exist_ok=True)
+            shutil.copy(p, SRC / "docs" / p.name)
         for p in doc_pages():
             text = p.read_text(encoding="utf-8")
-            (SRC/p.name).write_text(site_links(text, p), encoding="utf-8")
+            (SRC / p.name).write_text(site_links(text, p), encoding="utf-8")
             nav_pages.append({page_title(text, p.stem): p.name})
     nav_nbs, nav_api = [], []
     for p in notebooks():
         nb = json.loads(p.read_text(encoding="utf-8"))
-        (SRC/"notebooks"/p.name).write_text(json.dumps(with_mathml(nb), indent=1), encoding="utf-8")
+        (SRC / "notebooks" / p.name).write_text(
+            json.dumps(with_mathml(nb), indent=1), encoding="utf-8"
+        )
         nav_nbs.append({p.stem: f"notebooks/{p.name}"})
         mod = module_of(nb)
-        if mod and (ROOT/LIB/f"{mod}.py").is_file():
-            (SRC/"api"/f"{mod}.md").write_text(api_page(p, nb, mod), encoding="utf-8")
+        if mod and (ROOT / LIB / f"{mod}.py").is_file():
+            (SRC / "api" / f"{mod}.md").write_text(api_page(p, nb, mod), encoding="utf-8")
             nav_api.append({f"{LIB}.{mod}": f"api/{mod}.md"})
     nav = [{"Home": "index.md"}, *nav_pages, {"Notebooks": nav_nbs}, {"API": nav_api}]
-    (BUILD/"mkdocs.yml").write_text("# written by docs/build_docs.py: the project's mkdocs.yml plus the generated pages and nav\n"
-                                    f"INHERIT: ../mkdocs.yml\ndocs_dir: pages\nsite_dir: ../_docs\nnav: {json.dumps(nav)}\n", encoding="utf-8")
+    (BUILD / "mkdocs.yml").write_text(
+        "# written by docs/build_docs.py: the project's mkdocs.yml plus the generated pages "
+        "and nav\n"
+        f"INHERIT: ../mkdocs.yml\ndocs_dir: pages\nsite_dir: ../_docs\nnav: {json.dumps(nav)}\n",
+        encoding="utf-8",
+    )
 
 
-_REMOTE = re.compile(r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)=["'](?:https?:)?//[^"']+""", re.I)
+_REMOTE = re.compile(
+    r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)=["'](?:https?:)?//[^"']+""", re.I
+)
 
 
 def remote_assets(site: Path) -> list[str]:
-    "'page: tag' for every script, stylesheet, image or frame a built page would fetch from the network."
-    return [f"{p.relative_to(site)}: {m.group(0)[:120]}" for p in sorted(site.rglob("*.html"))
-            for m in _REMOTE.finditer(p.read_text(encoding="utf-8", errors="replace"))]
+    """'page: tag' for every script, stylesheet, image or frame a built page would fetch from the
+    network."""
+    return [
+        f"{p.relative_to(site)}: {m.group(0)[:120]}"
+        for p in sorted(site.rglob("*.html"))
+        for m in _REMOTE.finditer(p.read_text(encoding="utf-8", errors="replace"))
+    ]
 
 
-def browser_check(site: Path, pages=("index.html", "notebooks/05_evaluate.html", "api/report.html")) -> list[str]:
-    "Problems headless Chromium sees on a few pages (console errors, failed or non-file requests); skipped when no browser is installed."
+def browser_check(
+    site: Path, pages=("index.html", "notebooks/05_evaluate.html", "api/report.html")
+) -> list[str]:
+    """Problems headless Chromium sees on a few pages (console errors, failed or non-file requests);
+    skipped when no browser is installed."""
     import os
-    chromium = os.environ.get("CRYPTOVOL_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+    chromium = (
+        os.environ.get("CRYPTOVOL_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    )
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        print("docs: playwright not installed, browser check skipped"); return []
-    if not os.path.exists(chromium): print(f"docs: no Chromium at {chromium} (make browser), browser check skipped"); return []
+        print("docs: playwright not installed, browser check skipped")
+        return []
+    if not os.path.exists(chromium):
+        print(f"docs: no Chromium at {chromium} (make browser), browser check skipped")
+        return []
     problems = []
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         try:
             for name in pages:
                 pg = b.new_page()
-                pg.on("console", lambda m, n=name: problems.append(f"{n}: console error {m.text}") if m.type == "error" else None)
+                pg.on(
+                    "console",
+                    lambda m, n=name: (
+                        problems.append(f"{n}: console error {m.text}")
+                        if m.type == "error"
+                        else None
+                    ),
+                )
                 pg.on("requestfailed", lambda r, n=name: problems.append(f"{n}: failed {r.url}"))
-                pg.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:")) else r.abort())
-                pg.goto((site/name).resolve().as_uri(), wait_until="load"); pg.wait_for_timeout(500); pg.close()
+                pg.route(
+                    "**/*",
+                    lambda r: (
+                        r.continue_() if r.request.url.startswith(("file:", "data:")) else r.abort()
+                    ),
+                )
+                pg.goto((site / name).resolve().as_uri(), wait_until="load")
+                pg.wait_for_timeout(500)
+                pg.close()
         finally:
             b.close()
     return problems
@@ -193,17 +298,36 @@ def browser_check(site: Path, pages=("index.html", "notebooks/05_evaluate.html",
 
 def main() -> int:
     assemble()
-    r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--clean", "-f", str(BUILD/"mkdocs.yml")], cwd=ROOT)
-    if r.returncode: print(f"docs: mkdocs build failed (exit {r.returncode}); sources are in {BUILD}", file=sys.stderr); return r.returncode
-    if not (SITE/"index.html").is_file(): print(f"docs: {SITE}/index.html was not written", file=sys.stderr); return 1
+    r = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--clean", "-f", str(BUILD / "mkdocs.yml")],
+        cwd=ROOT,
+    )
+    if r.returncode:
+        print(
+            f"docs: mkdocs build failed (exit {r.returncode}); sources are in {BUILD}",
+            file=sys.stderr,
+        )
+        return r.returncode
+    if not (SITE / "index.html").is_file():
+        print(f"docs: {SITE}/index.html was not written", file=sys.stderr)
+        return 1
     mathjax_stub(SITE)
     remote = remote_assets(SITE)
     if remote:
-        print("docs: pages load scripts/styles from the network (the site must work offline):\n  " + "\n  ".join(remote[:10]), file=sys.stderr)
+        print(
+            "docs: pages load scripts/styles from the network (the site must work offline):\n  "
+            + "\n  ".join(remote[:10]),
+            file=sys.stderr,
+        )
         return 1
     problems = browser_check(SITE)
-    if problems: print("docs: in the browser:\n  " + "\n  ".join(problems), file=sys.stderr); return 1
-    print(f"docs: {SITE}/index.html ({sum(1 for _ in SITE.rglob('*.html'))} pages, no remote scripts or styles, no browser errors)")
+    if problems:
+        print("docs: in the browser:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 1
+    print(
+        f"docs: {SITE}/index.html ({sum(1 for _ in SITE.rglob('*.html'))} pages, no remote "
+        "scripts or styles, no browser errors)"
+    )
     return 0
 
 

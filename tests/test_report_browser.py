@@ -31,8 +31,7 @@ def _playwright():
     if not os.path.exists(CHROMIUM):
         pytest.skip(
             f"no Chromium at {CHROMIUM}: `make browser` installs Debian's chromium (apt-get "
-            "install chromium), "
-            "or set CRYPTOVOL_CHROMIUM to a Chromium binary"
+            "install chromium), or set CRYPTOVOL_CHROMIUM to a Chromium binary"
         )
     return sync_playwright
 
