@@ -1,7 +1,7 @@
 """rv_net against the HAR family on realized measures: walk-forward QLIKE on both targets.
 
-    CRYPTOVOL_DATA_DIR=../shared/data .venv/bin/python benchmarks/rvnet.py      # -> results/rvnet.{json,md}
-    CRYPTOVOL_DATA_DIR=../shared/data .venv/bin/python benchmarks/rvnet.py --quick   # 1 fold, 2 coins, < 2 min
+    CRYPTOVOL_DATA_DIR=../shared/data .venv/bin/python benchmarks/rvnet.py # results/rvnet.{json,md}
+    CRYPTOVOL_DATA_DIR=../shared/data .venv/bin/python benchmarks/rvnet.py --quick  # < 2 min
 
 Test folds start 2021-12-01, 2022-12-01 and 2023-12-01 (365 days each, the last to the end of the
 data); every forecaster is fitted at the fold start - 1 day (`Origin.until`) through
@@ -26,14 +26,17 @@ COINS = ("BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD", "DOGE-USD")
 FOLD_STARTS = ("2021-12-01", "2022-12-01", "2023-12-01")
 CLASSICAL = ("rv_log_har_pool", "rv_harq_pool", "rv_log_har", "rv_harq", "har")
 TARGETS = ("realized", "close_to_close")
-CANDIDATES = {   # rv_net specs compared on validation (RVNetSpec keywords); the first is the default
+CANDIDATES = {  # rv_net specs compared on validation (RVNetSpec keywords); the first is the default
     "default (GRU 16, L 30)": {},
     "L 14": {"lookback": 14},
     "learning rate 3e-4": {"learning_rate": 3e-4},
     "3 seeds": {"seeds": 3},
 }
-QUICK = {"coins": ("BTC-USD", "ETH-USD"), "folds": ("2023-12-01",),
-         "candidates": {"quick (GRU 8, 3 epochs)": {"units": 8, "dense_units": 8, "epochs": 3}}}
+QUICK = {
+    "coins": ("BTC-USD", "ETH-USD"),
+    "folds": ("2023-12-01",),
+    "candidates": {"quick (GRU 8, 3 epochs)": {"units": 8, "dense_units": 8, "epochs": 3}},
+}
 
 
 def parse_args(argv=None):
@@ -59,10 +62,14 @@ def load(coins, h: int):
     for c in coins:
         prices = load_prices(c, params=p)
         r = log_returns(prices["Close"])
-        tg = {"realized": realized_target(universe[c], h).reindex(r.index),
-              "close_to_close": forward_realized_vol(prices, h, "close_to_close")}
-        data[c] = {t: classical_data(r, h, tg[t], symbol=c, measures=universe[c],
-                                     universe=universe) for t in TARGETS}
+        tg = {
+            "realized": realized_target(universe[c], h).reindex(r.index),
+            "close_to_close": forward_realized_vol(prices, h, "close_to_close"),
+        }
+        data[c] = {
+            t: classical_data(r, h, tg[t], symbol=c, measures=universe[c], universe=universe)
+            for t in TARGETS
+        }
     return p, data
 
 
@@ -76,8 +83,13 @@ def origins(starts, h: int, end):
         s = pd.Timestamp(s)
         e = min(s + pd.Timedelta(days=364), end) if k < len(starts) - 1 else end
         test.append(Origin(k, s - pd.Timedelta(days=1), pd.date_range(s, e)))
-        val.append(Origin(k, s - pd.Timedelta(days=366),
-                          pd.date_range(s - pd.Timedelta(days=365), s - pd.Timedelta(days=h + 1))))
+        val.append(
+            Origin(
+                k,
+                s - pd.Timedelta(days=366),
+                pd.date_range(s - pd.Timedelta(days=365), s - pd.Timedelta(days=h + 1)),
+            )
+        )
     return test, val
 
 
@@ -92,8 +104,9 @@ def run_walk(forecasters, data, origins_):
     "coin -> target -> TrackRecord."
     from cryptovol.forecasters import walk_forward
 
-    return {c: {t: walk_forward(forecasters, d[t], origins_) for t in TARGETS}
-            for c, d in data.items()}
+    return {
+        c: {t: walk_forward(forecasters, d[t], origins_) for t in TARGETS} for c, d in data.items()
+    }
 
 
 def choose_spec(p, data, val_origins, candidates) -> tuple[str, dict]:
@@ -151,40 +164,66 @@ def score(recs, chosen) -> dict:
             lo, hi = rec.forecasts["rv_net"].interval(0.8)
             a = rec.actual[common]
             cover = float(((a >= lo[common]) & (a <= hi[common])).mean())
-            out[c][t] = {**{n: float(L[n].mean()) for n in L}, "best classical": float(best.mean()),
-                         "coverage80 rv_net": cover, "n": int(common.sum())}
+            out[c][t] = {
+                **{n: float(L[n].mean()) for n in L},
+                "best classical": float(best.mean()),
+                "coverage80 rv_net": cover,
+                "n": int(common.sum()),
+            }
     return out
 
 
 def summary_md(res: dict, args) -> str:
     "The Markdown tables of the results."
-    lines = [f"# rv_net walk-forward (h = {args.horizon}{', QUICK' if args.quick else ''})", "",
-             f"Spec chosen on validation: **{res['chosen_spec']}** "
-             f"({json.dumps(res['candidates'][res['chosen_spec']]['spec'])})", "",
-             "| candidate | validation QLIKE (realized) | seconds |", "|---|---:|---:|"]
+    lines = [
+        f"# rv_net walk-forward (h = {args.horizon}{', QUICK' if args.quick else ''})",
+        "",
+        f"Spec chosen on validation: **{res['chosen_spec']}** "
+        f"({json.dumps(res['candidates'][res['chosen_spec']]['spec'])})",
+        "",
+        "| candidate | validation QLIKE (realized) | seconds |",
+        "|---|---:|---:|",
+    ]
     for k, v in res["candidates"].items():
         lines.append(f"| {k} | {v['val_qlike']:.4f} | {v['seconds']:.0f} |")
     names = ["rv_net", *CLASSICAL, "best classical"]
     for t in TARGETS:
         sc = {c: res["scores"][c][t] for c in res["scores"]}
-        lines += ["", f"## Target: {t}", "",
-                  "| coin | days | " + " | ".join(names) + " | rv_net / best | rv_net / anchor |"
-                  " 80% cover |", "|---|---:|" + "---:|" * (len(names) + 3)]
+        lines += [
+            "",
+            f"## Target: {t}",
+            "",
+            "| coin | days | " + " | ".join(names) + " | rv_net / best | rv_net / anchor |"
+            " 80% cover |",
+            "|---|---:|" + "---:|" * (len(names) + 3),
+        ]
         for c, s in sc.items():
-            lines.append(f"| {c} | {s['n']} | " + " | ".join(f"{s[n]:.4f}" for n in names)
-                         + f" | {s['rv_net'] / s['best classical']:.3f}"
-                         f" | {s['rv_net'] / s['rv_log_har_pool']:.3f} | {s['coverage80 rv_net']:.2f} |")
+            lines.append(
+                f"| {c} | {s['n']} | "
+                + " | ".join(f"{s[n]:.4f}" for n in names)
+                + f" | {s['rv_net'] / s['best classical']:.3f}"
+                f" | {s['rv_net'] / s['rv_log_har_pool']:.3f} | {s['coverage80 rv_net']:.2f} |"
+            )
         m = {n: sum(s[n] for s in sc.values()) / len(sc) for n in names}
-        lines.append("| **mean** | | " + " | ".join(f"{m[n]:.4f}" for n in names)
-                     + f" | **{m['rv_net'] / m['best classical']:.3f}** | "
-                     f"{m['rv_net'] / m['rv_log_har_pool']:.3f} | |")
+        lines.append(
+            "| **mean** | | "
+            + " | ".join(f"{m[n]:.4f}" for n in names)
+            + f" | **{m['rv_net'] / m['best classical']:.3f}** | "
+            f"{m['rv_net'] / m['rv_log_har_pool']:.3f} | |"
+        )
         beats = sum(s["rv_net"] < s["rv_log_har_pool"] for s in sc.values())
-        lines.append(f"\nrv_net beats its anchor (rv_log_harpool) on {beats}/{len(sc)} coins; "
-                     f"beats the best classical on "
-                     f"{sum(s['rv_net'] < s['best classical'] for s in sc.values())}/{len(sc)}.")
-    lines += ["", "Validation-chosen best classical per coin/target/fold: "
-              + json.dumps(res["chosen_classical"]), "",
-              "rv_net test fits: " + json.dumps(res["fits"])]
+        lines.append(
+            f"\nrv_net beats its anchor (rv_log_har_pool) on {beats}/{len(sc)} coins; "
+            f"beats the best classical on "
+            f"{sum(s['rv_net'] < s['best classical'] for s in sc.values())}/{len(sc)}."
+        )
+    lines += [
+        "",
+        "Validation-chosen best classical per coin/target/fold: "
+        + json.dumps(res["chosen_classical"]),
+        "",
+        "rv_net test fits: " + json.dumps(res["fits"]),
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -192,11 +231,17 @@ def test_fit_info() -> list:
     "Summary of every rv_net fit still in the memo (the test origins')."
     from cryptovol.rvnet import _MEMO
 
-    return [{"until": str(k[1].date()), "val_qlike": round(r.summary["val_qlike"], 4),
-             "val_qlike_anchor": round(r.summary["val_qlike_anchor"], 4),
-             "best_epochs": [m["best_epoch"] for m in r.summary["members"]],
-             "samples_per_s": [m["samples_per_s"] for m in r.summary["members"]],
-             "fit_seconds": r.summary["fit_seconds"]} for k, r in _MEMO.items()]
+    return [
+        {
+            "until": str(k[1].date()),
+            "val_qlike": round(r.summary["val_qlike"], 4),
+            "val_qlike_anchor": round(r.summary["val_qlike_anchor"], 4),
+            "best_epochs": [m["best_epoch"] for m in r.summary["members"]],
+            "samples_per_s": [m["samples_per_s"] for m in r.summary["members"]],
+            "fit_seconds": r.summary["fit_seconds"],
+        }
+        for k, r in _MEMO.items()
+    ]
 
 
 def main(argv=None):
@@ -223,11 +268,20 @@ def main(argv=None):
     fcs = [RVNet(spec), *[FORECASTERS[n].from_params(p) for n in CLASSICAL]]
     print(f"chose {label}; test walk-forward", flush=True)
     recs = run_walk(fcs, data, test_o)
-    for k in cand: cand[k]["spec"] = candidates[k]
-    res = {"quick": args.quick, "horizon": args.horizon, "coins": list(coins),
-           "folds": [str(o.dates[0].date()) for o in test_o], "chosen_spec": label,
-           "candidates": cand, "chosen_classical": chosen_classical, "fits": test_fit_info(),
-           "scores": score(recs, chosen_classical), "seconds": time.perf_counter() - t0}
+    for k in cand:
+        cand[k]["spec"] = candidates[k]
+    res = {
+        "quick": args.quick,
+        "horizon": args.horizon,
+        "coins": list(coins),
+        "folds": [str(o.dates[0].date()) for o in test_o],
+        "chosen_spec": label,
+        "candidates": cand,
+        "chosen_classical": chosen_classical,
+        "fits": test_fit_info(),
+        "scores": score(recs, chosen_classical),
+        "seconds": time.perf_counter() - t0,
+    }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = "rvnet_quick" if args.quick else "rvnet"

@@ -26,46 +26,62 @@ __all__ = ['log', 'FEATURES', 'CELLS', 'MEMO_SIZE', 'RVNetSpec', 'anchor_mu', 'c
            'clear_memo', 'RVNet']
 
 # %% ../nbs/19_rvnet.ipynb #9862d142
-FEATURES = ("log_rv", "log_rs_neg", "log_rs_pos", "log_bpv", "jump_share", "log_rq_rv2",
-            "signed_share", "market_log_rv", "btc_log_rv", "anchor_mu")
+FEATURES = (
+    "log_rv",
+    "log_rs_neg",
+    "log_rs_pos",
+    "log_bpv",
+    "jump_share",
+    "log_rq_rv2",
+    "signed_share",
+    "market_log_rv",
+    "btc_log_rv",
+    "anchor_mu",
+)
 CELLS = ("gru", "lstm")
+
 
 @dataclass(frozen=True)
 class RVNetSpec:
     "The RV network's hyperparameters (params.yaml `rv_net`); the defaults are the shipped choice."
-    lookback: int = 30              # L, days in each input sequence
-    inputs: tuple = FEATURES        # the daily inputs of the sequence, a subset of FEATURES
-    cell: str = "gru"               # recurrent cell: gru | lstm
-    units: int = 16                 # recurrent units
-    dense_units: int = 16           # hidden units of the head (0: straight from the cell)
-    dropout: float = 0.0            # dropout before the output layer
-    l2: float = 1e-4                # L2 penalty on the kernels
-    epochs: int = 30                # most epochs per member
-    patience: int = 5               # epochs without a better validation QLIKE before stopping
-    batch_size: int = 512           # rows per gradient step
-    learning_rate: float = 1e-3     # Adam's step size
-    nll_weight: float = 1.0         # weight of the spread's log-normal likelihood in the loss
-    val_days: int = 365             # the last days of the training rows that validate
-    seeds: int = 1                  # ensemble members (seeds seed, seed+1, ...), mixed
-    seed: int = 0                   # the first member's seed
-    ffill_days: int = 3             # days an input may be carried forward over an outage
-    min_spread: float = 0.05        # least s, the spread of log mean RV
-    windows: tuple = HAR_WINDOWS    # the anchor's (day, week, month) windows
-    market_coin: str = "BTC-USD"    # whose log RV is the `btc_log_rv` input
+
+    lookback: int = 30  # L, days in each input sequence
+    inputs: tuple = FEATURES  # the daily inputs of the sequence, a subset of FEATURES
+    cell: str = "gru"  # recurrent cell: gru | lstm
+    units: int = 16  # recurrent units
+    dense_units: int = 16  # hidden units of the head (0: straight from the cell)
+    dropout: float = 0.0  # dropout before the output layer
+    l2: float = 1e-4  # L2 penalty on the kernels
+    epochs: int = 30  # most epochs per member
+    patience: int = 5  # epochs without a better validation QLIKE before stopping
+    batch_size: int = 512  # rows per gradient step
+    learning_rate: float = 1e-3  # Adam's step size
+    nll_weight: float = 1.0  # weight of the spread's log-normal likelihood in the loss
+    val_days: int = 365  # the last days of the training rows that validate
+    seeds: int = 1  # ensemble members (seeds seed, seed+1, ...), mixed
+    seed: int = 0  # the first member's seed
+    ffill_days: int = 3  # days an input may be carried forward over an outage
+    min_spread: float = 0.05  # least s, the spread of log mean RV
+    windows: tuple = HAR_WINDOWS  # the anchor's (day, week, month) windows
+    market_coin: str = "BTC-USD"  # whose log RV is the `btc_log_rv` input
 
     def __post_init__(self):
         object.__setattr__(self, "inputs", tuple(self.inputs))
         object.__setattr__(self, "windows", tuple(int(w) for w in self.windows))
         bad = [f for f in self.inputs if f not in FEATURES]
         if bad or not self.inputs:
-            raise ConfigError(f"rv_net.inputs {list(self.inputs)}: choose a non-empty subset of "
-                              f"{list(FEATURES)}")
-        if self.cell not in CELLS: raise ConfigError(f"rv_net.cell={self.cell!r}; use one of {CELLS}")
+            raise ConfigError(
+                f"rv_net.inputs {list(self.inputs)}: choose a non-empty subset of {list(FEATURES)}"
+            )
+        if self.cell not in CELLS:
+            raise ConfigError(f"rv_net.cell={self.cell!r}; use one of {CELLS}")
         for k in ("lookback", "units", "epochs", "batch_size", "val_days", "seeds"):
             if not isinstance(getattr(self, k), (int, np.integer)) or getattr(self, k) < 1:
                 raise ConfigError(f"rv_net.{k}={getattr(self, k)!r}; use a positive whole number")
-        if not 0 <= self.dropout < 1: raise ConfigError(f"rv_net.dropout={self.dropout}; use [0, 1)")
-        if not self.min_spread > 0: raise ConfigError("rv_net.min_spread must be > 0, e.g. 0.05")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"rv_net.dropout={self.dropout}; use [0, 1)")
+        if not self.min_spread > 0:
+            raise ConfigError("rv_net.min_spread must be > 0, e.g. 0.05")
 
     @classmethod
     def from_params(cls, section: Mapping | None, windows=None) -> "RVNetSpec":
@@ -75,7 +91,8 @@ class RVNetSpec:
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigError(f"rv_net has unknown key(s) {unknown}; the keys are {sorted(known)}")
-        if windows is not None and "windows" not in d: d["windows"] = tuple(windows)
+        if windows is not None and "windows" not in d:
+            d["windows"] = tuple(windows)
         return cls(**d)
 
 # %% ../nbs/19_rvnet.ipynb #3d2e4a81
@@ -83,45 +100,54 @@ def _log_scaled(x: pd.Series, c: float) -> pd.Series:
     "log(x / c), with a tiny floor so that a flat hour (RS = 0) stays finite."
     return np.log(np.maximum(x / c, 1e-8))
 
+
 def anchor_mu(anchor: HARResult, measures: pd.DataFrame, coin: str) -> pd.Series:
     "The anchor's a_t = E[log(mean RV / c)] at every day (the log-HAR's linear part, coin-scaled)."
     f = anchor.forecast(forecast_measures(measures), coin=coin)
     return (np.log(f["mean_rv"] / anchor._scale(coin)) - 0.5 * anchor.s2).rename("anchor_mu")
 
+
 def coin_inputs(
     measures: pd.DataFrame,  # one coin's frame of `realized_measures`
-    scale: float,            # the coin's mean training RV c
-    anchor: HARResult,       # the fitted pooled coin-scaled log-HAR
-    coin: str,               # the coin's name in the anchor's scales
-) -> pd.DataFrame:           # every calendar day: the coin's own inputs (no market terms)
+    scale: float,  # the coin's mean training RV c
+    anchor: HARResult,  # the fitted pooled coin-scaled log-HAR
+    coin: str,  # the coin's name in the anchor's scales
+) -> pd.DataFrame:  # every calendar day: the coin's own inputs (no market terms)
     "One coin's daily inputs: logs of coin-scaled measures, shares, and the anchor a_t."
     m = forecast_measures(measures)
-    m = m.mask(m["short_day"].astype(bool))   # a day without a single hourly return: NaN
+    m = m.mask(m["short_day"].astype(bool))  # a day without a single hourly return: NaN
     m = m.reindex(pd.date_range(m.index[0], m.index[-1], freq="D", name="Date", unit="ns"))
     rv = m["rv"].where(m["rv"] > 0)
-    out = pd.DataFrame({"log_rv": _log_scaled(rv, scale),
-                        "log_rs_neg": _log_scaled(m["rs_neg"], scale),
-                        "log_rs_pos": _log_scaled(m["rs_pos"], scale),
-                        "log_bpv": _log_scaled(m["bpv"], scale),
-                        "jump_share": (m["jump"] / rv).clip(0.0, 1.0),
-                        "log_rq_rv2": np.log(m["rq"] / rv**2),
-                        "signed_share": (m["rs_pos"] - m["rs_neg"]) / rv}, index=m.index)
+    out = pd.DataFrame(
+        {
+            "log_rv": _log_scaled(rv, scale),
+            "log_rs_neg": _log_scaled(m["rs_neg"], scale),
+            "log_rs_pos": _log_scaled(m["rs_pos"], scale),
+            "log_bpv": _log_scaled(m["bpv"], scale),
+            "jump_share": (m["jump"] / rv).clip(0.0, 1.0),
+            "log_rq_rv2": np.log(m["rq"] / rv**2),
+            "signed_share": (m["rs_pos"] - m["rs_neg"]) / rv,
+        },
+        index=m.index,
+    )
     out["anchor_mu"] = anchor_mu(anchor, measures, coin).reindex(out.index)
     return out
 
 # %% ../nbs/19_rvnet.ipynb #dd3a2e70
 def universe_inputs(
     universe: Mapping[str, pd.DataFrame],  # coin -> realized measures (the coins of the fit)
-    anchor: HARResult,                     # the fitted anchor, whose scales every coin uses
-    spec: RVNetSpec,                       # inputs, ffill_days, market_coin
-) -> dict[str, pd.DataFrame]:              # coin -> every calendar day: the inputs of `spec`
+    anchor: HARResult,  # the fitted anchor, whose scales every coin uses
+    spec: RVNetSpec,  # inputs, ffill_days, market_coin
+) -> dict[str, pd.DataFrame]:  # coin -> every calendar day: the inputs of `spec`
     """Every coin's inputs with the market terms: the mean coin-scaled log RV over the coins that
     have day t, and `market_coin`'s; carried forward at most `spec.ffill_days` days (causal)."""
     scales = dict(anchor.scales)
     missing = [c for c in universe if c not in scales]
     if missing:
-        raise DataError(f"universe coins {missing} were not in the fit ({list(scales)}); "
-                        "pass the universe the network was fitted on")
+        raise DataError(
+            f"universe coins {missing} were not in the fit ({list(scales)}); "
+            "pass the universe the network was fitted on"
+        )
     own = {c: coin_inputs(m, scales[c], anchor, c) for c, m in universe.items()}
     lrv = pd.concat({c: f["log_rv"] for c, f in own.items()}, axis=1, sort=True)
     market = lrv.mean(axis=1)
@@ -135,7 +161,7 @@ def universe_inputs(
 # %% ../nbs/19_rvnet.ipynb #5a89dbf3
 def input_windows(
     frame: pd.DataFrame,  # one coin's inputs on a daily calendar (`universe_inputs`)
-    lookback: int,        # L, days per window
+    lookback: int,  # L, days per window
 ) -> tuple[np.ndarray, np.ndarray, pd.DatetimeIndex]:  # windows (T, L, F), complete (T,), days
     """The window of days t-L+1..t at every day t (float32; zeros where incomplete) and whether
     every value in it is finite; days before the L-th are incomplete."""
@@ -145,73 +171,90 @@ def input_windows(
     ok = np.zeros(T, dtype=bool)
     if T >= lookback:
         bad = np.r_[0, np.cumsum(~np.isfinite(x).all(axis=1))]
-        ok[lookback - 1:] = (bad[lookback:] - bad[:-lookback]) == 0
-        W[lookback - 1:] = np.nan_to_num(sliding_window_view(x, lookback, axis=0)).transpose(0, 2, 1)
+        ok[lookback - 1 :] = (bad[lookback:] - bad[:-lookback]) == 0
+        W[lookback - 1 :] = np.nan_to_num(sliding_window_view(x, lookback, axis=0)).transpose(
+            0, 2, 1
+        )
     return W, ok, pd.DatetimeIndex(frame.index)
 
 # %% ../nbs/19_rvnet.ipynb #0efe987c
 @dataclass(frozen=True)
 class Design:
     "The network's rows, stacked over coins: windows X, residual target z, anchor a, coin, date."
-    X: np.ndarray        # (n, L, F) float32 input windows (raw, not yet standardised)
-    z: np.ndarray        # (n,) log(mean RV_{t+1..t+h} / c) - a_t; NaN where not known
-    a: np.ndarray        # (n,) the anchor a_t
-    coin: np.ndarray     # (n,) coin name of each row
-    date: np.ndarray     # (n,) datetime64 day t of each row
-    inputs: tuple = ()   # the F input names
+
+    X: np.ndarray  # (n, L, F) float32 input windows (raw, not yet standardised)
+    z: np.ndarray  # (n,) log(mean RV_{t+1..t+h} / c) - a_t; NaN where not known
+    a: np.ndarray  # (n,) the anchor a_t
+    coin: np.ndarray  # (n,) coin name of each row
+    date: np.ndarray  # (n,) datetime64 day t of each row
+    inputs: tuple = ()  # the F input names
 
     def take(self, rows: np.ndarray) -> "Design":
-        return Design(self.X[rows], self.z[rows], self.a[rows], self.coin[rows], self.date[rows],
-                      self.inputs)
+        return Design(
+            self.X[rows], self.z[rows], self.a[rows], self.coin[rows], self.date[rows], self.inputs
+        )
 
-    def __len__(self): return len(self.z)
+    def __len__(self):
+        return len(self.z)
+
 
 def design(
     universe: Mapping[str, pd.DataFrame],  # coin -> realized measures
-    anchor: HARResult,                     # the fitted anchor (its scales, a_t)
-    spec: RVNetSpec,                       # inputs, lookback, ffill_days
-    horizon: int,                          # h
-    coins=None,                            # the coins whose rows to stack (default: all)
+    anchor: HARResult,  # the fitted anchor (its scales, a_t)
+    spec: RVNetSpec,  # inputs, lookback, ffill_days
+    horizon: int,  # h
+    coins=None,  # the coins whose rows to stack (default: all)
 ) -> Design:
     "Every complete window of `coins`, with the residual target where the next h days are known."
     inputs = universe_inputs(universe, anchor, spec)
     parts = []
-    for c in (coins if coins is not None else list(universe)):
+    for c in coins if coins is not None else list(universe):
         W, ok, days = input_windows(inputs[c], int(spec.lookback))
         y = har_target(universe[c], horizon, c).reindex(days).to_numpy("float64")
-        a = inputs[c]["anchor_mu"].to_numpy("float64") if "anchor_mu" in inputs[c] else \
-            anchor_mu(anchor, universe[c], c).reindex(days).to_numpy("float64")
+        a = (
+            inputs[c]["anchor_mu"].to_numpy("float64")
+            if "anchor_mu" in inputs[c]
+            else anchor_mu(anchor, universe[c], c).reindex(days).to_numpy("float64")
+        )
         with np.errstate(divide="ignore", invalid="ignore"):
             z = np.log(y / anchor._scale(c)) - a
         ok &= np.isfinite(a)
-        parts.append((W[ok], z[ok], a[ok], np.full(ok.sum(), c, dtype=object),
-                      days.to_numpy()[ok]))
+        parts.append((W[ok], z[ok], a[ok], np.full(ok.sum(), c, dtype=object), days.to_numpy()[ok]))
     return Design(*(np.concatenate(p) for p in zip(*parts)), tuple(spec.inputs))
+
 
 def split_rows(d: Design, until, horizon: int, val_days: int) -> tuple[np.ndarray, np.ndarray]:
     """Training and validation rows of a fit at `until`: rows whose target ends by `until`; the
     last `val_days` days validate; training rows end h days before the first (purged)."""
     until = np.datetime64(pd.Timestamp(until), "ns")
     known = np.isfinite(d.z) & (d.date + np.timedelta64(horizon, "D") <= until)
-    if not known.any(): raise DataError(f"no training row whose target ends by {until}")
+    if not known.any():
+        raise DataError(f"no training row whose target ends by {until}")
     last = d.date[known].max()
     first_val = last - np.timedelta64(int(val_days) - 1, "D")
     val = known & (d.date >= first_val)
     train = known & (d.date + np.timedelta64(horizon, "D") < first_val)
     if train.sum() < 10 * len(d.inputs) or val.sum() < 30:
-        raise DataError(f"{int(train.sum())} training and {int(val.sum())} validation rows "
-                        f"before {pd.Timestamp(until).date()}; move `until` later or lower val_days")
+        raise DataError(
+            f"{int(train.sum())} training and {int(val.sum())} validation rows "
+            f"before {pd.Timestamp(until).date()}; move `until` later or lower val_days"
+        )
     return np.flatnonzero(train), np.flatnonzero(val)
 
 # %% ../nbs/19_rvnet.ipynb #0b0ecdcf
 def _keras():
     "Keras, with TensorFlow imported the project's way (quiet, curl_cffi first)."
     from cryptovol.config import load_tensorflow
+
     load_tensorflow()
     import keras
+
     return keras
 
-def _inv_softplus(x: float) -> float: return float(np.log(np.expm1(max(x, 1e-6))))
+
+def _inv_softplus(x: float) -> float:
+    return float(np.log(np.expm1(max(x, 1e-6))))
+
 
 def build_network(spec: RVNetSpec, n_features: int, s0: float):
     "The uncompiled network: window (L, F) -> (r, raw spread); untrained it is the anchor."
@@ -223,13 +266,20 @@ def build_network(spec: RVNetSpec, n_features: int, s0: float):
     h = cell(int(spec.units), kernel_regularizer=reg, name="recurrent")(x)
     h = L.Concatenate(name="features")([h, L.Lambda(lambda w: w[:, -1, :], name="last_day")(x)])
     if spec.dense_units > 0:
-        h = L.Dense(int(spec.dense_units), activation="relu", kernel_regularizer=reg,
-                    name="dense")(h)
-    if spec.dropout > 0: h = L.Dropout(float(spec.dropout), name="dropout")(h)
+        h = L.Dense(int(spec.dense_units), activation="relu", kernel_regularizer=reg, name="dense")(
+            h
+        )
+    if spec.dropout > 0:
+        h = L.Dropout(float(spec.dropout), name="dropout")(h)
     bias = np.array([0.0, _inv_softplus(s0 - spec.min_spread)], "float32")
-    out = L.Dense(2, kernel_initializer="zeros",
-                  bias_initializer=keras.initializers.Constant(bias), name="residual_spread")(h)
+    out = L.Dense(
+        2,
+        kernel_initializer="zeros",
+        bias_initializer=keras.initializers.Constant(bias),
+        name="residual_spread",
+    )(h)
     return keras.Model(x, out, name="rv_net")
+
 
 def rvnet_loss(min_spread: float, nll_weight: float = 1.0):
     "QLIKE of E[mean RV] plus the log-normal NLL of the spread around the gradient-stopped mean."
@@ -238,30 +288,35 @@ def rvnet_loss(min_spread: float, nll_weight: float = 1.0):
     def loss(z_true, out):
         z = ops.reshape(ops.cast(z_true, out.dtype), (-1,))
         r, s = out[:, 0], ops.softplus(out[:, 1]) + min_spread
-        log_m = r + 0.5 * ops.square(s)                  # log E[mean RV / c] - a_t
+        log_m = r + 0.5 * ops.square(s)  # log E[mean RV / c] - a_t
         d = ops.clip(z - log_m, -12.0, 12.0)
         qlike = ops.exp(d) - d - 1.0
         centre = ops.stop_gradient(log_m) - 0.5 * ops.square(s)
         nll = ops.log(s) + 0.5 * ops.square((z - centre) / s)
         return ops.mean(qlike + nll_weight * nll)
+
     return loss
 
 # %% ../nbs/19_rvnet.ipynb #59c0b821
 def member_outputs(model, X: np.ndarray, min_spread: float) -> tuple[np.ndarray, np.ndarray]:
     "(r, s) of one member on standardised windows X, in float64."
-    if len(X) == 0: return np.zeros(0), np.zeros(0)
+    if len(X) == 0:
+        return np.zeros(0), np.zeros(0)
     out = np.asarray(model.predict(X, batch_size=4096, verbose=0), "float64")
     return out[:, 0], np.logaddexp(0.0, out[:, 1]) + min_spread
+
 
 def mix_members(outs: list) -> tuple[np.ndarray, np.ndarray]:
     """One log-normal (r, s) from several members' (r_i, s_i): the first two moments of the
     equal-weight mixture of mean RV matched (a single member is returned as it is)."""
-    if len(outs) == 1: return outs[0]
+    if len(outs) == 1:
+        return outs[0]
     r, s = np.stack([o[0] for o in outs]), np.stack([o[1] for o in outs])
     m1 = np.log(np.mean(np.exp(r + 0.5 * s**2), axis=0))
     m2 = np.log(np.mean(np.exp(2 * r + 2 * s**2), axis=0))
     s2 = np.maximum(m2 - 2 * m1, 1e-12)
     return m1 - 0.5 * s2, np.sqrt(s2)
+
 
 def residual_qlike(z: np.ndarray, r: np.ndarray, s: np.ndarray) -> float:
     "Mean QLIKE of the forecast E[mean RV] against the realized mean RV (ratio exp(z - r - s²/2))."
@@ -274,37 +329,49 @@ def train_member(spec: RVNetSpec, seed: int, data: tuple, s0: float) -> tuple[ob
     validation QLIKE; epoch 0 is the anchor, kept when no epoch beats it."""
     import time
     from cryptovol.config import set_seeds
+
     keras = _keras()
     set_seeds(int(seed), deterministic=True, tensorflow=True)
     Xtr, ztr, Xva, zva = data
     model = build_network(spec, Xtr.shape[2], s0)
-    model.compile(optimizer=keras.optimizers.Adam(float(spec.learning_rate), clipnorm=1.0),
-                  loss=rvnet_loss(spec.min_spread, spec.nll_weight))
+    model.compile(
+        optimizer=keras.optimizers.Adam(float(spec.learning_rate), clipnorm=1.0),
+        loss=rvnet_loss(spec.min_spread, spec.nll_weight),
+    )
     score = lambda: residual_qlike(zva, *member_outputs(model, Xva, spec.min_spread))
     best, best_epoch, weights, trace = score(), 0, model.get_weights(), []
     t0, epoch = time.perf_counter(), 0
     for epoch in range(1, int(spec.epochs) + 1):
         model.fit(Xtr, ztr, batch_size=int(spec.batch_size), epochs=1, shuffle=True, verbose=0)
         trace.append(score())
-        if trace[-1] < best: best, best_epoch, weights = trace[-1], epoch, model.get_weights()
-        elif epoch - best_epoch >= int(spec.patience): break
+        if trace[-1] < best:
+            best, best_epoch, weights = trace[-1], epoch, model.get_weights()
+        elif epoch - best_epoch >= int(spec.patience):
+            break
     model.set_weights(weights)
     seconds = time.perf_counter() - t0
-    return model, {"seed": int(seed), "best_epoch": best_epoch, "epochs_run": epoch,
-                   "val_qlike": best, "val_trace": trace, "seconds": round(seconds, 2),
-                   "samples_per_s": round(len(ztr) * epoch / max(seconds, 1e-9))}
+    return model, {
+        "seed": int(seed),
+        "best_epoch": best_epoch,
+        "epochs_run": epoch,
+        "val_qlike": best,
+        "val_trace": trace,
+        "seconds": round(seconds, 2),
+        "samples_per_s": round(len(ztr) * epoch / max(seconds, 1e-9)),
+    }
 
 # %% ../nbs/19_rvnet.ipynb #29928c93
 @dataclass(frozen=True)
 class RVNetResult:
     "A fitted RV network: the anchor, the inputs' standardisation, the members and a summary."
+
     spec: RVNetSpec
     horizon: int
     until: pd.Timestamp
     anchor: HARResult
-    mean: np.ndarray                # per input: training mean (standardisation)
-    std: np.ndarray                 # per input: training standard deviation
-    members: tuple                  # the trained Keras models
+    mean: np.ndarray  # per input: training mean (standardisation)
+    std: np.ndarray  # per input: training standard deviation
+    members: tuple  # the trained Keras models
     summary: dict = field(default_factory=dict)
 
     def outputs(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -320,9 +387,15 @@ class RVNetResult:
         r, s = self.outputs(d.X)
         c, s0 = self.anchor._scale(coin), np.sqrt(self.anchor.s2)
         mean = c * np.exp(d.a + r + 0.5 * s**2)
-        return pd.DataFrame({"mean_rv": mean, "s": s, "vol": np.sqrt(ANNUALISATION * mean),
-                             "anchor_rv": c * np.exp(d.a + 0.5 * s0**2)},
-                            index=pd.DatetimeIndex(d.date, name="Date"))
+        return pd.DataFrame(
+            {
+                "mean_rv": mean,
+                "s": s,
+                "vol": np.sqrt(ANNUALISATION * mean),
+                "anchor_rv": c * np.exp(d.a + 0.5 * s0**2),
+            },
+            index=pd.DatetimeIndex(d.date, name="Date"),
+        )
 
 # %% ../nbs/19_rvnet.ipynb #f85d519c
 def _standardise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -331,18 +404,20 @@ def _standardise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mean, std = last.mean(axis=0), last.std(axis=0)
     return mean.astype("float32"), np.where(std > 1e-8, std, 1.0).astype("float32")
 
+
 def fit_rvnet(
     universe: Mapping[str, pd.DataFrame],  # coin -> realized measures (any dates: truncated here)
-    until,                                 # the last day the fit may read
-    horizon: int,                          # h
-    spec: RVNetSpec = RVNetSpec(),         # hyperparameters
+    until,  # the last day the fit may read
+    horizon: int,  # h
+    spec: RVNetSpec = RVNetSpec(),  # hyperparameters
 ) -> RVNetResult:
     "Fit the anchor and the network on what was known at the close of `until` (no later day)."
     until = pd.Timestamp(until).normalize()
     known = {c: m[m.index <= until] for c, m in universe.items()}
     known = {c: m for c, m in known.items() if len(m) > spec.lookback + horizon}
     anchor = HARSpec("log_har", int(horizon), spec.windows, scale="coin_mean").fit(
-        known, until + pd.Timedelta(days=1))
+        known, until + pd.Timedelta(days=1)
+    )
     d = design(known, anchor, spec, int(horizon))
     tr, va = split_rows(d, until, int(horizon), spec.val_days)
     mean, std = _standardise(d.X[tr])
@@ -354,19 +429,27 @@ def fit_rvnet(
         members.append(m), recs.append(rec)
     res = RVNetResult(spec, int(horizon), until, anchor, mean, std, tuple(members))
     r, s = res.outputs(d.X[va])
-    res.summary.update(n_train=len(tr), n_val=len(va), coins=list(known),
-                       val_qlike=residual_qlike(d.z[va], r, s),
-                       val_qlike_anchor=residual_qlike(d.z[va], 0 * r, 0 * s + s0),
-                       val_spread=float(np.median(s)), members=recs,
-                       fit_seconds=round(sum(x["seconds"] for x in recs), 1))
-    log.info(f"rv_net fit at {until.date()}: val QLIKE {res.summary['val_qlike']:.4f} (anchor "
-             f"{res.summary['val_qlike_anchor']:.4f}), best epochs "
-             f"{[x['best_epoch'] for x in recs]}, {res.summary['fit_seconds']} s")
+    res.summary.update(
+        n_train=len(tr),
+        n_val=len(va),
+        coins=list(known),
+        val_qlike=residual_qlike(d.z[va], r, s),
+        val_qlike_anchor=residual_qlike(d.z[va], 0 * r, 0 * s + s0),
+        val_spread=float(np.median(s)),
+        members=recs,
+        fit_seconds=round(sum(x["seconds"] for x in recs), 1),
+    )
+    log.info(
+        f"rv_net fit at {until.date()}: val QLIKE {res.summary['val_qlike']:.4f} (anchor "
+        f"{res.summary['val_qlike_anchor']:.4f}), best epochs "
+        f"{[x['best_epoch'] for x in recs]}, {res.summary['fit_seconds']} s"
+    )
     return res
 
 # %% ../nbs/19_rvnet.ipynb #bbfb4219
 _MEMO: dict = {}
-MEMO_SIZE = 8   # fits kept in memory (one per origin of a walk-forward, a few origins)
+MEMO_SIZE = 8  # fits kept in memory (one per origin of a walk-forward, a few origins)
+
 
 def universe_fingerprint(universe: Mapping[str, pd.DataFrame], until) -> str:
     "A hash of every coin's measures up to `until`: equal data, equal fingerprint."
@@ -374,18 +457,28 @@ def universe_fingerprint(universe: Mapping[str, pd.DataFrame], until) -> str:
     until = pd.Timestamp(until)
     for c in sorted(universe):
         m = universe[c][universe[c].index <= until]
-        h.update(c.encode()); h.update(m.index.as_unit("ns").asi8.tobytes())
+        h.update(c.encode())
+        h.update(m.index.as_unit("ns").asi8.tobytes())
         h.update(np.ascontiguousarray(m.select_dtypes("number").to_numpy("float64")).tobytes())
-        if "short_day" in m: h.update(m["short_day"].to_numpy(bool).tobytes())
+        if "short_day" in m:
+            h.update(m["short_day"].to_numpy(bool).tobytes())
     return h.hexdigest()
+
 
 def fit_rvnet_memo(universe, until, horizon: int, spec: RVNetSpec) -> RVNetResult:
     "`fit_rvnet`, reused when the same (spec, until, h, universe data) was fitted in this process."
-    key = (spec, pd.Timestamp(until).normalize(), int(horizon), universe_fingerprint(universe, until))
+    key = (
+        spec,
+        pd.Timestamp(until).normalize(),
+        int(horizon),
+        universe_fingerprint(universe, until),
+    )
     if key not in _MEMO:
-        while len(_MEMO) >= MEMO_SIZE: _MEMO.pop(next(iter(_MEMO)))
+        while len(_MEMO) >= MEMO_SIZE:
+            _MEMO.pop(next(iter(_MEMO)))
         _MEMO[key] = fit_rvnet(universe, until, horizon, spec)
     return _MEMO[key]
+
 
 def clear_memo() -> None:
     "Forget every memoised fit (the next fit trains again)."
@@ -394,13 +487,17 @@ def clear_memo() -> None:
 # %% ../nbs/19_rvnet.ipynb #d6e1204c
 class _RVNetFit(Fitted):
     "A fitted RV network as a Fitted forecaster of one coin (the fit itself is shared)."
+
     kind = "lognormal"
 
     def __init__(self, name: str, until, res: RVNetResult):
         sm = res.summary
-        super().__init__(name, until, {k: sm[k] for k in ("val_qlike", "val_qlike_anchor",
-                                                          "n_train", "fit_seconds")},
-                         0.5 * sm["val_spread"])
+        super().__init__(
+            name,
+            until,
+            {k: sm[k] for k in ("val_qlike", "val_qlike_anchor", "n_train", "fit_seconds")},
+            0.5 * sm["val_spread"],
+        )
         self.res = res
 
     def frame(self, data: CoinData) -> pd.DataFrame:
@@ -412,22 +509,28 @@ class _RVNetFit(Fitted):
         idx = pd.DatetimeIndex(data.returns.index)
         return pd.DataFrame({"vol": f["vol"], "spread": 0.5 * f["s"]}).reindex(idx)
 
-    def series(self, data: CoinData) -> pd.Series: return self.frame(data)["vol"]
+    def series(self, data: CoinData) -> pd.Series:
+        return self.frame(data)["vol"]
 
     def forecast(self, data: CoinData, dates=None) -> Forecast:
         f = self.frame(data)
-        if dates is not None: f = f.reindex(pd.DatetimeIndex(dates))
-        return Forecast(self.name, f["vol"].rename(self.name), f["spread"], data.horizon,
-                        "lognormal")
+        if dates is not None:
+            f = f.reindex(pd.DatetimeIndex(dates))
+        return Forecast(
+            self.name, f["vol"].rename(self.name), f["spread"], data.horizon, "lognormal"
+        )
+
 
 @register
 class RVNet(Forecaster):
     """A recurrent network on sequences of realized measures and market terms, pooled over the
     universe, learning the residual of a frozen pooled log-HAR (this notebook's Method)."""
+
     name = "rv_net"
     classical = False
 
-    def __init__(self, spec: RVNetSpec | None = None): self.spec = spec or RVNetSpec()
+    def __init__(self, spec: RVNetSpec | None = None):
+        self.spec = spec or RVNetSpec()
 
     @classmethod
     def from_params(cls, params):
@@ -435,14 +538,19 @@ class RVNet(Forecaster):
         return cls(RVNetSpec.from_params(params.get("rv_net", {}), windows))
 
     def applies(self, data):
-        return data.measures is not None and data.universe is not None \
-            and data.symbol in data.universe
+        return (
+            data.measures is not None and data.universe is not None and data.symbol in data.universe
+        )
 
     def fit(self, data, until, fitted=None):
         if not self.applies(data):
-            raise DataError(f"{self.name}: {data.symbol!r} needs CoinData.measures and a universe "
-                            "holding it (cryptovol.har.load_universe_measures)")
-        return _RVNetFit(self.name, until, fit_rvnet_memo(data.universe, until, data.horizon,
-                                                          self.spec))
+            raise DataError(
+                f"{self.name}: {data.symbol!r} needs CoinData.measures and a universe "
+                "holding it (cryptovol.har.load_universe_measures)"
+            )
+        return _RVNetFit(
+            self.name, until, fit_rvnet_memo(data.universe, until, data.horizon, self.spec)
+        )
 
-    def __repr__(self): return f"RVNet({self.spec})"
+    def __repr__(self):
+        return f"RVNet({self.spec})"

@@ -25,8 +25,9 @@ MEASURE_COLS = ["rv", "bpv", "rs_neg", "rs_pos", "jump", "jump_sig", "rq", "tq"]
 def tiny(**kw):
     from cryptovol.rvnet import RVNetSpec
 
-    base = dict(lookback=10, units=4, dense_units=4, epochs=2, patience=1, batch_size=512,
-                val_days=90)
+    base = dict(
+        lookback=10, units=4, dense_units=4, epochs=2, patience=1, batch_size=512, val_days=90
+    )
     return RVNetSpec(**(base | kw))
 
 
@@ -37,7 +38,9 @@ def universe(mirror):
 
     out = {}
     for coin, pair in COINS.items():
-        m = realized_measures(read_hourly_csv(mirror / "intraday" / "binance" / f"{pair}-1h.csv.gz"))
+        m = realized_measures(
+            read_hourly_csv(mirror / "intraday" / "binance" / f"{pair}-1h.csv.gz")
+        )
         out[coin] = m.loc["2020-09-01":"2022-03-31"]
     return out
 
@@ -65,8 +68,10 @@ def coin_data(universe, coin="BTC-USD"):
 
 
 def test_import_does_not_import_tensorflow():
-    code = ("import sys, cryptovol.rvnet; "
-            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported'")
+    code = (
+        "import sys, cryptovol.rvnet; "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported'"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -96,12 +101,16 @@ def test_inputs_and_training_matrices_read_nothing_after_until(universe):
     changed = after_until_times_five(universe)
     known = {c: m[m.index <= UNTIL] for c, m in universe.items()}
     anchor = HARSpec("log_har", H, spec.windows, scale="coin_mean").fit(
-        known, UNTIL + pd.Timedelta(days=1))
+        known, UNTIL + pd.Timedelta(days=1)
+    )
     a, b = universe_inputs(universe, anchor, spec), universe_inputs(changed, anchor, spec)
     for c in universe:
         pd.testing.assert_frame_equal(a[c].loc[:UNTIL], b[c].loc[:UNTIL])
-        assert not a[c].loc[UNTIL + pd.Timedelta(days=2):].equals(
-            b[c].loc[UNTIL + pd.Timedelta(days=2):])   # the change is seen after `until`
+        assert (
+            not a[c]
+            .loc[UNTIL + pd.Timedelta(days=2) :]
+            .equals(b[c].loc[UNTIL + pd.Timedelta(days=2) :])
+        )  # the change is seen after `until`
     da, db = design(universe, anchor, spec, H), design(changed, anchor, spec, H)
     ta, va = split_rows(da, UNTIL, H, spec.val_days)
     tb, vb = split_rows(db, UNTIL, H, spec.val_days)
@@ -111,7 +120,7 @@ def test_inputs_and_training_matrices_read_nothing_after_until(universe):
         np.testing.assert_array_equal(da.X[rows], db.X[rows])
         np.testing.assert_array_equal(da.z[rows], db.z[rows])
     assert (da.date[va] + np.timedelta64(H, "D") <= np.datetime64(UNTIL)).all()
-    assert da.date[ta].max() + np.timedelta64(H, "D") < da.date[va].min()   # purged by h
+    assert da.date[ta].max() + np.timedelta64(H, "D") < da.date[va].min()  # purged by h
 
 
 def test_forecasts_up_to_until_ignore_the_future_and_refits_are_identical(universe):
@@ -120,7 +129,7 @@ def test_forecasts_up_to_until_ignore_the_future_and_refits_are_identical(univer
     spec = tiny()
     clear_memo()
     fa = fit_rvnet_memo(universe, UNTIL, H, spec)
-    clear_memo()   # a fresh fit on the changed data: determinism, not the memo, must agree
+    clear_memo()  # a fresh fit on the changed data: determinism, not the memo, must agree
     fb = fit_rvnet_memo(after_until_times_five(universe), UNTIL, H, spec)
     assert fa is not fb
     for c in ("BTC-USD", "SOL-USD"):
@@ -137,7 +146,8 @@ def test_untrained_network_is_the_anchor(universe):
     spec = tiny()
     known = {c: m[m.index <= UNTIL] for c, m in universe.items()}
     anchor = HARSpec("log_har", H, spec.windows, scale="coin_mean").fit(
-        known, UNTIL + pd.Timedelta(days=1))
+        known, UNTIL + pd.Timedelta(days=1)
+    )
     d = design(known, anchor, spec, H)
     net = build_network(spec, len(spec.inputs), float(np.sqrt(anchor.s2)))
     res = RVNetResult(spec, H, UNTIL, anchor, *_standardise(d.X), (net,))
@@ -154,21 +164,21 @@ def test_a_coin_with_an_outage_gets_nan_windows_not_filled_values(universe):
     from cryptovol.rvnet import clear_memo, fit_rvnet_memo, input_windows, universe_inputs
 
     spec = tiny(ffill_days=2)
-    gap = pd.date_range("2021-06-10", "2021-06-14")   # five days without a bar
+    gap = pd.date_range("2021-06-10", "2021-06-14")  # five days without a bar
     u = dict(universe)
     u["XRP-USD"] = u["XRP-USD"].drop(gap)
     clear_memo()
     res = fit_rvnet_memo(u, UNTIL, H, spec)
     x = universe_inputs(u, res.anchor, spec)["XRP-USD"]
-    assert x.loc[gap[:2], "log_rv"].notna().all()     # carried forward ffill_days days
-    assert x.loc[gap[2:], "log_rv"].isna().all()      # then missing, never invented
+    assert x.loc[gap[:2], "log_rv"].notna().all()  # carried forward ffill_days days
+    assert x.loc[gap[2:], "log_rv"].isna().all()  # then missing, never invented
     W, ok, days = input_windows(x, spec.lookback)
     assert W.shape == (len(x), spec.lookback, len(spec.inputs)) and len(days) == len(x)
     f = fit_rvnet_memo(u, UNTIL, H, spec).forecast(u, "XRP-USD")
     missing = pd.date_range(gap[2], gap[-1] + pd.Timedelta(days=spec.lookback - 1))
-    assert not f.index.isin(missing).any()            # no window holds the gap: no forecast
+    assert not f.index.isin(missing).any()  # no window holds the gap: no forecast
     assert f.loc["2021-07-01":].notna().all().all() and len(f.loc["2021-07-01":UNTIL]) > 150
-    fc = res.forecast(universe, "BTC-USD")            # other coins are unaffected in shape
+    fc = res.forecast(universe, "BTC-USD")  # other coins are unaffected in shape
     assert fc["vol"].notna().all()
 
 
@@ -181,13 +191,13 @@ def test_the_forecaster_gives_a_lognormal_forecast_with_a_spread_per_date(univer
     data = coin_data(universe)
     net = RVNet(tiny())
     fit = net.fit(data, UNTIL)
-    assert net.fit(coin_data(universe, "ETH-USD"), UNTIL).res is fit.res   # memo: one fit
+    assert net.fit(coin_data(universe, "ETH-USD"), UNTIL).res is fit.res  # memo: one fit
     dates = pd.date_range(UNTIL + pd.Timedelta(days=1), "2022-03-20")
     fc = fit.forecast(data, dates)
     assert fc.kind == "lognormal" and fc.spread is not None and len(fc.vol) == len(dates)
     assert (fc.vol > 0).all() and (fc.spread > 0).all()
     s = fit.res.forecast(universe, "BTC-USD")["s"].reindex(dates)
-    np.testing.assert_allclose(fc.spread, s / 2)      # spread of log vol = half that of log RV
+    np.testing.assert_allclose(fc.spread, s / 2)  # spread of log vol = half that of log RV
     lo, hi = fc.interval(0.8)
     assert (lo < fc.vol).all() and (fc.vol < hi).all()
     rec = walk_forward([net, RVLogHARPooled()], data, [Origin(0, UNTIL, dates)])
