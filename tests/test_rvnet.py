@@ -26,7 +26,14 @@ def tiny(**kw):
     from cryptovol.rvnet import RVNetSpec
 
     base = dict(
-        lookback=10, units=4, dense_units=4, epochs=2, patience=1, batch_size=512, val_days=90
+        lookback=10,
+        units=4,
+        dense_units=4,
+        epochs=2,
+        patience=1,
+        batch_size=512,
+        val_days=90,
+        seeds=1,
     )
     return RVNetSpec(**(base | kw))
 
