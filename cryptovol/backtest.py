@@ -13,6 +13,7 @@ import pandas as pd
 
 from .config import (VOL_FLOOR, ConfigError, DataError, atomic_path, ensure_dir, get_logger, get_params, load_json, project_root,
                               safe_symbol, save_json)
+from .forecasters import FORECASTERS
 from .evaluate import (_clean, best_baseline_on_validation, classical_record, diebold_mariano, forecast_metrics,
                                 qlike_loss, realized_scores, record_forecasts, squared_error, training_end)
 from .features import Dataset, build_features, forecast_days, forward_realized_vol, make_dataset, valid_samples
@@ -24,9 +25,10 @@ log = get_logger(__name__)
 __all__ = ['log', 'GLOBAL_COLUMNS', 'INTERVAL_COLUMNS', 'LOWER_IS_BETTER', 'Fold', 'window_dates', 'fold_bounds', 'plan_folds',
            'fold_params', 'restrict_test', 'fold_dataset', 'check_fold_dates', 'join_folds', 'fold_classical',
            'anchor_forecast', 'fold_network', 'global_fold_forecasts', 'join_global_forecasts', 'run_fold',
-           'model_confidence_set', 'forecasters_of', 'interval_coverage', 'score_record', 'backtest_dir', 'backtest',
-           'load_backtest', 'panel_choice', 'mean_ranks', 'own_anchor', 'coin_row', 'realized_row', 'backtest_summary',
-           'summary_markdown', 'realized_lines', 'panel_lines']
+           'model_confidence_set', 'forecasters_of', 'interval_coverage', 'network_names', 'score_record',
+           'backtest_dir', 'backtest', 'load_backtest', 'panel_choice', 'mean_ranks', 'own_anchor', 'coin_row',
+           'network_row', 'realized_row', 'backtest_summary', 'summary_markdown', 'realized_lines', 'panel_lines',
+           'network_lines']
 
 # %% ../nbs/10_backtest.ipynb #5606e76a
 @dataclass(frozen=True)
@@ -229,6 +231,10 @@ def interval_coverage(record: pd.DataFrame) -> dict | None:
     from cryptovol.evaluate import interval_coverage as coverage_of   # the single-split evaluation's rule, on the joined record
     return coverage_of(record["actual"], record) if "lo80" in record else None
 
+def network_names(names) -> list[str]:
+    "The registered forecasters among `names` that are networks (`Forecaster.classical` False), e.g. rv_net."
+    return [n for n in names if n in FORECASTERS and not FORECASTERS[n].classical]
+
 def score_record(record: pd.DataFrame, horizon: int, params: dict) -> dict:
     "Every metric per forecaster, per-year QLIKE, DM (HLN; QLIKE and squared error) of the model against each, and the 90% MCS."
     a, names = record["actual"].to_numpy(), forecasters_of(record)
@@ -245,6 +251,9 @@ def score_record(record: pd.DataFrame, horizon: int, params: dict) -> dict:
             s1, p1 = diebold_mariano(q["model"], q[f], horizon)
             s2, p2 = diebold_mariano(se_m, squared_error(a, record[f]), horizon)
             out["dm"][f] = {"qlike_stat": s1, "qlike_pvalue": p1, "se_stat": s2, "se_pvalue": p2}
+    if nets := network_names(names):   # the networks among the forecasters (rv_net) against the per-fold classical pick
+        out["dm_networks"] = {n: dict(zip(("qlike_stat", "qlike_pvalue"), diebold_mariano(q[n], q["best_classical"], horizon)))
+                              for n in nets}
     bp = params["backtest"]
     out["coverage"] = interval_coverage(record)
     members = [f for f in names if f not in ("best_classical", "model_mean_vol")]   # a per-fold pick of the others / a second point of the model
@@ -361,7 +370,19 @@ def coin_row(r: dict) -> dict:
                    best_classical_rmse=m["best_classical"]["rmse"], model_in_mcs="model" in r["mcs"]["included"],
                    beats_anchor=q("model") < q(own_anchor(m)))
     if "realized_target" in r: row["realized"] = realized_row(r, best_single)
+    if "dm_networks" in r: row["networks"] = {n: network_row(r, n) for n in r["dm_networks"]}
     return row
+
+def network_row(r: dict, n: str) -> dict:
+    "A network forecaster of one coin's backtest against the classical pick, its own anchor and the MCS, on both targets."
+    q, dm, anchor = r["metrics"], r["dm_networks"][n], FORECASTERS[n].anchor
+    out = {"qlike": q[n]["qlike"], "best_classical_qlike": q["best_classical"]["qlike"],
+           "ratio": q[n]["qlike"] / q["best_classical"]["qlike"], "dm_qlike_p": dm["qlike_pvalue"], "dm_qlike_stat": dm["qlike_stat"],
+           "in_mcs": n in r["mcs"]["included"], "anchor": anchor, "anchor_qlike": q[anchor]["qlike"] if anchor in q else None}
+    out["beats_anchor"] = out["anchor_qlike"] is not None and out["qlike"] < out["anchor_qlike"]
+    if n in (rq := r.get("realized_target", {}).get("qlike", {})):
+        out.update(realized_qlike=rq[n], realized_ratio=rq[n] / rq["best_classical"], realized_beats_anchor=rq[n] < rq.get(anchor, np.inf))
+    return out
 
 def realized_row(r: dict, best_single: str) -> dict:
     "QLIKE against the realized target of the model, the validation pick, the anchor and the best single classical forecaster."
@@ -434,7 +455,8 @@ def summary_markdown(s: dict) -> str:
                 f"{g['coins_model_in_mcs']}, mean QLIKE ratio {g['mean_qlike_ratio']:.3f}; beats the anchor alone on {g['coins_model_beats_anchor']}; "
                 f"mean RMSE {g['mean_model_rmse']:.4f}"
                 + (f"; 80% / 95% intervals cover {g['mean_coverage_80']:.1%} / {g['mean_coverage_95']:.1%} of days." if "mean_coverage_80" in g else ".")]
-    return "\n".join(lines + realized_lines(rows, s["horizon"]) + panel_lines(s.get("panel_choice")) + yl + rl + goal) + "\n"
+    return "\n".join(lines + realized_lines(rows, s["horizon"]) + network_lines(rows) + panel_lines(s.get("panel_choice"))
+                     + yl + rl + goal) + "\n"
 
 def realized_lines(rows: list[dict], horizon: int) -> list[str]:
     "The coins' QLIKE against the realized target as Markdown lines (none without `evaluation.intraday`)."
@@ -461,4 +483,33 @@ def panel_lines(pc: dict | None) -> list[str]:
     for c, v in pc["coins"].items():
         out.append(f"| {c} | {_f(v['qlike'])} | {_f(v['realized_qlike'])} |" if rt else f"| {c} | {_f(v['qlike'])} |")
     out.append(f"| mean | {_f(pc['mean_qlike'])} | {_f(pc['mean_realized_qlike'])} |" if rt else f"| mean | {_f(pc['mean_qlike'])} |")
+    return out
+
+def _mean(rs, key: str) -> float: return float(np.mean([x[key] for _, x in rs]))
+
+def network_lines(rows: list[dict]) -> list[str]:
+    "Each network forecaster (rv_net) against the classical pick and its anchor, both targets, as Markdown lines, with its goals."
+    nets = sorted({n for r in rows for n in r.get("networks", {})})
+    out = []
+    for n in nets:
+        rs = [(r["coin"], r["networks"][n]) for r in rows if n in r.get("networks", {})]
+        rt = all("realized_qlike" in x for _, x in rs)
+        anchor = rs[0][1]["anchor"]
+        out += ["", f"The network `{n}` against the best classical forecaster (chosen on validation, per fold) and its anchor `{anchor}`:", "",
+                "| coin | QLIKE | best classical | ratio | DM p (QLIKE) | in 90% MCS | anchor | " + ("realized: QLIKE | ratio | anchor |" if rt else ""),
+                "|" + "---|" * (10 if rt else 7)]
+        for c, x in rs:
+            cells = [c, _f(x["qlike"]), _f(x["best_classical_qlike"]), _f(x["ratio"]),
+                     f"{x['dm_qlike_p']:.3f} ({'better' if x['dm_qlike_stat'] < 0 else 'worse'})", "yes" if x["in_mcs"] else "no", _f(x["anchor_qlike"])]
+            if rt: cells += [_f(x["realized_qlike"]), _f(x["realized_ratio"]), "beaten" if x["realized_beats_anchor"] else "not beaten"]
+            out.append("| " + " | ".join(cells) + " |")
+        k = len(rs)
+        goal = (f"`{n}`: lower QLIKE than the classical pick on {sum(x['ratio'] < 1 for _, x in rs)} of {k} coins, DM p < 0.05 in its favour on "
+                f"{sum(x['dm_qlike_p'] < 0.05 and x['dm_qlike_stat'] < 0 for _, x in rs)}, in the 90% MCS on {sum(x['in_mcs'] for _, x in rs)}, "
+                f"beats its anchor on {sum(x['beats_anchor'] for _, x in rs)}; mean QLIKE {_mean(rs, 'qlike'):.3f} = "
+                f"{_mean(rs, 'qlike') / _mean(rs, 'best_classical_qlike'):.3f} x the classical pick's")
+        if rt:
+            ratio = _mean(rs, "realized_qlike") / np.mean([x["realized_qlike"] / x["realized_ratio"] for _, x in rs])
+            goal += f" (realized target: {_mean(rs, 'realized_qlike'):.3f} = {ratio:.3f} x)"
+        out += ["", goal + "."]
     return out

@@ -137,6 +137,17 @@ PARAM_SCHEMA: dict[str, tuple] = {
     "track.min_dm_days": (int, lambda v: v >= 10, ">= 10 matured days before the Diebold-Mariano test is reported"),
     "track.coverage_window": (int, lambda v: v >= 5, ">= 5 days (the dashboard's rolling coverage)"),
     "track.workers": (int, _pos, "> 0 processes for the replay's classical fits (1: in this process)"),
+    # the network on realized measures (nbs/19_rvnet, forecaster rv_net): pooled over `universe`, the residual of a frozen pooled log-HAR
+    "rv_net.lookback": (int, _pos, "> 0 days in each input sequence"),
+    "rv_net.inputs": (list, lambda v: len(v) >= 1 and all(isinstance(x, str) for x in v), "a non-empty subset of cryptovol.rvnet.FEATURES"),
+    "rv_net.cell": (str, _oneof("gru", "lstm"), "gru or lstm"), "rv_net.units": (int, _pos, "> 0"),
+    "rv_net.dense_units": (int, _nonneg, ">= 0 (0: straight from the cell)"), "rv_net.dropout": (_num, lambda v: 0 <= v < 1, "a rate in [0, 1)"),
+    "rv_net.l2": (_num, _nonneg, ">= 0"), "rv_net.epochs": (int, _pos, "> 0"), "rv_net.patience": (int, _pos, "> 0"),
+    "rv_net.batch_size": (int, _pos, "> 0"), "rv_net.learning_rate": (_num, _pos, "> 0"), "rv_net.nll_weight": (_num, _nonneg, ">= 0"),
+    "rv_net.val_days": (int, lambda v: v >= 30, ">= 30 days of validation before each origin"),
+    "rv_net.seeds": (int, _pos, "> 0 ensemble members"), "rv_net.seed": (int, _nonneg, ">= 0"),
+    "rv_net.ffill_days": (int, _nonneg, ">= 0 days an input is carried over an outage"),
+    "rv_net.min_spread": (_num, _pos, "> 0 (least spread of log mean RV)"), "rv_net.market_coin": (str, None, "a universe coin, e.g. BTC-USD"),
 }
 
 # %% ../nbs/00_config.ipynb #ef9f2689

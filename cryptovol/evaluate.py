@@ -17,6 +17,7 @@ from tqdm import tqdm  # text bar on a terminal; off (disable=None) in notebooks
 
 from .forecasters import FORECASTERS, CoinData, Origin, TrackRecord, make_forecasters, walk_forward
 from .har import load_measures, load_universe_measures  # also registers the HAR family on realized measures
+import cryptovol.rvnet  # noqa: F401  (registers rv_net, the network on realized measures; TensorFlow loads only when it fits)
 from .forecasters import (  # noqa: F401  (the classical formulas, re-exported: cryptovol.evaluate.har_forecast etc.)
     baseline_forecasts, combine_forecasts, ewma_forecast, fit_har, fit_log_har, garch_forecast, har_components, har_forecast,  # noqa: F401
     forward_realized_vol_from_returns, log_har_forecast, log_normal_point, naive_forecast, rolling_vol_components)  # noqa: F401

@@ -225,6 +225,8 @@ class Forecaster:
     ] = ()  # forecasters whose fits at the same origin `fit` reads (a combination's members)
     # False for a learned model (a network): scored everywhere, never chosen as the classical bar
     classical: ClassVar[bool] = True
+    # a network's frozen classical anchor: the registered forecaster it has to beat first
+    anchor: ClassVar[str | None] = None
 
     @classmethod
     def from_params(cls, params: Mapping) -> Forecaster:

@@ -528,6 +528,7 @@ class RVNet(Forecaster):
 
     name = "rv_net"
     classical = False
+    anchor = "rv_log_har_pool"  # the pooled log-HAR it learns the residual of
 
     def __init__(self, spec: RVNetSpec | None = None):
         self.spec = spec or RVNetSpec()

@@ -56,3 +56,22 @@ def project(tmp_path, monkeypatch, mirror) -> Path:
     config.reset_params()
     yield tmp_path
     config.reset_params()
+
+
+@pytest.fixture(autouse=True)
+def tiny_rv_net(request, monkeypatch):
+    """Outside tests/test_rvnet.py, rv_net (a network fitted at every origin of every evaluation and
+    backtest) trains 2 epochs of 1 seed: the other tests check that it runs and shows up everywhere;
+    test_rvnet.py and benchmarks/rvnet.py check what it learns."""
+    if request.module.__name__.endswith("test_rvnet"):
+        return
+    import dataclasses
+
+    from cryptovol import rvnet
+
+    full = rvnet.RVNetSpec.from_params.__func__
+
+    def tiny(cls, section, windows=None):
+        return dataclasses.replace(full(cls, section, windows), epochs=2, seeds=1)
+
+    monkeypatch.setattr(rvnet.RVNetSpec, "from_params", classmethod(tiny))

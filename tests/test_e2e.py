@@ -19,6 +19,7 @@ TINY_SECTIONS = {
     },
     "training": {"epochs": 2, "batch_size": 64},
     "evaluation": {"permutation_repeats": 1},
+    "rv_net": {"epochs": 2, "seeds": 1, "units": 4, "dense_units": 4},
 }
 
 

@@ -37,9 +37,25 @@ def test_intraday_manifest_lists_the_universe_and_the_realized_har_depends_on_it
     assert outs == records, "list data/manifest/intraday/{coin}.json per universe coin"
     assert man["always_changed"] is True
     for stage in ("evaluate", "backtest"):
-        deps = dvc["stages"][stage]["do"]["deps"]
+        st = dvc["stages"][stage]
+        deps = (st["do"] if "do" in st else st)["deps"]
         assert [d for d in deps if d.startswith("data/manifest/intraday/")] == records, stage
-        assert "cryptovol/har.py" in deps and "cryptovol/forecasters.py" in deps
+        assert {"cryptovol/har.py", "cryptovol/forecasters.py", "cryptovol/rvnet.py"} <= set(deps), stage
+
+
+def test_the_backtest_is_one_stage_over_the_symbols():
+    """One process backtests every reported coin (the pooled forecasters are fitted once per origin): its raw-price deps
+    and its outs are the coins of `symbols`."""
+    dvc = yaml.safe_load((REPO/"dvc.yaml").read_text())
+    symbols = yaml.safe_load((REPO/"params.yaml").read_text())["symbols"]
+    st = dvc["stages"]["backtest"]
+    assert "foreach" not in st and "--crypto_symbol" not in st["cmd"]
+    assert [Path(d).stem for d in st["deps"] if d.startswith("data/raw/") and d != "data/raw/fear_greed.csv"] == symbols
+    outs = [next(iter(o)) if isinstance(o, dict) else o for o in st["outs"]]
+    want = [x for c in symbols for x in (f"models/backtest/{c}", f"reports/backtest/{c}.json",
+                                         f"reports/backtest/{c}_predictions.csv")]
+    assert outs == want, "list models/backtest/COIN, reports/backtest/COIN.json and COIN_predictions.csv per symbol"
+    assert {"rv_net", "universe", "symbols"} <= set(st["params"])
 
 
 def test_global_stages_list_the_universe_and_the_symbols():
