@@ -85,9 +85,11 @@ lint: setup
 	$(BIN)/ruff format --check $(FORMATTED)
 	$(BIN)/ruff check --select E501 $(FORMATTED)
 
+# nbdev_test's run (docs/run_notebooks.py: the same cells skipped, the same failures, 2 workers) that also keeps each
+# notebook's outputs in _docs_src/executed/ (git-ignored) for the docs site, so `make test` runs the notebooks once
 nbtest: setup
 	@if [ -z "$(TEST_DATA_DIR)" ]; then echo "nbtest: SKIPPED, the notebooks demonstrate on real data: $(NO_DATA)"; \
-	else CRYPTOVOL_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/nbdev_test --n_workers 2; fi
+	else CRYPTOVOL_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/python docs/run_notebooks.py --n_workers 2; fi
 
 pytest: setup browser
 	$(if $(TEST_DATA_DIR),CRYPTOVOL_DATA_DIR=$(TEST_DATA_DIR)) $(BIN)/pytest -q -rs tests
@@ -107,12 +109,15 @@ $(DOCS_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[dev,sweep,docs]"
 	@touch $@
 
+# Notebook pages show the outputs of `make nbtest`'s executed copies; a notebook without a current copy is run here on the
+# data folder, or (no data folder) shown without outputs, and the build lists those pages.
 docs: $(DOCS_STAMP)
-	NO_MKDOCS_2_WARNING=1 $(BIN)/python docs/build_docs.py
+	$(if $(TEST_DATA_DIR),CRYPTOVOL_DATA_DIR=$(TEST_DATA_DIR)) NO_MKDOCS_2_WARNING=1 $(BIN)/python docs/build_docs.py
 
 docs-check: docs
 	@test -s _docs/index.html && test -s _docs/api/report.html && echo "docs-check: _docs/index.html and the API pages exist" \
 	  || { echo "docs-check: _docs/index.html or _docs/api/report.html missing after make docs"; exit 1; }
+	@$(if $(TEST_DATA_DIR),CRYPTOVOL_DATA_DIR=$(TEST_DATA_DIR)) $(BIN)/python docs/build_docs.py --check
 
 # Screenshots for README (docs/*.png) of the reports a full `make run` wrote.
 screenshots: setup browser

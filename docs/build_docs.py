@@ -7,8 +7,12 @@ sources in _docs_src/ (git-ignored) and runs `mkdocs build`:
 * index.md      README.md's content (the landing page), with the screenshots in docs/ beside it;
 * NAME.md       the pages in docs/ (docs/NAME.md: what it does, results, benchmarks, usage), in the
   order of PAGES;
-* notebooks/    the numbered notebooks, formulas rendered to MathML (mkdocs-jupyter renders them;
-  nbs/ and its Quarto markup untouched);
+* notebooks/    the numbered notebooks with their outputs, formulas rendered to MathML
+  (mkdocs-jupyter renders them; nbs/ and its Quarto markup untouched). The outputs come from the
+  executed copies docs/run_notebooks.py writes to _docs_src/executed/ (`make nbtest` writes them,
+  so the notebooks run once in `make test`); a notebook with no copy of its current cells is run
+  here when CRYPTOVOL_DATA_DIR names the data folder, else (or with --no-execute, or when it fails)
+  shown without outputs, and the build prints which pages those are;
 * api/NAME.md   one page per module: every exported function's signature and docstring
   (mkdocstrings) followed by
                 its example, the notebook cells that come right after its definition.
@@ -20,13 +24,22 @@ Links are rewritten from the repository's layout to the site's (`site_links`): R
 
 from __future__ import annotations
 
-import ast, json, re, shutil, subprocess, sys
+import argparse, ast, contextlib, json, os, re, shutil, subprocess, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "docs"))
+import run_notebooks  # noqa: E402  (docs/run_notebooks.py: the executed copies)
+
 # BUILD holds the generated mkdocs.yml; BUILD/pages is its docs_dir
 BUILD, SITE = ROOT / "_docs_src", ROOT / "_docs"
 SRC = BUILD / "pages"
+# kept across builds: the executed notebooks (run_notebooks.EXECUTED)
+KEEP = {run_notebooks.EXECUTED.name}
+# which notebook pages show outputs (written by the build, read by --check)
+OUTPUTS = BUILD / "notebook_outputs.json"
+# a page that must show a figure and a table when the data folder is there (docs-check)
+CHECK_PAGE = "05_evaluate"
 LIB = "cryptovol"
 # docs/NAME.md in nav order; any other docs/*.md follows, by name
 PAGES = ("method", "results", "benchmarks", "usage")
@@ -196,11 +209,36 @@ def mathjax_stub(site: Path) -> Path:
     return dest
 
 
+def ensure_executed(nbs: list[Path], execute: bool = True) -> dict[str, str]:
+    """Run (docs/run_notebooks.py, 2 workers) those of the notebooks `nbs` that have no executed
+    copy of their current cells, when `execute` and CRYPTOVOL_DATA_DIR names a folder.
+    Returns {notebook file name: why its page has no outputs} for those still without one."""
+    missing = [p for p in nbs if run_notebooks.executed_copy(p) is None]
+    data = os.environ.get("CRYPTOVOL_DATA_DIR", "")
+    if not missing:
+        return {}
+    if not execute:
+        return {p.name: "no executed copy of its current cells (--no-execute)" for p in missing}
+    if not (data and Path(data).is_dir()):
+        why = "no executed copy of its current cells and no data folder to run it on"
+        return {p.name: f"{why} (set CRYPTOVOL_DATA_DIR; make nbtest writes them)" for p in missing}
+    print(f"docs: running {len(missing)} notebook(s) with no executed copy of their current cells")
+    why = {}
+    for f, ok, _ in run_notebooks.run(missing, n_workers=2):
+        if not ok:
+            why[f.name] = "it failed when run (traceback above)"
+        elif run_notebooks.executed_copy(f) is None:
+            why[f.name] = "not executed (skip_exec, or its copy could not be written)"
+    return why
+
+
 def assemble() -> None:
-    """Write _docs_src/: the landing page, the pages in docs/, the notebooks and one API page per
-    module."""
+    """Write _docs_src/: the landing page, the pages in docs/, the notebooks (their executed
+    copies where there are any) and one API page per module."""
     if BUILD.exists():
-        shutil.rmtree(BUILD)
+        for item in BUILD.iterdir():
+            if item.name not in KEEP:
+                shutil.rmtree(item) if item.is_dir() else item.unlink()
     (SRC / "notebooks").mkdir(parents=True)
     (SRC / "api").mkdir()
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -214,17 +252,21 @@ def assemble() -> None:
             text = p.read_text(encoding="utf-8")
             (SRC / p.name).write_text(site_links(text, p), encoding="utf-8")
             nav_pages.append({page_title(text, p.stem): p.name})
-    nav_nbs, nav_api = [], []
+    nav_nbs, nav_api, shown = [], [], {}
     for p in notebooks():
         nb = json.loads(p.read_text(encoding="utf-8"))
+        copy = run_notebooks.executed_copy(p)
+        page = json.loads(copy.read_text(encoding="utf-8")) if copy else json.loads(json.dumps(nb))
+        shown[p.stem] = copy is not None
         (SRC / "notebooks" / p.name).write_text(
-            json.dumps(with_mathml(nb), indent=1), encoding="utf-8"
+            json.dumps(with_mathml(page), indent=1), encoding="utf-8"
         )
         nav_nbs.append({p.stem: f"notebooks/{p.name}"})
         mod = module_of(nb)
         if mod and (ROOT / LIB / f"{mod}.py").is_file():
             (SRC / "api" / f"{mod}.md").write_text(api_page(p, nb, mod), encoding="utf-8")
             nav_api.append({f"{LIB}.{mod}": f"api/{mod}.md"})
+    OUTPUTS.write_text(json.dumps(shown, indent=1) + "\n", encoding="utf-8")
     nav = [{"Home": "index.md"}, *nav_pages, {"Notebooks": nav_nbs}, {"API": nav_api}]
     (BUILD / "mkdocs.yml").write_text(
         "# written by docs/build_docs.py: the project's mkdocs.yml plus the generated pages "
@@ -296,7 +338,70 @@ def browser_check(
     return problems
 
 
-def main() -> int:
+_OUTPUT_AREA = 'class="jp-OutputArea jp-Cell-outputArea"'  # mkdocs-jupyter: one per cell output
+_FIGURE = 'src="data:image/png;base64,'
+_TABLE = re.compile(r"<table\b[^>]*>")
+
+
+def output_problems(site: Path = SITE, page: str = CHECK_PAGE) -> list[str]:
+    """Why the built site's notebook pages do not show the outputs they should (empty: none).
+    Every page built from an executed copy must show outputs; with a data folder
+    (CRYPTOVOL_DATA_DIR), the page `page` must be one and show a figure (PNG) and a table."""
+    if not OUTPUTS.is_file() or not (site / "index.html").is_file():
+        return [f"no built site ({site}/index.html, {OUTPUTS.name}): run make docs first"]
+    shown = json.loads(OUTPUTS.read_text(encoding="utf-8"))
+    problems = []
+    for name, has in shown.items():
+        html = site / "notebooks" / f"{name}.html"
+        if has and _OUTPUT_AREA not in html.read_text(encoding="utf-8", errors="replace"):
+            problems.append(
+                f"{html.relative_to(site)} shows no outputs, yet it was built from an executed copy"
+            )
+    data = os.environ.get("CRYPTOVOL_DATA_DIR", "")
+    if not (data and Path(data).is_dir()):
+        print(
+            f"docs-check: no data folder (CRYPTOVOL_DATA_DIR), so {page}'s outputs are not "
+            f"required; {sum(shown.values())} of {len(shown)} notebook pages show outputs"
+        )
+        return problems
+    html = site / "notebooks" / f"{page}.html"
+    text = html.read_text(encoding="utf-8", errors="replace") if html.is_file() else ""
+    if not shown.get(page):
+        problems.append(f"{html.relative_to(site)} was built without outputs (see make docs)")
+    else:
+        problems += [
+            f"{html.relative_to(site)} has no {what} among its outputs"
+            for what, found in (("figure (PNG)", _FIGURE in text), ("table", _TABLE.search(text)))
+            if not found
+        ]
+    if not problems:
+        print(
+            f"docs-check: {sum(shown.values())} of {len(shown)} notebook pages show outputs; "
+            f"{html.relative_to(site)} has figures and tables"
+        )
+    return problems
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Build the documentation site into _docs/.")
+    ap.add_argument(
+        "--no-execute",
+        action="store_true",
+        help="never run notebooks: pages with no executed copy show no outputs",
+    )
+    ap.add_argument(
+        "--check",
+        action="store_true",
+        help="only check the built site's notebook pages show their outputs (make docs-check)",
+    )
+    a = ap.parse_args(argv)
+    if a.check:
+        problems = output_problems(SITE)
+        for p in problems:
+            print(f"docs-check: {p}", file=sys.stderr)
+        return 1 if problems else 0
+    with contextlib.chdir(ROOT):  # nbdev finds settings.ini from here
+        no_outputs = ensure_executed(notebooks(), execute=not a.no_execute)
     assemble()
     r = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--clean", "-f", str(BUILD / "mkdocs.yml")],
@@ -328,6 +433,16 @@ def main() -> int:
         f"docs: {SITE}/index.html ({sum(1 for _ in SITE.rglob('*.html'))} pages, no remote "
         "scripts or styles, no browser errors)"
     )
+    shown = json.loads(OUTPUTS.read_text(encoding="utf-8"))
+    print(
+        f"docs: {sum(shown.values())} of {len(shown)} notebook pages show their outputs "
+        f"(executed copies in {run_notebooks.EXECUTED.relative_to(ROOT)}/)"
+    )
+    if no_outputs:
+        print(
+            "docs: notebook pages WITHOUT outputs:\n  "
+            + "\n  ".join(f"{name}: {why}" for name, why in sorted(no_outputs.items()))
+        )
     return 0
 
 
