@@ -14,21 +14,21 @@ import pandas as pd
 from .config import (VOL_FLOOR, ConfigError, DataError, atomic_path, ensure_dir, get_logger, get_params, load_json, project_root,
                               safe_symbol, save_json)
 from .forecasters import FORECASTERS
+from .parallel import Executor
 from .evaluate import (_clean, best_baseline_on_validation, classical_record, diebold_mariano, forecast_metrics,
                                 qlike_loss, realized_scores, record_forecasts, squared_error, training_end)
 from .features import Dataset, build_features, forecast_days, forward_realized_vol, make_dataset, valid_samples
 
 log = get_logger(__name__)
 
-
 # %% auto #0
 __all__ = ['log', 'GLOBAL_COLUMNS', 'INTERVAL_COLUMNS', 'LOWER_IS_BETTER', 'Fold', 'window_dates', 'fold_bounds', 'plan_folds',
            'fold_params', 'restrict_test', 'fold_dataset', 'check_fold_dates', 'join_folds', 'fold_classical',
            'anchor_forecast', 'fold_network', 'global_fold_forecasts', 'join_global_forecasts', 'run_fold',
            'model_confidence_set', 'forecasters_of', 'interval_coverage', 'network_names', 'score_record',
-           'backtest_dir', 'backtest', 'load_backtest', 'panel_choice', 'mean_ranks', 'own_anchor', 'coin_row',
-           'network_row', 'realized_row', 'backtest_summary', 'summary_markdown', 'realized_lines', 'panel_lines',
-           'network_lines']
+           'backtest_dir', 'models_dir', 'FoldJob', 'run_fold_job', 'plan_jobs', 'score_coin', 'backtest_coins',
+           'backtest', 'load_backtest', 'panel_choice', 'mean_ranks', 'own_anchor', 'coin_row', 'network_row',
+           'realized_row', 'backtest_summary', 'summary_markdown', 'realized_lines', 'panel_lines', 'network_lines']
 
 # %% ../nbs/10_backtest.ipynb #5606e76a
 @dataclass(frozen=True)
@@ -269,39 +269,78 @@ def _read_inputs(symbol: str, p: dict):
     from cryptovol.features import _read_inputs as read
     return read(symbol, p)
 
-def backtest(symbol: str, params: dict | None = None, with_model: bool = True, warm_start: bool | None = None,
-             out: str | Path | None = None, progress: bool = True) -> dict:
-    "Walk-forward backtest of `symbol`: write reports/backtest/{symbol}.json and {symbol}_predictions.csv; returns the results."
-    from tqdm.auto import tqdm
-    p = copy.deepcopy(params if params is not None else get_params())
-    warm = p["backtest"]["warm_start"] if warm_start is None else bool(warm_start)
-    out = ensure_dir(Path(out) if out is not None else backtest_dir())
-    models = project_root()/"models"/"backtest"/safe_symbol(symbol) if out == backtest_dir() else out/"models"/safe_symbol(symbol)
-    ensure_dir(models)   # per-coin fold networks (model.scope per_coin); with the global model it stays empty
-    t0 = time.perf_counter()
-    prices, fng = _read_inputs(symbol, p)
-    folds, skipped = plan_folds(window_dates(prices, fng, p), p)
-    preds, infos, prev = [], [], None
-    bar = tqdm(folds, desc=f"{symbol} backtest", unit="fold", disable=not progress)
-    for fold in bar:
-        fdir = models/f"fold_{fold.k}"
-        pred, info = run_fold(symbol, prices, fng, p, fold, fdir, prev if warm else None, with_model)
-        preds.append(pred); infos.append(info)
-        if with_model: prev = fdir/"model.keras"
-        bar.set_postfix_str(f"fold {fold.k}: {info['start']}..{info['end']} {info['seconds']:.0f}s")
+def models_dir(symbol: str, out: Path) -> Path:
+    "Where a coin's fold networks go (model.scope per_coin): models/backtest/{symbol}, or {out}/models/{symbol} elsewhere."
+    return project_root()/"models"/"backtest"/safe_symbol(symbol) if out == backtest_dir() else out/"models"/safe_symbol(symbol)
+
+@dataclass(frozen=True)
+class FoldJob:
+    "(coin, fold) runs that one task makes in order, in one process; each run's networks go to its folder."
+    params: dict
+    with_model: bool
+    warm: bool   # start each coin's fold network from its previous fold's
+    runs: tuple  # ((symbol, Fold, fold_dir), ...)
+
+def run_fold_job(job: FoldJob) -> list[tuple[pd.DataFrame, dict]]:
+    """`run_fold` for each of the job's runs, in order: a coin's inputs are read once, the pooled fits of an origin are
+    made once for all its coins (rv_net's memo), and a warm start reads the coin's previous fold of this job."""
+    inputs, prev, out = {}, {}, []
+    for symbol, fold, fdir in job.runs:
+        if symbol not in inputs: inputs[symbol] = _read_inputs(symbol, job.params)
+        init = prev.get(symbol) if job.warm else None
+        out.append(run_fold(symbol, *inputs[symbol], job.params, fold, fdir, init, job.with_model))
+        if job.with_model: prev[symbol] = fdir/"model.keras"
+    return out
+
+def plan_jobs(folds: dict, params: dict, with_model: bool, warm: bool, models: dict) -> list[FoldJob]:
+    """The backtest's independent tasks: one per fold (every coin at that origin, so pooled fits are shared) or, when a
+    coin's fold network starts from its previous fold's (warm start of per-coin networks), one per coin."""
+    chained = warm and with_model and params["model"]["scope"] != "global"
+    groups: dict = {}
+    for s, fs in folds.items():
+        for f in fs: groups.setdefault(s if chained else f.k, []).append((s, f, models[s]/f"fold_{f.k}"))
+    return [FoldJob(params, with_model, warm, tuple(groups[key])) for key in sorted(groups)]
+
+def score_coin(symbol: str, p: dict, results: list, skipped: list, with_model: bool, warm: bool, out: Path) -> dict:
+    "Join a coin's fold results into its track record, score it and write reports/backtest/{symbol}.json and {symbol}_predictions.csv."
+    preds, infos = [r[0] for r in results], [r[1] for r in results]
     record = join_folds(preds)
     h = int(p["target"]["horizon"])
     kind = "global" if p["model"]["scope"] == "global" else p["model"]["type"]
     res = {"symbol": symbol, "horizon": h, "with_model": with_model, "warm_start": warm, "model_type": kind,
            "start": str(record.index[0].date()), "end": str(record.index[-1].date()), "n_days": int(len(record)),
            "folds": infos, "skipped_folds": skipped, "best_classical_per_fold": [i["best_classical"] for i in infos],
-           **score_record(record, h, p), "settings": p["backtest"], "wall_seconds": round(time.perf_counter() - t0, 1)}
+           **score_record(record, h, p), "settings": p["backtest"],
+           "wall_seconds": round(sum(i["seconds"] for i in infos), 1)}   # the coin's folds, wherever they ran
     if (realized := realized_scores(record, forecasters_of(record), symbol, h, p)) is not None: res["realized_target"] = realized
     save_json(_clean(res), out/f"{safe_symbol(symbol)}.json")
     with atomic_path(out/f"{safe_symbol(symbol)}_predictions.csv") as tmp:
         record.reset_index().to_csv(tmp, index=False, date_format="%Y-%m-%d")
-    log.info(f"{symbol}: backtest of {len(folds)} folds, {len(record)} days in {res['wall_seconds']:.0f}s; wrote {out}")
+    log.info(f"{symbol}: backtest of {len(infos)} folds, {len(record)} days in {res['wall_seconds']:.0f}s; wrote {out}")
     return res
+
+def backtest_coins(symbols: list[str], params: dict | None = None, with_model: bool = True, warm_start: bool | None = None,
+                   out: str | Path | None = None, progress: bool = True, executor: Executor | None = None) -> list[dict]:
+    """Walk-forward backtest of every coin of `symbols`; returns each coin's results (`backtest`'s).
+
+    The (coin, fold) fits are planned as independent jobs (`plan_jobs`) and run by `executor` (default: params.yaml's
+    `parallel` section: one process per core, or a Ray cluster at `parallel.address`); then each coin's record is
+    joined, scored and written (`score_coin`). The digits do not depend on the executor."""
+    p = copy.deepcopy(params if params is not None else get_params())
+    warm = p["backtest"]["warm_start"] if warm_start is None else bool(warm_start)
+    out = ensure_dir(Path(out) if out is not None else backtest_dir())
+    plans = {s: plan_folds(window_dates(*_read_inputs(s, p), p), p) for s in symbols}
+    models = {s: ensure_dir(models_dir(s, out)) for s in symbols}   # per-coin fold networks; the global model leaves it empty
+    jobs = plan_jobs({s: fs for s, (fs, _) in plans.items()}, p, with_model, warm, models)
+    ex = executor or Executor.from_params(p)
+    done = ex.map(run_fold_job, jobs, desc=f"backtest ({ex})" if progress else None)
+    runs = {(s, f.k): r for job, results in zip(jobs, done) for (s, f, _), r in zip(job.runs, results)}
+    return [score_coin(s, p, [runs[s, f.k] for f in fs], skipped, with_model, warm, out) for s, (fs, skipped) in plans.items()]
+
+def backtest(symbol: str, params: dict | None = None, with_model: bool = True, warm_start: bool | None = None,
+             out: str | Path | None = None, progress: bool = True, executor: Executor | None = None) -> dict:
+    "Walk-forward backtest of `symbol`: write reports/backtest/{symbol}.json and {symbol}_predictions.csv; returns the results."
+    return backtest_coins([symbol], params, with_model, warm_start, out, progress, executor)[0]
 
 def load_backtest(symbol: str, out: str | Path | None = None) -> tuple[dict, pd.DataFrame]:
     "A coin's backtest results and track record, as `backtest` wrote them."

@@ -217,7 +217,7 @@ def cmd_report(args):
     if not args.no_index: print(f"index -> {build_index()}")
 
 def cmd_backtest(args):
-    from cryptovol.backtest import backtest, backtest_summary, backtest_dir
+    from cryptovol.backtest import backtest_coins, backtest_summary, backtest_dir
     params = _params(args)
     out = Path(args.output) if args.output else backtest_dir()
     if args.global_models:
@@ -227,9 +227,11 @@ def cmd_backtest(args):
               "model.scope is per_coin: each coin's backtest trains its own networks (nothing to do here)")
         return
     if not args.summary_only:
-        for s in _symbols(args):
-            r = backtest(s, params, with_model=not args.classical_only, warm_start=True if args.warm_start else None, out=out)
-            print(f"{s}: {len(r['folds'])} folds, {r['start']}..{r['end']} ({r['n_days']} days) in {r['wall_seconds']:.0f} s -> {out}")
+        # every coin in one call: the (coin, fold) fits run as parallel jobs (params.yaml `parallel`), pooled fits once per origin
+        for r in backtest_coins(_symbols(args), params, with_model=not args.classical_only,
+                                warm_start=True if args.warm_start else None, out=out):
+            print(f"{r['symbol']}: {len(r['folds'])} folds, {r['start']}..{r['end']} ({r['n_days']} days), "
+                  f"{r['wall_seconds']:.0f} s of fits -> {out}")
     if not args.no_summary:
         backtest_summary(None if args.summary_only or not args.crypto_symbol else [args.crypto_symbol], out)
         print((out/"summary.md").read_text(encoding="utf-8"))

@@ -5,6 +5,7 @@
 # %% ../nbs/16_forecasters.ipynb #749a625b
 from __future__ import annotations
 from dataclasses import dataclass
+from functools import partial
 from typing import ClassVar, Mapping, Sequence
 
 import numpy as np
@@ -13,6 +14,7 @@ from scipy import signal, stats
 import statsmodels.api as sm
 
 from .config import VOL_FLOOR, ConfigError, DataError, get_logger, get_params
+from .parallel import Executor
 
 log = get_logger("cryptovol.forecasters")
 
@@ -21,8 +23,8 @@ __all__ = ['log', 'FORECASTERS', 'Forecast', 'CoinData', 'Fitted', 'Forecaster',
            'make_forecasters', 'fit_all', 'naive_forecast', 'forward_realized_vol_from_returns', 'ewma_forecast',
            'garch_forecast', 'rolling_vol_components', 'har_components', 'fit_har', 'har_forecast', 'log_normal_point',
            'fit_log_har', 'log_har_forecast', 'combine_forecasts', 'Naive', 'EWMA', 'GARCH', 'HAR', 'LogHAR',
-           'RangeHAR', 'Combination', 'classical_data', 'baseline_forecasts', 'Origin', 'TrackRecord', 'walk_forward',
-           'leverage_components', 'HARLeverage']
+           'RangeHAR', 'Combination', 'classical_data', 'baseline_forecasts', 'Origin', 'TrackRecord',
+           'OriginForecasts', 'forecast_origin', 'join_origins', 'walk_forward', 'leverage_components', 'HARLeverage']
 
 # %% ../nbs/16_forecasters.ipynb #7b9d3f00
 @dataclass(frozen=True)
@@ -860,58 +862,84 @@ class TrackRecord:
         return pd.DataFrame({n: one(f) for n, f in self.forecasts.items()}, index=self.actual.index)
 
 
-def walk_forward(
-    forecasters: Sequence[Forecaster], data: CoinData, origins: Sequence[Origin]
-) -> TrackRecord:
-    """At each origin fit every forecaster on what was known then (`fit_all`) and forecast the
-    origin's dates; join into one record.
-    """
-    use = [f for f in forecasters if f.applies(data)]
-    vols, spreads, kinds, folds, fits = (
-        {f.name: [] for f in use},
-        {f.name: [] for f in use},
-        {},
-        [],
-        [],
-    )
-    for o in origins:
-        fitted = fit_all(use, data, o.until)
-        dates = pd.DatetimeIndex(o.dates)
-        for n, fit in fitted.items():
-            fc = fit.forecast(data, dates)
-            vols[n].append(fc.vol)
-            kinds[n] = fc.kind
-            spreads[n].append(
-                fc.spread if fc.spread is not None else pd.Series(np.nan, index=dates)
-            )
-        folds.append(pd.Series(o.k, index=dates))
-        fits.append(
-            {
-                "fold": o.k,
-                "until": str(pd.Timestamp(o.until).date()),
-                "params": {n: f.params for n, f in fitted.items()},
-                "spread": {n: f.spread for n, f in fitted.items()},
-            }
-        )
-    fold = pd.concat(folds)
+@dataclass(frozen=True)
+class OriginForecasts:
+    """What one origin of a walk-forward gives: each forecaster's Forecast on the origin's dates,
+    and what was fitted."""
+
+    origin: Origin
+    forecasts: dict  # name -> Forecast on origin.dates
+    fit: dict  # {'fold', 'until', 'params': {name: params}, 'spread': {name: s}}
+
+
+def forecast_origin(
+    forecasters: Sequence[Forecaster], data: CoinData, origin: Origin
+) -> OriginForecasts:
+    """Fit every forecaster on what was known at `origin.until` (`fit_all`) and forecast the
+    origin's dates: one task of `walk_forward`, independent of every other origin.
+
+    With one BLAS thread, so that a fit gives the same digits in any process (GARCH's maximum
+    likelihood moves by ~1e-5 with the thread count)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        fitted = fit_all(forecasters, data, origin.until)
+        dates = pd.DatetimeIndex(origin.dates)
+        forecasts = {n: fit.forecast(data, dates) for n, fit in fitted.items()}
+    fit = {
+        "fold": origin.k,
+        "until": str(pd.Timestamp(origin.until).date()),
+        "params": {n: f.params for n, f in fitted.items()},
+        "spread": {n: f.spread for n, f in fitted.items()},
+    }
+    return OriginForecasts(origin, forecasts, fit)
+
+
+def join_origins(parts: Sequence[OriginForecasts], data: CoinData) -> TrackRecord:
+    "The origins' forecasts as one `TrackRecord`; raises if two origins forecast the same date."
+    fold = pd.concat([pd.Series(p.origin.k, index=pd.DatetimeIndex(p.origin.dates)) for p in parts])
     if fold.index.has_duplicates:
         raise DataError(
             f"origins forecast {int(fold.index.duplicated().sum())} dates twice; give each origin "
             "its own dates"
         )
-
-    def joined(parts):
-        return pd.concat(parts).reindex(fold.index)
-
     forecasts = {}
-    for n in vols:
-        s = joined(spreads[n])
+    for n, first in parts[0].forecasts.items():
+        vol = pd.concat([p.forecasts[n].vol for p in parts]).reindex(fold.index).rename(n)
+        spread = pd.concat(
+            [
+                p.forecasts[n].spread
+                if p.forecasts[n].spread is not None
+                else pd.Series(np.nan, index=p.forecasts[n].vol.index)
+                for p in parts
+            ]
+        ).reindex(fold.index)
         forecasts[n] = Forecast(
-            n, joined(vols[n]).rename(n), None if s.isna().all() else s, data.horizon, kinds[n]
+            n, vol, None if spread.isna().all() else spread, data.horizon, first.kind
         )
-    return TrackRecord(
-        data.target.reindex(fold.index).rename("actual"), fold.rename("fold"), forecasts, fits
-    )
+    actual = data.target.reindex(fold.index).rename("actual")
+    return TrackRecord(actual, fold.rename("fold"), forecasts, [p.fit for p in parts])
+
+
+def walk_forward(
+    forecasters: Sequence[Forecaster],
+    data: CoinData,
+    origins: Sequence[Origin],
+    executor: Executor | None = None,
+) -> TrackRecord:
+    """At each origin fit every forecaster on what was known then and forecast the origin's dates
+    (`forecast_origin`); join into one record (`join_origins`).
+
+    The origins are independent tasks: `executor` runs them (default `Executor(workers=1)`, in
+    this process; `Executor()` one process per core; `Executor(address=...)` a Ray cluster), and
+    every executor gives the same digits. Within an origin the forecasters that build on others
+    (the combination, rv_net's anchor) follow them (`fit_all`)."""
+    use = [f for f in forecasters if f.applies(data)]
+    if not origins:
+        raise DataError("walk_forward needs at least one origin")
+    run = partial(forecast_origin, use, data)
+    parts = (executor or Executor(workers=1)).map(run, list(origins))
+    return join_origins(parts, data)
 
 # %% ../nbs/16_forecasters.ipynb #17e1abf3
 def leverage_components(returns: pd.Series, windows: Sequence[int] = (1, 7, 30)) -> pd.DataFrame:

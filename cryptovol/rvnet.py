@@ -495,7 +495,8 @@ class _RVNetFit(Fitted):
         super().__init__(
             name,
             until,
-            {k: sm[k] for k in ("val_qlike", "val_qlike_anchor", "n_train", "fit_seconds")},
+            # what was fitted, not how long it took: a track record's digits depend on the data only
+            {k: sm[k] for k in ("val_qlike", "val_qlike_anchor", "n_train")},
             0.5 * sm["val_spread"],
         )
         self.res = res

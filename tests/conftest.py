@@ -75,3 +75,20 @@ def tiny_rv_net(request, monkeypatch):
         return dataclasses.replace(full(cls, section, windows), epochs=2, seeds=1)
 
     monkeypatch.setattr(rvnet.RVNetSpec, "from_params", classmethod(tiny))
+
+
+@pytest.fixture(autouse=True)
+def serial_by_default(request, monkeypatch):
+    """In-process tests run the backtest's folds in this process unless they ask for processes or
+    Ray (an explicit `Executor`, or `parallel.workers`/`address` set): the patches above (tiny
+    rv_net) do not reach a spawned process. The command-line tests run the shipped default
+    (`parallel.workers: null`, one process per core) for real."""
+    from cryptovol.parallel import Executor
+
+    shipped = Executor.from_params.__func__
+
+    def from_params(cls, params=None):
+        ex = shipped(cls, params)
+        return cls(workers=1) if ex.workers is None and ex.address is None else ex
+
+    monkeypatch.setattr(Executor, "from_params", classmethod(from_params))

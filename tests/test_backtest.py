@@ -120,3 +120,41 @@ def test_anchor_alone_survives_a_flat_day_in_training(inputs, params):
     Y = ds.Y_train.copy(); Y[0, 0] = 0.0
     a = bt.anchor_forecast(dataclasses.replace(ds, Y_train=Y), params["model"]["anchor_features"])
     assert np.isfinite(a).all() and (a > 0).all()
+
+
+def _without_timings(res: dict) -> dict:
+    "A coin's backtest results less the seconds it took (which differ from run to run)."
+    out = {k: v for k, v in res.items() if k != "wall_seconds"}
+    out["folds"] = [{k: v for k, v in f.items() if k != "seconds"} for f in res["folds"]]
+    return out
+
+
+def test_backtest_in_two_processes_equals_serial(project, params):
+    """The (coin, fold) jobs in two processes give the serial backtest's files digit for digit:
+    classical forecasters (GARCH, whose fit moves with the BLAS thread count, among them), a pooled
+    one and rv_net (small), two coins, three folds; one job per fold, so a pooled fit is made once
+    per origin."""
+    from cryptovol.parallel import Executor
+
+    fast = ["naive", "ewma", "garch", "har_log", "rv_log_har_pool", "rv_net"]  # GARCH: thread-sensitive
+    small = {"rv_net.epochs": 2, "rv_net.seeds": 1, "evaluation.forecasters": fast}
+    p = with_overrides(params, **small, universe=["BTC-USD", "ETH-USD", "XRP-USD"])
+    coins = ["BTC-USD", "ETH-USD"]
+    plans = {s: bt.plan_folds(bt.window_dates(*_read_inputs(s, p), p), p)[0] for s in coins}
+    jobs = bt.plan_jobs(plans, p, False, False, {s: project / s for s in coins})
+    assert [sorted({f.k for _, f, _ in j.runs}) for j in jobs] == [[k] for k in (0, 1, 2)]
+    assert all([s for s, _, _ in j.runs] == coins for j in jobs)
+    runs = {}
+    for name, ex in (("serial", Executor(workers=1)), ("two", Executor(workers=2))):
+        got = bt.backtest_coins(coins, p, False, out=project / name, progress=False, executor=ex)
+        runs[name] = {r["symbol"]: _without_timings(r) for r in got}
+    assert runs["two"] == runs["serial"]
+    for s in coins:
+        f = f"{s}_predictions.csv"
+        assert (project / "two" / f).read_bytes() == (project / "serial" / f).read_bytes()
+    assert "rv_net" in runs["serial"]["BTC-USD"]["metrics"]
+    # per-coin networks warm-started from their previous fold: one job per coin, folds in order
+    chained = bt.plan_jobs(plans, p, True, True, {s: project / s for s in coins})
+    pc = with_overrides(p, **{"model.scope": "per_coin"})
+    per_coin = bt.plan_jobs(plans, pc, True, True, {s: project / s for s in coins})
+    assert len(chained) == 3 and [[s for s, _, _ in j.runs] for j in per_coin] == [[c] * 3 for c in coins]
