@@ -263,3 +263,15 @@ def test_two_node_ray_cluster_equals_serial(two_nodes, fits):
         f"two-node cluster up in {two_nodes['started_s']:.1f} s; "
         f"{len(tasks)} fits on it in {took:.1f} s"
     )
+
+
+def test_walk_forward_on_the_two_node_cluster_equals_serial(two_nodes, fits):
+    "`walk_forward` given a Ray executor: the origins run as cluster tasks, same record to the digit."
+    from cryptovol.forecasters import walk_forward
+
+    one_fold, tasks, serial = fits
+    forecasters, data = one_fold.args
+    origins = [t[0] for t in tasks]
+    rec = walk_forward(forecasters, data, origins, Executor(address=two_nodes["address"]))
+    pd.testing.assert_frame_equal(_frame([rec]), serial, check_exact=True)
+    assert [f["fold"] for f in rec.fits] == [o.k for o in origins]
