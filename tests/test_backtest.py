@@ -144,10 +144,10 @@ def test_backtest_in_two_processes_equals_serial(project, params):
     jobs = bt.plan_jobs(plans, p, False, False, {s: project / s for s in coins})
     assert [sorted({f.k for _, f, _ in j.runs}) for j in jobs] == [[k] for k in (0, 1, 2)]
     assert all([s for s, _, _ in j.runs] == coins for j in jobs)
-    runs = {}
+    runs, results = {}, {}
     for name, ex in (("serial", Executor(workers=1)), ("two", Executor(workers=2))):
         got = bt.backtest_coins(coins, p, False, out=project / name, progress=False, executor=ex)
-        runs[name] = {r["symbol"]: _without_timings(r) for r in got}
+        runs[name], results[name] = {r["symbol"]: _without_timings(r) for r in got}, got
     assert runs["two"] == runs["serial"]
     for s in coins:
         f = f"{s}_predictions.csv"
@@ -158,3 +158,17 @@ def test_backtest_in_two_processes_equals_serial(project, params):
     pc = with_overrides(p, **{"model.scope": "per_coin"})
     per_coin = bt.plan_jobs(plans, pc, True, True, {s: project / s for s in coins})
     assert len(chained) == 3 and [[s for s, _, _ in j.runs] for j in per_coin] == [[c] * 3 for c in coins]
+
+    # what validation would ship: per fold the lowest validation QLIKE, networks included, scored
+    # on the record's own forecasts of that pick
+    vp = bt.validation_pick(results["serial"])
+    for r in results["serial"]:
+        _, rec = bt.load_backtest(r["symbol"], project / "serial")
+        picks = {f["fold"]: f["validation_pick"] for f in r["folds"]}
+        for f in r["folds"]:
+            scores = f["validation_qlike_all"]
+            assert f["validation_pick"] == min(scores, key=scores.get) and "rv_net" in scores
+        chosen = np.array([rec.at[d, picks[k]] for d, k in rec["fold"].items()])
+        a = rec["actual"].to_numpy()
+        expect = np.mean(a**2 / chosen**2 - np.log(a**2 / chosen**2) - 1)
+        assert vp["coins"][r["symbol"]]["qlike"] == pytest.approx(expect, rel=1e-9)
