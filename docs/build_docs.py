@@ -257,7 +257,8 @@ def assemble() -> None:
         nb = json.loads(p.read_text(encoding="utf-8"))
         copy = run_notebooks.executed_copy(p)
         page = json.loads(copy.read_text(encoding="utf-8")) if copy else json.loads(json.dumps(nb))
-        shown[p.stem] = copy is not None
+        # cells with outputs (a notebook may run and print nothing), None: not executed
+        shown[p.stem] = sum(bool(c.get("outputs")) for c in page["cells"]) if copy else None
         (SRC / "notebooks" / p.name).write_text(
             json.dumps(with_mathml(page), indent=1), encoding="utf-8"
         )
@@ -343,41 +344,52 @@ _FIGURE = 'src="data:image/png;base64,'
 _TABLE = re.compile(r"<table\b[^>]*>")
 
 
+def _executed(shown: dict) -> int:
+    return sum(n is not None for n in shown.values())
+
+
 def output_problems(site: Path = SITE, page: str = CHECK_PAGE) -> list[str]:
     """Why the built site's notebook pages do not show the outputs they should (empty: none).
-    Every page built from an executed copy must show outputs; with a data folder
+    Every page built from an executed copy with outputs must show them; with a data folder
     (CRYPTOVOL_DATA_DIR), the page `page` must be one and show a figure (PNG) and a table."""
     if not OUTPUTS.is_file() or not (site / "index.html").is_file():
         return [f"no built site ({site}/index.html, {OUTPUTS.name}): run make docs first"]
     shown = json.loads(OUTPUTS.read_text(encoding="utf-8"))
     problems = []
-    for name, has in shown.items():
+    for name, n in shown.items():
         html = site / "notebooks" / f"{name}.html"
-        if has and _OUTPUT_AREA not in html.read_text(encoding="utf-8", errors="replace"):
+        if n and _OUTPUT_AREA not in html.read_text(encoding="utf-8", errors="replace"):
             problems.append(
-                f"{html.relative_to(site)} shows no outputs, yet it was built from an executed copy"
+                f"{html.relative_to(site)} shows no outputs, yet its executed copy has {n} cells "
+                "with outputs"
             )
     data = os.environ.get("CRYPTOVOL_DATA_DIR", "")
     if not (data and Path(data).is_dir()):
         print(
             f"docs-check: no data folder (CRYPTOVOL_DATA_DIR), so {page}'s outputs are not "
-            f"required; {sum(shown.values())} of {len(shown)} notebook pages show outputs"
+            f"required; {_executed(shown)} of {len(shown)} notebook pages built from "
+            "executed copies"
         )
         return problems
     html = site / "notebooks" / f"{page}.html"
     text = html.read_text(encoding="utf-8", errors="replace") if html.is_file() else ""
+    # the output areas only (each up to the next cell), not the page's markdown
+    outs = [o.split('<div class="jp-Cell ')[0] for o in text.split(_OUTPUT_AREA)[1:]]
     if not shown.get(page):
         problems.append(f"{html.relative_to(site)} was built without outputs (see make docs)")
     else:
         problems += [
             f"{html.relative_to(site)} has no {what} among its outputs"
-            for what, found in (("figure (PNG)", _FIGURE in text), ("table", _TABLE.search(text)))
+            for what, found in (
+                ("figure (PNG)", any(_FIGURE in o for o in outs)),
+                ("table", any(_TABLE.search(o) for o in outs)),
+            )
             if not found
         ]
     if not problems:
         print(
-            f"docs-check: {sum(shown.values())} of {len(shown)} notebook pages show outputs; "
-            f"{html.relative_to(site)} has figures and tables"
+            f"docs-check: {_executed(shown)} of {len(shown)} notebook pages built from executed "
+            f"copies; {html.relative_to(site)} has figures and tables"
         )
     return problems
 
@@ -435,8 +447,8 @@ def main(argv=None) -> int:
     )
     shown = json.loads(OUTPUTS.read_text(encoding="utf-8"))
     print(
-        f"docs: {sum(shown.values())} of {len(shown)} notebook pages show their outputs "
-        f"(executed copies in {run_notebooks.EXECUTED.relative_to(ROOT)}/)"
+        f"docs: {_executed(shown)} of {len(shown)} notebook pages built from executed copies "
+        f"(in {run_notebooks.EXECUTED.relative_to(ROOT)}/)"
     )
     if no_outputs:
         print(
