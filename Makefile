@@ -48,6 +48,7 @@ export-check: setup
 # pyflakes' checks with ruff (pyproject.toml [tool.ruff]): the package, the notebooks, tests, benchmarks, docs scripts
 # `ruff format` and lines <= 100 are adopted file by file: FORMATTED lists the files that pass both, the rest follow
 FORMATTED := \
+	nbs/01_data.ipynb \
 	nbs/16_forecasters.ipynb \
 	tests/conftest.py \
 	tests/test_benchmarks.py \

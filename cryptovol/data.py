@@ -11,9 +11,9 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from .config import (ENV_DATA_DIR, ConfigError, DataError, DataSourceError, atomic_path, configured_mirror,
-                              fear_greed_path, with_overrides, get_logger, get_params, manifest_dir, mirror_dir,
-                              raw_prices_path)
+from .config import ENV_DATA_DIR, ConfigError, DataError, DataSourceError, atomic_path
+from .config import configured_mirror, fear_greed_path, with_overrides, get_logger
+from .config import get_params, manifest_dir, mirror_dir, raw_prices_path
 
 log = get_logger("cryptovol.data")
 
@@ -26,98 +26,167 @@ __all__ = ['log', 'PRICE_COLUMNS', 'YF_COLUMNS', 'DOWNLOAD_DEADLINE_S', 'FNG_FIE
 # %% ../nbs/01_data.ipynb #28af40bb
 PRICE_COLUMNS = ["Open", "High", "Low", "Close", "Volume"]
 YF_COLUMNS = ["Date", *PRICE_COLUMNS, "Dividends", "Stock Splits"]
-DOWNLOAD_DEADLINE_S = 45.0  # all attempts of one download together stay below this (the user waits < 60 s)
-def offline_fix(what: str = "yahoo/{SYMBOL}.csv (yfinance history().to_csv() format)", params: dict | None = None) -> str:
-    "The hint every 'no data' error ends with: the three ways to get data, in the order cryptovol tries them."
+# all attempts of one download together stay below this (the user waits < 60 s)
+DOWNLOAD_DEADLINE_S = 45.0
+
+
+def offline_fix(
+    what: str = "yahoo/{SYMBOL}.csv (yfinance history().to_csv() format)",
+    params: dict | None = None,
+) -> str:
+    """The hint every 'no data' error ends with: the three ways to get data, in the order cryptovol
+    tries them."""
     where, path = configured_mirror(params)
     raw = (params if params is not None else get_params())["data"]["mirror_dir"]
-    now = f"now {raw!r}" + ("" if path is None or path.is_dir() or where == ENV_DATA_DIR else f", not found at {path}")
-    return (f"get data one of three ways: (1) set {ENV_DATA_DIR} to a folder holding {what}; "
-            f"(2) point data.mirror_dir in params.yaml at such a folder ({now}); "
-            "(3) connect to the network for the live services (Yahoo Finance, the Fear & Greed API)")
+    now = f"now {raw!r}" + (
+        "" if path is None or path.is_dir() or where == ENV_DATA_DIR else f", not found at {path}"
+    )
+    return (
+        f"get data one of three ways: (1) set {ENV_DATA_DIR} to a folder holding {what}; "
+        f"(2) point data.mirror_dir in params.yaml at such a folder ({now}); "
+        "(3) connect to the network for the live services (Yahoo Finance, the Fear & Greed API)"
+    )
 
 # %% ../nbs/01_data.ipynb #589ebed4
 def _longest_feature_window(f: dict) -> int:
     macd = f.get("macd", [12, 26, 9])
-    windows = [f.get("rsi", 14), macd[1] + macd[2], f.get("bbands", [20])[0], f.get("atr", 14), f.get("volume_sma", 20),
-               *f.get("sma", []), *f.get("ema", []), *f.get("return_lags", []), *f.get("vol_windows", [])]
+    windows = [
+        f.get("rsi", 14),
+        macd[1] + macd[2],
+        f.get("bbands", [20])[0],
+        f.get("atr", 14),
+        f.get("volume_sma", 20),
+        *f.get("sma", []),
+        *f.get("ema", []),
+        *f.get("return_lags", []),
+        *f.get("vol_windows", []),
+    ]
     return int(max(windows))
 
+
 def min_history_days(params: dict | None = None) -> int:
-    "Fewest daily rows a series needs: longest feature window + 1 return + sequence_length + horizon + 3 x min_split_samples."
+    """Fewest daily rows a series needs: longest feature window + 1 return + sequence_length +
+    horizon + 3 x min_split_samples."""
     p = params if params is not None else get_params()
-    return (_longest_feature_window(p["features"]) + 1 + p["dataset"]["sequence_length"]
-            + p["target"]["horizon"] + 3 * p["dataset"]["min_split_samples"])
+    return (
+        _longest_feature_window(p["features"])
+        + 1
+        + p["dataset"]["sequence_length"]
+        + p["target"]["horizon"]
+        + 3 * p["dataset"]["min_split_samples"]
+    )
 
 # %% ../nbs/01_data.ipynb #1d1e4e7e
 def _parse_dates(values, name: str) -> pd.DatetimeIndex:
-    "Parse an index of dates; tz-aware dates become tz-naive wall-clock dates. DataError if unparseable or mixed tz."
-    if isinstance(values, pd.DatetimeIndex): idx = values
+    """Parse an index of dates; tz-aware dates become tz-naive wall-clock dates.
+    DataError if unparseable or mixed tz."""
+    if isinstance(values, pd.DatetimeIndex):
+        idx = values
     else:
-        try: idx = pd.DatetimeIndex(pd.to_datetime(values))
+        try:
+            idx = pd.DatetimeIndex(pd.to_datetime(values))
         except (ValueError, TypeError):
-            try: idx = pd.DatetimeIndex(pd.to_datetime(values, format="mixed"))
+            try:
+                idx = pd.DatetimeIndex(pd.to_datetime(values, format="mixed"))
             except (ValueError, TypeError):
-                coerced = pd.to_datetime(pd.Index(values).astype(str), format="mixed", utc=True, errors="coerce")
+                coerced = pd.to_datetime(
+                    pd.Index(values).astype(str), format="mixed", utc=True, errors="coerce"
+                )
                 bad = np.flatnonzero(coerced.isna())
                 if len(bad):
-                    raise DataError(f"{name}: cannot read date {values[bad[0]]!r} (row {bad[0] + 1}, {len(bad)} bad dates); "
-                                    "dates must look like '2024-12-07' or '2024-12-07 00:00:00+00:00'; fix or delete the file and reload") from None
-                raise DataError(f"{name}: the Date index mixes timezones (or mixes dates with and without a timezone); "
-                                "re-download the file so every date has the same UTC offset (yfinance writes +00:00 for crypto)") from None
+                    raise DataError(
+                        f"{name}: cannot read date {values[bad[0]]!r} (row {bad[0] + 1}, "
+                        f"{len(bad)} bad dates); dates must look like '2024-12-07' or '2024-12-07 "
+                        "00:00:00+00:00'; fix or delete the file and reload"
+                    ) from None
+                raise DataError(
+                    f"{name}: the Date index mixes timezones (or mixes dates with and without a "
+                    "timezone); re-download the file so every date has the same UTC offset "
+                    "(yfinance writes +00:00 for crypto)"
+                ) from None
     if idx.hasnans:
-        raise DataError(f"{name}: {int(idx.isna().sum())} empty date(s) in the Date index; fix or delete the file and reload")
-    if idx.tz is not None: idx = idx.tz_localize(None)
+        raise DataError(
+            f"{name}: {int(idx.isna().sum())} empty date(s) in the Date index; fix or delete the "
+            "file and reload"
+        )
+    if idx.tz is not None:
+        idx = idx.tz_localize(None)
     return pd.DatetimeIndex(idx.normalize().as_unit("ns"), name="Date")
+
 
 def _first(mask: pd.Series | np.ndarray, index) -> str:
     i = int(np.flatnonzero(np.asarray(mask))[0])
     return str(index[i].date()) if hasattr(index[i], "date") else str(index[i])
 
+
 def _check_history_length(df: pd.DataFrame, name: str, need: int):
     if len(df) < need:
         span = f"{df.index[0].date()}..{df.index[-1].date()}" if len(df) else "no dates"
-        raise DataError(f"{name}: only {len(df)} daily rows ({span}); at least {need} are needed for the configured windows "
-                        "(longest feature window + dataset.sequence_length + target.horizon + 3 x dataset.min_split_samples); "
-                        "load a longer history (earlier data.start) or reduce those params")
+        raise DataError(
+            f"{name}: only {len(df)} daily rows ({span}); at least {need} are needed for the "
+            "configured windows (longest feature window + dataset.sequence_length + target.horizon "
+            "+ 3 x dataset.min_split_samples); load a longer history (earlier data.start) or "
+            "reduce those params"
+        )
 
 # %% ../nbs/01_data.ipynb #d9ab41d6
 def _clean_nans(df: pd.DataFrame, name: str, max_ffill: int) -> pd.DataFrame:
     "Forward-fill runs of NaN rows up to `max_ffill` long; drop longer runs and leading NaN rows."
     rowna = df.isna().any(axis=1)
-    if not rowna.any(): return df
+    if not rowna.any():
+        return df
     run_id = (~rowna).cumsum()
     run_len = rowna.groupby(run_id).transform("sum")
     drop = rowna & ((run_len > max_ffill) | (run_id == 0))
     out = df[~drop].ffill()
-    log.warning(f"{name}: {int(rowna.sum())} row(s) with missing values (first {_first(rowna, df.index)}): "
-                f"forward-filled {int((rowna & ~drop).sum())} (runs <= data.max_ffill_days={max_ffill}), "
-                f"dropped {int(drop.sum())} (longer or leading runs)")
+    log.warning(
+        f"{name}: {int(rowna.sum())} row(s) with missing values (first {_first(rowna, df.index)}): "
+        f"forward-filled {int((rowna & ~drop).sum())} (runs <= data.max_ffill_days={max_ffill}), "
+        f"dropped {int(drop.sum())} (longer or leading runs)"
+    )
     return out
+
 
 def _report_gaps(df: pd.DataFrame, name: str):
     steps = df.index.to_series().diff().dt.days
     gaps = steps[steps > 1]
     if len(gaps):
         worst = gaps.idxmax()
-        log.warning(f"{name}: {int((gaps - 1).sum())} calendar day(s) missing in {len(gaps)} gap(s) (crypto trades daily); "
-                    f"largest: {int(gaps.max()) - 1} day(s) before {worst.date()}; gaps are kept, not filled")
+        log.warning(
+            f"{name}: {int((gaps - 1).sum())} calendar day(s) missing in {len(gaps)} gap(s) "
+            f"(crypto trades daily); largest: {int(gaps.max()) - 1} day(s) before {worst.date()}; "
+            "gaps are kept, not filled"
+        )
 
 # %% ../nbs/01_data.ipynb #a7fb0748
-def validate_prices(df: pd.DataFrame, name: str, params: dict | None = None, min_rows: int | None = None) -> pd.DataFrame:
-    "Check and repair a yfinance-shaped frame into the canonical one; `min_rows` defaults to `min_history_days(params)` (0: no check)."
+def validate_prices(
+    df: pd.DataFrame, name: str, params: dict | None = None, min_rows: int | None = None
+) -> pd.DataFrame:
+    """Check and repair a yfinance-shaped frame into the canonical one;
+    `min_rows` defaults to `min_history_days(params)` (0: no check)."""
     p = params if params is not None else get_params()
-    if not isinstance(df, pd.DataFrame): raise DataError(f"{name}: expected a DataFrame of prices, got {type(df).__name__}")
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"{name}: expected a DataFrame of prices, got {type(df).__name__}")
     if len(df) == 0 or df.shape[1] == 0:
-        raise DataError(f"{name}: no price rows (empty download or header-only file); re-download it or check the symbol and date range")
-    if "Date" in df.columns: df = df.set_index("Date")
+        raise DataError(
+            f"{name}: no price rows (empty download or header-only file); re-download it or check "
+            "the symbol and date range"
+        )
+    if "Date" in df.columns:
+        df = df.set_index("Date")
     missing = [c for c in PRICE_COLUMNS if c not in df.columns]
     if missing:
         cols = [str(c) for c in df.columns]
-        hint = (f"; the header {cols[0]!r} looks like another delimiter was used: save the file comma-separated"
-                if len(cols) == 1 and re.search(r"[;\t|]", cols[0]) else "")
-        raise DataError(f"{name}: missing column(s) {missing}; expected yfinance history() columns "
-                        f"{','.join(YF_COLUMNS)} (got {cols[:8]}){hint}")
+        hint = (
+            f"; the header {cols[0]!r} looks like another delimiter was used: save the file "
+            "comma-separated"
+            if len(cols) == 1 and re.search(r"[;\t|]", cols[0])
+            else ""
+        )
+        raise DataError(
+            f"{name}: missing column(s) {missing}; expected yfinance history() columns "
+            f"{','.join(YF_COLUMNS)} (got {cols[:8]}){hint}"
+        )
     raw = df[PRICE_COLUMNS]
     index = _parse_dates(raw.index, name)
     num = raw.apply(pd.to_numeric, errors="coerce").astype("float64")
@@ -125,33 +194,50 @@ def validate_prices(df: pd.DataFrame, name: str, params: dict | None = None, min
     bad = num.isna().to_numpy() & raw.notna().to_numpy()
     if bad.any():
         r, c = (int(a[0]) for a in np.nonzero(bad))
-        raise DataError(f"{name}: non-numeric value {raw.iat[r, c]!r} in column '{PRICE_COLUMNS[c]}' on {index[r].date()} "
-                        f"({int(bad.sum())} bad cell(s)); fix or delete the file and reload")
+        raise DataError(
+            f"{name}: non-numeric value {raw.iat[r, c]!r} in column '{PRICE_COLUMNS[c]}' on "
+            f"{index[r].date()} ({int(bad.sum())} bad cell(s)); fix or delete the file and reload"
+        )
     inf = np.isinf(num.to_numpy())
     if inf.any():
         r, c = (int(a[0]) for a in np.nonzero(inf))
-        raise DataError(f"{name}: infinite value in column '{PRICE_COLUMNS[c]}' on {index[r].date()} ({int(inf.sum())} cell(s)); "
-                        "fix or delete the file and reload")
+        raise DataError(
+            f"{name}: infinite value in column '{PRICE_COLUMNS[c]}' on {index[r].date()} "
+            f"({int(inf.sum())} cell(s)); fix or delete the file and reload"
+        )
     if not index.is_monotonic_increasing:
         log.warning(f"{name}: dates were not in order; sorted them")
         num = num.sort_index(kind="stable")
     dup = num.index.duplicated(keep="last")
     if dup.any():
-        log.warning(f"{name}: {int(dup.sum())} duplicated date(s) (first {_first(dup, num.index)}); kept the last row of each")
+        log.warning(
+            f"{name}: {int(dup.sum())} duplicated date(s) (first {_first(dup, num.index)}); kept "
+            "the last row of each"
+        )
         num = num[~dup]
     num = _clean_nans(num, name, p["data"]["max_ffill_days"])
-    if len(num) == 0: raise DataError(f"{name}: no usable rows left after dropping missing values; re-download the data")
+    if len(num) == 0:
+        raise DataError(
+            f"{name}: no usable rows left after dropping missing values; re-download the data"
+        )
     prices = num[["Open", "High", "Low", "Close"]]
     nonpos = (prices <= 0).any(axis=1)
     if nonpos.any():
-        raise DataError(f"{name}: {int(nonpos.sum())} row(s) with zero or negative prices (first {_first(nonpos, num.index)}); "
-                        "prices must be > 0: fix or delete the file and reload")
+        raise DataError(
+            f"{name}: {int(nonpos.sum())} row(s) with zero or negative prices (first "
+            f"{_first(nonpos, num.index)}); prices must be > 0: fix or delete the file and reload"
+        )
     if (num["Volume"] < 0).any():
-        raise DataError(f"{name}: negative Volume on {_first(num['Volume'] < 0, num.index)}; fix or delete the file and reload")
+        raise DataError(
+            f"{name}: negative Volume on {_first(num['Volume'] < 0, num.index)}; fix or delete the "
+            "file and reload"
+        )
     inverted = num["High"] < num["Low"]
     if inverted.any():
-        raise DataError(f"{name}: High < Low on {int(inverted.sum())} row(s) (first {_first(inverted, num.index)}); "
-                        "the file is corrupted: fix or delete it and reload")
+        raise DataError(
+            f"{name}: High < Low on {int(inverted.sum())} row(s) (first "
+            f"{_first(inverted, num.index)}); the file is corrupted: fix or delete it and reload"
+        )
     _report_gaps(num, name)
     _check_history_length(num, name, min_history_days(p) if min_rows is None else min_rows)
     num.index.freq = None
@@ -159,112 +245,202 @@ def validate_prices(df: pd.DataFrame, name: str, params: dict | None = None, min
 
 # %% ../nbs/01_data.ipynb #48ea0020
 def read_price_csv(path: str | Path, name: str | None = None) -> pd.DataFrame:
-    "Read a CSV written by yfinance's `history().to_csv()` (or our cache) into a raw frame; DataError if broken."
-    path = Path(path); name = name or str(path)
-    try: text = path.read_text(encoding="utf-8")
-    except FileNotFoundError: raise DataError(f"{name}: file {path} not found") from None
-    except UnicodeDecodeError: raise DataError(f"{name}: {path} is not a UTF-8 text CSV; delete it and reload") from None
-    if not text.strip(): raise DataError(f"{name}: {path} is empty; delete it and reload (cache_prices) or re-download it")
+    """Read a CSV written by yfinance's `history().to_csv()` (or our cache) into a raw frame;
+    DataError if broken."""
+    path = Path(path)
+    name = name or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{name}: file {path} not found") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{name}: {path} is not a UTF-8 text CSV; delete it and reload") from None
+    if not text.strip():
+        raise DataError(
+            f"{name}: {path} is empty; delete it and reload (cache_prices) or re-download it"
+        )
     lines = pd.Series(text.splitlines())
     lines = lines[lines.str.strip() != ""].reset_index(drop=True)
     fields = lines.str.count(",") + 1
     ragged = fields != fields.iloc[0]
     if ragged.any():
         i = int(np.flatnonzero(ragged)[0])
-        raise DataError(f"{name}: line {i + 1} of {path} has {fields[i]} fields but the header has {fields.iloc[0]}: "
-                        "the file is truncated or corrupted; delete it and reload")
+        raise DataError(
+            f"{name}: line {i + 1} of {path} has {fields[i]} fields but the header has "
+            f"{fields.iloc[0]}: the file is truncated or corrupted; delete it and reload"
+        )
     return pd.read_csv(io.StringIO(text))
 
 # %% ../nbs/01_data.ipynb #7cf9a99d
 class _Failed(Exception):
     "All attempts of a download failed; `errors` holds one line per attempt."
-    def __init__(self, errors: list[str]): super().__init__("; ".join(errors)); self.errors = errors
+
+    def __init__(self, errors: list[str]):
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
     def summary(self) -> str:
-        "Each distinct error once, in order (yfinance's later attempts can hide the first, real cause)."
+        """Each distinct error once, in order (yfinance's later attempts can hide the first, real
+        cause)."""
         seen = list(dict.fromkeys(e.split(": ", 1)[-1] for e in self.errors))
         return f"{len(self.errors)} attempt(s): " + " | then: ".join(seen)
 
-def _with_retries(fetch: Callable[[float], Any], what: str, retries: int, timeout: float,
-                  deadline_s: float = DOWNLOAD_DEADLINE_S) -> Any:
-    "Call `fetch(timeout)` up to `retries` times with 1, 2, 4 ... s back-off, all within `deadline_s`."
+
+def _with_retries(
+    fetch: Callable[[float], Any],
+    what: str,
+    retries: int,
+    timeout: float,
+    deadline_s: float = DOWNLOAD_DEADLINE_S,
+) -> Any:
+    """Call `fetch(timeout)` up to `retries` times with 1, 2, 4 ... s back-off, all within
+    `deadline_s`."""
     t0, errors = time.monotonic(), []
     for attempt in range(1, max(1, retries) + 1):
         left = deadline_s - (time.monotonic() - t0)
-        if left < 1: break
-        try: return fetch(min(float(timeout), left))
-        except Exception as e:  # network clients raise many unrelated types (curl, requests, socket, yfinance)
+        if left < 1:
+            break
+        try:
+            return fetch(min(float(timeout), left))
+        # network clients raise many unrelated types (curl, requests, socket, yfinance)
+        except Exception as e:
             errors.append(f"attempt {attempt}: {type(e).__name__}: {str(e)[:200]}")
-            log.debug(f"{what}: {errors[-1]}")  # the final error lists every distinct failure in one line
-            if attempt < retries: time.sleep(max(0.0, min(2.0 ** (attempt - 1), deadline_s - (time.monotonic() - t0) - 1)))
+            # the final error lists every distinct failure in one line
+            log.debug(f"{what}: {errors[-1]}")
+            if attempt < retries:
+                time.sleep(
+                    max(0.0, min(2.0 ** (attempt - 1), deadline_s - (time.monotonic() - t0) - 1))
+                )
     raise _Failed(errors or ["no attempt fitted in the time budget"])
 
+
 def _check_symbol(symbol: str):
-    if not isinstance(symbol, str) or not re.fullmatch(r"[A-Za-z0-9^][A-Za-z0-9.\-=^_]{0,31}", symbol):
+    if not isinstance(symbol, str) or not re.fullmatch(
+        r"[A-Za-z0-9^][A-Za-z0-9.\-=^_]{0,31}", symbol
+    ):
         raise DataError(f"invalid symbol {symbol!r}; use a Yahoo Finance ticker such as 'BTC-USD'")
 
+
 def _as_date(value, key: str) -> pd.Timestamp | None:
-    if value is None: return None
-    try: return pd.Timestamp(value).tz_localize(None) if pd.Timestamp(value).tz else pd.Timestamp(value)
-    except (ValueError, TypeError): raise ConfigError(f"{key}={value!r} is not a date; use 'YYYY-MM-DD'") from None
+    if value is None:
+        return None
+    try:
+        return (
+            pd.Timestamp(value).tz_localize(None) if pd.Timestamp(value).tz else pd.Timestamp(value)
+        )
+    except (ValueError, TypeError):
+        raise ConfigError(f"{key}={value!r} is not a date; use 'YYYY-MM-DD'") from None
 
 # %% ../nbs/01_data.ipynb #29dc3811
 def _route_yfinance_logging():
-    "yfinance logs every failed request on stderr (cookies, crumbs, retries); send its records to logs/cryptovol.log instead."
+    """yfinance logs every failed request on stderr (cookies, crumbs, retries);
+    send its records to logs/cryptovol.log instead."""
     import logging
+
     yl = logging.getLogger("yfinance")
-    if yl.handlers or getattr(yl, "_cryptovol_routed", False): return  # the user configured yfinance logging: leave it
+    # the user configured yfinance logging: leave it
+    if yl.handlers or getattr(yl, "_cryptovol_routed", False):
+        return
     yl.addHandler(logging.NullHandler())
     for h in log.parent.handlers if log.parent else []:
-        if isinstance(h, logging.FileHandler): yl.addHandler(h)
-    yl.propagate = False; yl._cryptovol_routed = True
+        if isinstance(h, logging.FileHandler):
+            yl.addHandler(h)
+    yl.propagate = False
+    yl._cryptovol_routed = True
 
-def _yfinance_history(symbol: str, start: pd.Timestamp | None, end: pd.Timestamp | None, params: dict) -> pd.DataFrame:
-    "Download daily history with yfinance (timeout, retries, back-off); DataSourceError on failure or empty data (its one line sums up every attempt)."
+
+def _yfinance_history(
+    symbol: str, start: pd.Timestamp | None, end: pd.Timestamp | None, params: dict
+) -> pd.DataFrame:
+    """Download daily history with yfinance (timeout, retries, back-off);
+    DataSourceError on failure or empty data (its one line sums up every attempt)."""
     d = params["data"]
-    try: import yfinance as yf
-    except ImportError: raise DataSourceError(f"{symbol}: yfinance is not installed (pip install yfinance); {offline_fix(params=params)}") from None
+    try:
+        import yfinance as yf
+    except ImportError:
+        raise DataSourceError(
+            f"{symbol}: yfinance is not installed (pip install yfinance); "
+            f"{offline_fix(params=params)}"
+        ) from None
     _route_yfinance_logging()
     kw: dict[str, Any] = dict(interval="1d", auto_adjust=True, actions=True)
-    if start is None: kw["period"] = "max"
-    else: kw["start"] = start.strftime("%Y-%m-%d")
-    if start is not None and end is not None: kw["end"] = (end + pd.Timedelta(days=1)).strftime("%Y-%m-%d")  # yfinance's end is exclusive
+    if start is None:
+        kw["period"] = "max"
+    else:
+        kw["start"] = start.strftime("%Y-%m-%d")
+    # yfinance's end is exclusive
+    if start is not None and end is not None:
+        kw["end"] = (end + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
+
     def fetch(timeout: float) -> pd.DataFrame:
         df = yf.Ticker(symbol).history(timeout=timeout, **kw)
-        if df is None or len(df) == 0: raise ValueError("yfinance returned no rows")
+        if df is None or len(df) == 0:
+            raise ValueError("yfinance returned no rows")
         return df
-    try: return _with_retries(fetch, f"{symbol}: yfinance", d["retries"], d["timeout"])
+
+    try:
+        return _with_retries(fetch, f"{symbol}: yfinance", d["retries"], d["timeout"])
     except _Failed as e:
-        tf_first = (" curl_cffi cannot impersonate a browser in this process because TensorFlow was loaded before it: "
-                    "import cryptovol (or curl_cffi) before tensorflow." if "Impersonat" in e.summary() else "")
-        raise DataSourceError(f"{symbol}: could not download prices from Yahoo Finance ({e.summary()}).{tf_first} "
-                              f"Check the symbol; {offline_fix(f'yahoo/{symbol}.csv (yfinance history().to_csv() format)', params)}") from None
+        tf_first = (
+            " curl_cffi cannot impersonate a browser in this process because TensorFlow was loaded "
+            "before it: import cryptovol (or curl_cffi) before tensorflow."
+            if "Impersonat" in e.summary()
+            else ""
+        )
+        raise DataSourceError(
+            f"{symbol}: could not download prices from Yahoo Finance ({e.summary()}).{tf_first} "
+            "Check the symbol; "
+            f"{offline_fix(f'yahoo/{symbol}.csv (yfinance history().to_csv() format)', params)}"
+        ) from None
+
 
 def _mirror_file(symbol: str, params: dict) -> Path:
     root = mirror_dir(params)
-    if root is None: raise DataSourceError(f"{symbol}: data.source is 'mirror' but there is no offline mirror; {offline_fix(f'yahoo/{symbol}.csv', params)}")
-    ydir = root/"yahoo"
-    if not ydir.is_dir(): raise DataSourceError(f"{symbol}: the offline mirror {root} has no yahoo/ folder; {offline_fix(f'yahoo/{symbol}.csv', params)}")
-    path = ydir/f"{symbol}.csv"
+    if root is None:
+        raise DataSourceError(
+            f"{symbol}: data.source is 'mirror' but there is no offline mirror; "
+            f"{offline_fix(f'yahoo/{symbol}.csv', params)}"
+        )
+    ydir = root / "yahoo"
+    if not ydir.is_dir():
+        raise DataSourceError(
+            f"{symbol}: the offline mirror {root} has no yahoo/ folder; "
+            f"{offline_fix(f'yahoo/{symbol}.csv', params)}"
+        )
+    path = ydir / f"{symbol}.csv"
     if not path.is_file():
         have = sorted(p.stem for p in ydir.glob("*.csv"))
-        raise DataError(f"{symbol}: unknown symbol, not in the offline mirror {ydir} (available: {', '.join(have) or 'none'}); "
-                        f"check the ticker or save yfinance.Ticker('{symbol}').history(period='max').to_csv() there")
+        raise DataError(
+            f"{symbol}: unknown symbol, not in the offline mirror {ydir} (available: "
+            f"{', '.join(have) or 'none'}); check the ticker or save "
+            f"yfinance.Ticker('{symbol}').history(period='max').to_csv() there"
+        )
     return path
 
+
 def _resolve_source(source: str, params: dict) -> str:
-    if source not in ("auto", "mirror", "yfinance"): raise ConfigError(f"source={source!r}; use 'auto', 'mirror' or 'yfinance'")
-    if source == "auto": return "mirror" if mirror_dir(params) is not None else "yfinance"
+    if source not in ("auto", "mirror", "yfinance"):
+        raise ConfigError(f"source={source!r}; use 'auto', 'mirror' or 'yfinance'")
+    if source == "auto":
+        return "mirror" if mirror_dir(params) is not None else "yfinance"
     return source
 
 # %% ../nbs/01_data.ipynb #98cfb35a
-def load_prices(symbol: str, start: str | None = None, end: str | None = None, source: str = "auto",
-                params: dict | None = None) -> pd.DataFrame:
-    "Validated daily OHLCV for `symbol` from the mirror or yfinance (`auto`: mirror if configured), e.g. `load_prices('BTC-USD')`."
+def load_prices(
+    symbol: str,
+    start: str | None = None,
+    end: str | None = None,
+    source: str = "auto",
+    params: dict | None = None,
+) -> pd.DataFrame:
+    """Validated daily OHLCV for `symbol` from the mirror or yfinance (`auto`:
+    mirror if configured), e.g. `load_prices('BTC-USD')`."""
     p = params if params is not None else get_params()
     _check_symbol(symbol)
     start_ts = _as_date(start if start is not None else p["data"]["start"], "start")
     end_ts = _as_date(end if end is not None else p["data"]["end"], "end")
-    if start_ts is not None and end_ts is not None and start_ts > end_ts: raise ConfigError(f"start {start_ts.date()} is after end {end_ts.date()}")
+    if start_ts is not None and end_ts is not None and start_ts > end_ts:
+        raise ConfigError(f"start {start_ts.date()} is after end {end_ts.date()}")
     if _resolve_source(source, p) == "mirror":
         path = _mirror_file(symbol, p)
         name = f"{symbol} (mirror file {path})"
@@ -272,7 +448,8 @@ def load_prices(symbol: str, start: str | None = None, end: str | None = None, s
     else:
         name = f"{symbol} (yfinance download)"
         raw = _yfinance_history(symbol, start_ts, end_ts, p)
-        if isinstance(raw.index, pd.DatetimeIndex) or raw.index.name == "Date": raw = raw.rename_axis("Date")
+        if isinstance(raw.index, pd.DatetimeIndex) or raw.index.name == "Date":
+            raw = raw.rename_axis("Date")
     df = validate_prices(raw, name, p, min_rows=0).loc[start_ts:end_ts]
     _check_history_length(df, name, min_history_days(p))
     log.debug(f"{name}: {len(df)} rows {df.index[0].date()}..{df.index[-1].date()}")
@@ -281,179 +458,319 @@ def load_prices(symbol: str, start: str | None = None, end: str | None = None, s
 # %% ../nbs/01_data.ipynb #fdac529e
 def merge_new_rows(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
     "Union of `old` and `new` by date, `new` winning where both have a row; sorted."
-    if old is None or len(old) == 0: return new.sort_index()
+    if old is None or len(old) == 0:
+        return new.sort_index()
     both = pd.concat([old, new[old.columns] if set(old.columns) <= set(new.columns) else new])
     return both[~both.index.duplicated(keep="last")].sort_index()
 
+
 def _write_csv(df: pd.DataFrame, path: Path) -> Path:
-    with atomic_path(path) as tmp: df.to_csv(tmp, date_format="%Y-%m-%d")
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, date_format="%Y-%m-%d")
     return path
+
 
 def read_cached_prices(symbol: str, params: dict | None = None) -> pd.DataFrame:
     "The canonical frame from data/raw/{symbol}.csv; DataError if it is missing or broken."
     _check_symbol(symbol)
     path = raw_prices_path(symbol)
     if not path.is_file():
-        raise DataError(f"{symbol}: no cached prices at {path}; run `dvc repro` or cryptovol.data.cache_prices('{symbol}') first")
-    return validate_prices(read_price_csv(path, f"{symbol} (cache {path})"), f"{symbol} (cache {path})", params)
+        raise DataError(
+            f"{symbol}: no cached prices at {path}; run `dvc repro` or "
+            f"cryptovol.data.cache_prices('{symbol}') first"
+        )
+    return validate_prices(
+        read_price_csv(path, f"{symbol} (cache {path})"), f"{symbol} (cache {path})", params
+    )
+
 
 def cache_prices(symbol: str, params: dict | None = None) -> Path:
-    "Load `symbol` per `data.source` and merge it into data/raw/{symbol}.csv atomically; returns the path."
+    """Load `symbol` per `data.source` and merge it into data/raw/{symbol}.csv atomically;
+    returns the path."""
     p = params if params is not None else get_params()
-    new = load_prices(symbol, source=p["data"]["source"], params=p)  # raises before the cache is touched
+    # raises before the cache is touched
+    new = load_prices(symbol, source=p["data"]["source"], params=p)
     path = raw_prices_path(symbol)
-    old = validate_prices(read_price_csv(path, f"{symbol} (cache {path})"), f"{symbol} (cache {path})", p, min_rows=0) if path.is_file() else None
+    old = (
+        validate_prices(
+            read_price_csv(path, f"{symbol} (cache {path})"),
+            f"{symbol} (cache {path})",
+            p,
+            min_rows=0,
+        )
+        if path.is_file()
+        else None
+    )
     merged = merge_new_rows(old, new)
     _write_csv(merged, path)
-    log.info(f"{symbol}: cached {len(merged)} rows ({merged.index[0].date()}..{merged.index[-1].date()}) in {path}"
-             + (f", {len(merged) - len(old)} new" if old is not None else ""))
+    log.info(
+        f"{symbol}: cached {len(merged)} rows "
+        f"({merged.index[0].date()}..{merged.index[-1].date()}) in {path}"
+        + (f", {len(merged) - len(old)} new" if old is not None else "")
+    )
     return path
 
 # %% ../nbs/01_data.ipynb #ccdda7bc
 FNG_FIELDS = ("value", "value_classification", "timestamp")
 FNG_FILE = "sentiment/fear_greed.json (the JSON the Fear & Greed API returns)"
 
+
 def parse_fear_greed(payload: str | bytes | dict, name: str = "Fear & Greed data") -> pd.DataFrame:
-    "Parse the alternative.me JSON into a daily frame (index Date; fng_value float 0-100, fng_class str), oldest first."
+    """Parse the alternative.me JSON into a daily frame (index Date;
+    fng_value float 0-100, fng_class str), oldest first."""
     if isinstance(payload, (str, bytes)):
-        try: payload = json.loads(payload)
-        except json.JSONDecodeError as e: raise DataError(f"{name}: not valid JSON ({e}); expected the alternative.me /fng/ response") from None
+        try:
+            payload = json.loads(payload)
+        except json.JSONDecodeError as e:
+            raise DataError(
+                f"{name}: not valid JSON ({e}); expected the alternative.me /fng/ response"
+            ) from None
     schema = "{'name', 'data': [{'value', 'value_classification', 'timestamp'}, ...], 'metadata'}"
     if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
         got = sorted(payload)[:6] if isinstance(payload, dict) else type(payload).__name__
-        raise DataError(f"{name}: unexpected schema {got}; expected {schema} as https://api.alternative.me/fng/?limit=0&format=json returns")
+        raise DataError(
+            f"{name}: unexpected schema {got}; expected {schema} as "
+            "https://api.alternative.me/fng/?limit=0&format=json returns"
+        )
     meta = payload.get("metadata")
-    if isinstance(meta, dict) and meta.get("error"): raise DataSourceError(f"{name}: the service reported an error: {meta['error']}")
+    if isinstance(meta, dict) and meta.get("error"):
+        raise DataSourceError(f"{name}: the service reported an error: {meta['error']}")
     rows = payload["data"]
-    if not rows: raise DataError(f"{name}: the 'data' list is empty; expected daily entries {schema}")
-    if not all(isinstance(r, dict) for r in rows): raise DataError(f"{name}: 'data' must hold objects like {schema}")
+    if not rows:
+        raise DataError(f"{name}: the 'data' list is empty; expected daily entries {schema}")
+    if not all(isinstance(r, dict) for r in rows):
+        raise DataError(f"{name}: 'data' must hold objects like {schema}")
     df = pd.DataFrame.from_records(rows)
     missing = [f for f in FNG_FIELDS if f not in df.columns]
-    if missing: raise DataError(f"{name}: entries lack field(s) {missing}; expected {schema}")
+    if missing:
+        raise DataError(f"{name}: entries lack field(s) {missing}; expected {schema}")
     value = pd.to_numeric(df["value"], errors="coerce")
     stamp = pd.to_numeric(df["timestamp"], errors="coerce")
     bad = value.isna() | stamp.isna() | df["value_classification"].isna() | ~value.between(0, 100)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{name}: entry {i} {rows[i]!r} is not a 0-100 value with a class and a Unix timestamp ({int(bad.sum())} bad entries)")
-    dates = pd.DatetimeIndex(pd.to_datetime(stamp.astype("int64"), unit="s")).normalize().as_unit("ns")
-    out = pd.DataFrame({"fng_value": value.astype("float64").to_numpy(), "fng_class": df["value_classification"].astype(str).to_numpy()},
-                       index=pd.DatetimeIndex(dates, name="Date")).sort_index(kind="stable")
+        raise DataError(
+            f"{name}: entry {i} {rows[i]!r} is not a 0-100 value with a class and a Unix timestamp "
+            f"({int(bad.sum())} bad entries)"
+        )
+    dates = (
+        pd.DatetimeIndex(pd.to_datetime(stamp.astype("int64"), unit="s")).normalize().as_unit("ns")
+    )
+    out = pd.DataFrame(
+        {
+            "fng_value": value.astype("float64").to_numpy(),
+            "fng_class": df["value_classification"].astype(str).to_numpy(),
+        },
+        index=pd.DatetimeIndex(dates, name="Date"),
+    ).sort_index(kind="stable")
     return out[~out.index.duplicated(keep="last")]
 
 # %% ../nbs/01_data.ipynb #fc01b3c7
 def _fng_source(source: str, params: dict) -> str:
-    if source not in ("auto", "mirror", "api", "yfinance"): raise ConfigError(f"source={source!r}; use 'auto', 'mirror' or 'api'")
-    if source == "auto": return "mirror" if mirror_dir(params) is not None else "api"
-    return "mirror" if source == "mirror" else "api"  # data.source 'yfinance' means: use the online services
+    if source not in ("auto", "mirror", "api", "yfinance"):
+        raise ConfigError(f"source={source!r}; use 'auto', 'mirror' or 'api'")
+    if source == "auto":
+        return "mirror" if mirror_dir(params) is not None else "api"
+    # data.source 'yfinance' means: use the online services
+    return "mirror" if source == "mirror" else "api"
+
 
 def load_fear_greed(source: str = "auto", params: dict | None = None) -> pd.DataFrame:
-    "Daily Fear & Greed index from the mirror's sentiment/fear_greed.json or the API (`data.fng_url`; timeout, retries)."
+    """Daily Fear & Greed index from the mirror's sentiment/fear_greed.json or the API
+    (`data.fng_url`; timeout, retries)."""
     p = params if params is not None else get_params()
     if _fng_source(source, p) == "mirror":
         root = mirror_dir(p)
-        if root is None: raise DataSourceError(f"Fear & Greed: source 'mirror' but there is no offline mirror; {offline_fix(FNG_FILE, p)}")
-        path = root/"sentiment"/"fear_greed.json"
-        if not path.is_file(): raise DataSourceError(f"Fear & Greed: {path} not found; save the JSON from {p['data']['fng_url']} there")
+        if root is None:
+            raise DataSourceError(
+                "Fear & Greed: source 'mirror' but there is no offline mirror; "
+                f"{offline_fix(FNG_FILE, p)}"
+            )
+        path = root / "sentiment" / "fear_greed.json"
+        if not path.is_file():
+            raise DataSourceError(
+                f"Fear & Greed: {path} not found; save the JSON from {p['data']['fng_url']} there"
+            )
         return parse_fear_greed(path.read_text(encoding="utf-8"), str(path))
     url = p["data"]["fng_url"]
+
     def fetch(timeout: float) -> Any:
         import requests
+
         r = requests.get(url, timeout=timeout)
         r.raise_for_status()
         return r.json()
-    try: payload = _with_retries(fetch, "Fear & Greed API", p["data"]["retries"], p["data"]["timeout"])
+
+    try:
+        payload = _with_retries(
+            fetch, "Fear & Greed API", p["data"]["retries"], p["data"]["timeout"]
+        )
     except _Failed as e:
-        raise DataSourceError(f"Fear & Greed: could not download {url} ({e.summary()}); "
-                              f"{offline_fix(FNG_FILE, p)}") from None
+        raise DataSourceError(
+            f"Fear & Greed: could not download {url} ({e.summary()}); {offline_fix(FNG_FILE, p)}"
+        ) from None
     return parse_fear_greed(payload, url)
+
 
 def read_cached_fear_greed() -> pd.DataFrame:
     "The Fear & Greed frame cached in data/raw/fear_greed.csv; DataError if missing or broken."
     path = fear_greed_path()
-    if not path.is_file(): raise DataError(f"no cached Fear & Greed series at {path}; run `dvc repro` or cryptovol.data.cache_fear_greed() first")
-    try: df = pd.read_csv(path, index_col="Date")
-    except (ValueError, pd.errors.ParserError) as e: raise DataError(f"{path} is corrupt ({e}); delete it and run cache_fear_greed()") from None
+    if not path.is_file():
+        raise DataError(
+            f"no cached Fear & Greed series at {path}; run `dvc repro` or "
+            "cryptovol.data.cache_fear_greed() first"
+        )
+    try:
+        df = pd.read_csv(path, index_col="Date")
+    except (ValueError, pd.errors.ParserError) as e:
+        raise DataError(f"{path} is corrupt ({e}); delete it and run cache_fear_greed()") from None
     if list(df.columns) != ["fng_value", "fng_class"] or len(df) == 0:
-        raise DataError(f"{path}: expected columns Date,fng_value,fng_class with rows; delete it and run cache_fear_greed()")
+        raise DataError(
+            f"{path}: expected columns Date,fng_value,fng_class with rows; delete it and run "
+            "cache_fear_greed()"
+        )
     df.index = _parse_dates(df.index, str(path))
     return df.astype({"fng_value": "float64", "fng_class": str})
 
+
 def cache_fear_greed(params: dict | None = None) -> Path:
-    "Load Fear & Greed per `data.source` and merge it into data/raw/fear_greed.csv; if the service is down, keep the cache (warning)."
+    """Load Fear & Greed per `data.source` and merge it into data/raw/fear_greed.csv;
+    if the service is down, keep the cache (warning)."""
     p = params if params is not None else get_params()
     path = fear_greed_path()
-    try: new = load_fear_greed(source=p["data"]["source"], params=p)
+    try:
+        new = load_fear_greed(source=p["data"]["source"], params=p)
     except DataSourceError as e:
         if not path.is_file():
             raise DataSourceError(f"{e}; and there is no cached series at {path}") from None
         cached = read_cached_fear_greed()
-        log.warning(f"Fear & Greed unavailable ({e}); using the cached series {path} ({len(cached)} days up to {cached.index[-1].date()})")
+        log.warning(
+            f"Fear & Greed unavailable ({e}); using the cached series {path} ({len(cached)} days "
+            f"up to {cached.index[-1].date()})"
+        )
         return path
     old = read_cached_fear_greed() if path.is_file() else None
     merged = merge_new_rows(old, new)
     _write_csv(merged, path)
-    log.info(f"Fear & Greed: cached {len(merged)} days ({merged.index[0].date()}..{merged.index[-1].date()}) in {path}")
+    log.info(
+        f"Fear & Greed: cached {len(merged)} days "
+        f"({merged.index[0].date()}..{merged.index[-1].date()}) in {path}"
+    )
     return path
 
 # %% ../nbs/01_data.ipynb #af0256eb
 def live_params(params: dict | None = None) -> dict:
-    "A copy of `params` (default: the project's) with `data.source: yfinance`: live Yahoo prices and the live Fear & Greed API."
+    """A copy of `params` (default: the project's) with `data.source: yfinance`:
+    live Yahoo prices and the live Fear & Greed API."""
     return with_overrides(params, **{"data.source": "yfinance"})
 
 # %% ../nbs/01_data.ipynb #dc6aa7a9
 MANIFEST_FIELDS = ("file", "bytes", "sha256", "rows", "first", "last")
 
+
 def _file_record(root: Path, rel: str, rows: int, first: str, last: str) -> dict:
-    body = (root/rel).read_bytes()
-    return dict(source="mirror", file=rel, bytes=len(body), sha256=hashlib.sha256(body).hexdigest(),
-                rows=rows, first=first, last=last)
+    body = (root / rel).read_bytes()
+    return dict(
+        source="mirror",
+        file=rel,
+        bytes=len(body),
+        sha256=hashlib.sha256(body).hexdigest(),
+        rows=rows,
+        first=first,
+        last=last,
+    )
+
 
 def _price_record(root: Path, symbol: str) -> dict:
-    lines = [l for l in (root/"yahoo"/f"{symbol}.csv").read_text(encoding="utf-8").splitlines() if l.strip()]
-    if len(lines) < 2: raise DataError(f"{symbol}: {root/'yahoo'/symbol}.csv has no rows; replace it with yfinance's history().to_csv()")
+    lines = [
+        l
+        for l in (root / "yahoo" / f"{symbol}.csv").read_text(encoding="utf-8").splitlines()
+        if l.strip()
+    ]
+    if len(lines) < 2:
+        raise DataError(
+            f"{symbol}: {root / 'yahoo' / symbol}.csv has no rows; replace it with yfinance's "
+            "history().to_csv()"
+        )
     return _file_record(root, f"yahoo/{symbol}.csv", len(lines) - 1, lines[1][:10], lines[-1][:10])
 
+
 def _fng_record(root: Path) -> dict:
-    fng = parse_fear_greed((root/"sentiment"/"fear_greed.json").read_text(encoding="utf-8"), str(root/"sentiment"))
-    return _file_record(root, "sentiment/fear_greed.json", len(fng), f"{fng.index[0].date()}", f"{fng.index[-1].date()}")
+    fng = parse_fear_greed(
+        (root / "sentiment" / "fear_greed.json").read_text(encoding="utf-8"),
+        str(root / "sentiment"),
+    )
+    return _file_record(
+        root,
+        "sentiment/fear_greed.json",
+        len(fng),
+        f"{fng.index[0].date()}",
+        f"{fng.index[-1].date()}",
+    )
 
-def source_manifest(symbol: str | None = None, params: dict | None = None, today: str | None = None) -> dict:
-    """What `cache_prices(symbol)` reads (`symbol=None`: what `cache_fear_greed` reads), as a JSON-able record.
 
-    From the mirror: `file` (its path inside the mirror), `bytes`, `sha256`, `rows`, `first`, `last`.
-    From the live services: `service` and `as_of` (`today`, default the UTC date). No absolute path,
-    so the same data gives the same record on every machine. E.g. `source_manifest('BTC-USD')['sha256']`."""
+def source_manifest(
+    symbol: str | None = None, params: dict | None = None, today: str | None = None
+) -> dict:
+    """What `cache_prices(symbol)` reads (`symbol=None`: what `cache_fear_greed` reads), as a
+    JSON-able record.
+
+    From the mirror: `file` (its path inside the mirror), `bytes`, `sha256`, `rows`, `first`,
+    `last`. From the live services: `service` and `as_of` (`today`, default the UTC date). No
+    absolute path, so the same data gives the same record on every machine. E.g.
+    `source_manifest('BTC-USD')['sha256']`."""
     p = params if params is not None else get_params()
-    live = (_resolve_source(p["data"]["source"], p) if symbol else _fng_source(p["data"]["source"], p)) != "mirror"
+    live = (
+        _resolve_source(p["data"]["source"], p) if symbol else _fng_source(p["data"]["source"], p)
+    ) != "mirror"
     if live:
-        return dict(source="live", service="Yahoo Finance (yfinance)" if symbol else p["data"]["fng_url"],
-                    as_of=today or pd.Timestamp.now("UTC").strftime("%Y-%m-%d"))
+        return dict(
+            source="live",
+            service="Yahoo Finance (yfinance)" if symbol else p["data"]["fng_url"],
+            as_of=today or pd.Timestamp.now("UTC").strftime("%Y-%m-%d"),
+        )
     if symbol is None:
         root = mirror_dir(p)
-        if not (root/"sentiment"/"fear_greed.json").is_file():
-            raise DataSourceError(f"Fear & Greed: {root/'sentiment'/'fear_greed.json'} not found; {offline_fix(FNG_FILE, p)}")
+        if not (root / "sentiment" / "fear_greed.json").is_file():
+            raise DataSourceError(
+                f"Fear & Greed: {root / 'sentiment' / 'fear_greed.json'} not found; "
+                f"{offline_fix(FNG_FILE, p)}"
+            )
         return _fng_record(root)
     return _price_record(_mirror_file(symbol, p).parents[1], symbol)
 
+
 def _write_if_changed(path: Path, text: str) -> Path:
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
-        with atomic_path(path) as tmp: tmp.write_text(text, encoding="utf-8")
+        with atomic_path(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
     return path
 
-def write_manifests(symbols: list[str] | None = None, params: dict | None = None) -> dict[str, dict]:
-    "Write data/manifest/yahoo/{SYMBOL}.json per coin (default: `universe`) and sentiment/fear_greed.json; returns the records."
+
+def write_manifests(
+    symbols: list[str] | None = None, params: dict | None = None
+) -> dict[str, dict]:
+    """Write data/manifest/yahoo/{SYMBOL}.json per coin (default:
+    `universe`) and sentiment/fear_greed.json; returns the records."""
     p = params if params is not None else get_params()
     records = {f"yahoo/{s}.csv": source_manifest(s, p) for s in (symbols or p["universe"])}
-    if p["features"]["sentiment"]: records["sentiment/fear_greed.json"] = source_manifest(None, p)
+    if p["features"]["sentiment"]:
+        records["sentiment/fear_greed.json"] = source_manifest(None, p)
     for rel, rec in records.items():
-        _write_if_changed(manifest_dir()/Path(rel).with_suffix(".json"), json.dumps(rec, indent=1, sort_keys=True) + "\n")
+        _write_if_changed(
+            manifest_dir() / Path(rel).with_suffix(".json"),
+            json.dumps(rec, indent=1, sort_keys=True) + "\n",
+        )
     return records
+
 
 def manifest_table(records: dict[str, dict]) -> str:
     "A Markdown table of `write_manifests`' records: file, rows, first and last day, SHA-256."
     rows = ["| file | rows | first | last | SHA-256 |", "| --- | ---: | --- | --- | --- |"]
     for rel, r in records.items():
-        rows.append(f"| `{rel}` | {r['rows']} | {r['first']} | {r['last']} | `{r['sha256']}` |" if r["source"] == "mirror"
-                    else f"| `{rel}` | live: {r['service']} | | {r['as_of']} | |")
+        rows.append(
+            f"| `{rel}` | {r['rows']} | {r['first']} | {r['last']} | `{r['sha256']}` |"
+            if r["source"] == "mirror"
+            else f"| `{rel}` | live: {r['service']} | | {r['as_of']} | |"
+        )
     return "\n".join(rows)
