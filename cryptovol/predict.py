@@ -17,10 +17,10 @@ from .config import (DataError, DataSourceError, ModelError, atomic_path, fear_g
 log = get_logger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'ACTIVATIONS', 'NUMPY_LAYERS', 'ENGINES', 'forecast_inputs', 'latest_window', 'UnsupportedModel',
+__all__ = ['log', 'ACTIVATIONS', 'NUMPY_LAYERS', 'ENGINES', 'MODEL_FILES', 'forecast_inputs', 'latest_window', 'UnsupportedModel',
            'keras_archive', 'gru_last_state', 'lstm_last_state', 'run_functional', 'NumpyView', 'load_numpy_view',
-           'load_forecaster', 'daily_vol_from_term_structure', 'distribution_columns', 'forecast', 'save_forecast',
-           'forecast_header']
+           'check_model_path', 'load_forecaster', 'daily_vol_from_term_structure', 'distribution_columns', 'forecast',
+           'save_forecast', 'forecast_header']
 
 # %% ../nbs/06_predict.ipynb #5807f9a6
 def _scale(values: np.ndarray, center, scale) -> np.ndarray:
@@ -302,9 +302,20 @@ def load_numpy_view(path: str | Path) -> NumpyView:
 # %% ../nbs/06_predict.ipynb #19b71d9b
 ENGINES = ("auto", "numpy", "keras")
 
+MODEL_FILES = ("model.keras", "model.h5")
+
+def check_model_path(path: str | Path) -> Path:
+    """`path` if it is a saved model (a folder holding model.keras or model.h5, or such a file); else a `ModelError`
+    naming the fix, raised before TensorFlow is imported (a missing model is answered in a second, not after TF's ~8 s)."""
+    p = Path(path)
+    if p.is_file() or (p.is_dir() and any((p/n).is_file() for n in MODEL_FILES)): return p
+    what = f"{p} holds no {' or '.join(MODEL_FILES)}" if p.is_dir() else f"model {p} does not exist"
+    raise ModelError(f"{what}: train it with `cryptovol train` (or `dvc repro train`), or pass --model_path to a model folder")
+
 def load_forecaster(path: str | Path, engine: str = "auto"):
     "The saved model at `path` ready to forecast: a `NumpyView` if it can run in numpy, else a Keras `TrainedModel` (`engine`: auto, numpy, keras)."
     if engine not in ENGINES: raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    path = check_model_path(path)
     if engine != "keras":
         try: return load_numpy_view(path)
         except UnsupportedModel as e:

@@ -183,3 +183,24 @@ def test_cold_predict_never_imports_tensorflow(global_root, mirror, tmp_path):
     np.testing.assert_allclose(
         table[cols].to_numpy(float), numpy_table[cols].to_numpy(float), atol=1e-6
     )  # the CSV's 6 decimals
+
+
+def test_a_missing_model_is_refused_in_seconds_without_tensorflow(tmp_path, mirror):
+    "`cryptovol predict` with no trained model: one line naming the folder and the fix, TF never loaded."
+    import shutil
+
+    for f in ("params.yaml", "settings.ini"):
+        shutil.copy(REPO / f, tmp_path / f)
+    env = {**os.environ, "CRYPTOVOL_ROOT": str(tmp_path), "CRYPTOVOL_DATA_DIR": str(mirror)}
+    r = subprocess.run(
+        [sys.executable, "-c", COLD, str(tmp_path / "forecast.csv")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    (line,) = [x for x in r.stdout.splitlines() if x.startswith("COLD ")]
+    assert json.loads(line[5:]) == {"rc": 1, "tensorflow": False, "keras": False}, r.stderr[-2000:]
+    assert f"model {tmp_path / 'models' / 'BTC-USD'} does not exist: train it with" in r.stderr
+    assert "Traceback" not in r.stderr
