@@ -19,81 +19,128 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .config import (DataError, DataSourceError, ConfigError, get_params, get_logger, processed_dir,
-                              ensure_dir, atomic_path, save_json, load_json)
+from .config import DataError, DataSourceError, ConfigError, get_params, get_logger
+from .config import processed_dir, ensure_dir, atomic_path, save_json, load_json
 
 log = get_logger("cryptovol.features")
 
 ANNUALISATION = 365  # crypto trades every day of the year
 
+
 def _or_nan(x, index: pd.Index, prefix: str | None = None) -> pd.Series:
-    "A pandas-ta result (column starting with `prefix` for frames) or all-NaN when the series was too short for it (None)."
-    if x is None: return pd.Series(np.nan, index=index)
-    if prefix is not None: x = x[[k for k in x.columns if k.startswith(prefix)][0]]
+    """A pandas-ta result (column starting with `prefix` for frames) or all-NaN when the series was
+    too short for it (None)."""
+    if x is None:
+        return pd.Series(np.nan, index=index)
+    if prefix is not None:
+        x = x[[k for k in x.columns if k.startswith(prefix)][0]]
     return x.astype("float64")
 
 # %% ../nbs/02_features.ipynb #1b6ba21e
 ESTIMATORS = ("close_to_close", "parkinson", "garman_klass")
-RANGE_ESTIMATORS = ("parkinson", "garman_klass")   # the high-low estimators
+RANGE_ESTIMATORS = ("parkinson", "garman_klass")  # the high-low estimators
 
-def _check_prices(prices: pd.DataFrame, cols=("Open", "High", "Low", "Close", "Volume"), name: str = "prices") -> None:
+
+def _check_prices(
+    prices: pd.DataFrame, cols=("Open", "High", "Low", "Close", "Volume"), name: str = "prices"
+) -> None:
     if not isinstance(prices, pd.DataFrame):
-        raise DataError(f"{name}: expected a price DataFrame with columns {list(cols)}, got {type(prices).__name__}")
+        raise DataError(
+            f"{name}: expected a price DataFrame with columns {list(cols)}, got "
+            f"{type(prices).__name__}"
+        )
     missing = [c for c in cols if c not in prices.columns]
     if missing:
-        raise DataError(f"{name} has no {missing} column(s); expected the canonical frame of cryptovol.data.load_prices "
-                        f"(columns Open High Low Close Volume)")
-    if not isinstance(prices.index, pd.DatetimeIndex) or not prices.index.is_monotonic_increasing or not prices.index.is_unique:
-        raise DataError(f"{name}: index must be a sorted, unique DatetimeIndex; pass it through cryptovol.data.validate_prices")
+        raise DataError(
+            f"{name} has no {missing} column(s); expected the canonical frame of "
+            "cryptovol.data.load_prices (columns Open High Low Close Volume)"
+        )
+    if (
+        not isinstance(prices.index, pd.DatetimeIndex)
+        or not prices.index.is_monotonic_increasing
+        or not prices.index.is_unique
+    ):
+        raise DataError(
+            f"{name}: index must be a sorted, unique DatetimeIndex; pass it through "
+            "cryptovol.data.validate_prices"
+        )
+
 
 def log_returns(close: pd.Series) -> pd.Series:
     "Daily log returns `ln(C_t / C_{t-1})` (first value NaN), e.g. `log_returns(prices.Close)`."
     close = close.astype("float64")
     return np.log(close / close.shift(1)).rename("log_return")
 
-def daily_variance(prices: pd.DataFrame | pd.Series, estimator: str = "close_to_close") -> pd.Series:
-    "Per-day variance proxy of `estimator` (close_to_close, parkinson or garman_klass) on each date."
+
+def daily_variance(
+    prices: pd.DataFrame | pd.Series, estimator: str = "close_to_close"
+) -> pd.Series:
+    """Per-day variance proxy of `estimator` (close_to_close, parkinson or garman_klass) on each
+    date."""
     if estimator not in ESTIMATORS:
-        raise ConfigError(f"unknown volatility estimator {estimator!r}; target.estimator must be one of {ESTIMATORS}")
+        raise ConfigError(
+            f"unknown volatility estimator {estimator!r}; target.estimator must be one of "
+            f"{ESTIMATORS}"
+        )
     if isinstance(prices, pd.Series):
         if estimator != "close_to_close":
-            raise DataError(f"the {estimator} estimator needs Open/High/Low/Close columns, got a single Series")
+            raise DataError(
+                f"the {estimator} estimator needs Open/High/Low/Close columns, got a single Series"
+            )
         return log_returns(prices) ** 2
     if estimator == "close_to_close":
         _check_prices(prices, ("Close",))
         return log_returns(prices["Close"]) ** 2
     _check_prices(prices, ("Open", "High", "Low", "Close"))
     hl = np.log(prices["High"] / prices["Low"]) ** 2
-    if estimator == "parkinson": return hl / (4 * np.log(2))
+    if estimator == "parkinson":
+        return hl / (4 * np.log(2))
     co = np.log(prices["Close"] / prices["Open"]) ** 2
     return (0.5 * hl - (2 * np.log(2) - 1) * co).clip(lower=0)
+
 
 def _annualise(sum_var, window: int):
     return np.sqrt(ANNUALISATION / window * sum_var)
 
+
 def realized_vol(returns: pd.Series, window: int) -> pd.Series:
-    "Annualised trailing realised vol `sqrt(365/w * sum r^2)` over the `window` days up to and including t."
-    return _annualise((returns ** 2).rolling(window, min_periods=window).sum(), window).rename(f"rv_{window}")
+    """Annualised trailing realised vol `sqrt(365/w * sum r^2)` over the `window` days up to and
+    including t."""
+    return _annualise((returns**2).rolling(window, min_periods=window).sum(), window).rename(
+        f"rv_{window}"
+    )
+
 
 def parkinson_vol(prices: pd.DataFrame, window: int) -> pd.Series:
-    "Annualised trailing Parkinson (high-low range) vol over the `window` days up to and including t."
+    """Annualised trailing Parkinson (high-low range) vol over the `window` days up to and including
+    t."""
     v = daily_variance(prices, "parkinson")
-    return _annualise(v.rolling(window, min_periods=window).sum(), window).rename(f"parkinson_{window}")
+    return _annualise(v.rolling(window, min_periods=window).sum(), window).rename(
+        f"parkinson_{window}"
+    )
+
 
 def garman_klass_vol(prices: pd.DataFrame, window: int) -> pd.Series:
     "Annualised trailing Garman-Klass (OHLC) vol over the `window` days up to and including t."
     v = daily_variance(prices, "garman_klass")
-    return _annualise(v.rolling(window, min_periods=window).sum(), window).rename(f"garman_klass_{window}")
+    return _annualise(v.rolling(window, min_periods=window).sum(), window).rename(
+        f"garman_klass_{window}"
+    )
 
 # %% ../nbs/02_features.ipynb #3f17022d
-def forward_realized_vol(prices: pd.DataFrame | pd.Series, horizon: int, estimator: str = "close_to_close") -> pd.Series:
-    "Target at t: annualised vol of days t+1..t+h, `sqrt(365/h * sum v[t+1..t+h])`; NaN without a full future window."
-    if horizon < 1: raise ConfigError(f"target.horizon must be >= 1, got {horizon}")
+def forward_realized_vol(
+    prices: pd.DataFrame | pd.Series, horizon: int, estimator: str = "close_to_close"
+) -> pd.Series:
+    """Target at t: annualised vol of days t+1..t+h, `sqrt(365/h * sum v[t+1..t+h])`;
+    NaN without a full future window."""
+    if horizon < 1:
+        raise ConfigError(f"target.horizon must be >= 1, got {horizon}")
     v = daily_variance(prices, estimator)
     vals = v.to_numpy(dtype="float64")
     out = np.full(len(vals), np.nan)
     if len(vals) > horizon:
-        out[:-horizon] = sliding_window_view(vals[1:], horizon).sum(axis=1)  # row t sums v[t+1..t+h]
+        # row t sums v[t+1..t+h]
+        out[:-horizon] = sliding_window_view(vals[1:], horizon).sum(axis=1)
     return pd.Series(_annualise(out, horizon), index=v.index, name="target")
 
 # %% ../nbs/02_features.ipynb #2517919b
@@ -102,34 +149,57 @@ def forecast_days(params: dict) -> int:
     h = int(params["target"]["horizon"])
     return max(int((params.get("predict") or {}).get("forecast_days", h)), h)
 
-def forward_vol_horizons(prices: pd.DataFrame | pd.Series, max_days: int, estimator: str = "close_to_close") -> pd.DataFrame:
-    "Columns `vol_1d..vol_{K}d`: column k-1 is `forward_realized_vol(prices, k, estimator)` (days t+1..t+k)."
-    if max_days < 1: raise ConfigError(f"predict.forecast_days must be >= 1, got {max_days}")
-    return pd.DataFrame({f"vol_{k}d": forward_realized_vol(prices, k, estimator) for k in range(1, max_days + 1)})
+
+def forward_vol_horizons(
+    prices: pd.DataFrame | pd.Series, max_days: int, estimator: str = "close_to_close"
+) -> pd.DataFrame:
+    """Columns `vol_1d..vol_{K}d`: column k-1 is `forward_realized_vol(prices, k, estimator)` (days
+    t+1..t+k)."""
+    if max_days < 1:
+        raise ConfigError(f"predict.forecast_days must be >= 1, got {max_days}")
+    return pd.DataFrame(
+        {f"vol_{k}d": forward_realized_vol(prices, k, estimator) for k in range(1, max_days + 1)}
+    )
 
 # %% ../nbs/02_features.ipynb #5a29c9e9
-def garch_vol_forecast(returns: pd.Series, train_end, horizon: int, refit_every: int = 0,
-                       mean: str = "Zero", dist: str = "t", min_obs: int = 100) -> pd.Series:
-    "Annualised GARCH(1,1)-t forecast of vol over t+1..t+h made at each t, parameters fitted on returns <= `train_end` (first fit's in `.attrs['params']`)."
+def garch_vol_forecast(
+    returns: pd.Series,
+    train_end,
+    horizon: int,
+    refit_every: int = 0,
+    mean: str = "Zero",
+    dist: str = "t",
+    min_obs: int = 100,
+) -> pd.Series:
+    """Annualised GARCH(1,1)-t forecast of vol over t+1..t+h made at each t, parameters fitted on
+    returns <= `train_end` (first fit's in `.attrs['params']`)."""
     from arch import arch_model
+
     r = returns.dropna().astype("float64")
     train_end = pd.Timestamp(train_end)
     n_fit = int(r.index.searchsorted(train_end, side="right"))  # observations <= train_end
     if n_fit < min_obs:
-        raise DataError(f"GARCH needs at least {min_obs} returns up to train_end={train_end.date()}, got {n_fit}; "
-                        f"use a longer history or a later training end")
+        raise DataError(
+            f"GARCH needs at least {min_obs} returns up to train_end={train_end.date()}, got "
+            f"{n_fit}; use a longer history or a later training end"
+        )
     am = arch_model(100 * r, mean=mean, vol="GARCH", p=1, q=1, dist=dist, rescale=False)
-    refits = [n_fit] + (list(range(n_fit + refit_every, len(r) + 1, refit_every)) if refit_every > 0 else [])
+    refits = [n_fit] + (
+        list(range(n_fit + refit_every, len(r) + 1, refit_every)) if refit_every > 0 else []
+    )
     refits = [k for k in refits if k <= len(r)]
     out, first = np.full(len(r), np.nan), None
     from tqdm import tqdm
+
     it = tqdm(refits, desc="GARCH refits", disable=len(refits) < 5, leave=False)
     for i, k in enumerate(it):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = am.fit(last_obs=k, disp="off", show_warning=False)
-        if first is None: first = {k_: float(v) for k_, v in res.params.items()}
-        # forecasts at positions k-1 .. next refit - 2 use these parameters (segment 0 also covers the training period)
+        if first is None:
+            first = {k_: float(v) for k_, v in res.params.items()}
+        # forecasts at positions k-1 .. next refit - 2 use these parameters (segment 0
+        # also covers the training period)
         lo = 0 if i == 0 else k - 1
         hi = refits[i + 1] - 1 if i + 1 < len(refits) else len(r)
         fc = res.forecast(horizon=horizon, start=lo, reindex=False, align="origin")
@@ -140,11 +210,17 @@ def garch_vol_forecast(returns: pd.Series, train_end, horizon: int, refit_every:
     return series
 
 # %% ../nbs/02_features.ipynb #a48d47ac
-def align_fear_greed(fng: pd.DataFrame | pd.Series, index: pd.DatetimeIndex, max_ffill: int) -> pd.DataFrame:
-    "Fear & Greed on `index` dates: `fng_value` forward-filled at most `max_ffill` days, `fng_available` 1 where published."
+def align_fear_greed(
+    fng: pd.DataFrame | pd.Series, index: pd.DatetimeIndex, max_ffill: int
+) -> pd.DataFrame:
+    """Fear & Greed on `index` dates: `fng_value` forward-filled at most `max_ffill` days,
+    `fng_available` 1 where published."""
     s = fng["fng_value"] if isinstance(fng, pd.DataFrame) else fng
-    s = pd.Series(pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64"), index=pd.DatetimeIndex(s.index))
-    if s.index.tz is not None: s.index = s.index.tz_convert("UTC").tz_localize(None)
+    s = pd.Series(
+        pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64"), index=pd.DatetimeIndex(s.index)
+    )
+    if s.index.tz is not None:
+        s.index = s.index.tz_convert("UTC").tz_localize(None)
     s.index = s.index.normalize()
     s = s[~s.index.duplicated(keep="last")].sort_index().dropna()
     if len(index) == 0 or s.empty:
@@ -152,24 +228,41 @@ def align_fear_greed(fng: pd.DataFrame | pd.Series, index: pd.DatetimeIndex, max
     days = pd.date_range(min(s.index[0], index[0]), max(s.index[-1], index[-1]), freq="D")
     observed = s.reindex(days)
     filled = observed.ffill(limit=max_ffill) if max_ffill > 0 else observed
-    return pd.DataFrame({"fng_value": filled.reindex(index).to_numpy(),
-                         "fng_available": observed.reindex(index).notna().astype("float64").to_numpy()}, index=index)
+    return pd.DataFrame(
+        {
+            "fng_value": filled.reindex(index).to_numpy(),
+            "fng_available": observed.reindex(index).notna().astype("float64").to_numpy(),
+        },
+        index=index,
+    )
+
 
 def sentiment_features(aligned: pd.DataFrame, short: int = 7, long: int = 30) -> pd.DataFrame:
-    "Fear & Greed features: value, `short`/`long`-day moving averages, `short`-day change, availability flag."
+    """Fear & Greed features: value, `short`/`long`-day moving averages, `short`-day change,
+    availability flag."""
     v = aligned["fng_value"]
-    return pd.DataFrame({"fng_value": v,
-                         f"fng_ma_{short}": v.rolling(short, min_periods=short).mean(),
-                         f"fng_ma_{long}": v.rolling(long, min_periods=long).mean(),
-                         f"fng_change_{short}": v - v.shift(short),
-                         "fng_available": aligned["fng_available"]}, index=aligned.index)
+    return pd.DataFrame(
+        {
+            "fng_value": v,
+            f"fng_ma_{short}": v.rolling(short, min_periods=short).mean(),
+            f"fng_ma_{long}": v.rolling(long, min_periods=long).mean(),
+            f"fng_change_{short}": v - v.shift(short),
+            "fng_available": aligned["fng_available"],
+        },
+        index=aligned.index,
+    )
 
 # %% ../nbs/02_features.ipynb #f189ac26
 PROXY_RANK_WINDOW = 90  # days over which today's close is ranked
 
-def price_sentiment_proxy(close: pd.Series, rsi_length: int = 14, rank_window: int = PROXY_RANK_WINDOW) -> pd.Series:
-    "Trailing 0-100 fear/greed-style score from prices: mean of RSI and the percentile rank of the close over `rank_window` days."
+
+def price_sentiment_proxy(
+    close: pd.Series, rsi_length: int = 14, rank_window: int = PROXY_RANK_WINDOW
+) -> pd.Series:
+    """Trailing 0-100 fear/greed-style score from prices:
+    mean of RSI and the percentile rank of the close over `rank_window` days."""
     import pandas_ta as ta
+
     close = close.astype("float64")
     rsi = _or_nan(ta.rsi(close, length=rsi_length), close.index)
     strength = 100 * close.rolling(rank_window, min_periods=rank_window).rank(pct=True)
@@ -179,65 +272,105 @@ def price_sentiment_proxy(close: pd.Series, rsi_length: int = 14, rank_window: i
 def _sentiment_missing(fp: dict, why: str) -> None:
     msg = f"no Fear & Greed data covers these prices ({why})"
     if fp["on_missing_sentiment"] == "error":
-        raise DataError(f"{msg}; run cryptovol.data.cache_fear_greed(), or set features.on_missing_sentiment: disable "
-                        f"(drops the sentiment features) or features.sentiment: false")
+        raise DataError(
+            f"{msg}; run cryptovol.data.cache_fear_greed(), or set features.on_missing_sentiment: "
+            "disable (drops the sentiment features) or features.sentiment: false"
+        )
     log.warning(f"{msg}: sentiment features disabled (features.on_missing_sentiment: disable)")
 
-def indicator_warmup(fp: dict) -> int:
-    "Leading rows that `build_features` leaves NaN: enough for every indicator, so a value never depends on how short the input was."
-    return 1 + max(fp["rsi"] + 1, fp["macd"][1] + fp["macd"][2], fp["bbands"][0], *fp["sma"], *fp["ema"], fp["atr"] + 1,
-                   fp["volume_sma"] + 1, max(fp["return_lags"]) + 1, max(fp["vol_windows"]) + 1)
 
-def build_features(prices: pd.DataFrame, fng: pd.DataFrame | None = None, params: dict | None = None) -> pd.DataFrame:
-    "Trailing-only feature frame (one named column per feature) from OHLCV `prices` and the Fear & Greed frame `fng`."
+def indicator_warmup(fp: dict) -> int:
+    """Leading rows that `build_features` leaves NaN:
+    enough for every indicator, so a value never depends on how short the input was."""
+    return 1 + max(
+        fp["rsi"] + 1,
+        fp["macd"][1] + fp["macd"][2],
+        fp["bbands"][0],
+        *fp["sma"],
+        *fp["ema"],
+        fp["atr"] + 1,
+        fp["volume_sma"] + 1,
+        max(fp["return_lags"]) + 1,
+        max(fp["vol_windows"]) + 1,
+    )
+
+
+def build_features(
+    prices: pd.DataFrame, fng: pd.DataFrame | None = None, params: dict | None = None
+) -> pd.DataFrame:
+    """Trailing-only feature frame (one named column per feature) from OHLCV `prices` and the Fear &
+    Greed frame `fng`."""
     import pandas_ta as ta
+
     _check_prices(prices)
     p = params if params is not None else get_params()
     fp = p["features"]
-    o, hi, lo, c, v = (prices[k].astype("float64") for k in ("Open", "High", "Low", "Close", "Volume"))
+    o, hi, lo, c, v = (
+        prices[k].astype("float64") for k in ("Open", "High", "Low", "Close", "Volume")
+    )
     f = {}
     idx = prices.index
     f[f"rsi_{fp['rsi']}"] = _or_nan(ta.rsi(c, length=fp["rsi"]), idx)
     fast, slow, sig = fp["macd"]
     m = ta.macd(c, fast=fast, slow=slow, signal=sig)
-    f["macd_line"], f["macd_signal"], f["macd_hist"] = (_or_nan(m, idx, pre) / c for pre in ("MACD_", "MACDs_", "MACDh_"))
+    f["macd_line"], f["macd_signal"], f["macd_hist"] = (
+        _or_nan(m, idx, pre) / c for pre in ("MACD_", "MACDs_", "MACDh_")
+    )
     bb = ta.bbands(c, length=fp["bbands"][0], std=float(fp["bbands"][1]))
     f["bb_pctb"], f["bb_bandwidth"] = _or_nan(bb, idx, "BBP_"), _or_nan(bb, idx, "BBB_") / 100
     sma = lambda x, w: _or_nan(ta.sma(x, length=w), idx)
-    for w in fp["sma"]: f[f"close_to_sma_{w}"] = c / sma(c, w)
+    for w in fp["sma"]:
+        f[f"close_to_sma_{w}"] = c / sma(c, w)
     ef, es = fp["ema"]
     f[f"ema_{ef}_to_{es}"] = _or_nan(ta.ema(c, length=ef), idx) / _or_nan(ta.ema(c, length=es), idx)
     f[f"atr_{fp['atr']}_to_close"] = _or_nan(ta.atr(hi, lo, c, length=fp["atr"]), idx) / c
     vw = fp["volume_sma"]
     f[f"volume_to_sma_{vw}"] = v / sma(v, vw)
     s0, s1 = min(fp["sma"]), max(fp["sma"])
-    if s1 > s0: f[f"volume_sma_{s0}_to_{s1}"] = sma(v, s0) / sma(v, s1)
+    if s1 > s0:
+        f[f"volume_sma_{s0}_to_{s1}"] = sma(v, s0) / sma(v, s1)
     obv = _or_nan(ta.obv(c, v), idx)
     f[f"obv_change_{vw}"] = (obv - obv.shift(vw)) / v.rolling(vw, min_periods=vw).sum()
     r = log_returns(c)
-    for k in fp["return_lags"]: f[f"log_return_{k}"] = r if k == 1 else np.log(c / c.shift(k))
-    for w in fp["vol_windows"]: f[f"rv_{w}"] = realized_vol(r, w)
-    for w in fp["vol_windows"]: f[f"parkinson_{w}"] = parkinson_vol(prices, w)
-    for w in fp["vol_windows"]: f[f"garman_klass_{w}"] = garman_klass_vol(prices, w)
+    for k in fp["return_lags"]:
+        f[f"log_return_{k}"] = r if k == 1 else np.log(c / c.shift(k))
+    for w in fp["vol_windows"]:
+        f[f"rv_{w}"] = realized_vol(r, w)
+    for w in fp["vol_windows"]:
+        f[f"parkinson_{w}"] = parkinson_vol(prices, w)
+    for w in fp["vol_windows"]:
+        f[f"garman_klass_{w}"] = garman_klass_vol(prices, w)
     f["price_sentiment_proxy"] = price_sentiment_proxy(c, fp["rsi"])
-    out = pd.DataFrame({k: pd.Series(s, index=prices.index).astype("float64") for k, s in f.items()}, index=prices.index)
+    out = pd.DataFrame(
+        {k: pd.Series(s, index=prices.index).astype("float64") for k, s in f.items()},
+        index=prices.index,
+    )
     if fp["sentiment"]:
-        if fng is None or len(fng) == 0: _sentiment_missing(fp, "no Fear & Greed frame was given")
+        if fng is None or len(fng) == 0:
+            _sentiment_missing(fp, "no Fear & Greed frame was given")
         else:
             al = align_fear_greed(fng, prices.index, fp["sentiment_max_ffill"])
             if al["fng_value"].notna().any():
-                out = out.join(sentiment_features(al, min(fp["vol_windows"]), max(fp["vol_windows"])))
+                out = out.join(
+                    sentiment_features(al, min(fp["vol_windows"]), max(fp["vol_windows"]))
+                )
             else:
-                _sentiment_missing(fp, f"index covers {fng.index.min().date()}..{fng.index.max().date()}, "
-                                       f"prices {prices.index[0].date()}..{prices.index[-1].date()}")
+                _sentiment_missing(
+                    fp,
+                    f"index covers {fng.index.min().date()}..{fng.index.max().date()}, "
+                    f"prices {prices.index[0].date()}..{prices.index[-1].date()}",
+                )
     out.index.name = "Date"
-    out.iloc[: indicator_warmup(fp)] = np.nan   # pandas-ta emits early values for long inputs but None for short ones
+    # pandas-ta emits early values for long inputs but None for short ones
+    out.iloc[: indicator_warmup(fp)] = np.nan
     return out.replace([np.inf, -np.inf], np.nan)
 
 # %% ../nbs/02_features.ipynb #a1c015cd
-def check_no_lookahead(prices: pd.DataFrame, fng: pd.DataFrame | None, t, params: dict | None = None,
-                       seed: int = 0) -> pd.DataFrame:
-    "Features at `t` from the full data, from data truncated at `t` and from data perturbed after `t` (rows: full/truncated/perturbed)."
+def check_no_lookahead(
+    prices: pd.DataFrame, fng: pd.DataFrame | None, t, params: dict | None = None, seed: int = 0
+) -> pd.DataFrame:
+    """Features at `t` from the full data, from data truncated at `t` and from data perturbed after
+    `t` (rows: full/truncated/perturbed)."""
     t = pd.Timestamp(t)
     rng = np.random.default_rng(seed)
     full = build_features(prices, fng, params).loc[t]
@@ -252,28 +385,39 @@ def check_no_lookahead(prices: pd.DataFrame, fng: pd.DataFrame | None, t, params
         fa = fpert.index > t
         fpert.loc[fa, "fng_value"] = rng.integers(0, 101, fa.sum()).astype("float64")
         fpert = fpert.drop(fpert.index[fa][::5])  # and remove some later days
-    return pd.DataFrame([full, trunc, build_features(pert, fpert, params).loc[t]], index=["full", "truncated", "perturbed"])
+    return pd.DataFrame(
+        [full, trunc, build_features(pert, fpert, params).loc[t]],
+        index=["full", "truncated", "perturbed"],
+    )
 
 # %% ../nbs/02_features.ipynb #cd0f41ec
 SPLITS = ("train", "val", "test")
-UNSCALED_FEATURES = ("fng_available",)  # 0/1 flags: left as they are (a rare 0 would become a huge z-score)
+# 0/1 flags: left as they are (a rare 0 would become a huge z-score)
+UNSCALED_FEATURES = ("fng_available",)
+
 
 def valid_samples(features: pd.DataFrame, target: pd.Series, sequence_length: int) -> np.ndarray:
-    "Boolean per row: the `sequence_length` rows ending here have finite features and the target here is finite."
+    """Boolean per row: the `sequence_length` rows ending here have finite features and the target
+    here is finite."""
     ok = np.isfinite(features.to_numpy(dtype="float64")).all(axis=1)
     n = len(ok)
     full = np.zeros(n, dtype=bool)
     if n >= sequence_length:
         bad = np.concatenate([[0], np.cumsum(~ok)])
-        full[sequence_length - 1:] = (bad[sequence_length:] - bad[:n - sequence_length + 1]) == 0
+        full[sequence_length - 1 :] = (bad[sequence_length:] - bad[: n - sequence_length + 1]) == 0
     return full & np.isfinite(target.to_numpy(dtype="float64"))
+
 
 def _fraction_counts(n: int, train_frac: float, val_frac: float) -> tuple[int, int, int]:
     n_train, n_val = int(n * train_frac), int(n * val_frac)
     return n_train, n_val, n - n_train - n_val
 
-def split_samples(positions: np.ndarray, dates: pd.DatetimeIndex, horizon: int, params: dict) -> tuple[dict, dict, dict]:
-    "Chronological train/val/test row positions (purged: no target crosses into the next split), purge counts, last row of each period."
+
+def split_samples(
+    positions: np.ndarray, dates: pd.DatetimeIndex, horizon: int, params: dict
+) -> tuple[dict, dict, dict]:
+    """Chronological train/val/test row positions (purged:
+    no target crosses into the next split), purge counts, last row of each period."""
     dp = params["dataset"]
     positions = np.asarray(positions)
     if dp["split"] == "fraction":
@@ -285,66 +429,107 @@ def split_samples(positions: np.ndarray, dates: pd.DatetimeIndex, horizon: int, 
         parts = [positions[d < vs], positions[(d >= vs) & (d < ts)], positions[d >= ts]]
     out, purged, period_end = {}, {}, {}
     for name, part, nxt in zip(SPLITS, parts, parts[1:] + [None]):
-        if len(part): period_end[name] = int(part[-1])
+        if len(part):
+            period_end[name] = int(part[-1])
         if nxt is not None and len(part):
-            keep = part + horizon <= part[-1]   # target end (row t+h) stays inside this split's period
-            purged[name] = int((~keep).sum()); part = part[keep]
+            # target end (row t+h) stays inside this split's period
+            keep = part + horizon <= part[-1]
+            purged[name] = int((~keep).sum())
+            part = part[keep]
         out[name] = part
     return out, purged, period_end
 
+
 def min_dataset_days(warmup: int, params: dict) -> int:
-    "Days of price history needed for `fraction` splits of `min_split_samples` windows each after `warmup` rows."
+    """Days of price history needed for `fraction` splits of `min_split_samples` windows each after
+    `warmup` rows."""
     dp, h = params["dataset"], params["target"]["horizon"]
-    g = max(h, forecast_days(params))   # purge gap at each split edge: max(h, K)
+    g = max(h, forecast_days(params))  # purge gap at each split edge: max(h, K)
     m, T = dp["min_split_samples"], dp["sequence_length"]
     tf, vf = dp["train_frac"], dp["val_frac"]
     n = int(np.ceil(max((m + g) / tf, (m + g) / vf, m / (1 - tf - vf))))
     while True:
         a, b, c = _fraction_counts(n, tf, vf)
-        if a - g >= m and b - g >= m and c >= m: break
+        if a - g >= m and b - g >= m and c >= m:
+            break
         n += 1
     return warmup + T - 1 + n + h
 
 # %% ../nbs/02_features.ipynb #e534a716
 def fit_scaler(rows: np.ndarray, kind: str = "standard") -> dict:
-    "Fit a scikit-learn scaler (standard, robust or minmax) on `rows` (N, F); return `{kind, center, scale}` as lists."
+    """Fit a scikit-learn scaler (standard, robust or minmax) on `rows` (N, F);
+    return `{kind, center, scale}` as lists."""
     from sklearn.preprocessing import StandardScaler, RobustScaler, MinMaxScaler
+
     rows = np.asarray(rows, dtype="float64")
-    if kind == "standard": s = StandardScaler().fit(rows); center, scale = s.mean_, s.scale_
-    elif kind == "robust": s = RobustScaler().fit(rows); center, scale = s.center_, s.scale_
-    elif kind == "minmax": s = MinMaxScaler().fit(rows); center, scale = s.data_min_, s.data_range_
-    else: raise ConfigError(f"unknown scaler {kind!r}; dataset.scaler must be standard, robust or minmax")
+    if kind == "standard":
+        s = StandardScaler().fit(rows)
+        center, scale = s.mean_, s.scale_
+    elif kind == "robust":
+        s = RobustScaler().fit(rows)
+        center, scale = s.center_, s.scale_
+    elif kind == "minmax":
+        s = MinMaxScaler().fit(rows)
+        center, scale = s.data_min_, s.data_range_
+    else:
+        raise ConfigError(
+            f"unknown scaler {kind!r}; dataset.scaler must be standard, robust or minmax"
+        )
     scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
-    return {"kind": kind, "center": [float(x) for x in center], "scale": [float(x) for x in scale], "n_rows": int(len(rows))}
+    return {
+        "kind": kind,
+        "center": [float(x) for x in center],
+        "scale": [float(x) for x in scale],
+        "n_rows": int(len(rows)),
+    }
+
 
 def apply_scaler(x: np.ndarray, scaler: dict) -> np.ndarray:
     "`(x - center) / scale` over the last axis, as float32."
-    return ((np.asarray(x, dtype="float64") - np.asarray(scaler["center"])) / np.asarray(scaler["scale"])).astype("float32")
+    return (
+        (np.asarray(x, dtype="float64") - np.asarray(scaler["center"]))
+        / np.asarray(scaler["scale"])
+    ).astype("float32")
+
 
 def make_windows(values: np.ndarray, end_positions: np.ndarray, sequence_length: int) -> np.ndarray:
-    "Windows `(N, T, F)` float32 of the `sequence_length` rows ending at each of `end_positions` (rows of `values` (n, F))."
+    """Windows `(N, T, F)` float32 of the `sequence_length` rows ending at each of `end_positions`
+    (rows of `values` (n, F))."""
     values = np.asarray(values, dtype="float32")
-    if values.ndim == 1: values = values[:, None]
+    if values.ndim == 1:
+        values = values[:, None]
     end_positions = np.asarray(end_positions, dtype=int)
-    if len(end_positions) == 0: return np.zeros((0, sequence_length, values.shape[1]), dtype="float32")
-    view = sliding_window_view(values, sequence_length, axis=0)          # (n-T+1, F, T), no copy
+    if len(end_positions) == 0:
+        return np.zeros((0, sequence_length, values.shape[1]), dtype="float32")
+    view = sliding_window_view(values, sequence_length, axis=0)  # (n-T+1, F, T), no copy
     return np.ascontiguousarray(view[end_positions - sequence_length + 1].transpose(0, 2, 1))
 
 # %% ../nbs/02_features.ipynb #82085560
 @dataclass
 class Dataset:
-    "Scaled float32 windows per split, raw targets, forecast dates, GARCH input, feature names, scaler, params and the frame."
-    X_train: np.ndarray; y_train: np.ndarray; dates_train: np.ndarray
-    X_val: np.ndarray; y_val: np.ndarray; dates_val: np.ndarray
-    X_test: np.ndarray; y_test: np.ndarray; dates_test: np.ndarray
-    G_train: np.ndarray; G_val: np.ndarray; G_test: np.ndarray
+    """Scaled float32 windows per split, raw targets, forecast dates, GARCH input, feature names,
+    scaler, params and the frame."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    dates_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    dates_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    dates_test: np.ndarray
+    G_train: np.ndarray
+    G_val: np.ndarray
+    G_test: np.ndarray
     feature_names: list
     scaler: dict
     params: dict
     frame: pd.DataFrame
     summary: dict = field(default_factory=dict)
     symbol: str = ""
-    Y_train: np.ndarray | None = None   # (N, K) forward vol over the next 1..K days (None: a single-horizon dataset)
+    # (N, K) forward vol over the next 1..K days (None: a single-horizon dataset)
+    Y_train: np.ndarray | None = None
     Y_val: np.ndarray | None = None
     Y_test: np.ndarray | None = None
 
@@ -356,21 +541,32 @@ class Dataset:
     @property
     def horizon(self) -> int:
         "The target horizon h (`y` is column h-1 of `Y`)."
-        return int(self.summary.get("horizon") or (self.params or {}).get("target", {}).get("horizon") or 1)
+        return int(
+            self.summary.get("horizon") or (self.params or {}).get("target", {}).get("horizon") or 1
+        )
 
     def targets(self, name: str) -> np.ndarray:
-        "Float32 multi-horizon targets (N, K) of split `name`; `y` as one column when the dataset has no `Y`."
+        """Float32 multi-horizon targets (N, K) of split `name`;
+        `y` as one column when the dataset has no `Y`."""
         Y = getattr(self, f"Y_{name}")
-        return np.asarray(getattr(self, f"y_{name}"), np.float32)[:, None] if Y is None else np.asarray(Y, np.float32)
+        return (
+            np.asarray(getattr(self, f"y_{name}"), np.float32)[:, None]
+            if Y is None
+            else np.asarray(Y, np.float32)
+        )
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         "`(X, y, dates, G)` of split `name` (train, val or test)."
-        if name not in SPLITS: raise ValueError(f"split must be one of {SPLITS}, got {name!r}")
+        if name not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {name!r}")
         return tuple(getattr(self, f"{k}_{name}") for k in ("X", "y", "dates", "G"))
 
     def __repr__(self):
         sizes = ", ".join(f"{k}={len(getattr(self, 'y_' + k))}" for k in SPLITS)
-        return f"Dataset({self.symbol or '?'}: {sizes}, T={self.X_train.shape[1]}, F={len(self.feature_names)})"
+        return (
+            f"Dataset({self.symbol or '?'}: {sizes}, T={self.X_train.shape[1]}, "
+            f"F={len(self.feature_names)})"
+        )
 
 # %% ../nbs/02_features.ipynb #665827ae
 def _check_split_sizes(parts: dict, short: str, dp: dict) -> None:
@@ -379,67 +575,115 @@ def _check_split_sizes(parts: dict, short: str, dp: dict) -> None:
     for k in SPLITS:
         if len(parts[k]) < m:
             how = f"split '{k}' has {len(parts[k])} samples < {m}" if dp["split"] == "date" else ""
-            raise DataError(short + (f" ({how}; move dataset.val_start/test_start)" if how else "")
-                            + "; load a longer history or lower those settings")
+            raise DataError(
+                short
+                + (f" ({how}; move dataset.val_start/test_start)" if how else "")
+                + "; load a longer history or lower those settings"
+            )
+
 
 def _train_rows(n_rows: int, train_ends: np.ndarray, T: int) -> np.ndarray:
-    "Mask of the rows inside at least one training window (windows end at `train_ends`, `T` days long)."
+    """Mask of the rows inside at least one training window (windows end at `train_ends`, `T` days
+    long)."""
     cover = np.zeros(n_rows + 1, dtype=int)
-    np.add.at(cover, train_ends - T + 1, 1); np.add.at(cover, train_ends + 1, -1)
+    np.add.at(cover, train_ends - T + 1, 1)
+    np.add.at(cover, train_ends + 1, -1)
     return np.cumsum(cover)[:-1] > 0
+
 
 def _feature_scaler(feats: pd.DataFrame, train_rows: np.ndarray, how: str) -> dict:
     "The scaler fitted on exactly the training rows; `UNSCALED_FEATURES` keep their units."
     names = list(feats.columns)
     scaler = fit_scaler(feats.to_numpy()[train_rows], how)
     for j, n in enumerate(names):
-        if n in UNSCALED_FEATURES: scaler["center"][j], scaler["scale"][j] = 0.0, 1.0
+        if n in UNSCALED_FEATURES:
+            scaler["center"][j], scaler["scale"][j] = 0.0, 1.0
     scaler["feature_names"] = names
-    scaler["fitted_on"] = {"rows": int(train_rows.sum()), "start": str(feats.index[train_rows][0].date()),
-                           "end": str(feats.index[train_rows][-1].date())}
+    scaler["fitted_on"] = {
+        "rows": int(train_rows.sum()),
+        "start": str(feats.index[train_rows][0].date()),
+        "end": str(feats.index[train_rows][-1].date()),
+    }
     return scaler
 
-def _garch_input(rets: pd.Series, train_end, h: int, train_rows: np.ndarray, scaler: dict,
-                 how: str) -> tuple[pd.Series, np.ndarray]:
+
+def _garch_input(
+    rets: pd.Series, train_end, h: int, train_rows: np.ndarray, scaler: dict, how: str
+) -> tuple[pd.Series, np.ndarray]:
     "GARCH vol forecasts with parameters from the training period, and their train-fitted scaling."
     garch = garch_vol_forecast(rets, train_end, h)
     gsc = fit_scaler(garch.to_numpy()[train_rows][:, None], how)
-    scaler["garch"] = {"center": gsc["center"][0], "scale": gsc["scale"][0], "train_end": str(train_end.date())}
+    scaler["garch"] = {
+        "center": gsc["center"][0],
+        "scale": gsc["scale"][0],
+        "train_end": str(train_end.date()),
+    }
     return garch, apply_scaler(garch.to_numpy()[:, None], gsc)
 
-def _split_arrays(name: str, scaled, g_scaled, target: pd.Series, Yall, dates, parts: dict, T: int,
-                  h: int) -> dict:
-    "X, G, y, Y and dates of every split, checked: finite inputs, Y's column h-1 is y, no NaN before test."
+
+def _split_arrays(
+    name: str, scaled, g_scaled, target: pd.Series, Yall, dates, parts: dict, T: int, h: int
+) -> dict:
+    """X, G, y, Y and dates of every split, checked:
+    finite inputs, Y's column h-1 is y, no NaN before test."""
     arrays = {}
     for k in SPLITS:
         arrays[f"X_{k}"] = make_windows(scaled, parts[k], T)
         arrays[f"G_{k}"] = make_windows(g_scaled, parts[k], T)
         arrays[f"y_{k}"] = target.to_numpy()[parts[k]].astype("float32")
         arrays[f"Y_{k}"] = Yall[parts[k]]
-        if not np.array_equal(arrays[f"Y_{k}"][:, h - 1], arrays[f"y_{k}"]):   # same function, same numbers
-            raise DataError(f"{name}: column {h - 1} of Y_{k} differs from y_{k}; "
-                            "the multi-horizon target must contain the target")
-        if k != "test" and not np.isfinite(arrays[f"Y_{k}"]).all():   # the purge keeps every horizon inside
-            raise DataError(f"{name}: NaN in the multi-horizon targets Y_{k}; the split purge should prevent this")
+        # same function, same numbers
+        if not np.array_equal(arrays[f"Y_{k}"][:, h - 1], arrays[f"y_{k}"]):
+            raise DataError(
+                f"{name}: column {h - 1} of Y_{k} differs from y_{k}; "
+                "the multi-horizon target must contain the target"
+            )
+        # the purge keeps every horizon inside
+        if k != "test" and not np.isfinite(arrays[f"Y_{k}"]).all():
+            raise DataError(
+                f"{name}: NaN in the multi-horizon targets Y_{k}; the split purge should prevent "
+                "this"
+            )
         arrays[f"dates_{k}"] = dates[parts[k]].to_numpy().astype("datetime64[ns]")
         for a in ("X", "G", "y"):
             if not np.isfinite(arrays[f"{a}_{k}"]).all():
-                raise DataError(f"{name}: non-finite values in {a}_{k}; check the price data (zero or negative prices?)")
+                raise DataError(
+                    f"{name}: non-finite values in {a}_{k}; check the price data (zero or negative "
+                    "prices?)"
+                )
     return arrays
 
-def _dataset_frame(feats: pd.DataFrame, prices: pd.DataFrame, target, rets, garch, parts: dict) -> pd.DataFrame:
-    "The features plus target, close, log return, GARCH vol, daily range variances and each row's split."
+
+def _dataset_frame(
+    feats: pd.DataFrame, prices: pd.DataFrame, target, rets, garch, parts: dict
+) -> pd.DataFrame:
+    """The features plus target, close, log return, GARCH vol, daily range variances and each row's
+    split."""
     frame = feats.copy()
-    frame["target"], frame["Close"], frame["log_return"], frame["garch_vol"] = target, prices["Close"], rets, garch
-    for rng in RANGE_ESTIMATORS: frame[f"var_{rng}"] = daily_variance(prices, rng)   # the range-based HAR's input
+    frame["target"], frame["Close"], frame["log_return"], frame["garch_vol"] = (
+        target,
+        prices["Close"],
+        rets,
+        garch,
+    )
+    # the range-based HAR's input
+    for rng in RANGE_ESTIMATORS:
+        frame[f"var_{rng}"] = daily_variance(prices, rng)
     split_col = pd.Series(pd.NA, index=frame.index, dtype="object")
-    for k in SPLITS: split_col.iloc[parts[k]] = k
+    for k in SPLITS:
+        split_col.iloc[parts[k]] = k
     frame["split"] = split_col
     return frame
 
-def make_dataset(prices: pd.DataFrame, fng: pd.DataFrame | None = None, params: dict | None = None,
-                 symbol: str = "") -> Dataset:
-    "Features, target, valid windows, purged chronological split, train-only scaler and GARCH input, in memory."
+
+def make_dataset(
+    prices: pd.DataFrame,
+    fng: pd.DataFrame | None = None,
+    params: dict | None = None,
+    symbol: str = "",
+) -> Dataset:
+    """Features, target, valid windows, purged chronological split, train-only scaler and GARCH
+    input, in memory."""
     p = params if params is not None else get_params()
     dp, h, est = p["dataset"], p["target"]["horizon"], p["target"]["estimator"]
     K, T, name = forecast_days(p), dp["sequence_length"], symbol or "prices"
@@ -449,30 +693,72 @@ def make_dataset(prices: pd.DataFrame, fng: pd.DataFrame | None = None, params: 
     warmup = int(np.argmax(ok_rows)) if ok_rows.any() else len(feats)
     need = min_dataset_days(warmup, p)
     pos = np.flatnonzero(valid_samples(feats, target, T))
-    short = (f"{name}: {len(prices)} days of history give {len(pos)} complete windows; sequence_length={T}, "
-             f"horizon={h} and dataset.min_split_samples={dp['min_split_samples']} per split need at least "
-             f"{need} days of price history (after a {warmup}-day feature warm-up)")
-    if len(pos) == 0: raise DataError(short + "; load a longer history or lower those settings")
-    parts, purged, period_end = split_samples(pos, prices.index, max(h, K), p)  # no target crosses a split edge
+    short = (
+        f"{name}: {len(prices)} days of history give {len(pos)} complete windows; "
+        f"sequence_length={T}, horizon={h} and dataset.min_split_samples={dp['min_split_samples']} "
+        f"per split need at least {need} days of price history (after a {warmup}-day feature "
+        "warm-up)"
+    )
+    if len(pos) == 0:
+        raise DataError(short + "; load a longer history or lower those settings")
+    # no target crosses a split edge
+    parts, purged, period_end = split_samples(pos, prices.index, max(h, K), p)
     _check_split_sizes(parts, short, dp)
     train_rows = _train_rows(len(feats), parts["train"], T)
     scaler = _feature_scaler(feats, train_rows, dp["scaler"])
     rets, train_end = log_returns(prices["Close"]), prices.index[period_end["train"]]
     garch, g_scaled = _garch_input(rets, train_end, h, train_rows, scaler, dp["scaler"])
     Yall = forward_vol_horizons(prices, K, est).to_numpy().astype("float32")
-    arrays = _split_arrays(name, apply_scaler(feats.to_numpy(), scaler), g_scaled, target, Yall, prices.index,
-                           parts, T, h)
+    arrays = _split_arrays(
+        name,
+        apply_scaler(feats.to_numpy(), scaler),
+        g_scaled,
+        target,
+        Yall,
+        prices.index,
+        parts,
+        T,
+        h,
+    )
     names = list(feats.columns)
-    summary = {"symbol": symbol, "n_features": len(names), "sequence_length": T, "horizon": h, "forecast_days": K,
-               "estimator": est, "scaler": dp["scaler"], "split_method": dp["split"],
-               "sentiment": any(c.startswith("fng_") for c in names),
-               "history": {"start": str(prices.index[0].date()), "end": str(prices.index[-1].date()), "days": len(prices)},
-               "first_complete_row": str(feats.index[warmup].date()), "min_history_days": need,
-               "purged": purged, "garch_train_end": str(train_end.date()),
-               "splits": {k: {"n": int(len(parts[k])), "start": str(prices.index[parts[k][0]].date()),
-                              "end": str(prices.index[parts[k][-1]].date())} for k in SPLITS}}
+    summary = {
+        "symbol": symbol,
+        "n_features": len(names),
+        "sequence_length": T,
+        "horizon": h,
+        "forecast_days": K,
+        "estimator": est,
+        "scaler": dp["scaler"],
+        "split_method": dp["split"],
+        "sentiment": any(c.startswith("fng_") for c in names),
+        "history": {
+            "start": str(prices.index[0].date()),
+            "end": str(prices.index[-1].date()),
+            "days": len(prices),
+        },
+        "first_complete_row": str(feats.index[warmup].date()),
+        "min_history_days": need,
+        "purged": purged,
+        "garch_train_end": str(train_end.date()),
+        "splits": {
+            k: {
+                "n": int(len(parts[k])),
+                "start": str(prices.index[parts[k][0]].date()),
+                "end": str(prices.index[parts[k][-1]].date()),
+            }
+            for k in SPLITS
+        },
+    }
     frame = _dataset_frame(feats, prices, target, rets, garch, parts)
-    return Dataset(**arrays, feature_names=names, scaler=scaler, params=p, frame=frame, summary=summary, symbol=symbol)
+    return Dataset(
+        **arrays,
+        feature_names=names,
+        scaler=scaler,
+        params=p,
+        frame=frame,
+        summary=summary,
+        symbol=symbol,
+    )
 
 # %% ../nbs/02_features.ipynb #e221258f
 def _save_npz(path: Path, arrays: dict) -> None:
@@ -480,77 +766,142 @@ def _save_npz(path: Path, arrays: dict) -> None:
     with atomic_path(path) as tmp:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
             for k, a in arrays.items():
-                with zf.open(zipfile.ZipInfo(f"{k}.npy", date_time=(1980, 1, 1, 0, 0, 0)), "w", force_zip64=True) as fh:
+                with zf.open(
+                    zipfile.ZipInfo(f"{k}.npy", date_time=(1980, 1, 1, 0, 0, 0)),
+                    "w",
+                    force_zip64=True,
+                ) as fh:
                     np.lib.format.write_array(fh, np.asarray(a), allow_pickle=False)
 
+
 def _replace_dir(new: Path, path: Path) -> None:
-    "Put folder `new` in the place of folder `path` (same parent) by renames; the old folder is deleted last."
+    """Put folder `new` in the place of folder `path` (same parent) by renames;
+    the old folder is deleted last."""
     old = path.with_name(f".{path.name}.old")
-    if old.exists(): shutil.rmtree(old)
-    if path.exists(): os.replace(path, old)
+    if old.exists():
+        shutil.rmtree(old)
+    if path.exists():
+        os.replace(path, old)
     os.replace(new, path)
-    if old.exists(): shutil.rmtree(old, ignore_errors=True)
+    if old.exists():
+        shutil.rmtree(old, ignore_errors=True)
+
 
 def save_dataset(ds: Dataset, path: str | Path) -> Path:
-    "Write `ds` as folder `path` (windows.npz, features.json, scaler.json, params.json, frame.csv, summary.json), all or nothing."
+    """Write `ds` as folder `path` (windows.npz, features.json, scaler.json, params.json, frame.csv,
+    summary.json), all or nothing."""
     path = Path(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=ensure_dir(path.parent)))
+    tmp = Path(
+        tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=ensure_dir(path.parent))
+    )
     try:
-        umask = os.umask(0); os.umask(umask); os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700 folders
-        arrays = {f"{a}_{k}": getattr(ds, f"{a}_{k}") for k in SPLITS for a in ("X", "y", "dates", "G", "Y")}
-        _save_npz(tmp/"windows.npz", {k: v for k, v in arrays.items() if v is not None})
+        # mkdtemp makes 0700 folders
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)
+        arrays = {
+            f"{a}_{k}": getattr(ds, f"{a}_{k}")
+            for k in SPLITS
+            for a in ("X", "y", "dates", "G", "Y")
+        }
+        _save_npz(tmp / "windows.npz", {k: v for k, v in arrays.items() if v is not None})
         s = ds.summary
-        save_json({"feature_names": ds.feature_names, "n_features": len(ds.feature_names), "sequence_length": s.get("sequence_length"),
-                   "horizon": s.get("horizon"), "forecast_days": ds.forecast_days, "estimator": s.get("estimator"),
-                   "garch_feature": "garch_vol"}, tmp/"features.json")
-        save_json(ds.scaler, tmp/"scaler.json")
-        save_json(ds.params, tmp/"params.json")
-        ds.frame.to_csv(tmp/"frame.csv", index_label="Date")
-        save_json(s, tmp/"summary.json")
+        save_json(
+            {
+                "feature_names": ds.feature_names,
+                "n_features": len(ds.feature_names),
+                "sequence_length": s.get("sequence_length"),
+                "horizon": s.get("horizon"),
+                "forecast_days": ds.forecast_days,
+                "estimator": s.get("estimator"),
+                "garch_feature": "garch_vol",
+            },
+            tmp / "features.json",
+        )
+        save_json(ds.scaler, tmp / "scaler.json")
+        save_json(ds.params, tmp / "params.json")
+        ds.frame.to_csv(tmp / "frame.csv", index_label="Date")
+        save_json(s, tmp / "summary.json")
         _replace_dir(tmp, path)
     finally:
-        if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
     return path
+
 
 def load_dataset(symbol: str, path: str | Path | None = None) -> Dataset:
     "Read the dataset `build_dataset(symbol)` wrote (from `data/processed/{symbol}/` or `path`)."
     path = Path(path) if path is not None else processed_dir(symbol)
-    if not (path/"summary.json").is_file():
-        raise DataError(f"no dataset for {symbol} in {path}; build it with cryptovol.features.build_dataset('{symbol}') or `dvc repro`")
-    with np.load(path/"windows.npz", allow_pickle=False) as z: arrays = {k: z[k] for k in z.files}
-    feats, scaler = load_json(path/"features.json"), load_json(path/"scaler.json")
-    frame = pd.read_csv(path/"frame.csv", index_col="Date", parse_dates=["Date"])
+    if not (path / "summary.json").is_file():
+        raise DataError(
+            f"no dataset for {symbol} in {path}; build it with "
+            f"cryptovol.features.build_dataset('{symbol}') or `dvc repro`"
+        )
+    with np.load(path / "windows.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    feats, scaler = load_json(path / "features.json"), load_json(path / "scaler.json")
+    frame = pd.read_csv(path / "frame.csv", index_col="Date", parse_dates=["Date"])
     frame.index = pd.DatetimeIndex(frame.index).as_unit("ns")
-    return Dataset(**arrays, feature_names=feats["feature_names"], scaler=scaler, params=load_json(path/"params.json"),
-                   frame=frame, summary=load_json(path/"summary.json"), symbol=symbol)
+    return Dataset(
+        **arrays,
+        feature_names=feats["feature_names"],
+        scaler=scaler,
+        params=load_json(path / "params.json"),
+        frame=frame,
+        summary=load_json(path / "summary.json"),
+        symbol=symbol,
+    )
 
 # %% ../nbs/02_features.ipynb #9b946efe
 def _read_inputs(symbol: str, p: dict) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     from cryptovol import data as cdata
-    try: prices = cdata.read_cached_prices(symbol)
+
+    try:
+        prices = cdata.read_cached_prices(symbol)
     except DataError as e:
-        log.debug(f"{symbol}: no raw cache ({e}); loading from data.source={p['data']['source']}")  # offline, its error is the one line
-        prices = cdata.load_prices(symbol, start=p["data"]["start"], end=p["data"]["end"], source=p["data"]["source"], params=p)
-    prices = prices.loc[p["data"]["start"]:p["data"]["end"]] if (p["data"]["start"] or p["data"]["end"]) else prices
+        # offline, its error is the one line
+        log.debug(f"{symbol}: no raw cache ({e}); loading from data.source={p['data']['source']}")
+        prices = cdata.load_prices(
+            symbol,
+            start=p["data"]["start"],
+            end=p["data"]["end"],
+            source=p["data"]["source"],
+            params=p,
+        )
+    prices = (
+        prices.loc[p["data"]["start"] : p["data"]["end"]]
+        if (p["data"]["start"] or p["data"]["end"])
+        else prices
+    )
     fng = None
     if p["features"]["sentiment"]:
-        try: fng = cdata.read_cached_fear_greed()
+        try:
+            fng = cdata.read_cached_fear_greed()
         except DataError:
-            try: fng = cdata.load_fear_greed(source=p["data"]["source"], params=p)
-            except (DataError, DataSourceError) as e: log.warning(f"Fear & Greed unavailable: {e}")
+            try:
+                fng = cdata.load_fear_greed(source=p["data"]["source"], params=p)
+            except (DataError, DataSourceError) as e:
+                log.warning(f"Fear & Greed unavailable: {e}")
     return prices, fng
 
+
 def build_dataset(symbol: str, params: dict | None = None) -> Dataset:
-    "Build the leak-free dataset of `symbol` from the raw cache (or the loaders) and write `data/processed/{symbol}/`."
+    """Build the leak-free dataset of `symbol` from the raw cache (or the loaders) and write
+    `data/processed/{symbol}/`."""
     p = params if params is not None else get_params()
     prices, fng = _read_inputs(symbol, p)
     ds = make_dataset(prices, fng, p, symbol)
     out = save_dataset(ds, processed_dir(symbol))
     s = ds.summary
-    print(f"{symbol}: {s['n_features']} features, windows of {s['sequence_length']} days, target {s['estimator']} "
-          f"vol over {s['horizon']} days, scaler {s['scaler']}")
+    print(
+        f"{symbol}: {s['n_features']} features, windows of {s['sequence_length']} days, target "
+        f"{s['estimator']} vol over {s['horizon']} days, scaler {s['scaler']}"
+    )
     for k in SPLITS:
         sp = s["splits"][k]
         print(f"  {k:<5} {sp['n']:>5} samples  {sp['start']} .. {sp['end']}")
-    print(f"  multi-horizon targets for 1..{s['forecast_days']} days; purged {s['purged']} samples at split edges; wrote {out}")
+    print(
+        f"  multi-horizon targets for 1..{s['forecast_days']} days; purged {s['purged']} samples "
+        f"at split edges; wrote {out}"
+    )
     return ds

@@ -8,7 +8,11 @@ from typing import Sequence
 
 import numpy as np
 from scipy.stats import norm
-from .config import load_tensorflow; load_tensorflow()  # curl_cffi first, quiet start-up (see 00_config)
+
+# curl_cffi first, quiet start-up (see 00_config)
+from .config import load_tensorflow
+
+load_tensorflow()
 import keras
 from keras import layers, ops
 
@@ -28,108 +32,149 @@ __all__ = ['log', 'LOSSES', 'MODEL_TYPES', 'BN_MOMENTUM', 'MEMBER_TYPES', 'LOSS_
 # %% ../nbs/03_model.ipynb #6fa79ff0
 @keras.saving.register_keras_serializable(package="cryptovol")
 class AttentionLayer(layers.Layer):
-    "Additive attention over time: `(batch, T, F) -> context (batch, F)`, optionally also weights `(batch, T)`."
+    """Additive attention over time: `(batch, T, F) -> context (batch, F)`, optionally also weights
+    `(batch, T)`."""
+
     def __init__(self, units: int | None = None, return_attention: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.units, self.return_attention = units, return_attention
 
     def build(self, input_shape):
-        f = int(input_shape[-1]); u = self.units or f
+        f = int(input_shape[-1])
+        u = self.units or f
         self.W = self.add_weight(name="W", shape=(f, u), initializer="glorot_uniform")
         self.b = self.add_weight(name="b", shape=(u,), initializer="zeros")
         self.v = self.add_weight(name="v", shape=(u, 1), initializer="glorot_uniform")
         super().build(input_shape)
 
     def call(self, inputs, return_attention: bool | None = None):
-        score = ops.tanh(ops.matmul(inputs, self.W) + self.b)          # (B, T, u)
+        score = ops.tanh(ops.matmul(inputs, self.W) + self.b)  # (B, T, u)
         weights = ops.softmax(ops.squeeze(ops.matmul(score, self.v), -1), axis=-1)  # (B, T)
-        context = ops.sum(inputs * ops.expand_dims(weights, -1), axis=1)            # (B, F)
+        context = ops.sum(inputs * ops.expand_dims(weights, -1), axis=1)  # (B, F)
         ret = self.return_attention if return_attention is None else return_attention
         return (context, weights) if ret else context
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "return_attention": self.return_attention}
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "return_attention": self.return_attention,
+        }
 
 # %% ../nbs/03_model.ipynb #52387559
 @keras.saving.register_keras_serializable(package="cryptovol")
 class LastStep(layers.Layer):
     "The last time step of channels `start:stop` of a `(batch, T, F)` input: `(batch, stop-start)`."
-    def __init__(self, start: int = -1, stop: int | None = None, **kwargs):
-        super().__init__(**kwargs); self.start, self.stop = start, stop
 
-    def call(self, inputs): return inputs[:, -1, self.start:self.stop]
+    def __init__(self, start: int = -1, stop: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.start, self.stop = start, stop
+
+    def call(self, inputs):
+        return inputs[:, -1, self.start : self.stop]
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], len(range(int(input_shape[-1]))[self.start:self.stop]))
+        return (input_shape[0], len(range(int(input_shape[-1]))[self.start : self.stop]))
 
-    def get_config(self): return {**super().get_config(), "start": self.start, "stop": self.stop}
+    def get_config(self):
+        return {**super().get_config(), "start": self.start, "stop": self.stop}
 
 
 @keras.saving.register_keras_serializable(package="cryptovol")
 class StackMembers(layers.Layer):
     "Stack M member outputs of shape `(batch, K)` into `(batch, M, K)`."
-    def call(self, inputs): return ops.stack(list(inputs), axis=1)
 
-    def compute_output_shape(self, input_shape): return (input_shape[0][0], len(input_shape), input_shape[0][-1])
+    def call(self, inputs):
+        return ops.stack(list(inputs), axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], len(input_shape), input_shape[0][-1])
 
 
 @keras.saving.register_keras_serializable(package="cryptovol")
 class WeightedAverage(layers.Layer):
-    "Fixed weighted average over members: `(batch, M, K) -> (batch, K)` (or `(batch, M) -> (batch, 1)`); weights sum to one."
-    def __init__(self, weights: Sequence[float], member_names: Sequence[str] | None = None, **kwargs):
+    """Fixed weighted average over members: `(batch, M, K) -> (batch, K)` (or `(batch, M) -> (batch,
+    1)`); weights sum to one."""
+
+    def __init__(
+        self, weights: Sequence[float], member_names: Sequence[str] | None = None, **kwargs
+    ):
         super().__init__(**kwargs)
         w = np.asarray(weights, dtype="float64")
         if w.ndim != 1 or len(w) == 0 or (w < 0).any() or w.sum() <= 0:
-            raise ConfigError(f"WeightedAverage weights must be non-negative with a positive sum, got {list(weights)}")
+            raise ConfigError(
+                "WeightedAverage weights must be non-negative with a positive sum, got "
+                f"{list(weights)}"
+            )
         self.member_weights = [float(v) for v in w / w.sum()]
         self.member_names = list(member_names) if member_names is not None else None
 
     def call(self, inputs):
         w = ops.convert_to_tensor(np.asarray(self.member_weights, dtype="float32"))
-        if len(inputs.shape) == 3: return ops.sum(inputs * ops.reshape(w, (1, -1, 1)), axis=1)   # (B, M, K) -> (B, K)
-        return ops.sum(inputs * w, axis=-1, keepdims=True)                                      # (B, M) -> (B, 1)
+        # (B, M, K) -> (B, K)
+        if len(inputs.shape) == 3:
+            return ops.sum(inputs * ops.reshape(w, (1, -1, 1)), axis=1)
+        # (B, M) -> (B, 1)
+        return ops.sum(inputs * w, axis=-1, keepdims=True)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[-1]) if len(input_shape) == 3 else (input_shape[0], 1)
 
     def get_config(self):
-        return {**super().get_config(), "weights": self.member_weights, "member_names": self.member_names}
+        return {
+            **super().get_config(),
+            "weights": self.member_weights,
+            "member_names": self.member_names,
+        }
 
 # %% ../nbs/03_model.ipynb #8c22baef
 _QLIKE_CLIP = 10.0  # |log y - s| beyond this is clipped so exp() cannot overflow early in training
+
 
 def _align(y_true, y_pred):
     y_pred = ops.convert_to_tensor(y_pred)
     return ops.reshape(ops.cast(y_true, y_pred.dtype), ops.shape(y_pred)), y_pred
 
+
 @keras.saving.register_keras_serializable(package="cryptovol")
 def qlike_log_loss(y_true, y_pred):
-    "QLIKE when `y_true` = log vol and `y_pred` = predicted log vol: mean(exp(2d) - 2d - 1), d = y_true - y_pred."
+    """QLIKE when `y_true` = log vol and `y_pred` = predicted log vol:
+    mean(exp(2d) - 2d - 1), d = y_true - y_pred."""
     y_true, y_pred = _align(y_true, y_pred)
     d = ops.clip(y_true - y_pred, -_QLIKE_CLIP, _QLIKE_CLIP)
     return ops.mean(ops.exp(2 * d) - 2 * d - 1, axis=-1)
 
+
 @keras.saving.register_keras_serializable(package="cryptovol")
 def qlike_loss(y_true, y_pred):
-    "QLIKE when `y_true` = vol and `y_pred` = predicted vol (floored at VOL_FLOOR): mean(y^2/p^2 - log(y^2/p^2) - 1)."
+    """QLIKE when `y_true` = vol and `y_pred` = predicted vol (floored at VOL_FLOOR):
+    mean(y^2/p^2 - log(y^2/p^2) - 1)."""
     y_true, y_pred = _align(y_true, y_pred)
     ratio = ops.square(ops.maximum(y_true, VOL_FLOOR) / ops.maximum(y_pred, VOL_FLOOR))
     return ops.mean(ratio - ops.log(ratio) - 1, axis=-1)
 
+
 LOSSES = ("huber", "mse", "qlike")
 
+
 def get_loss(name: str, log_target: bool = True):
-    "The Keras loss for `model.loss` (`huber`, `mse`, `qlike`); QLIKE's form depends on `log_target`."
+    """The Keras loss for `model.loss` (`huber`, `mse`, `qlike`);
+    QLIKE's form depends on `log_target`."""
     name = str(name).lower()
-    if name == "huber": return keras.losses.Huber(delta=1.0, name="huber")
-    if name == "mse": return keras.losses.MeanSquaredError(name="mse")
-    if name == "qlike": return qlike_log_loss if log_target else qlike_loss
+    if name == "huber":
+        return keras.losses.Huber(delta=1.0, name="huber")
+    if name == "mse":
+        return keras.losses.MeanSquaredError(name="mse")
+    if name == "qlike":
+        return qlike_log_loss if log_target else qlike_loss
     raise ConfigError(f"model.loss = {name!r} is not a known loss; use one of {', '.join(LOSSES)}")
 
 # %% ../nbs/03_model.ipynb #3ac35353
 MODEL_TYPES = ("simple", "advanced", "ensemble", "hybrid")
-BN_MOMENTUM = 0.9  # Keras' 0.99 lets the inference statistics lag the fast-changing LSTM outputs on ~100 steps/epoch
+# Keras' 0.99 lets the inference statistics lag the fast-changing LSTM outputs on ~100 steps/epoch
+BN_MOMENTUM = 0.9
 MEMBER_TYPES = ("attention_lstm", "gru", "bilstm", "simple_lstm")
+
 
 def _mp(params: dict) -> dict:
     mp = params["model"] if "model" in params else params
@@ -138,210 +183,403 @@ def _mp(params: dict) -> dict:
         raise ConfigError(f"model.dropout {drop} needs one rate per model.lstm_units layer {units}")
     return mp
 
+
 def n_outputs_for(output_bias=None, n_outputs: int | None = None) -> int:
     "Number of output units: `n_outputs`, else the length of a per-horizon `output_bias`, else 1."
     if n_outputs is not None:
-        if int(n_outputs) < 1: raise ConfigError(f"a model needs at least one output (horizon), got n_outputs={n_outputs}")
+        if int(n_outputs) < 1:
+            raise ConfigError(
+                f"a model needs at least one output (horizon), got n_outputs={n_outputs}"
+            )
         return int(n_outputs)
     return 1 if output_bias is None else max(1, int(np.size(output_bias)))
 
+
 def _head(x, mp: dict, output_bias=None, name: str = "", n_outputs: int | None = None):
-    "Dense ReLU layers from `model.dense_units`, then `Dense(K)`: one linear output per horizon, bias from `output_bias`."
+    """Dense ReLU layers from `model.dense_units`, then `Dense(K)`:
+    one linear output per horizon, bias from `output_bias`."""
     drop = float(mp["dropout"][-1])
     for i, u in enumerate(mp["dense_units"]):
         x = layers.Dense(int(u), activation="relu", name=f"{name}dense_{i}")(x)
-        if drop > 0 and i < len(mp["dense_units"]) - 1: x = layers.Dropout(drop, name=f"{name}dense_dropout_{i}")(x)
+        if drop > 0 and i < len(mp["dense_units"]) - 1:
+            x = layers.Dropout(drop, name=f"{name}dense_dropout_{i}")(x)
     k = n_outputs_for(output_bias, n_outputs)
     out = layers.Dense(k, name=f"{name}output")
     y = out(x)
-    if output_bias is not None:   # set after building, so the saved config holds no initial values (the weights hold them)
+    # set after building, so the saved config holds no initial values (the weights hold them)
+    if output_bias is not None:
         b = np.asarray(output_bias, dtype="float32").reshape(-1)
-        if b.size == 1: b = np.repeat(b, k)
-        if b.size != k: raise ConfigError(f"output_bias has {b.size} values for {k} outputs")
+        if b.size == 1:
+            b = np.repeat(b, k)
+        if b.size != k:
+            raise ConfigError(f"output_bias has {b.size} values for {k} outputs")
         out.bias.assign(b)
     return y
 
+
 def _recurrent_stack(x, mp: dict, cell: str = "lstm", name: str = "", bidirectional: bool = False):
-    "Stacked recurrent layers, all returning sequences, each followed by optional batch norm and dropout."
+    """Stacked recurrent layers, all returning sequences, each followed by optional batch norm and
+    dropout."""
     rnn = {"lstm": layers.LSTM, "gru": layers.GRU}[cell]
     for i, (u, d) in enumerate(zip(mp["lstm_units"], mp["dropout"])):
         layer = rnn(int(u), return_sequences=True, name=f"{name}{cell}_{i}")
-        x = layers.Bidirectional(layer, name=f"{name}bi{cell}_{i}")(x) if bidirectional else layer(x)
-        if mp["batch_norm"]: x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}bn_{i}")(x)
-        if d > 0: x = layers.Dropout(float(d), name=f"{name}dropout_{i}")(x)
+        x = (
+            layers.Bidirectional(layer, name=f"{name}bi{cell}_{i}")(x)
+            if bidirectional
+            else layer(x)
+        )
+        if mp["batch_norm"]:
+            x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}bn_{i}")(x)
+        if d > 0:
+            x = layers.Dropout(float(d), name=f"{name}dropout_{i}")(x)
     return x
 
 # %% ../nbs/03_model.ipynb #56ede0b3
 @keras.saving.register_keras_serializable(package="cryptovol")
 class LogVolChannels(layers.Layer):
-    "Log of selected channels on the last step, unscaled: `log(max(x[:, -1, i] * scale + center, floor))`."
-    def __init__(self, indices: Sequence[int], center: Sequence[float], scale: Sequence[float], floor: float = VOL_FLOOR, **kwargs):
+    """Log of selected channels on the last step, unscaled:
+    `log(max(x[:, -1, i] * scale + center, floor))`."""
+
+    def __init__(
+        self,
+        indices: Sequence[int],
+        center: Sequence[float],
+        scale: Sequence[float],
+        floor: float = VOL_FLOOR,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        self.indices, self.center, self.scale, self.floor = [int(i) for i in indices], [float(c) for c in center], [float(s) for s in scale], float(floor)
+        self.indices, self.center, self.scale, self.floor = (
+            [int(i) for i in indices],
+            [float(c) for c in center],
+            [float(s) for s in scale],
+            float(floor),
+        )
         if not (len(self.indices) == len(self.center) == len(self.scale) >= 1):
-            raise ConfigError(f"LogVolChannels needs one center and scale per channel, got {len(self.indices)}/{len(self.center)}/{len(self.scale)}")
+            raise ConfigError(
+                "LogVolChannels needs one center and scale per channel, got "
+                f"{len(self.indices)}/{len(self.center)}/{len(self.scale)}"
+            )
 
     def call(self, inputs):
         last = ops.take(inputs[:, -1, :], self.indices, axis=-1)
-        return ops.log(ops.maximum(last * ops.convert_to_tensor(self.scale) + ops.convert_to_tensor(self.center), self.floor))
+        return ops.log(
+            ops.maximum(
+                last * ops.convert_to_tensor(self.scale) + ops.convert_to_tensor(self.center),
+                self.floor,
+            )
+        )
 
-    def compute_output_shape(self, input_shape): return (input_shape[0], len(self.indices))
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], len(self.indices))
 
     def get_config(self):
-        return {**super().get_config(), "indices": self.indices, "center": self.center, "scale": self.scale, "floor": self.floor}
+        return {
+            **super().get_config(),
+            "indices": self.indices,
+            "center": self.center,
+            "scale": self.scale,
+            "floor": self.floor,
+        }
+
 
 def anchor_spec(feature_names: Sequence[str], scaler: dict, features: Sequence[str]) -> dict:
-    "Where the anchor's channels sit in the inputs and how to unscale them: `{'indices', 'center', 'scale'}`."
+    """Where the anchor's channels sit in the inputs and how to unscale them:
+    `{'indices', 'center', 'scale'}`."""
     names = list(feature_names)
     missing = [f for f in features if f not in names]
-    if missing: raise ConfigError(f"model.anchor_features {missing} are not dataset features; choose from {names}")
+    if missing:
+        raise ConfigError(
+            f"model.anchor_features {missing} are not dataset features; choose from {names}"
+        )
     idx = [names.index(f) for f in features]
-    return {"indices": idx, "center": [float(scaler["center"][i]) for i in idx], "scale": [float(scaler["scale"][i]) for i in idx]}
+    return {
+        "indices": idx,
+        "center": [float(scaler["center"][i]) for i in idx],
+        "scale": [float(scaler["scale"][i]) for i in idx],
+    }
+
 
 def _anchor_layers(model: keras.Model) -> list[tuple]:
-    "(LogVolChannels, Dense) pairs of every anchored network inside `model` (ensemble members included)."
+    """(LogVolChannels, Dense) pairs of every anchored network inside `model` (ensemble members
+    included)."""
     pairs = []
     for m in [model, *[l for l in model.layers if isinstance(l, keras.Model)]]:
         names = {l.name for l in m.layers}
-        if {"anchor_inputs", "har_anchor"} <= names: pairs.append((m.get_layer("anchor_inputs"), m.get_layer("har_anchor")))
+        if {"anchor_inputs", "har_anchor"} <= names:
+            pairs.append((m.get_layer("anchor_inputs"), m.get_layer("har_anchor")))
     return pairs
 
+
 def fit_anchor(model: keras.Model, X: np.ndarray, Y: np.ndarray) -> np.ndarray | None:
-    "Set every HAR anchor in `model` by OLS of `Y` (N, K; model space) on its log-vol channels of `X`; returns the coefficients."
+    """Set every HAR anchor in `model` by OLS of `Y` (N, K;
+    model space) on its log-vol channels of `X`; returns the coefficients."""
     coef = None
     for channels, dense in _anchor_layers(model):
         Z = np.asarray(channels(np.asarray(X, dtype="float32")), dtype="float64")
         A = np.c_[np.ones(len(Z)), Z]
-        coef, *_ = np.linalg.lstsq(A, np.asarray(Y, dtype="float64").reshape(len(Z), -1), rcond=None)
-        dense.kernel.assign(coef[1:].astype("float32")); dense.bias.assign(coef[0].astype("float32"))
+        coef, *_ = np.linalg.lstsq(
+            A, np.asarray(Y, dtype="float64").reshape(len(Z), -1), rcond=None
+        )
+        dense.kernel.assign(coef[1:].astype("float32"))
+        dense.bias.assign(coef[0].astype("float32"))
     return coef
 
 # %% ../nbs/03_model.ipynb #bf089885
 def _inputs(n_steps: int, n_features: int, name: str = "windows"):
     if n_steps < 2 or n_features < 1:
-        raise ConfigError(f"windows must have >= 2 steps and >= 1 feature, got ({n_steps}, {n_features}); check dataset.sequence_length")
+        raise ConfigError(
+            f"windows must have >= 2 steps and >= 1 feature, got ({n_steps}, {n_features}); check "
+            "dataset.sequence_length"
+        )
     return keras.Input(shape=(int(n_steps), int(n_features)), name=name)
 
-def _finish(inp, x, mp: dict, output_bias, name: str, n_outputs: int | None, anchor: dict | None = None) -> keras.Model:
-    "The head on `x`; with an `anchor` spec, plus the frozen HAR anchor (the head then starts at zero and learns the residual)."
-    if anchor is None: return keras.Model(inp, _head(x, mp, output_bias, n_outputs=n_outputs), name=name)
+
+def _finish(
+    inp, x, mp: dict, output_bias, name: str, n_outputs: int | None, anchor: dict | None = None
+) -> keras.Model:
+    """The head on `x`; with an `anchor` spec, plus the frozen HAR anchor (the head then starts at
+    zero and learns the residual)."""
+    if anchor is None:
+        return keras.Model(inp, _head(x, mp, output_bias, n_outputs=n_outputs), name=name)
     k = n_outputs_for(output_bias, n_outputs)
     residual = _head(x, mp, np.zeros(k, "float32"), n_outputs=k)
     dense = layers.Dense(k, trainable=False, name="har_anchor")
     base = dense(LogVolChannels(**anchor, name="anchor_inputs")(inp))
-    dense.kernel.assign(np.zeros(dense.kernel.shape, "float32"))   # until fit_anchor: the constant forecast
-    if output_bias is not None: dense.bias.assign(np.broadcast_to(np.asarray(output_bias, "float32").reshape(-1), (k,)))
+    # until fit_anchor: the constant forecast
+    dense.kernel.assign(np.zeros(dense.kernel.shape, "float32"))
+    if output_bias is not None:
+        dense.bias.assign(np.broadcast_to(np.asarray(output_bias, "float32").reshape(-1), (k,)))
     return keras.Model(inp, layers.Add(name="anchored_output")([base, residual]), name=name)
 
-def build_simple(n_steps: int, n_features: int, params: dict, output_bias=None, name: str = "simple",
-                 n_outputs: int | None = None, anchor: dict | None = None) -> keras.Model:
-    "One LSTM layer and a dense head with `n_outputs` horizons (plus the HAR anchor when `anchor` is given)."
-    mp = _mp(params); inp = _inputs(n_steps, n_features)
+
+def build_simple(
+    n_steps: int,
+    n_features: int,
+    params: dict,
+    output_bias=None,
+    name: str = "simple",
+    n_outputs: int | None = None,
+    anchor: dict | None = None,
+) -> keras.Model:
+    """One LSTM layer and a dense head with `n_outputs` horizons (plus the HAR anchor when `anchor`
+    is given)."""
+    mp = _mp(params)
+    inp = _inputs(n_steps, n_features)
     x = layers.LSTM(int(mp["lstm_units"][0]), name="lstm_0")(inp)
-    if mp["dropout"][0] > 0: x = layers.Dropout(float(mp["dropout"][0]), name="dropout_0")(x)
+    if mp["dropout"][0] > 0:
+        x = layers.Dropout(float(mp["dropout"][0]), name="dropout_0")(x)
     return _finish(inp, x, mp, output_bias, name, n_outputs, anchor)
 
-def build_advanced(n_steps: int, n_features: int, params: dict, output_bias=None, name: str = "advanced",
-                   garch_skip: bool = False, n_outputs: int | None = None, anchor: dict | None = None) -> keras.Model:
-    "Stacked LSTMs with batch norm and dropout, attention over time, dense multi-horizon head (`garch_skip`: hybrid)."
-    mp = _mp(params); inp = _inputs(n_steps, n_features)
+
+def build_advanced(
+    n_steps: int,
+    n_features: int,
+    params: dict,
+    output_bias=None,
+    name: str = "advanced",
+    garch_skip: bool = False,
+    n_outputs: int | None = None,
+    anchor: dict | None = None,
+) -> keras.Model:
+    """Stacked LSTMs with batch norm and dropout, attention over time, dense multi-horizon head
+    (`garch_skip`: hybrid)."""
+    mp = _mp(params)
+    inp = _inputs(n_steps, n_features)
     x = AttentionLayer(name="attention")(_recurrent_stack(inp, mp, "lstm"))
-    if garch_skip: x = layers.Concatenate(name="garch_skip")([x, LastStep(-1, None, name="latest_garch")(inp)])
+    if garch_skip:
+        x = layers.Concatenate(name="garch_skip")([x, LastStep(-1, None, name="latest_garch")(inp)])
     return _finish(inp, x, mp, output_bias, name, n_outputs, anchor)
 
-def build_hybrid(n_steps: int, n_features: int, params: dict, output_bias=None, name: str = "hybrid",
-                 n_outputs: int | None = None, anchor: dict | None = None) -> keras.Model:
-    "The advanced model whose last input channel is the scaled GARCH forecast, with a GARCH skip connection."
-    if n_features < 2: raise ConfigError("the hybrid model needs the dataset features plus the GARCH channel (n_features >= 2)")
-    return build_advanced(n_steps, n_features, params, output_bias, name=name, garch_skip=True, n_outputs=n_outputs, anchor=anchor)
 
-def build_member(kind: str, n_steps: int, n_features: int, params: dict, output_bias=None,
-                 n_outputs: int | None = None, anchor: dict | None = None) -> keras.Model:
-    "One ensemble member: `attention_lstm`, `gru`, `bilstm` or `simple_lstm`, named `member_{kind}`."
+def build_hybrid(
+    n_steps: int,
+    n_features: int,
+    params: dict,
+    output_bias=None,
+    name: str = "hybrid",
+    n_outputs: int | None = None,
+    anchor: dict | None = None,
+) -> keras.Model:
+    """The advanced model whose last input channel is the scaled GARCH forecast, with a GARCH skip
+    connection."""
+    if n_features < 2:
+        raise ConfigError(
+            "the hybrid model needs the dataset features plus the GARCH channel (n_features >= 2)"
+        )
+    return build_advanced(
+        n_steps,
+        n_features,
+        params,
+        output_bias,
+        name=name,
+        garch_skip=True,
+        n_outputs=n_outputs,
+        anchor=anchor,
+    )
+
+
+def build_member(
+    kind: str,
+    n_steps: int,
+    n_features: int,
+    params: dict,
+    output_bias=None,
+    n_outputs: int | None = None,
+    anchor: dict | None = None,
+) -> keras.Model:
+    """One ensemble member: `attention_lstm`, `gru`, `bilstm` or `simple_lstm`, named
+    `member_{kind}`."""
     mp, name = _mp(params), f"member_{kind}"
-    if kind == "attention_lstm": return build_advanced(n_steps, n_features, params, output_bias, name=name, n_outputs=n_outputs, anchor=anchor)
-    if kind == "simple_lstm": return build_simple(n_steps, n_features, params, output_bias, name=name, n_outputs=n_outputs, anchor=anchor)
+    if kind == "attention_lstm":
+        return build_advanced(
+            n_steps, n_features, params, output_bias, name=name, n_outputs=n_outputs, anchor=anchor
+        )
+    if kind == "simple_lstm":
+        return build_simple(
+            n_steps, n_features, params, output_bias, name=name, n_outputs=n_outputs, anchor=anchor
+        )
     inp = _inputs(n_steps, n_features)
     if kind == "gru":
         x = _recurrent_stack(inp, mp, "gru")
         x = LastStep(0, None, name="last_state")(x)
     elif kind == "bilstm":
-        half = {**mp, "lstm_units": [max(1, int(u) // 2) for u in mp["lstm_units"]]}  # two directions: similar size
-        x = AttentionLayer(name="attention")(_recurrent_stack(inp, half, "lstm", bidirectional=True))
+        # two directions: similar size
+        half = {**mp, "lstm_units": [max(1, int(u) // 2) for u in mp["lstm_units"]]}
+        x = AttentionLayer(name="attention")(
+            _recurrent_stack(inp, half, "lstm", bidirectional=True)
+        )
     else:
-        raise ConfigError(f"unknown ensemble member {kind!r} in model.ensemble_members; use {', '.join(MEMBER_TYPES)}")
+        raise ConfigError(
+            f"unknown ensemble member {kind!r} in model.ensemble_members; use "
+            f"{', '.join(MEMBER_TYPES)}"
+        )
     return _finish(inp, x, mp, output_bias, name, n_outputs, anchor)
 
 # %% ../nbs/03_model.ipynb #f0ed4067
-def combine_members(members: Sequence[keras.Model], weights: Sequence[float] | None = None, name: str = "ensemble") -> keras.Model:
+def combine_members(
+    members: Sequence[keras.Model], weights: Sequence[float] | None = None, name: str = "ensemble"
+) -> keras.Model:
     "One model averaging `members` (same input shape) with fixed `weights` (default equal)."
-    if len(members) < 1: raise ConfigError("an ensemble needs at least one member")
+    if len(members) < 1:
+        raise ConfigError("an ensemble needs at least one member")
     shape = tuple(members[0].input_shape[1:])
     for m in members:
-        if tuple(m.input_shape[1:]) != shape: raise ConfigError(f"ensemble member {m.name} expects {m.input_shape[1:]}, not {shape}")
+        if tuple(m.input_shape[1:]) != shape:
+            raise ConfigError(f"ensemble member {m.name} expects {m.input_shape[1:]}, not {shape}")
     names = [m.name for m in members]
-    if len(set(names)) != len(names): raise ConfigError(f"ensemble member names must be unique, got {names}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"ensemble member names must be unique, got {names}")
     ks = {int(m.output_shape[-1]) for m in members}
-    if len(ks) != 1: raise ConfigError(f"ensemble members must forecast the same number of horizons, got {sorted(ks)}")
+    if len(ks) != 1:
+        raise ConfigError(
+            f"ensemble members must forecast the same number of horizons, got {sorted(ks)}"
+        )
     inp = keras.Input(shape=shape, name="windows")
-    stacked = StackMembers(name="member_predictions")([m(inp) for m in members])   # (batch, M, K)
+    stacked = StackMembers(name="member_predictions")([m(inp) for m in members])  # (batch, M, K)
     w = [1.0] * len(members) if weights is None else list(weights)
-    if len(w) != len(members): raise ConfigError(f"{len(w)} ensemble weights for {len(members)} members")
+    if len(w) != len(members):
+        raise ConfigError(f"{len(w)} ensemble weights for {len(members)} members")
     return keras.Model(inp, WeightedAverage(w, names, name="weighted_average")(stacked), name=name)
+
 
 def ensemble_weights(val_losses: Sequence[float], weighting: str = "val_loss") -> list[float]:
     "Member weights: equal (`mean`) or proportional to 1/val_loss (`val_loss`), summing to one."
     v = np.asarray(val_losses, dtype="float64")
-    if weighting == "mean" or len(v) == 1: w = np.ones_like(v)
+    if weighting == "mean" or len(v) == 1:
+        w = np.ones_like(v)
     elif weighting == "val_loss":
-        if not np.isfinite(v).all() or (v <= 0).any(): raise ConfigError(f"val_loss weighting needs positive finite losses, got {list(v)}")
+        if not np.isfinite(v).all() or (v <= 0).any():
+            raise ConfigError(f"val_loss weighting needs positive finite losses, got {list(v)}")
         w = 1 / v
-    else: raise ConfigError(f"model.ensemble_weighting = {weighting!r}; use mean or val_loss")
+    else:
+        raise ConfigError(f"model.ensemble_weighting = {weighting!r}; use mean or val_loss")
     return [float(x) for x in w / w.sum()]
+
 
 def ensemble_members(model: keras.Model) -> dict[str, keras.Model]:
     "The `member_*` sub-models of an ensemble keyed by member kind (empty for other models)."
-    return {l.name.removeprefix("member_"): l for l in model.layers if isinstance(l, keras.Model) and l.name.startswith("member_")}
+    return {
+        l.name.removeprefix("member_"): l
+        for l in model.layers
+        if isinstance(l, keras.Model) and l.name.startswith("member_")
+    }
 
-def member_outputs(model: keras.Model, X: np.ndarray, batch_size: int = 256) -> dict[str, np.ndarray] | None:
-    "Each ensemble member's raw output (model space, shape (N, K)) for `X`, or None if `model` is no ensemble."
+
+def member_outputs(
+    model: keras.Model, X: np.ndarray, batch_size: int = 256
+) -> dict[str, np.ndarray] | None:
+    """Each ensemble member's raw output (model space, shape (N, K)) for `X`, or None if `model` is
+    no ensemble."""
     members = ensemble_members(model)
-    if not members: return None
-    import tensorflow as tf  # a batched dataset, not numpy: Keras' numpy path logs a spurious tf.data error under op determinism
+    if not members:
+        return None
+    # a batched dataset, not numpy: Keras' numpy path logs a spurious tf.data error under op
+    # determinism
+    import tensorflow as tf
+
     batches = tf.data.Dataset.from_tensor_slices(np.asarray(X, np.float32)).batch(int(batch_size))
     return {k: m.predict(batches, verbose=0).reshape(len(X), -1) for k, m in members.items()}
 
 # %% ../nbs/03_model.ipynb #4eb0425b
-def build_model(n_steps: int, n_features: int, params: dict, model_type: str | None = None,
-                output_bias=None, n_outputs: int | None = None, anchor: dict | None = None) -> keras.Model:
-    "Uncompiled Keras model for `model_type` (default `params['model']['type']`) on windows `(n_steps, n_features)`, `n_outputs` horizons."
+def build_model(
+    n_steps: int,
+    n_features: int,
+    params: dict,
+    model_type: str | None = None,
+    output_bias=None,
+    n_outputs: int | None = None,
+    anchor: dict | None = None,
+) -> keras.Model:
+    """Uncompiled Keras model for `model_type` (default `params['model']['type']`) on windows
+    `(n_steps, n_features)`, `n_outputs` horizons."""
     mp = _mp(params)
     kind = model_type or mp["type"]
     k = n_outputs_for(output_bias, n_outputs)
     kw = {"n_outputs": k, "anchor": anchor}
-    if kind == "simple": return build_simple(n_steps, n_features, params, output_bias, **kw)
-    if kind == "advanced": return build_advanced(n_steps, n_features, params, output_bias, **kw)
-    if kind == "hybrid": return build_hybrid(n_steps, n_features, params, output_bias, **kw)
+    if kind == "simple":
+        return build_simple(n_steps, n_features, params, output_bias, **kw)
+    if kind == "advanced":
+        return build_advanced(n_steps, n_features, params, output_bias, **kw)
+    if kind == "hybrid":
+        return build_hybrid(n_steps, n_features, params, output_bias, **kw)
     if kind == "ensemble":
         kinds = list(mp.get("ensemble_members", ["attention_lstm", "gru", "bilstm"]))
-        return combine_members([build_member(m, n_steps, n_features, params, output_bias, **kw) for m in kinds])
+        return combine_members(
+            [build_member(m, n_steps, n_features, params, output_bias, **kw) for m in kinds]
+        )
     raise ConfigError(f"model.type = {kind!r} is not known; use one of {', '.join(MODEL_TYPES)}")
 
+
 def attention_model(model: keras.Model) -> keras.Model | None:
-    "A model mapping the inputs to the attention weights `(N, T)` of `model` (first attention member for ensembles), or None."
+    """A model mapping the inputs to the attention weights `(N, T)` of `model` (first attention
+    member for ensembles), or None."""
     target = model
     if not any(isinstance(l, AttentionLayer) for l in model.layers):
-        target = next((m for m in ensemble_members(model).values() if any(isinstance(l, AttentionLayer) for l in m.layers)), None)
-        if target is None: return None
-    # replay the (linear) chain of layers up to the attention layer on a fresh input (weights shared)
+        target = next(
+            (
+                m
+                for m in ensemble_members(model).values()
+                if any(isinstance(l, AttentionLayer) for l in m.layers)
+            ),
+            None,
+        )
+        if target is None:
+            return None
+    # replay the (linear) chain of layers up to the attention layer on a fresh input (weights
+    # shared)
     inp = keras.Input(shape=tuple(target.input_shape[1:]), name="windows")
     x = inp
     for layer in target.layers:
-        if isinstance(layer, (layers.InputLayer, LogVolChannels)) or layer.name == "har_anchor": continue   # not on the chain
+        # not on the chain
+        if isinstance(layer, (layers.InputLayer, LogVolChannels)) or layer.name == "har_anchor":
+            continue
         if isinstance(layer, AttentionLayer):
-            # a twin layer holding a copy of the trained weights (re-calling a layer with a different
-            # output structure confuses Keras' functional graph)
-            twin = AttentionLayer(units=layer.units, return_attention=True, name="attention_weights")
+            # a twin layer holding a copy of the trained weights (re-calling a layer
+            # with a different output structure confuses Keras' functional graph)
+            twin = AttentionLayer(
+                units=layer.units, return_attention=True, name="attention_weights"
+            )
             _, weights = twin(x)
             twin.set_weights(layer.get_weights())
             return keras.Model(inp, weights, name=f"{target.name}_attention")
@@ -352,53 +590,72 @@ def lognormal_mean_var(mu, s):
     "E[σ²] when log σ ~ N(μ, s²): exp(2μ + 2s²) (the point forecast for variance and QLIKE)."
     return np.exp(2 * np.asarray(mu, "float64") + 2 * np.asarray(s, "float64") ** 2)
 
+
 def lognormal_mean_vol(mu, s):
     "E[σ] when log σ ~ N(μ, s²): exp(μ + s²/2) (the point forecast for squared error on vol)."
     return np.exp(np.asarray(mu, "float64") + np.asarray(s, "float64") ** 2 / 2)
 
+
 def lognormal_quantile(mu, s, q: float):
     "The q-quantile of σ when log σ ~ N(μ, s²): exp(μ + z_q s)."
-    if not 0 < q < 1: raise ValueError(f"quantile q must lie in (0, 1), got {q}")
+    if not 0 < q < 1:
+        raise ValueError(f"quantile q must lie in (0, 1), got {q}")
     return np.exp(np.asarray(mu, "float64") + norm.ppf(q) * np.asarray(s, "float64"))
+
 
 def lognormal_interval(mu, s, level: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
     "Central `level` forecast interval of σ: the (1-level)/2 and (1+level)/2 quantiles."
     return lognormal_quantile(mu, s, (1 - level) / 2), lognormal_quantile(mu, s, (1 + level) / 2)
 
+
 def mix_lognormals(mus, ss) -> tuple[np.ndarray, np.ndarray]:
-    "Equal-weight mixture of M log-normals (axis 0 of `mus`, `ss`) moment-matched to one: E[σ²] and E[σ⁴] kept."
+    """Equal-weight mixture of M log-normals (axis 0 of `mus`, `ss`) moment-matched to one:
+    E[σ²] and E[σ⁴] kept."""
     mus, ss = np.asarray(mus, "float64"), np.asarray(ss, "float64")
     from scipy.special import logsumexp
+
     m = len(mus)
-    l1 = logsumexp(2 * mus + 2 * ss ** 2, axis=0) - np.log(m)    # log E[σ²]
-    l2 = logsumexp(4 * mus + 8 * ss ** 2, axis=0) - np.log(m)    # log E[σ⁴]
+    l1 = logsumexp(2 * mus + 2 * ss**2, axis=0) - np.log(m)  # log E[σ²]
+    l2 = logsumexp(4 * mus + 8 * ss**2, axis=0) - np.log(m)  # log E[σ⁴]
     s2 = np.maximum((l2 - 2 * l1) / 4, 0.0)
     return l1 / 2 - s2, np.sqrt(s2)
 
 # %% ../nbs/03_model.ipynb #afc56f94
-LOSS_FLOOR = 0.01      # annualised vol floor under log targets in the loss (a flat price day would give log(0))
+# annualised vol floor under log targets in the loss (a flat price day would give log(0))
+LOSS_FLOOR = 0.01
+
 
 @keras.saving.register_keras_serializable(package="cryptovol")
 class LogNormalTermStructure(layers.Layer):
-    "[per-day log variance (B, K), raw spread (B, K)] -> (B, K, 2) = (μ_k, s_k) of log k-day vol; cumulative variance summed."
+    """[per-day log variance (B, K), raw spread (B, K)] -> (B, K, 2) = (μ_k, s_k) of log k-day vol;
+    cumulative variance summed."""
+
     def __init__(self, min_spread: float = 0.02, **kwargs):
-        super().__init__(**kwargs); self.min_spread = float(min_spread)
+        super().__init__(**kwargs)
+        self.min_spread = float(min_spread)
 
     def call(self, inputs):
         log_day_var, raw_spread = inputs
-        day_var = ops.exp(ops.clip(log_day_var, -12.0, 8.0))                 # positive: each day adds variance
+        # positive: each day adds variance
+        day_var = ops.exp(ops.clip(log_day_var, -12.0, 8.0))
         k = ops.cast(ops.arange(1, ops.shape(day_var)[-1] + 1), day_var.dtype)
-        mean_var = ops.cumsum(day_var, axis=-1) / k                        # E[σ_k²] = C_k / k, C_k non-decreasing
+        # E[σ_k²] = C_k / k, C_k non-decreasing
+        mean_var = ops.cumsum(day_var, axis=-1) / k
         s = ops.softplus(raw_spread) + self.min_spread
         return ops.stack([0.5 * ops.log(mean_var) - ops.square(s), s], axis=-1)
 
-    def compute_output_shape(self, input_shape): return (*input_shape[0], 2)
-    def get_config(self): return {**super().get_config(), "min_spread": self.min_spread}
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[0], 2)
+
+    def get_config(self):
+        return {**super().get_config(), "min_spread": self.min_spread}
 
 
 @keras.saving.register_keras_serializable(package="cryptovol")
 class LogNormalMixture(layers.Layer):
-    "M member outputs (B, K, 2) -> their equal-weight mixture moment-matched to one log-normal (as `mix_lognormals`)."
+    """M member outputs (B, K, 2) -> their equal-weight mixture moment-matched to one log-normal (as
+    `mix_lognormals`)."""
+
     def call(self, inputs):
         st = ops.stack(list(inputs), axis=0)
         mu, s = st[..., 0], st[..., 1]
@@ -408,83 +665,127 @@ class LogNormalMixture(layers.Layer):
         s2 = ops.maximum((l2 - 2 * l1) / 4, 1e-8)
         return ops.stack([l1 / 2 - s2, ops.sqrt(s2)], axis=-1)
 
-    def compute_output_shape(self, input_shape): return tuple(input_shape[0])
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0])
 
 
 @keras.saving.register_keras_serializable(package="cryptovol")
 class LogNormalPoint(layers.Layer):
-    "(B, K, 2) -> (B, K) log point forecast: log sqrt(E[σ²]) = μ + s² (`use='variance'`) or log E[σ] = μ + s²/2 (`use='vol'`)."
+    """(B, K, 2) -> (B, K) log point forecast: log sqrt(E[σ²]) = μ + s² (`use='variance'`) or log
+    E[σ] = μ + s²/2 (`use='vol'`)."""
+
     def __init__(self, use: str = "variance", **kwargs):
         super().__init__(**kwargs)
-        if use not in ("variance", "vol"): raise ConfigError(f"LogNormalPoint use must be 'variance' or 'vol', got {use!r}")
+        if use not in ("variance", "vol"):
+            raise ConfigError(f"LogNormalPoint use must be 'variance' or 'vol', got {use!r}")
         self.use = use
 
     def call(self, inputs):
         mu, s = inputs[..., 0], inputs[..., 1]
         return mu + ops.square(s) * (1.0 if self.use == "variance" else 0.5)
 
-    def compute_output_shape(self, input_shape): return tuple(input_shape[:-1])
-    def get_config(self): return {**super().get_config(), "use": self.use}
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1])
+
+    def get_config(self):
+        return {**super().get_config(), "use": self.use}
 
 
 @keras.saving.register_keras_serializable(package="cryptovol")
 class SelectChannels(layers.Layer):
-    "Channels `indices` of a (B, T, F) window: the network's share of the dataset features (`global_model.input_features`)."
-    def __init__(self, indices, **kwargs):
-        super().__init__(**kwargs); self.indices = [int(i) for i in indices]
+    """Channels `indices` of a (B, T, F) window: the network's share of the dataset features
+    (`global_model.input_features`)."""
 
-    def call(self, inputs): return ops.take(inputs, self.indices, axis=-1)
-    def compute_output_shape(self, input_shape): return (*input_shape[:-1], len(self.indices))
-    def get_config(self): return {**super().get_config(), "indices": self.indices}
+    def __init__(self, indices, **kwargs):
+        super().__init__(**kwargs)
+        self.indices = [int(i) for i in indices]
+
+    def call(self, inputs):
+        return ops.take(inputs, self.indices, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], len(self.indices))
+
+    def get_config(self):
+        return {**super().get_config(), "indices": self.indices}
 
 
 @keras.saving.register_keras_serializable(package="cryptovol")
 class CoinIndex(layers.Layer):
     "A constant coin index (B,) for every window of a batch: the per-coin view of the global model."
-    def __init__(self, index: int = 0, **kwargs):
-        super().__init__(**kwargs); self.index = int(index)
 
-    def call(self, inputs): return ops.full((ops.shape(inputs)[0],), self.index, dtype="int32")
-    def compute_output_shape(self, input_shape): return (input_shape[0],)
-    def get_config(self): return {**super().get_config(), "index": self.index}
+    def __init__(self, index: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.index = int(index)
+
+    def call(self, inputs):
+        return ops.full((ops.shape(inputs)[0],), self.index, dtype="int32")
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],)
+
+    def get_config(self):
+        return {**super().get_config(), "index": self.index}
 
 
 @keras.saving.register_keras_serializable(package="cryptovol")
 def qlike_lognormal_loss(y_true, y_pred):
-    "QLIKE of E[σ²] against the realised variance, plus the NLL of the spread around that (gradient-stopped) mean: a QLIKE-consistent objective."
+    """QLIKE of E[σ²] against the realised variance, plus the NLL of the spread around that
+    (gradient-stopped) mean: a QLIKE-consistent objective."""
     y = ops.maximum(ops.cast(y_true, y_pred.dtype), LOSS_FLOOR)
     mu, s = y_pred[..., 0], y_pred[..., 1]
-    log_m2 = 2 * mu + 2 * ops.square(s)                                 # log E[σ²]
-    d = ops.clip(2 * ops.log(y) - log_m2, -12.0, 12.0)                 # log(y² / E[σ²])
+    log_m2 = 2 * mu + 2 * ops.square(s)  # log E[σ²]
+    d = ops.clip(2 * ops.log(y) - log_m2, -12.0, 12.0)  # log(y² / E[σ²])
     qlike = ops.exp(d) - d - 1
-    mu_fixed = 0.5 * ops.stop_gradient(log_m2) - ops.square(s)         # the spread learns the law around the fixed mean
+    # the spread learns the law around the fixed mean
+    mu_fixed = 0.5 * ops.stop_gradient(log_m2) - ops.square(s)
     nll = ops.log(s) + 0.5 * ops.square((ops.log(y) - mu_fixed) / s)
     return ops.mean(qlike + nll, axis=-1)
 
-HEAD_LOSSES = {"nll": "lognormal_nll", "qlike_nll": "qlike_lognormal_loss"}   # global_model.loss -> the head's loss
+
+# global_model.loss -> the head's loss
+HEAD_LOSSES = {"nll": "lognormal_nll", "qlike_nll": "qlike_lognormal_loss"}
+
 
 @keras.saving.register_keras_serializable(package="cryptovol")
 def horizon_qlike(y_true, y_pred, column: int = 0):
-    "QLIKE of sqrt(E[σ²]) at horizon column `column` per window: what a member is selected on, as the classical forecasters are."
+    """QLIKE of sqrt(E[σ²]) at horizon column `column` per window:
+    what a member is selected on, as the classical forecasters are."""
     y = ops.maximum(ops.cast(y_true, y_pred.dtype)[:, column], VOL_FLOOR)
-    d = ops.clip(2 * ops.log(y) - 2 * y_pred[:, column, 0] - 2 * ops.square(y_pred[:, column, 1]), -12.0, 12.0)
+    d = ops.clip(
+        2 * ops.log(y) - 2 * y_pred[:, column, 0] - 2 * ops.square(y_pred[:, column, 1]),
+        -12.0,
+        12.0,
+    )
     return ops.exp(d) - d - 1
+
 
 @keras.saving.register_keras_serializable(package="cryptovol")
 class HorizonQlike(keras.metrics.MeanMetricWrapper):
     "Keras metric `qlike_h`: mean `horizon_qlike` at `column` (logged as val_qlike_h)."
+
     def __init__(self, column: int = 0, name: str = "qlike_h", dtype=None):
-        super().__init__(fn=horizon_qlike, name=name, dtype=dtype, column=int(column)); self.column = int(column)
-    def get_config(self): return {"column": self.column, "name": self.name, "dtype": self.dtype}
+        super().__init__(fn=horizon_qlike, name=name, dtype=dtype, column=int(column))
+        self.column = int(column)
+
+    def get_config(self):
+        return {"column": self.column, "name": self.name, "dtype": self.dtype}
+
 
 @keras.saving.register_keras_serializable(package="cryptovol")
 def lognormal_nll(y_true, y_pred):
-    "Negative log-likelihood (up to a constant) of log vol `y_true` (B, K; floored at 0.01) under (μ, s) = `y_pred` (B, K, 2)."
+    """Negative log-likelihood (up to a constant) of log vol `y_true` (B, K;
+    floored at 0.01) under (μ, s) = `y_pred` (B, K, 2)."""
     y = ops.log(ops.maximum(ops.cast(y_true, y_pred.dtype), LOSS_FLOOR))
     mu, s = y_pred[..., 0], y_pred[..., 1]
     return ops.mean(ops.log(s) + 0.5 * ops.square((y - mu) / s), axis=-1)
 
+
 def head_loss(name: str):
-    "The head's Keras loss for `global_model.loss`: `nll` (lognormal_nll) or `qlike_nll` (qlike_lognormal_loss)."
-    if name not in HEAD_LOSSES: raise ConfigError(f"global_model.loss {name!r}: use one of {sorted(HEAD_LOSSES)}")
-    return {"lognormal_nll": lognormal_nll, "qlike_lognormal_loss": qlike_lognormal_loss}[HEAD_LOSSES[name]]
+    """The head's Keras loss for `global_model.loss`:
+    `nll` (lognormal_nll) or `qlike_nll` (qlike_lognormal_loss)."""
+    if name not in HEAD_LOSSES:
+        raise ConfigError(f"global_model.loss {name!r}: use one of {sorted(HEAD_LOSSES)}")
+    return {"lognormal_nll": lognormal_nll, "qlike_lognormal_loss": qlike_lognormal_loss}[
+        HEAD_LOSSES[name]
+    ]
