@@ -51,6 +51,8 @@ FORMATTED := \
 	nbs/01_data.ipynb \
 	nbs/02_features.ipynb \
 	nbs/03_model.ipynb \
+	nbs/13_intraday.ipynb \
+	nbs/14_realized.ipynb \
 	nbs/16_forecasters.ipynb \
 	tests/conftest.py \
 	tests/test_benchmarks.py \

@@ -11,8 +11,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .config import (ConfigError, DataError, DataSourceError, atomic_path, get_logger,
-                              get_params, manifest_dir, mirror_dir, raw_dir)
+from .config import ConfigError, DataError, DataSourceError, atomic_path, get_logger
+from .config import get_params, manifest_dir, mirror_dir, raw_dir
 from .data import _Failed, _write_if_changed, merge_new_rows, offline_fix
 
 log = get_logger("cryptovol.intraday")
@@ -29,31 +29,36 @@ HOURLY_COLUMNS = ["open", "high", "low", "close", "volume"]
 CCXT_HEADER = ["timestamp", *HOURLY_COLUMNS]  # one ccxt fetch_ohlcv row per line
 HOUR_MS = 3_600_000
 HOUR_NS = HOUR_MS * 1_000_000
-QUOTE = "USDT"        # Binance spot's dollar quote
+QUOTE = "USDT"  # Binance spot's dollar quote
 EXCHANGE = "binance"  # the exchange of the mirror and of the cache
 # Yahoo tickers that carry a CoinMarketCap id: the exchange's base is the plain name
 YAHOO_BASE_ALIASES = {"UNI7083": "UNI", "SUI20947": "SUI", "TON11419": "TON"}
 
+
 def pair_of(
-    symbol: str,         # Yahoo USD ticker `BASE-USD`, e.g. 'BTC-USD'
+    symbol: str,  # Yahoo USD ticker `BASE-USD`, e.g. 'BTC-USD'
     quote: str = QUOTE,  # the exchange's quote coin
-) -> str:                # the ccxt market, e.g. 'BTC/USDT'
+) -> str:  # the ccxt market, e.g. 'BTC/USDT'
     "The exchange pair standing for a Yahoo USD ticker."
     m = re.fullmatch(r"([A-Z0-9]{1,20})-USD", symbol) if isinstance(symbol, str) else None
     if m is None:
-        raise DataError(f"{symbol!r} is not a Yahoo USD ticker like 'BTC-USD'; hourly bars map "
-                        f"BASE-USD to the exchange pair BASE/{quote}")
+        raise DataError(
+            f"{symbol!r} is not a Yahoo USD ticker like 'BTC-USD'; hourly bars map "
+            f"BASE-USD to the exchange pair BASE/{quote}"
+        )
     if not re.fullmatch(r"[A-Z0-9]{2,10}", str(quote)):
         raise ConfigError(f"quote={quote!r} is not a coin code; use e.g. 'USDT' or 'USDC'")
     return f"{YAHOO_BASE_ALIASES.get(m.group(1), m.group(1))}/{quote}"
 
+
 def hourly_file_name(
-    symbol: str,          # Yahoo USD ticker, e.g. 'BTC-USD'
-    quote: str = QUOTE,   # the exchange's quote coin
+    symbol: str,  # Yahoo USD ticker, e.g. 'BTC-USD'
+    quote: str = QUOTE,  # the exchange's quote coin
     timeframe: str = "1h",
-) -> str:                 # e.g. 'BTCUSDT-1h.csv.gz'
+) -> str:  # e.g. 'BTCUSDT-1h.csv.gz'
     "The mirror's (and the cache's) file name of `symbol`'s bars."
     return pair_of(symbol, quote).replace("/", "") + f"-{timeframe}.csv.gz"
+
 
 def _what(symbol: str, exchange: str = EXCHANGE) -> str:
     "What a mirror folder must hold for `symbol`, for `offline_fix`."
@@ -64,59 +69,79 @@ def _frame_from_table(table: pd.DataFrame, name: str) -> pd.DataFrame:
     "The canonical frame from a table with CCXT_HEADER columns; DataError for non-numeric cells."
     missing = [c for c in CCXT_HEADER if c not in table.columns]
     if missing:
-        raise DataError(f"{name}: missing column(s) {missing}; expected ccxt fetch_ohlcv rows with "
-                        f"the header {','.join(CCXT_HEADER)}")
+        raise DataError(
+            f"{name}: missing column(s) {missing}; expected ccxt fetch_ohlcv rows with "
+            f"the header {','.join(CCXT_HEADER)}"
+        )
     num = table[CCXT_HEADER].apply(pd.to_numeric, errors="coerce").astype("float64")
     bad = num.isna().to_numpy() & table[CCXT_HEADER].notna().to_numpy()
     if bad.any():
         r, c = (int(a[0]) for a in np.nonzero(bad))
-        raise DataError(f"{name}: non-numeric value {table.iat[r, c]!r} in column "
-                        f"'{CCXT_HEADER[c]}' (row {r + 1}); fix or delete the file and reload")
+        raise DataError(
+            f"{name}: non-numeric value {table.iat[r, c]!r} in column "
+            f"'{CCXT_HEADER[c]}' (row {r + 1}); fix or delete the file and reload"
+        )
     ts = num.pop("timestamp")
     if ts.isna().any() or not np.isfinite(ts).all():
         r = int(np.flatnonzero(~np.isfinite(ts.to_numpy()))[0])
-        raise DataError(f"{name}: row {r + 1} has no timestamp (ms since the epoch); fix or delete "
-                        "the file and reload")
+        raise DataError(
+            f"{name}: row {r + 1} has no timestamp (ms since the epoch); fix or delete "
+            "the file and reload"
+        )
     idx = pd.to_datetime(ts.to_numpy().astype("int64"), unit="ms").as_unit("ns")
     num.index = pd.DatetimeIndex(idx, name="timestamp")
     return num
 
+
 def bars_from_rows(
-    rows: list,            # ccxt `fetch_ohlcv` rows `[[ms, open, high, low, close, volume], ...]`
-    name: str = "bars",    # what the error messages call the input
-) -> pd.DataFrame:         # the canonical hourly frame (not yet validated)
+    rows: list,  # ccxt `fetch_ohlcv` rows `[[ms, open, high, low, close, volume], ...]`
+    name: str = "bars",  # what the error messages call the input
+) -> pd.DataFrame:  # the canonical hourly frame (not yet validated)
     "ccxt's OHLCV rows as a frame indexed by the tz-naive UTC bar-open time."
-    try: table = pd.DataFrame(list(rows), columns=CCXT_HEADER, dtype=object)
+    try:
+        table = pd.DataFrame(list(rows), columns=CCXT_HEADER, dtype=object)
     except (ValueError, TypeError) as e:
-        raise DataError(f"{name}: not ccxt OHLCV rows ({e}); expected lists of "
-                        f"[{', '.join(CCXT_HEADER)}]") from None
+        raise DataError(
+            f"{name}: not ccxt OHLCV rows ({e}); expected lists of [{', '.join(CCXT_HEADER)}]"
+        ) from None
     return _frame_from_table(table, name)
 
 # %% ../nbs/13_intraday.ipynb #6589b896
 def hourly_gaps(
     bars: pd.DataFrame,  # canonical hourly frame (sorted)
-) -> pd.DataFrame:       # one row per outage: first_missing, last_missing, missing_hours
+) -> pd.DataFrame:  # one row per outage: first_missing, last_missing, missing_hours
     "The missing hours of `bars`, one row per gap (an outage is reported, never filled)."
     t = bars.index.as_unit("ns").asi8
     step = np.diff(t) // HOUR_NS
     at = np.flatnonzero(step > 1)
     first = pd.DatetimeIndex(t[at] + HOUR_NS).as_unit("ns")
     last = pd.DatetimeIndex(t[at + 1] - HOUR_NS).as_unit("ns")
-    return pd.DataFrame({"first_missing": first, "last_missing": last,
-                         "missing_hours": (step[at] - 1).astype("int64")})
+    return pd.DataFrame(
+        {
+            "first_missing": first,
+            "last_missing": last,
+            "missing_hours": (step[at] - 1).astype("int64"),
+        }
+    )
+
 
 def _report_gaps(bars: pd.DataFrame, name: str) -> None:
     gaps = hourly_gaps(bars)
     zero = int((bars["volume"] == 0).sum())
-    if zero: log.debug(f"{name}: {zero} zero-volume bar(s) (no trade in the hour); kept")
-    if gaps.empty: return
+    if zero:
+        log.debug(f"{name}: {zero} zero-volume bar(s) (no trade in the hour); kept")
+    if gaps.empty:
+        return
     g = gaps.loc[gaps["missing_hours"].idxmax()]
-    log.info(f"{name}: {int(gaps['missing_hours'].sum())} hour(s) missing in {len(gaps)} "
-                f"gap(s); longest {int(g['missing_hours'])} h ({g['first_missing']} to "
-                f"{g['last_missing']}); gaps are kept, never filled")
+    log.info(
+        f"{name}: {int(gaps['missing_hours'].sum())} hour(s) missing in {len(gaps)} "
+        f"gap(s); longest {int(g['missing_hours'])} h ({g['first_missing']} to "
+        f"{g['last_missing']}); gaps are kept, never filled"
+    )
 
 # %% ../nbs/13_intraday.ipynb #8fc26332
 _FIX = "fix or delete the file and reload (cache_hourly fetches it again)"
+
 
 def _refuse(mask: np.ndarray, bars: pd.DataFrame, name: str, what: str) -> None:
     "DataError naming the count and the first bar where `mask` holds."
@@ -124,14 +149,20 @@ def _refuse(mask: np.ndarray, bars: pd.DataFrame, name: str, what: str) -> None:
         first = bars.index[int(np.flatnonzero(mask)[0])]
         raise DataError(f"{name}: {int(mask.sum())} bar(s) {what} (first {first}); {_FIX}")
 
+
 def _check_index(bars: pd.DataFrame, name: str) -> pd.DataFrame:
     if not isinstance(bars, pd.DataFrame) or any(c not in bars.columns for c in HOURLY_COLUMNS):
-        raise DataError(f"{name}: expected a frame with columns {HOURLY_COLUMNS} (bars_from_rows "
-                        f"or read_hourly_csv), got {type(bars).__name__}")
-    if len(bars) == 0: raise DataError(f"{name}: no bars; check the symbol and the date range")
+        raise DataError(
+            f"{name}: expected a frame with columns {HOURLY_COLUMNS} (bars_from_rows "
+            f"or read_hourly_csv), got {type(bars).__name__}"
+        )
+    if len(bars) == 0:
+        raise DataError(f"{name}: no bars; check the symbol and the date range")
     if not isinstance(bars.index, pd.DatetimeIndex):
-        raise DataError(f"{name}: the index must be the bar-open times (DatetimeIndex); build the "
-                        "frame with bars_from_rows or read_hourly_csv")
+        raise DataError(
+            f"{name}: the index must be the bar-open times (DatetimeIndex); build the "
+            "frame with bars_from_rows or read_hourly_csv"
+        )
     idx = bars.index if bars.index.tz is None else bars.index.tz_convert("UTC").tz_localize(None)
     out = bars[HOURLY_COLUMNS].astype("float64").set_axis(idx.as_unit("ns").rename("timestamp"))
     t = out.index.asi8
@@ -140,10 +171,11 @@ def _check_index(bars: pd.DataFrame, name: str) -> pd.DataFrame:
     _refuse(np.r_[False, np.diff(t) < 0], out, name, "out of order (earlier than the bar before)")
     return out
 
+
 def validate_hourly(
     bars: pd.DataFrame,  # hourly OHLCV frame (bars_from_rows / read_hourly_csv)
     name: str = "bars",  # what the messages call the input, e.g. the file
-) -> pd.DataFrame:       # the same bars, float64, index named `timestamp`; never repaired
+) -> pd.DataFrame:  # the same bars, float64, index named `timestamp`; never repaired
     "Refuse broken hourly bars with a DataError; report (never fill) outages and zero-volume bars."
     out = _check_index(bars, name)
     v = out.to_numpy()
@@ -152,66 +184,87 @@ def validate_hourly(
     _refuse((v[:, :4] <= 0).any(axis=1), out, name, "with a zero or negative price")
     _refuse(vol < 0, out, name, "with a negative volume")
     _refuse(h < l, out, name, "with high < low")
-    _refuse((h < np.maximum(o, c)) | (l > np.minimum(o, c)), out, name,
-            "whose high/low do not bracket open and close")
+    _refuse(
+        (h < np.maximum(o, c)) | (l > np.minimum(o, c)),
+        out,
+        name,
+        "whose high/low do not bracket open and close",
+    )
     _report_gaps(out, name)
     return out
 
 # %% ../nbs/13_intraday.ipynb #d9305247
 def read_hourly_csv(
-    path: str | Path,        # a `{BASE}USDT-1h.csv.gz` (or plain .csv) of ccxt rows with the header
-    name: str | None = None, # what the messages call it (default: the path)
-) -> pd.DataFrame:           # the validated canonical hourly frame
+    path: str | Path,  # a `{BASE}USDT-1h.csv.gz` (or plain .csv) of ccxt rows with the header
+    name: str | None = None,  # what the messages call it (default: the path)
+) -> pd.DataFrame:  # the validated canonical hourly frame
     "Read and validate a file of ccxt `fetch_ohlcv` rows (`timestamp,open,high,low,close,volume`)."
-    path = Path(path); name = name or str(path)
-    try: table = pd.read_csv(path, compression="infer")
-    except FileNotFoundError: raise DataError(f"{name}: file {path} not found") from None
+    path = Path(path)
+    name = name or str(path)
+    try:
+        table = pd.read_csv(path, compression="infer")
+    except FileNotFoundError:
+        raise DataError(f"{name}: file {path} not found") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{name}: {path} is empty; delete it and reload") from None
     except (EOFError, OSError, zlib.error, UnicodeDecodeError, pd.errors.ParserError) as e:
-        raise DataError(f"{name}: {path} is truncated or corrupt ({type(e).__name__}: "
-                        f"{str(e)[:120]}); delete it and reload") from None
+        raise DataError(
+            f"{name}: {path} is truncated or corrupt ({type(e).__name__}: "
+            f"{str(e)[:120]}); delete it and reload"
+        ) from None
     if list(table.columns) != CCXT_HEADER:
-        raise DataError(f"{name}: header {list(table.columns)[:7]} is not "
-                        f"{','.join(CCXT_HEADER)} (ccxt fetch_ohlcv rows); fix or delete the file")
+        raise DataError(
+            f"{name}: header {list(table.columns)[:7]} is not "
+            f"{','.join(CCXT_HEADER)} (ccxt fetch_ohlcv rows); fix or delete the file"
+        )
     return validate_hourly(_frame_from_table(table, name), name)
 
 # %% ../nbs/13_intraday.ipynb #8e1530a3
 LIVE_START = "2017-07-01"  # before Binance's first bar: a first live fetch gets the whole history
 
+
 def _hourly_source(source: str, params: dict) -> str:
     if source not in ("auto", "mirror", "live", "ccxt", "yfinance"):
-        raise ConfigError(f"source={source!r}; use 'auto', 'mirror' or 'live' "
-                          "(the exchange via ccxt)")
-    if source == "auto": return "mirror" if mirror_dir(params) is not None else "live"
+        raise ConfigError(
+            f"source={source!r}; use 'auto', 'mirror' or 'live' (the exchange via ccxt)"
+        )
+    if source == "auto":
+        return "mirror" if mirror_dir(params) is not None else "live"
     return "mirror" if source == "mirror" else "live"
+
 
 def mirror_hourly_path(symbol: str, params: dict | None = None, exchange: str = EXCHANGE) -> Path:
     "The mirror file `intraday/{exchange}/{BASE}USDT-1h.csv.gz`; DataSourceError naming the fix."
     p = params if params is not None else get_params()
     root = mirror_dir(p)
     if root is None:
-        raise DataSourceError(f"{symbol}: source 'mirror' but there is no offline mirror; "
-                              f"{offline_fix(_what(symbol, exchange), p)}")
-    path = root/"intraday"/exchange/hourly_file_name(symbol)
+        raise DataSourceError(
+            f"{symbol}: source 'mirror' but there is no offline mirror; "
+            f"{offline_fix(_what(symbol, exchange), p)}"
+        )
+    path = root / "intraday" / exchange / hourly_file_name(symbol)
     if not path.is_file():
         have = sorted(f.name for f in path.parent.glob("*-1h.csv.gz"))
-        raise DataSourceError(f"{symbol}: {path} not found (the mirror has {len(have)} hourly "
-                              f"file(s): {', '.join(have[:14]) or 'none'}); "
-                              f"{offline_fix(_what(symbol, exchange), p)}")
+        raise DataSourceError(
+            f"{symbol}: {path} not found (the mirror has {len(have)} hourly "
+            f"file(s): {', '.join(have[:14]) or 'none'}); "
+            f"{offline_fix(_what(symbol, exchange), p)}"
+        )
     return path
+
 
 def _start_ms(params: dict) -> int:
     start = params["data"]["start"] or LIVE_START
     return int(pd.Timestamp(start).as_unit("ns").value // 1_000_000)
 
+
 def load_hourly_bars(
-    symbol: str,                 # Yahoo USD ticker, e.g. 'BTC-USD'
-    source: str = "auto",        # auto | mirror | live (ccxt)
+    symbol: str,  # Yahoo USD ticker, e.g. 'BTC-USD'
+    source: str = "auto",  # auto | mirror | live (ccxt)
     params: dict | None = None,  # project params (default: the project's)
-    exchange: str = EXCHANGE,    # ccxt exchange id and the mirror's sub-folder
-    client=None,                 # a ccxt exchange object for the live path (default: make_exchange)
-) -> pd.DataFrame:               # the validated canonical hourly frame
+    exchange: str = EXCHANGE,  # ccxt exchange id and the mirror's sub-folder
+    client=None,  # a ccxt exchange object for the live path (default: make_exchange)
+) -> pd.DataFrame:  # the validated canonical hourly frame
     "Hourly bars of `symbol` from the mirror or, live, the whole history from the exchange."
     p = params if params is not None else get_params()
     if _hourly_source(source, p) == "mirror":
@@ -219,117 +272,186 @@ def load_hourly_bars(
         return read_hourly_csv(path, f"{symbol} (mirror file {path})")
     bars = fetch_hourly(symbol, _start_ms(p), exchange, client, params=p)
     if len(bars) == 0:
-        raise DataSourceError(f"{symbol}: {exchange} returned no hourly bars of {pair_of(symbol)} "
-                              f"since {p['data']['start'] or LIVE_START}; check the symbol")
+        raise DataSourceError(
+            f"{symbol}: {exchange} returned no hourly bars of {pair_of(symbol)} "
+            f"since {p['data']['start'] or LIVE_START}; check the symbol"
+        )
     return bars
 
 # %% ../nbs/13_intraday.ipynb #eea46226
 def hourly_manifest(
-    symbol: str,                 # Yahoo USD ticker, e.g. 'BTC-USD'
+    symbol: str,  # Yahoo USD ticker, e.g. 'BTC-USD'
     params: dict | None = None,  # project params (default: the project's)
-    exchange: str = EXCHANGE,    # the mirror's sub-folder
-    today: str | None = None,    # the UTC date a live record names (default: today)
-) -> dict:                       # JSON-able: the mirror file's path in the mirror, size, SHA-256; or live
-    "What `load_hourly_bars(symbol)` reads, as DVC's evaluate and backtest stages see it (no absolute path)."
+    exchange: str = EXCHANGE,  # the mirror's sub-folder
+    today: str | None = None,  # the UTC date a live record names (default: today)
+    # JSON-able: the mirror file's path in the mirror, size, SHA-256; or live
+) -> dict:
+    """What `load_hourly_bars(symbol)` reads, as DVC's evaluate and backtest stages see it (no
+    absolute path)."""
     p = params if params is not None else get_params()
     if _hourly_source("auto", p) != "mirror":
-        return dict(source="live", service=f"ccxt {exchange}",
-                    as_of=today or pd.Timestamp.now("UTC").strftime("%Y-%m-%d"))
+        return dict(
+            source="live",
+            service=f"ccxt {exchange}",
+            as_of=today or pd.Timestamp.now("UTC").strftime("%Y-%m-%d"),
+        )
     path = mirror_hourly_path(symbol, p, exchange)
     body = path.read_bytes()
-    return dict(source="mirror", file=f"intraday/{exchange}/{path.name}", bytes=len(body),
-                sha256=hashlib.sha256(body).hexdigest())
+    return dict(
+        source="mirror",
+        file=f"intraday/{exchange}/{path.name}",
+        bytes=len(body),
+        sha256=hashlib.sha256(body).hexdigest(),
+    )
 
-def write_hourly_manifests(symbols: list[str] | None = None, params: dict | None = None) -> dict[str, dict]:
-    "Write data/manifest/intraday/{SYMBOL}.json per coin (default: `universe`, what the pooled forecasters read), rewritten only on change."
+
+def write_hourly_manifests(
+    symbols: list[str] | None = None, params: dict | None = None
+) -> dict[str, dict]:
+    """Write data/manifest/intraday/{SYMBOL}.json per coin (default:
+    `universe`, what the pooled forecasters read), rewritten only on change."""
     p = params if params is not None else get_params()
     records = {s: hourly_manifest(s, p) for s in (symbols or p["universe"])}
     for s, rec in records.items():
-        _write_if_changed(manifest_dir()/"intraday"/f"{s}.json", json.dumps(rec, indent=1, sort_keys=True) + "\n")
+        _write_if_changed(
+            manifest_dir() / "intraday" / f"{s}.json",
+            json.dumps(rec, indent=1, sort_keys=True) + "\n",
+        )
     return records
 
 # %% ../nbs/13_intraday.ipynb #eb510975
 FETCH_DEADLINE_S = 300.0  # all pages and retries of one fetch (the full history is ~61 pages)
 
+
 def make_exchange(
     exchange_id: str = EXCHANGE,  # a ccxt exchange id
-    timeout_s: float = 30.0,      # per request
-):                                # a ccxt Exchange that paces itself (enableRateLimit=True)
+    timeout_s: float = 30.0,  # per request
+):  # a ccxt Exchange that paces itself (enableRateLimit=True)
     "A ccxt client that waits `rateLimit` ms between requests by itself."
-    try: import ccxt
+    try:
+        import ccxt
     except ImportError:
-        raise DataSourceError("ccxt is not installed (pip install 'ccxt>=4.4'); "
-                              + offline_fix("intraday/binance/ (ccxt fetch_ohlcv rows)")) from None
+        raise DataSourceError(
+            "ccxt is not installed (pip install 'ccxt>=4.4'); "
+            + offline_fix("intraday/binance/ (ccxt fetch_ohlcv rows)")
+        ) from None
     if exchange_id not in ccxt.exchanges:
-        raise ConfigError(f"unknown exchange {exchange_id!r}; use a ccxt id such as 'binance' "
-                          "(ccxt.exchanges lists them)")
+        raise ConfigError(
+            f"unknown exchange {exchange_id!r}; use a ccxt id such as 'binance' "
+            "(ccxt.exchanges lists them)"
+        )
     return getattr(ccxt, exchange_id)({"enableRateLimit": True, "timeout": int(timeout_s * 1000)})
 
-def _one_line(e: Exception) -> str: return f"{type(e).__name__}: {' '.join(str(e).split())[:160]}"
 
-def _fetch_page(client, pair: str, since: int, limit: int, retries: int, t_end: float,
-                sleep: Callable, clock: Callable) -> list:
+def _one_line(e: Exception) -> str:
+    return f"{type(e).__name__}: {' '.join(str(e).split())[:160]}"
+
+
+def _fetch_page(
+    client,
+    pair: str,
+    since: int,
+    limit: int,
+    retries: int,
+    t_end: float,
+    sleep: Callable,
+    clock: Callable,
+) -> list:
     "One `fetch_ohlcv` page; transient ccxt errors retried with 1, 2, 4 ... s back-off."
     import ccxt
+
     errors = []
     for attempt in range(1, max(1, retries) + 1):
-        try: return client.fetch_ohlcv(pair, "1h", since=since, limit=limit)
+        try:
+            return client.fetch_ohlcv(pair, "1h", since=since, limit=limit)
         except (ccxt.RateLimitExceeded, ccxt.ExchangeNotAvailable, ccxt.NetworkError) as e:
             errors.append(f"attempt {attempt}: {_one_line(e)}")
             log.debug(f"{pair} since {since}: {errors[-1]}")
             wait = 2.0 ** (attempt - 1)
-            if attempt == retries or clock() + wait > t_end: break
+            if attempt == retries or clock() + wait > t_end:
+                break
             sleep(wait)
     raise _Failed(errors)
 
-def _paginate(client, pair: str, since: int, now: int, limit: int, retries: int, t_end: float,
-              sleep: Callable, clock: Callable) -> list:
+
+def _paginate(
+    client,
+    pair: str,
+    since: int,
+    now: int,
+    limit: int,
+    retries: int,
+    t_end: float,
+    sleep: Callable,
+    clock: Callable,
+) -> list:
     "Rows from `since` on, page after page, until an empty page or the present `now` (ms)."
     rows: list = []
     while since + HOUR_MS <= now:  # the bar opening at `since` has closed
-        if clock() > t_end: raise _Failed([f"deadline passed after {len(rows)} bars"])
+        if clock() > t_end:
+            raise _Failed([f"deadline passed after {len(rows)} bars"])
         if rows and not getattr(client, "enableRateLimit", False):
             sleep(getattr(client, "rateLimit", 1000) / 1000)  # pace a client that doesn't itself
-        page = [r for r in _fetch_page(client, pair, since, limit, retries, t_end, sleep, clock)
-                if r[0] >= since]
-        if not page: break
+        page = [
+            r
+            for r in _fetch_page(client, pair, since, limit, retries, t_end, sleep, clock)
+            if r[0] >= since
+        ]
+        if not page:
+            break
         rows.extend(page)
         since = int(page[-1][0]) + HOUR_MS
     return rows
 
 # %% ../nbs/13_intraday.ipynb #b9d405ca
 def fetch_hourly(
-    symbol: str,                  # Yahoo USD ticker, e.g. 'BTC-USD' (the pair is `pair_of(symbol)`)
-    since_ms: int,                # first bar-open time wanted, ms since the epoch (UTC)
+    symbol: str,  # Yahoo USD ticker, e.g. 'BTC-USD' (the pair is `pair_of(symbol)`)
+    since_ms: int,  # first bar-open time wanted, ms since the epoch (UTC)
     exchange_id: str = EXCHANGE,  # ccxt exchange id (for `make_exchange` when `client` is None)
-    client=None,                  # a ccxt exchange object; default `make_exchange(exchange_id)`
-    params: dict | None = None,   # project params: data.retries, data.timeout
-    limit: int = 1000,            # bars per request (Binance's maximum)
-    now_ms: int | None = None,    # the present (default: the clock): bars still open are dropped
-    deadline_s: float = FETCH_DEADLINE_S,     # all pages and retries together
-    sleep: Callable = time.sleep,             # how to wait (back-off, pacing)
-    clock: Callable = time.monotonic,         # seconds, for the deadline
-) -> pd.DataFrame:                # validated closed bars from `since_ms` on (empty if none)
+    client=None,  # a ccxt exchange object; default `make_exchange(exchange_id)`
+    params: dict | None = None,  # project params: data.retries, data.timeout
+    limit: int = 1000,  # bars per request (Binance's maximum)
+    now_ms: int | None = None,  # the present (default: the clock): bars still open are dropped
+    deadline_s: float = FETCH_DEADLINE_S,  # all pages and retries together
+    sleep: Callable = time.sleep,  # how to wait (back-off, pacing)
+    clock: Callable = time.monotonic,  # seconds, for the deadline
+) -> pd.DataFrame:  # validated closed bars from `since_ms` on (empty if none)
     "Hourly bars from the exchange via ccxt `fetch_ohlcv`, paginated, paced and retried."
     p = params if params is not None else get_params()
     pair = pair_of(symbol)
     client = client if client is not None else make_exchange(exchange_id, p["data"]["timeout"])
     import ccxt  # installed: make_exchange names the fix when it is not
+
     exchange_id = getattr(client, "id", None) or exchange_id
     now = int(time.time() * 1000) if now_ms is None else int(now_ms)
     try:
-        rows = _paginate(client, pair, int(since_ms), now, limit, p["data"]["retries"],
-                         clock() + deadline_s, sleep, clock)
+        rows = _paginate(
+            client,
+            pair,
+            int(since_ms),
+            now,
+            limit,
+            p["data"]["retries"],
+            clock() + deadline_s,
+            sleep,
+            clock,
+        )
     except _Failed as e:
         fix = offline_fix(_what(symbol, exchange_id), p)
-        raise DataSourceError(f"{symbol}: could not fetch hourly bars of {pair} from {exchange_id} "
-                              f"({e.summary()}); {fix}") from None
+        raise DataSourceError(
+            f"{symbol}: could not fetch hourly bars of {pair} from {exchange_id} "
+            f"({e.summary()}); {fix}"
+        ) from None
     except ccxt.BadSymbol as e:
-        raise DataError(f"{symbol}: {exchange_id} has no market {pair} ({_one_line(e)}); check the "
-                        "symbol or pass another quote") from None
+        raise DataError(
+            f"{symbol}: {exchange_id} has no market {pair} ({_one_line(e)}); check the "
+            "symbol or pass another quote"
+        ) from None
     except ccxt.BaseError as e:
-        raise DataSourceError(f"{symbol}: {exchange_id} refused {pair} ({_one_line(e)}); "
-                              f"{offline_fix(_what(symbol, exchange_id), p)}") from None
+        raise DataSourceError(
+            f"{symbol}: {exchange_id} refused {pair} ({_one_line(e)}); "
+            f"{offline_fix(_what(symbol, exchange_id), p)}"
+        ) from None
     name = f"{symbol} ({exchange_id} {pair} fetch_ohlcv)"
     bars = bars_from_rows(rows, name)
     bars = bars[bars.index.asi8 // 1_000_000 + HOUR_MS <= now]  # the current hour is not over
@@ -338,8 +460,9 @@ def fetch_hourly(
 # %% ../nbs/13_intraday.ipynb #e5da8c7d
 def hourly_cache_path(symbol: str, exchange: str = EXCHANGE) -> Path:
     "data/raw/intraday/{BASE}USDT-1h.csv.gz (another exchange: data/raw/intraday/{exchange}/...)."
-    folder = raw_dir()/"intraday"
-    return (folder if exchange == EXCHANGE else folder/exchange)/hourly_file_name(symbol)
+    folder = raw_dir() / "intraday"
+    return (folder if exchange == EXCHANGE else folder / exchange) / hourly_file_name(symbol)
+
 
 def write_hourly_csv(bars: pd.DataFrame, path: str | Path) -> Path:
     "Write `bars` atomically as ccxt rows (`timestamp`: ms bar-open time), gzipped for a .gz path."
@@ -347,28 +470,33 @@ def write_hourly_csv(bars: pd.DataFrame, path: str | Path) -> Path:
     out.insert(0, "timestamp", bars.index.as_unit("ns").asi8 // 1_000_000)
     body = out.to_csv(index=False).encode()
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        if Path(path).suffix != ".gz": fh.write(body)
+        if Path(path).suffix != ".gz":
+            fh.write(body)
         else:  # no file name and a fixed time in the gzip header: equal bars, equal bytes
-            with gzip.GzipFile(filename="", mode="wb", fileobj=fh, mtime=0) as gz: gz.write(body)
+            with gzip.GzipFile(filename="", mode="wb", fileobj=fh, mtime=0) as gz:
+                gz.write(body)
     return Path(path)
+
 
 def read_cached_hourly(symbol: str, exchange: str = EXCHANGE) -> pd.DataFrame:
     "The validated bars of the cache; DataError if it is missing or broken."
     path = hourly_cache_path(symbol, exchange)
     if not path.is_file():
-        raise DataError(f"{symbol}: no cached hourly bars at {path}; run "
-                        f"cryptovol.intraday.cache_hourly('{symbol}') first")
+        raise DataError(
+            f"{symbol}: no cached hourly bars at {path}; run "
+            f"cryptovol.intraday.cache_hourly('{symbol}') first"
+        )
     return read_hourly_csv(path, f"{symbol} (hourly cache {path})")
 
 # %% ../nbs/13_intraday.ipynb #7543be45
 def cache_hourly(
-    symbol: str,                 # Yahoo USD ticker, e.g. 'BTC-USD'
+    symbol: str,  # Yahoo USD ticker, e.g. 'BTC-USD'
     params: dict | None = None,  # project params (data.source, data.start, retries, timeout)
-    source: str | None = None,   # auto | mirror | live; default `data.source`
-    exchange: str = EXCHANGE,    # ccxt exchange id
-    client=None,                 # a ccxt exchange object for the live path
-    **fetch_kw,                  # passed to `fetch_hourly` (now_ms, sleep, deadline_s, limit)
-) -> Path:                       # the cache file
+    source: str | None = None,  # auto | mirror | live; default `data.source`
+    exchange: str = EXCHANGE,  # ccxt exchange id
+    client=None,  # a ccxt exchange object for the live path
+    **fetch_kw,  # passed to `fetch_hourly` (now_ms, sleep, deadline_s, limit)
+) -> Path:  # the cache file
     "Merge new bars (mirror, or live from the last cached bar on) into the cache, atomically."
     p = params if params is not None else get_params()
     path = hourly_cache_path(symbol, exchange)
@@ -379,27 +507,34 @@ def cache_hourly(
         since = _start_ms(p) if old is None else int(old.index[-1].value // 1_000_000)
         new = fetch_hourly(symbol, since, exchange, client, params=p, **fetch_kw)
     if old is None and len(new) == 0:
-        raise DataSourceError(f"{symbol}: {exchange} returned no hourly bars of {pair_of(symbol)}; "
-                              "check the symbol and data.start")
+        raise DataSourceError(
+            f"{symbol}: {exchange} returned no hourly bars of {pair_of(symbol)}; "
+            "check the symbol and data.start"
+        )
     merged = validate_hourly(merge_new_rows(old, new), f"{symbol} (merged hourly bars)")
-    if old is None or not merged.equals(old): write_hourly_csv(merged, path)
-    log.info(f"{symbol}: {len(merged)} hourly bars ({merged.index[0]}..{merged.index[-1]}) "
-             f"in {path}" + ("" if old is None else f", {len(merged) - len(old)} new"))
+    if old is None or not merged.equals(old):
+        write_hourly_csv(merged, path)
+    log.info(
+        f"{symbol}: {len(merged)} hourly bars ({merged.index[0]}..{merged.index[-1]}) "
+        f"in {path}" + ("" if old is None else f", {len(merged) - len(old)} new")
+    )
     return path
 
 # %% ../nbs/13_intraday.ipynb #7c8a8f08
 def daily_closes(
     bars: pd.DataFrame,  # canonical hourly frame
-) -> pd.Series:          # the close of each UTC day, indexed by the day (midnight), named `close`
+) -> pd.Series:  # the close of each UTC day, indexed by the day (midnight), named `close`
     "Each UTC day's close: the close of its bar opening at 23:00 (days without it are left out)."
     last = bars["close"][bars.index.hour == 23]
-    return pd.Series(last.to_numpy(), index=pd.DatetimeIndex(last.index.normalize(), name="Date"),
-                     name="close")
+    return pd.Series(
+        last.to_numpy(), index=pd.DatetimeIndex(last.index.normalize(), name="Date"), name="close"
+    )
+
 
 def compare_daily_closes(
-    bars: pd.DataFrame,    # canonical hourly frame (prices in USDT)
+    bars: pd.DataFrame,  # canonical hourly frame (prices in USDT)
     prices: pd.DataFrame,  # daily frame of `cryptovol.data.load_prices` (prices in USD)
-) -> pd.DataFrame:         # per common day: exchange_close, yahoo_close, rel_diff = ex/yahoo - 1
+) -> pd.DataFrame:  # per common day: exchange_close, yahoo_close, rel_diff = ex/yahoo - 1
     "The exchange's daily closes beside Yahoo's on the days both have."
     ex = daily_closes(bars)
     yahoo = prices["Close"].reindex(ex.index)

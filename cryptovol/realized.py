@@ -24,41 +24,78 @@ __all__ = ['log', 'DAY_NS', 'MU43', 'THETA', 'MEASURE_COLUMNS', 'hourly_returns'
 # %% ../nbs/14_realized.ipynb #7465e664
 DAY_NS = 24 * HOUR_NS
 
+
 def _check_bars(bars: pd.DataFrame, name: str = "bars") -> None:
-    if not isinstance(bars, pd.DataFrame) or "close" not in bars.columns \
-            or not isinstance(bars.index, pd.DatetimeIndex) or bars.index.tz is not None:
-        raise DataError(f"{name}: expected hourly bars indexed by tz-naive UTC bar-open times "
-                        "with a 'close' column; pass the frame of load_hourly_bars")
-    if len(bars) < 2: raise DataError(f"{name}: {len(bars)} bar(s); realized measures need returns")
+    if (
+        not isinstance(bars, pd.DataFrame)
+        or "close" not in bars.columns
+        or not isinstance(bars.index, pd.DatetimeIndex)
+        or bars.index.tz is not None
+    ):
+        raise DataError(
+            f"{name}: expected hourly bars indexed by tz-naive UTC bar-open times "
+            "with a 'close' column; pass the frame of load_hourly_bars"
+        )
+    if len(bars) < 2:
+        raise DataError(f"{name}: {len(bars)} bar(s); realized measures need returns")
     if not bars.index.is_monotonic_increasing or not bars.index.is_unique:
-        raise DataError(f"{name}: bar times are unsorted or repeated; check the bars with "
-                        "cryptovol.intraday.validate_hourly")
+        raise DataError(
+            f"{name}: bar times are unsorted or repeated; check the bars with "
+            "cryptovol.intraday.validate_hourly"
+        )
     if (bars.index.as_unit("ns").asi8 % HOUR_NS != 0).any():
         raise DataError(f"{name}: bar times off the whole hour; realized measures need 1h bars")
     c = bars["close"].to_numpy("float64")
     if not (np.isfinite(c) & (c > 0)).all():
-        raise DataError(f"{name}: a close is missing, infinite or <= 0; check the bars with "
-                        "cryptovol.intraday.validate_hourly")
+        raise DataError(
+            f"{name}: a close is missing, infinite or <= 0; check the bars with "
+            "cryptovol.intraday.validate_hourly"
+        )
+
 
 def hourly_returns(
     bars: pd.DataFrame,  # hourly bars (cryptovol.intraday.load_hourly_bars)
-) -> pd.DataFrame:       # per bar: r, span_h (hours since the previous bar), valid (span 1), day
+) -> pd.DataFrame:  # per bar: r, span_h (hours since the previous bar), valid (span 1), day
     "Log close-to-close return into each bar; a return across missing hours is marked invalid."
     _check_bars(bars)
     t = bars.index.as_unit("ns").asi8
     span = np.r_[0, np.diff(t) // HOUR_NS]
-    return pd.DataFrame({"r": np.r_[np.nan, np.diff(np.log(bars["close"].to_numpy("float64")))],
-                         "span_h": span, "valid": span == 1,
-                         "day": pd.DatetimeIndex(t - t % DAY_NS).as_unit("ns")}, index=bars.index)
+    return pd.DataFrame(
+        {
+            "r": np.r_[np.nan, np.diff(np.log(bars["close"].to_numpy("float64")))],
+            "span_h": span,
+            "valid": span == 1,
+            "day": pd.DatetimeIndex(t - t % DAY_NS).as_unit("ns"),
+        },
+        index=bars.index,
+    )
 
 # %% ../nbs/14_realized.ipynb #42cc436e
 MU43 = 2 ** (2 / 3) * math.gamma(7 / 6) / math.gamma(1 / 2)  # E|Z|^(4/3), Z standard normal
-THETA = (math.pi / 2) ** 2 + math.pi - 5   # variance constant of the ratio jump statistic
-MEASURE_COLUMNS = ("n_bars", "n_returns", "n_gap_returns", "rv", "bpv", "rs_neg", "rs_pos",
-                   "jump", "jump_z", "jump_flag", "jump_sig", "rq", "tq", "short_day")
+THETA = (math.pi / 2) ** 2 + math.pi - 5  # variance constant of the ratio jump statistic
+MEASURE_COLUMNS = (
+    "n_bars",
+    "n_returns",
+    "n_gap_returns",
+    "rv",
+    "bpv",
+    "rs_neg",
+    "rs_pos",
+    "jump",
+    "jump_z",
+    "jump_flag",
+    "jump_sig",
+    "rq",
+    "tq",
+    "short_day",
+)
+
 
 def _lag(x: np.ndarray, k: int) -> np.ndarray:
-    out = np.zeros_like(x); out[k:] = x[:-k]; return out
+    out = np.zeros_like(x)
+    out[k:] = x[:-k]
+    return out
+
 
 def _day_sums(ret: pd.DataFrame, codes: np.ndarray, ndays: int) -> dict[str, np.ndarray]:
     "Per-day sums of every ingredient (only valid one-hour returns; products of adjacent ones)."
@@ -69,12 +106,20 @@ def _day_sums(ret: pd.DataFrame, codes: np.ndarray, ndays: int) -> dict[str, np.
     pair[0] = False
     tri = pair & _lag(pair, 1)
     s = lambda w: np.bincount(codes, weights=w, minlength=ndays)
-    return {"n_bars": np.bincount(codes, minlength=ndays), "n": s(valid),
-            "gaps": s(ret["span_h"].to_numpy() > 1), "rv": s(r * r),
-            "neg": s(np.where(r < 0, r * r, 0.0)), "pos": s(np.where(r > 0, r * r, 0.0)),
-            "pairs": s(pair), "bp": s(np.where(pair, a * _lag(a, 1), 0.0)),
-            "tris": s(tri), "tp": s(np.where(tri, (a * _lag(a, 1) * _lag(a, 2)) ** (4 / 3), 0.0)),
-            "r4": s(r ** 4)}
+    return {
+        "n_bars": np.bincount(codes, minlength=ndays),
+        "n": s(valid),
+        "gaps": s(ret["span_h"].to_numpy() > 1),
+        "rv": s(r * r),
+        "neg": s(np.where(r < 0, r * r, 0.0)),
+        "pos": s(np.where(r > 0, r * r, 0.0)),
+        "pairs": s(pair),
+        "bp": s(np.where(pair, a * _lag(a, 1), 0.0)),
+        "tris": s(tri),
+        "tp": s(np.where(tri, (a * _lag(a, 1) * _lag(a, 2)) ** (4 / 3), 0.0)),
+        "r4": s(r**4),
+    }
+
 
 def _measures(S: dict[str, np.ndarray], min_bars: int, alpha: float) -> dict[str, np.ndarray]:
     "The measures from the day sums (formulas in the Method section)."
@@ -83,23 +128,34 @@ def _measures(S: dict[str, np.ndarray], min_bars: int, alpha: float) -> dict[str
         nan_if_none = lambda x: np.where(n > 0, x, np.nan)
         rv = nan_if_none(S["rv"])
         bpv = np.where(S["pairs"] > 0, math.pi / 2 * n / S["pairs"] * S["bp"], np.nan)
-        tq = np.where(S["tris"] > 0, n * n / S["tris"] * S["tp"] / MU43 ** 3, np.nan)
-        z = (1 - bpv / rv) / np.sqrt(THETA / n * np.maximum(1.0, tq / bpv ** 2))
+        tq = np.where(S["tris"] > 0, n * n / S["tris"] * S["tp"] / MU43**3, np.nan)
+        z = (1 - bpv / rv) / np.sqrt(THETA / n * np.maximum(1.0, tq / bpv**2))
     jump = np.maximum(rv - bpv, 0.0)
     flag = np.nan_to_num(z, nan=-np.inf) > NormalDist().inv_cdf(1 - alpha)
-    return {"n_bars": S["n_bars"].astype("int64"), "n_returns": n.astype("int64"),
-            "n_gap_returns": S["gaps"].astype("int64"), "rv": rv, "bpv": bpv,
-            "rs_neg": nan_if_none(S["neg"]), "rs_pos": nan_if_none(S["pos"]), "jump": jump,
-            "jump_z": z, "jump_flag": flag,
-            "jump_sig": np.where(np.isnan(jump), np.nan, np.where(flag, jump, 0.0)),
-            "rq": nan_if_none(n / 3 * S["r4"]), "tq": tq, "short_day": n < min_bars}
+    return {
+        "n_bars": S["n_bars"].astype("int64"),
+        "n_returns": n.astype("int64"),
+        "n_gap_returns": S["gaps"].astype("int64"),
+        "rv": rv,
+        "bpv": bpv,
+        "rs_neg": nan_if_none(S["neg"]),
+        "rs_pos": nan_if_none(S["pos"]),
+        "jump": jump,
+        "jump_z": z,
+        "jump_flag": flag,
+        "jump_sig": np.where(np.isnan(jump), np.nan, np.where(flag, jump, 0.0)),
+        "rq": nan_if_none(n / 3 * S["r4"]),
+        "tq": tq,
+        "short_day": n < min_bars,
+    }
+
 
 def realized_measures(
-    bars: pd.DataFrame,        # hourly bars (cryptovol.intraday.load_hourly_bars)
-    min_bars: int = 20,        # fewer valid hourly returns than this: the day is `short_day`
+    bars: pd.DataFrame,  # hourly bars (cryptovol.intraday.load_hourly_bars)
+    min_bars: int = 20,  # fewer valid hourly returns than this: the day is `short_day`
     drop_short: bool = False,  # drop short days instead of flagging them
-    jump_alpha: float = 0.001, # significance level of the jump test (ABD 2007: 0.1%)
-) -> pd.DataFrame:             # one row per UTC day (index `Date`), columns MEASURE_COLUMNS
+    jump_alpha: float = 0.001,  # significance level of the jump test (ABD 2007: 0.1%)
+) -> pd.DataFrame:  # one row per UTC day (index `Date`), columns MEASURE_COLUMNS
     """Realized variance, bipower, semivariances, jumps and quarticities per UTC day; never filled.
 
     RV: Andersen & Bollerslev (1998). BPV, TQ: Barndorff-Nielsen & Shephard (2004, 2006), with the
@@ -109,14 +165,16 @@ def realized_measures(
     (2016). Returns across missing hours are dropped and counted (`n_gap_returns`)."""
     if not (isinstance(min_bars, (int, np.integer)) and 1 <= min_bars <= 24):
         raise ConfigError(f"min_bars={min_bars!r}; use a whole number of hours between 1 and 24")
-    if not 0 < jump_alpha < 1: raise ConfigError(f"jump_alpha={jump_alpha!r}; use e.g. 0.001")
+    if not 0 < jump_alpha < 1:
+        raise ConfigError(f"jump_alpha={jump_alpha!r}; use e.g. 0.001")
     ret = hourly_returns(bars)
     t = bars.index.as_unit("ns").asi8
     codes = (t // DAY_NS - t[0] // DAY_NS).astype("int64")
     ndays = int(codes[-1]) + 1
-    out = pd.DataFrame(_measures(_day_sums(ret, codes, ndays), min_bars, jump_alpha),
-                       index=pd.date_range(ret["day"].iloc[0], periods=ndays, freq="D",
-                                           name="Date", unit="ns"))
+    out = pd.DataFrame(
+        _measures(_day_sums(ret, codes, ndays), min_bars, jump_alpha),
+        index=pd.date_range(ret["day"].iloc[0], periods=ndays, freq="D", name="Date", unit="ns"),
+    )
     return out[~out["short_day"]] if drop_short else out
 
 # %% ../nbs/14_realized.ipynb #417342b6
@@ -128,10 +186,11 @@ def _full_calendar_rv(measures: pd.DataFrame) -> pd.Series:
     days = pd.date_range(measures.index[0], measures.index[-1], freq="D", name="Date", unit="ns")
     return rv.reindex(days)
 
+
 def realized_target(
     measures: pd.DataFrame,  # frame of `realized_measures`
-    horizon: int,            # h, days ahead (target.horizon)
-) -> pd.Series:              # per day t: sqrt(365/h * sum RV[t+1..t+h]); NaN if any is short
+    horizon: int,  # h, days ahead (target.horizon)
+) -> pd.Series:  # per day t: sqrt(365/h * sum RV[t+1..t+h]); NaN if any is short
     """Annualised realized vol of the next `horizon` days from hourly squared returns; never filled.
 
     The protocol's target (DESIGN.md) with realized variance in place of the squared daily return
@@ -140,13 +199,15 @@ def realized_target(
         raise ConfigError(f"horizon={horizon!r}; target.horizon must be a positive number of days")
     v = _full_calendar_rv(measures)
     vals, out = v.to_numpy("float64"), np.full(len(v), np.nan)
-    if len(vals) > horizon: out[:-horizon] = sliding_window_view(vals[1:], horizon).sum(axis=1)
+    if len(vals) > horizon:
+        out[:-horizon] = sliding_window_view(vals[1:], horizon).sum(axis=1)
     return pd.Series(np.sqrt(ANNUALISATION / horizon * out), index=v.index, name="realized_target")
+
 
 def trailing_realized_vol(
     measures: pd.DataFrame,  # frame of `realized_measures`
-    window: int,             # w, days up to and including t
-) -> pd.Series:              # per day t: sqrt(365/w * sum RV[t-w+1..t]); NaN if any is short
+    window: int,  # w, days up to and including t
+) -> pd.Series:  # per day t: sqrt(365/w * sum RV[t-w+1..t]); NaN if any is short
     "Annualised realized vol of the last `window` days (known at the close of t); never filled."
     if not isinstance(window, (int, np.integer)) or window < 1:
         raise ConfigError(f"window={window!r}; use a positive number of days")
