@@ -51,9 +51,13 @@ FORMATTED := \
 	nbs/01_data.ipynb \
 	nbs/02_features.ipynb \
 	nbs/03_model.ipynb \
+	nbs/07_report.ipynb \
+	nbs/08_cli.ipynb \
+	nbs/09_main.ipynb \
 	nbs/13_intraday.ipynb \
 	nbs/14_realized.ipynb \
 	nbs/16_forecasters.ipynb \
+	nbs/18_parallel.ipynb \
 	tests/conftest.py \
 	tests/test_benchmarks.py \
 	tests/test_cli_args.py \

@@ -7,10 +7,11 @@ from __future__ import annotations
 import argparse, difflib, json, math, os, sys, time, traceback
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off the terminal
+# keep TensorFlow's C++ start-up chatter off the terminal
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from .config import (ConfigError, CryptovolError, get_logger, get_params, mirror_dir,
-                              model_dir, raw_dir, safe_symbol, with_overrides)
+from .config import ConfigError, CryptovolError, get_logger, get_params, mirror_dir
+from .config import model_dir, raw_dir, safe_symbol, with_overrides
 
 # %% auto #0
 __all__ = ['MODEL_TYPES', 'POSITIVE_INT', 'COMMANDS', 'REPORTED_COMMANDS', 'OPEN_COMMANDS', 'in_range', 'UsageError', 'CliParser',
@@ -23,31 +24,45 @@ __all__ = ['MODEL_TYPES', 'POSITIVE_INT', 'COMMANDS', 'REPORTED_COMMANDS', 'OPEN
 def _range_text(kind: type, at_least=None, at_most=None, above=None) -> str:
     "The range `in_range` accepts, in words: 'an integer >= 1', 'an integer from 1 to 10'..."
     what = "an integer" if kind is int else "a number"
-    if at_least is not None and at_most is not None: return f"{what} from {at_least} to {at_most}"
+    if at_least is not None and at_most is not None:
+        return f"{what} from {at_least} to {at_most}"
     bounds = ((">=", at_least), (">", above), ("<=", at_most))
     parts = [f"{op} {v}" for op, v in bounds if v is not None]
     return f"{what} {' and '.join(parts)}" if parts else what
 
+
 def in_range(kind: type = int, at_least=None, at_most=None, above=None):
     "An argparse `type=`: the text as a finite `kind` (int, float) in range, or an error naming it."
+
     def convert(text: str):
-        try: v = kind(text)
-        except ValueError: v = None
-        ok = (v is not None and math.isfinite(v) and (at_least is None or v >= at_least)
-              and (at_most is None or v <= at_most) and (above is None or v > above))
+        try:
+            v = kind(text)
+        except ValueError:
+            v = None
+        ok = (
+            v is not None
+            and math.isfinite(v)
+            and (at_least is None or v >= at_least)
+            and (at_most is None or v <= at_most)
+            and (above is None or v > above)
+        )
         if not ok:
             raise argparse.ArgumentTypeError(
-                f"invalid value {text!r}: expected {_range_text(kind, at_least, at_most, above)}")
+                f"invalid value {text!r}: expected {_range_text(kind, at_least, at_most, above)}"
+            )
         return v
-    convert.__name__ = kind.__name__   # argparse names the type in its own messages
+
+    convert.__name__ = kind.__name__  # argparse names the type in its own messages
     return convert
 
 # %% ../nbs/08_cli.ipynb #782bca99
 class UsageError(CryptovolError, ValueError):
     "A command-line argument refused before any work: one line naming the valid values, status 1."
 
+
 class CliParser(argparse.ArgumentParser):
     "An `ArgumentParser` whose errors are one line, `PROG: error: MESSAGE`, and exit status 1."
+
     def error(self, message: str):
         "Print `PROG: error: MESSAGE` (a missing COMMAND lists the commands); exit with status 1."
         subs = [a for a in self._actions if isinstance(a, argparse._SubParsersAction)]
@@ -61,88 +76,342 @@ def add_flag(parser: argparse.ArgumentParser, name: str, **kwargs):
     spellings = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
     parser.add_argument(*spellings, dest=name, **kwargs)
 
+
 MODEL_TYPES = ["simple", "advanced", "ensemble", "hybrid"]
 POSITIVE_INT = in_range(int, at_least=1)
 
+
 def _common(p: argparse.ArgumentParser):
-    add_flag(p, "crypto_symbol", metavar="SYMBOL", help="ticker such as BTC-USD (default: every symbol in params.yaml)")
+    add_flag(
+        p,
+        "crypto_symbol",
+        metavar="SYMBOL",
+        help="ticker such as BTC-USD (default: every symbol in params.yaml)",
+    )
     add_flag(p, "verbose", action="store_true", help="show tracebacks and debug logging")
 
+
 def _training_flags(p: argparse.ArgumentParser):
-    add_flag(p, "model_type", choices=MODEL_TYPES, help="model to build (default: model.type in params.yaml)")
-    add_flag(p, "epochs", type=POSITIVE_INT, metavar="N",
-             help="maximum epochs, >= 1 (default: training.epochs)")
-    add_flag(p, "batch_size", type=POSITIVE_INT, metavar="N",
-             help="batch size, >= 1 (default: training.batch_size)")
-    add_flag(p, "learning_rate", type=in_range(float, above=0), metavar="LR",
-             help="Adam learning rate, > 0 (default: training.learning_rate)")
+    add_flag(
+        p,
+        "model_type",
+        choices=MODEL_TYPES,
+        help="model to build (default: model.type in params.yaml)",
+    )
+    add_flag(
+        p,
+        "epochs",
+        type=POSITIVE_INT,
+        metavar="N",
+        help="maximum epochs, >= 1 (default: training.epochs)",
+    )
+    add_flag(
+        p,
+        "batch_size",
+        type=POSITIVE_INT,
+        metavar="N",
+        help="batch size, >= 1 (default: training.batch_size)",
+    )
+    add_flag(
+        p,
+        "learning_rate",
+        type=in_range(float, above=0),
+        metavar="LR",
+        help="Adam learning rate, > 0 (default: training.learning_rate)",
+    )
 
 # %% ../nbs/08_cli.ipynb #3a0bd6b2
 def _add_sweep_parser(sub) -> None:
     "The `sweep` subcommand: a Ray Tune search over sweep.yaml (see nbs/11_sweep.ipynb)."
-    p = sub.add_parser("sweep", help="hyperparameter search with Ray Tune over sweep.yaml into sweeps/NAME/ (needs the [sweep] extra)")
-    add_flag(p, "config", metavar="YAML", help="the search to run (default: sweep.yaml in the project)")
-    add_flag(p, "name", help="sweep name, the folder under sweeps/ (default: name in the sweep file)")
-    add_flag(p, "crypto_symbol", metavar="SYMBOL", help="coin to sweep (default: symbol in the sweep file)")
-    add_flag(p, "num_samples", type=POSITIVE_INT, metavar="N",
-             help="number of trials, >= 1 (default: num_samples in the sweep file)")
-    add_flag(p, "search", choices=["optuna", "random"], help="Optuna TPE or random search (default: search in the sweep file)")
-    add_flag(p, "address", metavar="ADDR", help="Ray cluster, e.g. ray://HOST:10001 (default: $RAY_ADDRESS, else a local Ray node with this machine's cores)")
-    add_flag(p, "storage", metavar="PATH", help="where Ray keeps the experiment state (default: sweeps/NAME/trials; on a cluster a shared path or s3://...)")
-    add_flag(p, "cpus_per_trial", type=in_range(float, above=0), default=1, metavar="N",
-             help="CPUs per trial, > 0 (default 1)")
-    add_flag(p, "gpus_per_trial", type=in_range(float, at_least=0), default=0, metavar="N",
-             help="GPUs per trial, >= 0 (default 0; e.g. 0.5 shares a GPU between two trials)")
-    add_flag(p, "fresh", action="store_true", help="discard sweeps/NAME/ and start over (default: resume it)")
-    add_flag(p, "apply", action="store_true", help="write the best configuration to sweeps/NAME/best_params.yaml and print the `dvc exp run -S ...` command")
-    add_flag(p, "verbose", action="store_true", help="show tracebacks, debug logging and Ray Tune's per-trial output")
+    p = sub.add_parser(
+        "sweep",
+        help=(
+            "hyperparameter search with Ray Tune over sweep.yaml into sweeps/NAME/ (needs the "
+            "[sweep] extra)"
+        ),
+    )
+    add_flag(
+        p, "config", metavar="YAML", help="the search to run (default: sweep.yaml in the project)"
+    )
+    add_flag(
+        p, "name", help="sweep name, the folder under sweeps/ (default: name in the sweep file)"
+    )
+    add_flag(
+        p,
+        "crypto_symbol",
+        metavar="SYMBOL",
+        help="coin to sweep (default: symbol in the sweep file)",
+    )
+    add_flag(
+        p,
+        "num_samples",
+        type=POSITIVE_INT,
+        metavar="N",
+        help="number of trials, >= 1 (default: num_samples in the sweep file)",
+    )
+    add_flag(
+        p,
+        "search",
+        choices=["optuna", "random"],
+        help="Optuna TPE or random search (default: search in the sweep file)",
+    )
+    add_flag(
+        p,
+        "address",
+        metavar="ADDR",
+        help=(
+            "Ray cluster, e.g. ray://HOST:10001 (default: $RAY_ADDRESS, else a local Ray node with "
+            "this machine's cores)"
+        ),
+    )
+    add_flag(
+        p,
+        "storage",
+        metavar="PATH",
+        help=(
+            "where Ray keeps the experiment state (default: sweeps/NAME/trials; on a cluster a "
+            "shared path or s3://...)"
+        ),
+    )
+    add_flag(
+        p,
+        "cpus_per_trial",
+        type=in_range(float, above=0),
+        default=1,
+        metavar="N",
+        help="CPUs per trial, > 0 (default 1)",
+    )
+    add_flag(
+        p,
+        "gpus_per_trial",
+        type=in_range(float, at_least=0),
+        default=0,
+        metavar="N",
+        help="GPUs per trial, >= 0 (default 0; e.g. 0.5 shares a GPU between two trials)",
+    )
+    add_flag(
+        p,
+        "fresh",
+        action="store_true",
+        help="discard sweeps/NAME/ and start over (default: resume it)",
+    )
+    add_flag(
+        p,
+        "apply",
+        action="store_true",
+        help=(
+            "write the best configuration to sweeps/NAME/best_params.yaml and print the `dvc exp "
+            "run -S ...` command"
+        ),
+    )
+    add_flag(
+        p,
+        "verbose",
+        action="store_true",
+        help="show tracebacks, debug logging and Ray Tune's per-trial output",
+    )
 
 # %% ../nbs/08_cli.ipynb #c49bc837
 def _add_track_parser(sub) -> None:
     "The `track` subcommand: the daily forecast log (see nbs/17_track.ipynb)."
-    p = sub.add_parser("track", help="the daily forecast log: forecast every coin after the close, append to data/track/forecasts.sqlite, score matured forecasts, write reports/track.html")
-    add_flag(p, "replay", metavar="START:END", help="run the daily job as of each day START..END (e.g. 2024-06-01:2024-12-07) on the offline mirror cut at each close, into data/track/replay.sqlite")
-    add_flag(p, "log", metavar="PATH", help="the log file (default: data/track/forecasts.sqlite; with --replay data/track/replay.sqlite)")
-    add_flag(p, "no_page", action="store_true", help="do not write the dashboard page reports/track.html")
+    p = sub.add_parser(
+        "track",
+        help=(
+            "the daily forecast log: forecast every coin after the close, append to "
+            "data/track/forecasts.sqlite, score matured forecasts, write reports/track.html"
+        ),
+    )
+    add_flag(
+        p,
+        "replay",
+        metavar="START:END",
+        help=(
+            "run the daily job as of each day START..END (e.g. 2024-06-01:2024-12-07) on the "
+            "offline mirror cut at each close, into data/track/replay.sqlite"
+        ),
+    )
+    add_flag(
+        p,
+        "log",
+        metavar="PATH",
+        help=(
+            "the log file (default: data/track/forecasts.sqlite; with --replay "
+            "data/track/replay.sqlite)"
+        ),
+    )
+    add_flag(
+        p, "no_page", action="store_true", help="do not write the dashboard page reports/track.html"
+    )
     add_flag(p, "verbose", action="store_true", help="show tracebacks and debug logging")
 
 # %% ../nbs/08_cli.ipynb #25717914
 def build_parser() -> argparse.ArgumentParser:
     "The `cryptovol` argument parser with one subcommand per pipeline step."
-    parser = CliParser(prog="cryptovol", description="Forecast cryptocurrency volatility with LSTMs, "
-                       "against EWMA/GARCH/HAR baselines.")
+    parser = CliParser(
+        prog="cryptovol",
+        description="Forecast cryptocurrency volatility with LSTMs, "
+        "against EWMA/GARCH/HAR baselines.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    p = sub.add_parser("download", help="fetch prices (and the Fear & Greed index) into data/raw/"); _common(p)
-    add_flag(p, "sentiment", action="store_true", help="refresh data/raw/fear_greed.csv (alone when given with no symbol)")
-    add_flag(p, "live", action="store_true", help="fetch live data from Yahoo Finance and the Fear & Greed API (data.source: yfinance) and merge it into data/raw/")
-    p = sub.add_parser("manifest", help="record what the downloads read (data/manifest/: SHA-256 of each mirror file, or 'live')"); _common(p)
-    add_flag(p, "intraday", action="store_true", help="record the hourly bars instead (data/manifest/intraday/SYMBOL.json, for every `universe` coin)")
-    p = sub.add_parser("preprocess", help="build features, target and windows into data/processed/SYMBOL/"); _common(p)
-    p = sub.add_parser("train", help="train a model into models/SYMBOL/"); _common(p); _training_flags(p)
-    add_flag(p, "resume", metavar="PATH", help="continue from this checkpoint (a .keras file or a models/SYMBOL folder)")
-    add_flag(p, "additional_epochs", type=POSITIVE_INT, metavar="N",
-             help="with --resume: train N more epochs, >= 1")
-    p = sub.add_parser("evaluate", help="metrics, baselines, tests and plots into reports/SYMBOL/"); _common(p)
-    add_flag(p, "model_path", metavar="PATH", help="saved model (default: models/SYMBOL/model.keras)")
+    p = sub.add_parser("download", help="fetch prices (and the Fear & Greed index) into data/raw/")
+    _common(p)
+    add_flag(
+        p,
+        "sentiment",
+        action="store_true",
+        help="refresh data/raw/fear_greed.csv (alone when given with no symbol)",
+    )
+    add_flag(
+        p,
+        "live",
+        action="store_true",
+        help=(
+            "fetch live data from Yahoo Finance and the Fear & Greed API (data.source: yfinance) "
+            "and merge it into data/raw/"
+        ),
+    )
+    p = sub.add_parser(
+        "manifest",
+        help=(
+            "record what the downloads read (data/manifest/: SHA-256 of each mirror file, or "
+            "'live')"
+        ),
+    )
+    _common(p)
+    add_flag(
+        p,
+        "intraday",
+        action="store_true",
+        help=(
+            "record the hourly bars instead (data/manifest/intraday/SYMBOL.json, for every "
+            "`universe` coin)"
+        ),
+    )
+    p = sub.add_parser(
+        "preprocess", help="build features, target and windows into data/processed/SYMBOL/"
+    )
+    _common(p)
+    p = sub.add_parser("train", help="train a model into models/SYMBOL/")
+    _common(p)
+    _training_flags(p)
+    add_flag(
+        p,
+        "resume",
+        metavar="PATH",
+        help="continue from this checkpoint (a .keras file or a models/SYMBOL folder)",
+    )
+    add_flag(
+        p,
+        "additional_epochs",
+        type=POSITIVE_INT,
+        metavar="N",
+        help="with --resume: train N more epochs, >= 1",
+    )
+    p = sub.add_parser("evaluate", help="metrics, baselines, tests and plots into reports/SYMBOL/")
+    _common(p)
+    add_flag(
+        p, "model_path", metavar="PATH", help="saved model (default: models/SYMBOL/model.keras)"
+    )
     add_flag(p, "no_plots", action="store_true", help="skip the PNG plots")
-    p = sub.add_parser("predict", help="volatility forecasts for the next N days from a saved model"); _common(p)
-    add_flag(p, "model_path", metavar="PATH", help="saved model (default: models/SYMBOL/model.keras)")
-    add_flag(p, "forecast_days", type=POSITIVE_INT, metavar="N",
-             help="days to forecast, 1..K of the saved model (default: predict.forecast_days)")
-    add_flag(p, "output", metavar="CSV", help="where to write the forecast table (default: reports/SYMBOL/forecast.csv; any path you give explicitly)")
-    add_flag(p, "live", action="store_true", help="first merge the coin's live prices (and Fear & Greed) into data/raw/; offline: one line, then the cached data")
-    p = sub.add_parser("report", help="render the per-coin HTML reports with papermill (and reports/index.html)"); _common(p)
-    add_flag(p, "index_only", action="store_true", help="only rebuild reports/index.html from existing metrics")
+    p = sub.add_parser(
+        "predict", help="volatility forecasts for the next N days from a saved model"
+    )
+    _common(p)
+    add_flag(
+        p, "model_path", metavar="PATH", help="saved model (default: models/SYMBOL/model.keras)"
+    )
+    add_flag(
+        p,
+        "forecast_days",
+        type=POSITIVE_INT,
+        metavar="N",
+        help="days to forecast, 1..K of the saved model (default: predict.forecast_days)",
+    )
+    add_flag(
+        p,
+        "output",
+        metavar="CSV",
+        help=(
+            "where to write the forecast table (default: reports/SYMBOL/forecast.csv; any path you "
+            "give explicitly)"
+        ),
+    )
+    add_flag(
+        p,
+        "live",
+        action="store_true",
+        help=(
+            "first merge the coin's live prices (and Fear & Greed) into data/raw/; offline: one "
+            "line, then the cached data"
+        ),
+    )
+    p = sub.add_parser(
+        "report", help="render the per-coin HTML reports with papermill (and reports/index.html)"
+    )
+    _common(p)
+    add_flag(
+        p,
+        "index_only",
+        action="store_true",
+        help="only rebuild reports/index.html from existing metrics",
+    )
     add_flag(p, "no_index", action="store_true", help="do not rebuild reports/index.html")
-    add_flag(p, "full", action="store_true", help="render whole notebooks, demonstrations included (default: each notebook's analysis section)")
-    p = sub.add_parser("backtest", help="walk-forward backtest: refit every forecaster at each origin, one track record per coin"); _common(p)
-    add_flag(p, "warm_start", action="store_true", help="start each fold from the previous fold's weights (default: backtest.warm_start)")
-    add_flag(p, "classical_only", action="store_true", help="only the classical forecasters and the anchor (no network; seconds)")
-    add_flag(p, "summary_only", action="store_true", help="only rebuild reports/backtest/summary.{json,md} from the coins' results")
+    add_flag(
+        p,
+        "full",
+        action="store_true",
+        help=(
+            "render whole notebooks, demonstrations included (default: each notebook's analysis "
+            "section)"
+        ),
+    )
+    p = sub.add_parser(
+        "backtest",
+        help=(
+            "walk-forward backtest: refit every forecaster at each origin, one track record per "
+            "coin"
+        ),
+    )
+    _common(p)
+    add_flag(
+        p,
+        "warm_start",
+        action="store_true",
+        help="start each fold from the previous fold's weights (default: backtest.warm_start)",
+    )
+    add_flag(
+        p,
+        "classical_only",
+        action="store_true",
+        help="only the classical forecasters and the anchor (no network; seconds)",
+    )
+    add_flag(
+        p,
+        "summary_only",
+        action="store_true",
+        help="only rebuild reports/backtest/summary.{json,md} from the coins' results",
+    )
     add_flag(p, "no_summary", action="store_true", help="do not rebuild the summary")
-    add_flag(p, "global_models", action="store_true", help="model.scope global: refit the global model at every origin (all coins; before the coins' backtests)")
-    add_flag(p, "output", metavar="DIR", help="write results here instead of reports/backtest (fold models under DIR/models)")
-    p = sub.add_parser("pipeline", help="download, preprocess, train, evaluate and report, for one or all symbols"); _common(p); _training_flags(p)
+    add_flag(
+        p,
+        "global_models",
+        action="store_true",
+        help=(
+            "model.scope global: refit the global model at every origin (all coins; before the "
+            "coins' backtests)"
+        ),
+    )
+    add_flag(
+        p,
+        "output",
+        metavar="DIR",
+        help="write results here instead of reports/backtest (fold models under DIR/models)",
+    )
+    p = sub.add_parser(
+        "pipeline", help="download, preprocess, train, evaluate and report, for one or all symbols"
+    )
+    _common(p)
+    _training_flags(p)
     add_flag(p, "no_plots", action="store_true", help="skip the PNG plots")
     add_flag(p, "no_report", action="store_true", help="skip the HTML reports")
     _add_track_parser(sub)
@@ -151,90 +420,160 @@ def build_parser() -> argparse.ArgumentParser:
 
 # %% ../nbs/08_cli.ipynb #cfbf27a8
 def _symbols(args) -> list[str]:
-    return [args.crypto_symbol] if getattr(args, "crypto_symbol", None) else list(get_params()["symbols"])
+    return (
+        [args.crypto_symbol]
+        if getattr(args, "crypto_symbol", None)
+        else list(get_params()["symbols"])
+    )
+
 
 def _params(args) -> dict:
-    return with_overrides(None, **{
-        "model.type": getattr(args, "model_type", None), "training.epochs": getattr(args, "epochs", None),
-        "training.batch_size": getattr(args, "batch_size", None), "training.learning_rate": getattr(args, "learning_rate", None)})
+    return with_overrides(
+        None,
+        **{
+            "model.type": getattr(args, "model_type", None),
+            "training.epochs": getattr(args, "epochs", None),
+            "training.batch_size": getattr(args, "batch_size", None),
+            "training.learning_rate": getattr(args, "learning_rate", None),
+        },
+    )
+
 
 def _symbol_from_model_path(path: str | None) -> str | None:
     "models/BTC-USD/model.keras -> BTC-USD (the folder name), when the path follows the layout."
-    if not path: return None
+    if not path:
+        return None
     p = Path(path)
     return (p if p.is_dir() else p.parent).name or None
 
+
 def cmd_download(args):
     from cryptovol.data import cache_prices, cache_fear_greed, live_params
+
     params = _params(args)
-    if args.live: params = live_params(params)
-    if not (args.sentiment and not args.crypto_symbol):  # prices first: offline, the first failure is the one line shown
-        for s in _symbols(args): print(f"{s} -> {cache_prices(s, params)}")
+    if args.live:
+        params = live_params(params)
+    # prices first: offline, the first failure is the one line shown
+    if not (args.sentiment and not args.crypto_symbol):
+        for s in _symbols(args):
+            print(f"{s} -> {cache_prices(s, params)}")
     if args.sentiment or (not args.crypto_symbol and params["features"]["sentiment"]):
         print(f"Fear & Greed -> {cache_fear_greed(params)}")
 
+
 def cmd_manifest(args):
     from cryptovol.data import manifest_table, write_manifests
+
     symbols = [args.crypto_symbol] if args.crypto_symbol else None  # default: every universe coin
     if args.intraday:
         from cryptovol.intraday import write_hourly_manifests
-        for s, r in write_hourly_manifests(symbols, _params(args)).items(): print(s, r.get("file", r["source"]), r.get("sha256", r.get("as_of")))
+
+        for s, r in write_hourly_manifests(symbols, _params(args)).items():
+            print(s, r.get("file", r["source"]), r.get("sha256", r.get("as_of")))
         return
     print(manifest_table(write_manifests(symbols, _params(args))))
 
+
 def cmd_preprocess(args):
     from cryptovol.features import build_dataset
-    params = _params(args)
-    for s in _symbols(args): build_dataset(s, params)
 
-def cmd_train(args):   # check_args (below) refused bad flag combinations and a global-scope symbol
+    params = _params(args)
+    for s in _symbols(args):
+        build_dataset(s, params)
+
+
+def cmd_train(args):  # check_args (below) refused bad flag combinations and a global-scope symbol
     from cryptovol.train import train
+
     params = _params(args)
     if params["model"]["scope"] == "global" and not args.resume:
         from cryptovol.globalnet import fit_universe
-        fit_universe(params); return
-    symbols = [args.crypto_symbol or _symbol_from_model_path(args.resume)] if args.resume else _symbols(args)
-    for s in symbols: train(s, params, resume=args.resume, additional_epochs=args.additional_epochs)
+
+        fit_universe(params)
+        return
+    symbols = (
+        [args.crypto_symbol or _symbol_from_model_path(args.resume)]
+        if args.resume
+        else _symbols(args)
+    )
+    for s in symbols:
+        train(s, params, resume=args.resume, additional_epochs=args.additional_epochs)
+
 
 def cmd_evaluate(args):
     from cryptovol.evaluate import evaluate
+
     params = _params(args)
-    symbols = [args.crypto_symbol or _symbol_from_model_path(args.model_path)] if args.model_path else _symbols(args)
-    for s in symbols: evaluate(s, params, plots=False if args.no_plots else None, model_path=args.model_path)
+    symbols = (
+        [args.crypto_symbol or _symbol_from_model_path(args.model_path)]
+        if args.model_path
+        else _symbols(args)
+    )
+    for s in symbols:
+        evaluate(s, params, plots=False if args.no_plots else None, model_path=args.model_path)
+
 
 def cmd_predict(args):
     from cryptovol.predict import forecast, forecast_header, save_forecast
-    symbol = args.crypto_symbol or _symbol_from_model_path(args.model_path) or get_params()["symbols"][0]
+
+    symbol = (
+        args.crypto_symbol or _symbol_from_model_path(args.model_path) or get_params()["symbols"][0]
+    )
     table = forecast(symbol, model_path=args.model_path, days=args.forecast_days, live=args.live)
     print(forecast_header(table))
     print(table.to_string(float_format=lambda v: f"{v:.4f}"))
     print(f"written to {save_forecast(table, symbol, args.output)}")
 
+
 def cmd_report(args):
     from cryptovol.report import build_index, build_report
+
     if not args.index_only:
-        for s in _symbols(args): build_report(s, full=args.full)
-    if not args.no_index: print(f"index -> {build_index()}")
+        for s in _symbols(args):
+            build_report(s, full=args.full)
+    if not args.no_index:
+        print(f"index -> {build_index()}")
+
 
 def cmd_backtest(args):
     from cryptovol.backtest import backtest_coins, backtest_summary, backtest_dir
+
     params = _params(args)
     out = Path(args.output) if args.output else backtest_dir()
     if args.global_models:
         from cryptovol.globalnet import backtest_global
-        pred = backtest_global(params, out/"models"/"global" if args.output else None)
-        print(f"global model: {len(pred)} fold forecasts of {pred['coin'].nunique() if len(pred) else 0} coins" if len(pred) else
-              "model.scope is per_coin: each coin's backtest trains its own networks (nothing to do here)")
+
+        pred = backtest_global(params, out / "models" / "global" if args.output else None)
+        print(
+            f"global model: {len(pred)} fold forecasts of "
+            f"{pred['coin'].nunique() if len(pred) else 0} coins"
+            if len(pred)
+            else (
+                "model.scope is per_coin: each coin's backtest trains its own networks (nothing to "
+                "do here)"
+            )
+        )
         return
     if not args.summary_only:
-        # every coin in one call: the (coin, fold) fits run as parallel jobs (params.yaml `parallel`), pooled fits once per origin
-        for r in backtest_coins(_symbols(args), params, with_model=not args.classical_only,
-                                warm_start=True if args.warm_start else None, out=out):
-            print(f"{r['symbol']}: {len(r['folds'])} folds, {r['start']}..{r['end']} ({r['n_days']} days), "
-                  f"{r['wall_seconds']:.0f} s of fits -> {out}")
+        # every coin in one call: the (coin, fold) fits run as parallel jobs (params.yaml
+        # `parallel`), pooled fits once per origin
+        for r in backtest_coins(
+            _symbols(args),
+            params,
+            with_model=not args.classical_only,
+            warm_start=True if args.warm_start else None,
+            out=out,
+        ):
+            print(
+                f"{r['symbol']}: {len(r['folds'])} folds, {r['start']}..{r['end']} ({r['n_days']} "
+                f"days), {r['wall_seconds']:.0f} s of fits -> {out}"
+            )
     if not args.no_summary:
-        backtest_summary(None if args.summary_only or not args.crypto_symbol else [args.crypto_symbol], out)
-        print((out/"summary.md").read_text(encoding="utf-8"))
+        backtest_summary(
+            None if args.summary_only or not args.crypto_symbol else [args.crypto_symbol], out
+        )
+        print((out / "summary.md").read_text(encoding="utf-8"))
+
 
 def cmd_pipeline(args):
     params = _params(args)
@@ -242,42 +581,83 @@ def cmd_pipeline(args):
     from cryptovol.features import build_dataset
     from cryptovol.train import train
     from cryptovol.evaluate import evaluate
-    if params["features"]["sentiment"]: cache_fear_greed(params)
+
+    if params["features"]["sentiment"]:
+        cache_fear_greed(params)
     pooled = params["model"]["scope"] == "global"
-    if pooled:   # one model over the universe first (a given --crypto_symbol is then the only coin evaluated and reported)
+    # one model over the universe first (a given --crypto_symbol is then the only coin
+    # evaluated and reported)
+    if pooled:
         from cryptovol.globalnet import fit_universe
+
         t0 = time.time()
-        for c in params["universe"]: cache_prices(c, params); build_dataset(c, params)
+        for c in params["universe"]:
+            cache_prices(c, params)
+            build_dataset(c, params)
         fit_universe(params)
-        print(f"global model over {len(params['universe'])} coins in {time.time()-t0:.0f} s")
+        print(f"global model over {len(params['universe'])} coins in {time.time() - t0:.0f} s")
     for s in _symbols(args):
         t0 = time.time()
-        if not pooled: cache_prices(s, params); build_dataset(s, params); train(s, params)
+        if not pooled:
+            cache_prices(s, params)
+            build_dataset(s, params)
+            train(s, params)
         evaluate(s, params, plots=False if args.no_plots else None)
         if not args.no_report:
             from cryptovol.report import build_report
+
             build_report(s)
-        print(f"{s}: pipeline done in {time.time()-t0:.0f} s")
+        print(f"{s}: pipeline done in {time.time() - t0:.0f} s")
     if not args.no_report:
         from cryptovol.report import build_index
+
         print(f"index -> {build_index()}")
 
-COMMANDS = dict(download=cmd_download, manifest=cmd_manifest, preprocess=cmd_preprocess, train=cmd_train, evaluate=cmd_evaluate,
-                predict=cmd_predict, report=cmd_report, pipeline=cmd_pipeline, backtest=cmd_backtest)
+
+COMMANDS = dict(
+    download=cmd_download,
+    manifest=cmd_manifest,
+    preprocess=cmd_preprocess,
+    train=cmd_train,
+    evaluate=cmd_evaluate,
+    predict=cmd_predict,
+    report=cmd_report,
+    pipeline=cmd_pipeline,
+    backtest=cmd_backtest,
+)
 
 # %% ../nbs/08_cli.ipynb #384f2ea8
 def cmd_sweep(args):
     from cryptovol.sweep import apply_best, load_sweep, run_sweep
-    spec = load_sweep(args.config, name=args.name, symbol=args.crypto_symbol, num_samples=args.num_samples, search=args.search)
-    res = run_sweep(spec, address=args.address, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-                    fresh=args.fresh, verbose=2 if args.verbose else 1, storage=args.storage)
-    print((res.path/"results.md").read_text())
+
+    spec = load_sweep(
+        args.config,
+        name=args.name,
+        symbol=args.crypto_symbol,
+        num_samples=args.num_samples,
+        search=args.search,
+    )
+    res = run_sweep(
+        spec,
+        address=args.address,
+        cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial,
+        fresh=args.fresh,
+        verbose=2 if args.verbose else 1,
+        storage=args.storage,
+    )
+    print((res.path / "results.md").read_text())
     s = res.summary
-    print(f"{s['finished']}/{s['num_samples']} trials finished in {s['wall_seconds_this_run']:.0f} s; results in {res.path}")
-    if s["unfinished"]: print("the sweep is incomplete: run the same command again to resume it")
+    print(
+        f"{s['finished']}/{s['num_samples']} trials finished in {s['wall_seconds_this_run']:.0f} "
+        f"s; results in {res.path}"
+    )
+    if s["unfinished"]:
+        print("the sweep is incomplete: run the same command again to resume it")
     if args.apply:
         path, dvc = apply_best(res)
         print(f"best configuration -> {path}\nrun it through the pipeline with:\n  {dvc}")
+
 
 COMMANDS["sweep"] = cmd_sweep
 
@@ -286,18 +666,29 @@ def _track_line(res: dict, path) -> str:
     "One line saying what a `cryptovol track` run did."
     if res["status"] == "noop":
         r = res["run"]
-        return f"track {res['day']}: already logged (run {r['id']} at {r['created_utc']}); nothing written to {path}"
-    return f"track {res['day']}: {res['forecasts']} forecasts and {res['outcomes']} outcomes appended to {path}"
+        return (
+            f"track {res['day']}: already logged (run {r['id']} at {r['created_utc']}); nothing "
+            f"written to {path}"
+        )
+    return (
+        f"track {res['day']}: {res['forecasts']} forecasts and {res['outcomes']} outcomes appended "
+        f"to {path}"
+    )
+
 
 def cmd_track(args):
     from cryptovol import track
+
     params = _params(args)
     if args.replay:
         start, end = track.parse_replay_range(args.replay)
         path = Path(args.log) if args.log else track.log_path(replay=True)
         r = track.replay(start, end, params, path)
-        print(f"replay {start.date()}..{end.date()}: {r['written']} days written, {r['noop']} already logged, "
-              f"{r['forecasts']} forecasts, {r['outcomes']} outcomes in {r['seconds']:.0f} s -> {path}")
+        print(
+            f"replay {start.date()}..{end.date()}: {r['written']} days written, {r['noop']} "
+            f"already logged, {r['forecasts']} forecasts, {r['outcomes']} outcomes in "
+            f"{r['seconds']:.0f} s -> {path}"
+        )
     else:
         path = Path(args.log) if args.log else track.log_path()
         print(_track_line(track.run_live(params, path), path))
@@ -305,32 +696,41 @@ def cmd_track(args):
     h = params["target"]["horizon"]
     cols = ["coin", "forecaster", "matured", "qlike", "se", "cov80", "cov95", "dm_days", "dm_p"]
     print(sc[sc.horizon == h][cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    if not args.no_page: print(f"page -> {track.dashboard(path, params=params)}")
+    if not args.no_page:
+        print(f"page -> {track.dashboard(path, params=params)}")
+
 
 COMMANDS["track"] = cmd_track
 
 # %% ../nbs/08_cli.ipynb #9b7750e4
 REPORTED_COMMANDS = ("evaluate", "predict", "report", "backtest", "train", "pipeline")
-OPEN_COMMANDS = ("download", "preprocess")   # any well-formed ticker when the data are live
+OPEN_COMMANDS = ("download", "preprocess")  # any well-formed ticker when the data are live
+
 
 def mirror_coins(params: dict | None = None) -> list[str]:
     "Coins of the offline mirror (`yahoo/*.csv` stems); [] when the live services are the source."
     m = mirror_dir(params if params is not None else get_params())
-    if m is None or not (m/"yahoo").is_dir(): return []
-    return sorted(f.stem for f in (m/"yahoo").glob("*.csv"))
+    if m is None or not (m / "yahoo").is_dir():
+        return []
+    return sorted(f.stem for f in (m / "yahoo").glob("*.csv"))
+
 
 def cached_coins() -> list[str]:
     "Coins downloaded into data/raw/ (`{SYMBOL}.csv`; not the Fear & Greed file)."
     d = raw_dir()
     return sorted(f.stem for f in d.glob("*.csv") if f.stem != "fear_greed") if d.is_dir() else []
 
+
 def valid_symbols(command: str, params: dict | None = None) -> list[str]:
     "The symbols `cryptovol COMMAND --crypto_symbol` accepts, sorted (the rules above)."
     p = params if params is not None else get_params()
-    if command in REPORTED_COMMANDS: return sorted(set(p["symbols"]))
+    if command in REPORTED_COMMANDS:
+        return sorted(set(p["symbols"]))
     coins = set(p["universe"]) | set(p["symbols"]) | set(mirror_coins(p))
-    if command in ("preprocess", "sweep"): coins |= set(cached_coins())
+    if command in ("preprocess", "sweep"):
+        coins |= set(cached_coins())
     return sorted(coins)
+
 
 def data_is_live(params: dict | None = None, live: bool = False) -> bool:
     "True when prices come from the live services: `--live`, `data.source: yfinance` or no mirror."
@@ -340,59 +740,82 @@ def data_is_live(params: dict | None = None, live: bool = False) -> bool:
 # %% ../nbs/08_cli.ipynb #a67bfbdc
 def _with_data(p: dict) -> dict[str, str]:
     "Coins that have data (universe, the mirror's), by their uppercase spelling."
-    try: coins = [*p["universe"], *mirror_coins(p)]
-    except ConfigError: coins = list(p["universe"])   # bad $CRYPTOVOL_DATA_DIR: the command says so
+    try:
+        coins = [*p["universe"], *mirror_coins(p)]
+    except ConfigError:
+        coins = list(p["universe"])  # bad $CRYPTOVOL_DATA_DIR: the command says so
     return {s.upper(): s for s in coins}
+
 
 def symbol_error(symbol: str, command: str, valid: list[str], params: dict | None = None) -> str:
     "Why `command` refuses `symbol`, in one line: the closest of `valid` (never another), `valid`."
     p = params if params is not None else get_params()
     up, shown = symbol.upper(), ", ".join(valid)
     coin = _with_data(p).get(up) if command in REPORTED_COMMANDS else None
-    if coin:   # a coin with data that is not reported: how to report it, rather than another coin
+    if coin:  # a coin with data that is not reported: how to report it, rather than another coin
         where = "symbols" if coin in p["universe"] else "universe and symbols"
-        return (f"{coin} is not a reported symbol; `cryptovol {command}` works on the symbols of "
-                f"params.yaml ({shown}): add {coin} to {where} there to report it")
+        return (
+            f"{coin} is not a reported symbol; `cryptovol {command}` works on the symbols of "
+            f"params.yaml ({shown}): add {coin} to {where} there to report it"
+        )
     close = difflib.get_close_matches(up, [s.upper() for s in valid], n=1)
     guess = next((f"did you mean {s}? " for s in valid if close and s.upper() == close[0]), "")
     msg = f"unknown symbol {symbol!r}; {guess}valid: {shown}"
-    if command == "download": msg += "; `--live` also fetches any other Yahoo Finance ticker"
+    if command == "download":
+        msg += "; `--live` also fetches any other Yahoo Finance ticker"
     if command == "preprocess":
-        msg += ("; for another Yahoo Finance ticker run "
-                "`cryptovol download --live --crypto_symbol TICKER` first")
+        msg += (
+            "; for another Yahoo Finance ticker run "
+            "`cryptovol download --live --crypto_symbol TICKER` first"
+        )
     return msg
+
 
 def check_symbol(symbol: str, command: str, params: dict | None = None, live: bool = False) -> str:
     "`symbol` as `command` knows it (`btc-usd` -> `BTC-USD`), else `UsageError` naming the closest."
     p = params if params is not None else get_params()
-    safe_symbol(symbol)   # a path-like name is refused as such first
+    safe_symbol(symbol)  # a path-like name is refused as such first
     valid = valid_symbols(command, p)
     by_upper = {s.upper(): s for s in valid}
-    if symbol.upper() in by_upper: return by_upper[symbol.upper()]
-    if command in OPEN_COMMANDS and data_is_live(p, live): return symbol.upper()
+    if symbol.upper() in by_upper:
+        return by_upper[symbol.upper()]
+    if command in OPEN_COMMANDS and data_is_live(p, live):
+        return symbol.upper()
     raise UsageError(symbol_error(symbol, command, valid, p))
 
 # %% ../nbs/08_cli.ipynb #8335bdc7
-def forecast_days_limit(model_path: str | Path | None, symbol: str,
-                        params: dict | None = None) -> tuple[int, str]:
+def forecast_days_limit(
+    model_path: str | Path | None, symbol: str, params: dict | None = None
+) -> tuple[int, str]:
     "The most days `cryptovol predict` forecasts, and whose limit: the saved model's K, or params'."
-    if model_path is None: folder = model_dir(symbol)
-    else: folder = Path(model_path) if Path(model_path).is_dir() else Path(model_path).parent
-    try: K = int(json.loads((folder/"features.json").read_text())["forecast_days"])
-    except (OSError, ValueError, KeyError, TypeError): pass   # no model yet: params.yaml's K
-    else: return K, f"the model in {folder}"
-    from cryptovol.features import forecast_days   # max(predict.forecast_days, target.horizon)
+    if model_path is None:
+        folder = model_dir(symbol)
+    else:
+        folder = Path(model_path) if Path(model_path).is_dir() else Path(model_path).parent
+    try:
+        K = int(json.loads((folder / "features.json").read_text())["forecast_days"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no model yet: params.yaml's K
+    else:
+        return K, f"the model in {folder}"
+    from cryptovol.features import forecast_days  # max(predict.forecast_days, target.horizon)
+
     K = forecast_days(params if params is not None else get_params())
     return K, "a model trained with this params.yaml"
 
-def check_forecast_days(days: int, model_path: str | Path | None, symbol: str,
-                        params: dict | None = None) -> int:
+
+def check_forecast_days(
+    days: int, model_path: str | Path | None, symbol: str, params: dict | None = None
+) -> int:
     "`days` if the model forecasts that far ahead (1..K), else `UsageError` naming 1..K."
     K, whose = forecast_days_limit(model_path, symbol, params)
-    if 1 <= days <= K: return days
-    raise UsageError(f"--forecast_days {days} is out of range: {whose} forecasts 1..{K} days "
-                     f"ahead; ask for 1 to {K} days, or retrain with a larger "
-                     "predict.forecast_days in params.yaml")
+    if 1 <= days <= K:
+        return days
+    raise UsageError(
+        f"--forecast_days {days} is out of range: {whose} forecasts 1..{K} days "
+        f"ahead; ask for 1 to {K} days, or retrain with a larger "
+        "predict.forecast_days in params.yaml"
+    )
 
 # %% ../nbs/08_cli.ipynb #26253f17
 def _check_train(args: argparse.Namespace, p: dict) -> None:
@@ -400,32 +823,43 @@ def _check_train(args: argparse.Namespace, p: dict) -> None:
     if args.resume and not args.additional_epochs:
         raise UsageError("--resume needs --additional_epochs N (how many more epochs to train)")
     if args.additional_epochs and not args.resume:
-        raise UsageError("--additional_epochs continues a checkpoint: give it with --resume PATH "
-                         "(a .keras file or a models/SYMBOL folder); a fresh run takes --epochs N")
+        raise UsageError(
+            "--additional_epochs continues a checkpoint: give it with --resume PATH "
+            "(a .keras file or a models/SYMBOL folder); a fresh run takes --epochs N"
+        )
     if p["model"]["scope"] == "global" and not args.resume and args.crypto_symbol:
-        s = safe_symbol(args.crypto_symbol)   # an unsafe symbol is refused as such first
-        ours = {c.upper(): c for c in p["symbols"]}.get(s.upper())   # per_coin would train it
+        s = safe_symbol(args.crypto_symbol)  # an unsafe symbol is refused as such first
+        ours = {c.upper(): c for c in p["symbols"]}.get(s.upper())  # per_coin would train it
         alone = f", or set model.scope: per_coin to train {ours} alone" if ours else ""
-        raise UsageError("model.scope is global: one model trains on every coin of universe, so "
-                         f"`cryptovol train` takes no --crypto_symbol; run `cryptovol train`"
-                         f"{alone}")
+        raise UsageError(
+            "model.scope is global: one model trains on every coin of universe, so "
+            f"`cryptovol train` takes no --crypto_symbol; run `cryptovol train`"
+            f"{alone}"
+        )
+
 
 def _check_track(args: argparse.Namespace, p: dict) -> None:
     "`--replay START:END`: two dates in order, inside every reported coin's mirror prices."
-    if not args.replay: return
+    if not args.replay:
+        return
     from cryptovol.track import check_replay_range, parse_replay_range
+
     try:
         start, end = parse_replay_range(args.replay)
         check_replay_range(start, end, p["symbols"], p)
-    except ValueError as e: raise UsageError(str(e)) from None
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     except CryptovolError as e:
         raise UsageError(f"--replay reads the offline mirror: {e}") from None
+
 
 def check_args(args: argparse.Namespace, params: dict | None = None) -> argparse.Namespace:
     "Check parsed `args` before any work: flag combinations, the symbol (made canonical), the days."
     p = params if params is not None else get_params()
-    if args.command == "train": _check_train(args, p)
-    if args.command == "track": _check_track(args, p)
+    if args.command == "train":
+        _check_train(args, p)
+    if args.command == "track":
+        _check_track(args, p)
     if getattr(args, "crypto_symbol", None):
         live = getattr(args, "live", False)
         args.crypto_symbol = check_symbol(args.crypto_symbol, args.command, p, live=live)
@@ -437,18 +871,24 @@ def check_args(args: argparse.Namespace, params: dict | None = None) -> argparse
 # %% ../nbs/08_cli.ipynb #a6204f89
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `cryptovol` console script; returns the exit status."
-    try: args = build_parser().parse_args(argv)
-    except SystemExit as e: return e.code if isinstance(e.code, int) else 1   # --help 0, refused 1
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 1  # --help 0, refused 1
     log = get_logger("cli")
     if args.verbose:
-        import logging; [h.setLevel(logging.DEBUG) for h in log.parent.handlers if not hasattr(h, "baseFilename")]
+        import logging
+
+        [h.setLevel(logging.DEBUG) for h in log.parent.handlers if not hasattr(h, "baseFilename")]
     try:
-        check_args(args)   # before any heavy import or data work: a bad argument fails at once
+        check_args(args)  # before any heavy import or data work: a bad argument fails at once
         COMMANDS[args.command](args)
         return 0
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr); return 130
+        print("interrupted", file=sys.stderr)
+        return 130
     except (CryptovolError, FileNotFoundError, PermissionError) as e:
-        if args.verbose: traceback.print_exc()
+        if args.verbose:
+            traceback.print_exc()
         print(f"cryptovol {args.command}: error: {e}", file=sys.stderr)
         return 1

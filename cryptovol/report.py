@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import CryptovolError, atomic_path, ensure_dir, get_logger, get_params, load_json, project_root, report_dir
+from .config import CryptovolError, atomic_path, ensure_dir, get_logger, get_params
+from .config import load_json, project_root, report_dir
 
 log = get_logger(__name__)
 
 #: Notebooks rendered into every coin's report, in reading order.
 REPORT_NOTEBOOKS = ["01_data.ipynb", "02_features.ipynb", "04_train.ipynb", "05_evaluate.ipynb"]
+
 
 class ReportError(CryptovolError):
     "A report notebook failed to execute or render."
@@ -30,86 +32,155 @@ __all__ = ['log', 'REPORT_NOTEBOOKS', 'ANALYSIS_HEADING', 'OFFLINE_TEMPLATE', 'L
 
 # %% ../nbs/07_report.ipynb #c3acb4fe
 def _kernel_manager_class():
-    "AsyncKernelManager whose kernel writes its own stderr (ipykernel notes, tracebacks while a timed-out kernel shuts down) to logs/kernels.log."
+    """AsyncKernelManager whose kernel writes its own stderr (ipykernel notes, tracebacks while a
+    timed-out kernel shuts down) to logs/kernels.log."""
     from jupyter_client import AsyncKernelManager
     from cryptovol.config import logs_dir
+
     class LoggedKernelManager(AsyncKernelManager):
         async def _async_launch_kernel(self, kernel_cmd, **kw):
-            with open(ensure_dir(logs_dir())/"kernels.log", "ab") as err:  # the kernel process keeps its own copy
+            # the kernel process keeps its own copy
+            with open(ensure_dir(logs_dir()) / "kernels.log", "ab") as err:
                 kw.setdefault("stderr", err)
                 return await super()._async_launch_kernel(kernel_cmd, **kw)
+
     return LoggedKernelManager
 
-def execute_notebook(nb: str | Path, out: str | Path, parameters: dict, timeout: int = 3600, source=None) -> Path:
-    "Run `nb` (or the node `source` in `nb`'s folder) with papermill; on failure raise `ReportError` naming the cell, keep `out`."
+
+def execute_notebook(
+    nb: str | Path, out: str | Path, parameters: dict, timeout: int = 3600, source=None
+) -> Path:
+    """Run `nb` (or the node `source` in `nb`'s folder) with papermill;
+    on failure raise `ReportError` naming the cell, keep `out`."""
     import papermill as pm
     from traitlets.config import Config
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
     nb, out = Path(nb), Path(out)
     ensure_dir(out.parent)
     try:
-        pm.execute_notebook(str(nb) if source is None else source, str(out), parameters=parameters, cwd=str(nb.parent), kernel_name="python3",
-                            progress_bar=False, log_output=False, execution_timeout=timeout,
-                            config=Config({"KernelManager": {"transport": "ipc"}}),  # a local kernel over file sockets: no TCP warning
-                            kernel_manager_class=_kernel_manager_class())
+        pm.execute_notebook(
+            str(nb) if source is None else source,
+            str(out),
+            parameters=parameters,
+            cwd=str(nb.parent),
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
+            execution_timeout=timeout,
+            # a local kernel over file sockets: no TCP
+            # warning
+            config=Config({"KernelManager": {"transport": "ipc"}}),
+            kernel_manager_class=_kernel_manager_class(),
+        )
     except pm.PapermillExecutionError as e:
-        raise ReportError(f"{nb.name} failed for {parameters} in cell {e.exec_count} ({e.ename}: {e.evalue}); "
-                          f"the executed notebook is kept at {out}") from None
-    except (CellTimeoutError, DeadKernelError) as e:  # a hung cell or a kernel killed (e.g. out of memory)
-        what = f"a cell ran longer than {timeout} s" if isinstance(e, CellTimeoutError) else "the kernel died (out of memory? see logs/kernels.log)"
-        raise ReportError(f"{nb.name} failed for {parameters}: {what}; the notebook executed so far is kept at {out}") from None
+        raise ReportError(
+            f"{nb.name} failed for {parameters} in cell {e.exec_count} ({e.ename}: {e.evalue}); "
+            f"the executed notebook is kept at {out}"
+        ) from None
+    # a hung cell or a kernel killed (e.g. out of memory)
+    except (CellTimeoutError, DeadKernelError) as e:
+        what = (
+            f"a cell ran longer than {timeout} s"
+            if isinstance(e, CellTimeoutError)
+            else "the kernel died (out of memory? see logs/kernels.log)"
+        )
+        raise ReportError(
+            f"{nb.name} failed for {parameters}: {what}; the notebook executed so far is kept at "
+            f"{out}"
+        ) from None
     return out
 
-def notebook_to_html(ipynb: str | Path, dest: str | Path, hide_input: bool = True, symbol: str | None = None, period: dict | None = None) -> Path:
-    "Convert an executed notebook into self-contained, offline HTML (embedded images, MathML formulas, headings naming the coin; code hidden unless `hide_input=False`)."
+
+def notebook_to_html(
+    ipynb: str | Path,
+    dest: str | Path,
+    hide_input: bool = True,
+    symbol: str | None = None,
+    period: dict | None = None,
+) -> Path:
+    """Convert an executed notebook into self-contained, offline HTML (embedded images, MathML
+    formulas, headings naming the coin; code hidden unless `hide_input=False`)."""
     import nbformat
+
     nb = nbformat.read(str(ipynb), as_version=4)
     symbol = symbol or nb.metadata.get("papermill", {}).get("parameters", {}).get("symbol")
-    body, _ = offline_exporter(hide_input).from_notebook_node(tidy_report(nb, symbol, period, hide_input))
-    with atomic_path(dest) as tmp: tmp.write_text(body, encoding="utf-8")
+    body, _ = offline_exporter(hide_input).from_notebook_node(
+        tidy_report(nb, symbol, period, hide_input)
+    )
+    with atomic_path(dest) as tmp:
+        tmp.write_text(body, encoding="utf-8")
     return Path(dest)
-
 
 # %% ../nbs/07_report.ipynb #732d5572
 ANALYSIS_HEADING = "## Analysis"
 
+
 def _is_kept_code(src: str) -> bool:
     "Exported definitions and cells made only of imports (the analysis section relies on both)."
-    if src.lstrip().startswith(("#| export", "#|export")): return True
+    if src.lstrip().startswith(("#| export", "#|export")):
+        return True
     lines = [l.strip() for l in src.splitlines() if l.strip() and not l.strip().startswith("#")]
     return bool(lines) and all(l.startswith(("import ", "from ")) for l in lines)
 
+
 def report_notebook(nb, name: str = "notebook"):
-    "Copy of notebook `nb` (an nbformat node; `name` for errors) keeping title, parameters, definitions and the analysis section."
+    """Copy of notebook `nb` (an nbformat node; `name` for errors) keeping title, parameters,
+    definitions and the analysis section."""
     import copy, nbformat
+
     cells, in_analysis, title_seen = [], False, False
     for cell in nb.cells:
         src = cell.source
-        if cell.cell_type == "markdown" and src.lstrip().startswith(ANALYSIS_HEADING): in_analysis = True
-        keep = (in_analysis or "parameters" in cell.get("metadata", {}).get("tags", [])
-                or (cell.cell_type == "markdown" and src.lstrip().startswith("# ") and not title_seen)
-                or (cell.cell_type == "code" and _is_kept_code(src)))
+        if cell.cell_type == "markdown" and src.lstrip().startswith(ANALYSIS_HEADING):
+            in_analysis = True
+        keep = (
+            in_analysis
+            or "parameters" in cell.get("metadata", {}).get("tags", [])
+            or (cell.cell_type == "markdown" and src.lstrip().startswith("# ") and not title_seen)
+            or (cell.cell_type == "code" and _is_kept_code(src))
+        )
         title_seen = title_seen or (cell.cell_type == "markdown" and src.lstrip().startswith("# "))
-        if keep: cells.append(cell)
+        if keep:
+            cells.append(cell)
     if not in_analysis:
-        raise ReportError(f"{name} has no '{ANALYSIS_HEADING} ...' markdown heading, so it has nothing to report; "
-                          "add one above the cells the report should show (or render it whole with `cryptovol report --full`)")
+        raise ReportError(
+            f"{name} has no '{ANALYSIS_HEADING} ...' markdown heading, so it has nothing to "
+            "report; add one above the cells the report should show (or render it whole with "
+            "`cryptovol report --full`)"
+        )
     return nbformat.from_dict(copy.deepcopy({**nb, "cells": cells}))
 
 # %% ../nbs/07_report.ipynb #6e5adb4f
-def build_report(symbol: str, notebooks: list[str] | None = None, hide_input: bool = True, full: bool = False) -> list[Path]:
-    "Render the report notebooks for `symbol` into reports/{symbol}/html/ and return the HTML paths."
+def build_report(
+    symbol: str, notebooks: list[str] | None = None, hide_input: bool = True, full: bool = False
+) -> list[Path]:
+    """Render the report notebooks for `symbol` into reports/{symbol}/html/ and return the HTML
+    paths."""
     import nbformat
     from tqdm.auto import tqdm
-    nbs_dir = project_root()/"nbs"
-    out_dir = ensure_dir(report_dir(symbol)/"html")
+
+    nbs_dir = project_root() / "nbs"
+    out_dir = ensure_dir(report_dir(symbol) / "html")
     pages, period = [], run_period(symbol)
     for name in tqdm(notebooks or REPORT_NOTEBOOKS, desc=f"report {symbol}", unit="notebook"):
-        src = nbs_dir/name
-        if not src.exists(): raise ReportError(f"report notebook {src} not found; REPORT_NOTEBOOKS lists {REPORT_NOTEBOOKS}")
+        src = nbs_dir / name
+        if not src.exists():
+            raise ReportError(
+                f"report notebook {src} not found; REPORT_NOTEBOOKS lists {REPORT_NOTEBOOKS}"
+            )
         nb = nbformat.read(src, as_version=4)
-        executed = execute_notebook(src, out_dir/"executed"/name, {"symbol": symbol}, source=None if full else report_notebook(nb, str(src)))
-        pages.append(notebook_to_html(executed, out_dir/name.replace(".ipynb", ".html"), hide_input, symbol, period))
+        executed = execute_notebook(
+            src,
+            out_dir / "executed" / name,
+            {"symbol": symbol},
+            source=None if full else report_notebook(nb, str(src)),
+        )
+        pages.append(
+            notebook_to_html(
+                executed, out_dir / name.replace(".ipynb", ".html"), hide_input, symbol, period
+            )
+        )
         log.info("%s: %s", symbol, pages[-1])
     return pages
 
@@ -118,29 +189,42 @@ _CODE_SPAN = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
 _DISPLAY_MATH = re.compile(r"\$\$(.+?)\$\$", re.S)
 _INLINE_MATH = re.compile(r"(?<![\\$\w])\$(?=\S)([^$\n]+?)(?<=\S)\$(?![\w$])")
 
+
 def _mathml(tex: str, display: bool) -> str:
-    "MathML for one LaTeX formula; the formula as code (and a warning) when latex2mathml cannot parse it."
+    """MathML for one LaTeX formula; the formula as code (and a warning) when latex2mathml cannot
+    parse it."""
     from latex2mathml.converter import convert
-    try: return convert(tex.strip(), display="block" if display else "inline")
+
+    try:
+        return convert(tex.strip(), display="block" if display else "inline")
     except Exception as e:  # latex2mathml raises several exception types for unsupported commands
-        log.warning("formula %r not converted to MathML (%s: %s); shown as LaTeX source", tex, type(e).__name__, e)
+        log.warning(
+            "formula %r not converted to MathML (%s: %s); shown as LaTeX source",
+            tex,
+            type(e).__name__,
+            e,
+        )
         return f"<code>{html.escape(tex)}</code>"
 
+
 def math_to_mathml(markdown: str) -> str:
-    "Markdown with every `$...$` / `$$...$$` formula (outside code spans) replaced by MathML, which browsers render offline."
+    """Markdown with every `$...$` / `$$...$$` formula (outside code spans) replaced by MathML,
+    which browsers render offline."""
     parts = _CODE_SPAN.split(markdown)
-    for i in range(0, len(parts), 2):   # even parts are prose, odd parts are code spans
+    for i in range(0, len(parts), 2):  # even parts are prose, odd parts are code spans
         s = _DISPLAY_MATH.sub(lambda m: _mathml(m.group(1), True), parts[i])
         parts[i] = _INLINE_MATH.sub(lambda m: _mathml(m.group(1), False), s)
     return "".join(parts)
 
 # %% ../nbs/07_report.ipynb #869dc5cd
 def run_period(symbol: str) -> dict:
-    "The dates a coin's report covers: data history, test window (from the processed dataset's summary.json) and today's build date."
+    """The dates a coin's report covers: data history, test window (from the processed dataset's
+    summary.json) and today's build date."""
     from datetime import date
     from cryptovol.config import processed_dir
+
     out = {"built": date.today().isoformat()}
-    f = processed_dir(symbol)/"summary.json"
+    f = processed_dir(symbol) / "summary.json"
     if f.is_file():
         s = load_json(f)
         out.update({k: s.get("history", {}).get(k) for k in ("start", "end")})
@@ -148,30 +232,49 @@ def run_period(symbol: str) -> dict:
         out.update(test_start=t.get("start"), test_end=t.get("end"))
     return {k: v for k, v in out.items() if v}
 
+
 def period_line(period: dict) -> str:
-    "One line of dates for a report's subtitle, e.g. 'data 2014-09-17 to 2024-12-07 · test window ... · built ...'."
+    """One line of dates for a report's subtitle, e.g. 'data 2014-09-17 to 2024-12-07 · test window
+    ... · built ...'."""
     bits = []
-    if "start" in period: bits.append(f"data {period['start']} to {period['end']}")
-    if "test_start" in period: bits.append(f"test window {period['test_start']} to {period['test_end']}")
-    if "built" in period: bits.append(f"built {period['built']}")
+    if "start" in period:
+        bits.append(f"data {period['start']} to {period['end']}")
+    if "test_start" in period:
+        bits.append(f"test window {period['test_start']} to {period['test_end']}")
+    if "built" in period:
+        bits.append(f"built {period['built']}")
     return " · ".join(bits)
 
 # %% ../nbs/07_report.ipynb #b75979df
 def _has_visible_output(cell) -> bool:
-    "A code cell shows something when its inputs are hidden: a display/result, an error or printed text (stderr noise excluded)."
-    return any(o.output_type in ("display_data", "execute_result", "error") or (o.output_type == "stream" and o.get("name") != "stderr")
-               for o in cell.get("outputs", []))
+    """A code cell shows something when its inputs are hidden:
+    a display/result, an error or printed text (stderr noise excluded)."""
+    return any(
+        o.output_type in ("display_data", "execute_result", "error")
+        or (o.output_type == "stream" and o.get("name") != "stderr")
+        for o in cell.get("outputs", [])
+    )
+
 
 def tidy_report(nb, symbol: str, period: dict | None = None, hide_input: bool = True):
-    "Copy of an executed report notebook: headings name `symbol` and the run's dates, empty code cells dropped, formulas as MathML."
+    """Copy of an executed report notebook: headings name `symbol` and the run's dates, empty code
+    cells dropped, formulas as MathML."""
     import copy
+
     nb = copy.deepcopy(nb)
     period = run_period(symbol) if period is None else period
     cells, title = [], None
     for cell in nb.cells:
         if cell.cell_type == "code":
-            if hide_input and not _has_visible_output(cell): continue   # hidden input + no output = an empty gap
-            if hide_input: cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.get("name") == "stderr")]
+            # hidden input + no output = an empty gap
+            if hide_input and not _has_visible_output(cell):
+                continue
+            if hide_input:
+                cell.outputs = [
+                    o
+                    for o in cell.outputs
+                    if not (o.output_type == "stream" and o.get("name") == "stderr")
+                ]
         elif cell.cell_type == "markdown":
             src = cell.source.replace("`symbol`", symbol)
             if title is None and src.lstrip().startswith("# "):
@@ -181,393 +284,755 @@ def tidy_report(nb, symbol: str, period: dict | None = None, hide_input: bool = 
             cell.source = math_to_mathml(src)
         cells.append(cell)
     nb.cells = cells
-    nb.metadata["title"] = f"{title or symbol} ({period_line(period)})" if period else (title or symbol)
+    nb.metadata["title"] = (
+        f"{title or symbol} ({period_line(period)})" if period else (title or symbol)
+    )
     return nb
 
 # %% ../nbs/07_report.ipynb #dcdb04f7
-#: nbconvert's lab template without the scripts it fetches from a CDN (require.js, MathJax, mermaid): formulas are MathML by now.
+#: nbconvert's lab template without the scripts it fetches from a CDN (require.js, MathJax,
+#: mermaid): formulas are MathML by now.
 OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 {% block extra_css %}<style>
-main{max-width:72rem;margin:0 auto} .jp-Cell{padding:.2rem 0} .jp-OutputArea-output img{max-width:100%;height:auto}
+main{max-width:72rem;margin:0 auto} .jp-Cell{padding:.2rem 0} .jp-OutputArea-output \
+img{max-width:100%;height:auto}
 .jp-RenderedHTMLCommon table{font-variant-numeric:tabular-nums} math[display=block]{margin:.6em 0}
 </style>{% endblock extra_css %}"""
 
+
 def offline_exporter(hide_input: bool = True):
-    "nbconvert HTMLExporter whose pages load nothing from the network (no require.js, MathJax or mermaid CDN scripts)."
+    """nbconvert HTMLExporter whose pages load nothing from the network (no require.js, MathJax or
+    mermaid CDN scripts)."""
     import jinja2
     from nbconvert import HTMLExporter
-    return HTMLExporter(template_name="lab", template_file="cryptovol_offline.html.j2",
-                        extra_loaders=[jinja2.DictLoader({"cryptovol_offline.html.j2": OFFLINE_TEMPLATE})],
-                        exclude_input=hide_input, exclude_input_prompt=True, exclude_output_prompt=True)
+
+    return HTMLExporter(
+        template_name="lab",
+        template_file="cryptovol_offline.html.j2",
+        extra_loaders=[jinja2.DictLoader({"cryptovol_offline.html.j2": OFFLINE_TEMPLATE})],
+        exclude_input=hide_input,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
 
 # %% ../nbs/07_report.ipynb #96efa05a
 LOWER_IS_BETTER = {"rmse", "mae", "mape", "qlike", "theil_u"}
 HIGHER_IS_BETTER = {"r2", "corr", "directional_accuracy"}
 
+
 def coin_metrics(symbol: str) -> pd.DataFrame:
     "Forecasters x metrics table from reports/{symbol}/metrics.json."
-    m = load_json(report_dir(symbol)/"metrics.json")
+    m = load_json(report_dir(symbol) / "metrics.json")
     return pd.DataFrame(m["forecasts"]).T
+
 
 def summary_table(symbols: list[str] | None = None) -> pd.DataFrame:
     "Long table (symbol, forecaster, metric, value) over the symbols that have metrics."
     rows = []
     for s in symbols or get_params()["symbols"]:
-        if not (report_dir(s)/"metrics.json").exists(): log.warning("%s has no metrics.json yet; left out of the index", s); continue
+        if not (report_dir(s) / "metrics.json").exists():
+            log.warning("%s has no metrics.json yet; left out of the index", s)
+            continue
         t = coin_metrics(s)
         for forecaster, r in t.iterrows():
-            for metric, v in r.items(): rows.append((s, forecaster, metric, v))
+            for metric, v in r.items():
+                rows.append((s, forecaster, metric, v))
     return pd.DataFrame(rows, columns=["symbol", "forecaster", "metric", "value"])
+
 
 def model_wins(long: pd.DataFrame, model: str = "model") -> pd.DataFrame:
     "Per coin and metric: the best forecaster and whether the model beat every baseline."
     out = []
     for (s, metric), g in long.groupby(["symbol", "metric"]):
-        if metric not in LOWER_IS_BETTER | HIGHER_IS_BETTER: continue
+        if metric not in LOWER_IS_BETTER | HIGHER_IS_BETTER:
+            continue
         g = g.dropna(subset=["value"])
-        if g.empty or model not in set(g.forecaster): continue
+        if g.empty or model not in set(g.forecaster):
+            continue
         best = g.loc[g.value.idxmin() if metric in LOWER_IS_BETTER else g.value.idxmax()]
         out.append((s, metric, best.forecaster, best.forecaster == model))
     return pd.DataFrame(out, columns=["symbol", "metric", "best", "model_best"])
 
 # %% ../nbs/07_report.ipynb #4b03c643
 def _wins_note(wins: pd.DataFrame) -> str:
-    if wins.empty: return "No coin has metrics yet."
+    if wins.empty:
+        return "No coin has metrics yet."
     lines = []
     for s, g in wins.groupby("symbol"):
-        won = sorted(g.metric[g.model_best]); lost = g[~g.model_best]
+        won = sorted(g.metric[g.model_best])
+        lost = g[~g.model_best]
         lost_txt = ", ".join(f"{m} (best: {b})" for m, b in zip(lost.metric, lost.best))
-        lines.append(f"<li><b>{html.escape(s)}</b>: the model is best on {', '.join(won) if won else 'no metric'}"
-                     + (f"; it loses on {html.escape(lost_txt)}" if lost_txt else "") + ".</li>")
+        lines.append(
+            f"<li><b>{html.escape(s)}</b>: the model is best on "
+            f"{', '.join(won) if won else 'no metric'}"
+            + (f"; it loses on {html.escape(lost_txt)}" if lost_txt else "")
+            + ".</li>"
+        )
     return "<ul>" + "".join(lines) + "</ul>"
 
-
 # %% ../nbs/07_report.ipynb #62e9c51f
-#: Units of each metric as the index states them (volatility is annualised, as a fraction: 0.5 = 50 %).
-METRIC_UNITS = {"rmse": "annualised vol", "mae": "annualised vol", "bias": "annualised vol", "mape": "%", "directional_accuracy": "share of days",
-                "r2": "", "corr": "", "theil_u": "vs naive = 1", "qlike": "", "n_test": "days", "n_days": "days"}
-METRIC_LABELS = {"r2": "R²", "rmse": "RMSE", "mae": "MAE", "mape": "MAPE", "corr": "corr", "directional_accuracy": "dir. acc.",
-                 "theil_u": "Theil U", "qlike": "QLIKE", "bias": "bias"}
+#: Units of each metric as the index states them (volatility is annualised, as a fraction: 0.5 =
+#: 50 %).
+METRIC_UNITS = {
+    "rmse": "annualised vol",
+    "mae": "annualised vol",
+    "bias": "annualised vol",
+    "mape": "%",
+    "directional_accuracy": "share of days",
+    "r2": "",
+    "corr": "",
+    "theil_u": "vs naive = 1",
+    "qlike": "",
+    "n_test": "days",
+    "n_days": "days",
+}
+METRIC_LABELS = {
+    "r2": "R²",
+    "rmse": "RMSE",
+    "mae": "MAE",
+    "mape": "MAPE",
+    "corr": "corr",
+    "directional_accuracy": "dir. acc.",
+    "theil_u": "Theil U",
+    "qlike": "QLIKE",
+    "bias": "bias",
+}
+
 
 def fmt_num(v, digits: int = 3) -> str:
-    "A number for a table: integers (and integral floats) as integers with thousands separators, others to `digits` significant digits."
+    """A number for a table: integers (and integral floats) as integers with thousands separators,
+    others to `digits` significant digits."""
     import math, numbers
-    if v is None or (isinstance(v, float) and math.isnan(v)): return "–"
-    if isinstance(v, bool) or not isinstance(v, numbers.Number): return html.escape(str(v))
-    if float(v).is_integer() and (isinstance(v, numbers.Integral) or abs(v) >= 10): return f"{int(v):,}"
-    if abs(v) >= 10 ** digits: return f"{v:,.0f}"
+
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if isinstance(v, bool) or not isinstance(v, numbers.Number):
+        return html.escape(str(v))
+    if float(v).is_integer() and (isinstance(v, numbers.Integral) or abs(v) >= 10):
+        return f"{int(v):,}"
+    if abs(v) >= 10**digits:
+        return f"{v:,.0f}"
     return f"{v:#.{digits}g}".rstrip(".") if v != 0 else "0"
 
-def metric_header(m: str) -> str:
-    "Column header of a metric with its unit and direction, e.g. 'RMSE (annualised vol, lower is better)'."
-    unit = METRIC_UNITS.get(m, "")
-    way = "lower is better" if m in LOWER_IS_BETTER else "higher is better" if m in HIGHER_IS_BETTER else ""
-    return METRIC_LABELS.get(m, m) + (f" <small>({', '.join(x for x in (unit, way) if x)})</small>" if unit or way else "")
 
-def html_table(df: pd.DataFrame, best: str | dict | None = None, digits: int = 3, caption: str = "", headers: dict | None = None,
-               by_row: bool = False) -> str:
-    "HTML table of `df`, numbers formatted by `fmt_num`; the best cell ('min'/'max', or a dict column -> rule) of each column (or row) highlighted."
+def metric_header(m: str) -> str:
+    """Column header of a metric with its unit and direction, e.g. 'RMSE (annualised vol, lower is
+    better)'."""
+    unit = METRIC_UNITS.get(m, "")
+    way = (
+        "lower is better"
+        if m in LOWER_IS_BETTER
+        else "higher is better"
+        if m in HIGHER_IS_BETTER
+        else ""
+    )
+    return METRIC_LABELS.get(m, m) + (
+        f" <small>({', '.join(x for x in (unit, way) if x)})</small>" if unit or way else ""
+    )
+
+
+def html_table(
+    df: pd.DataFrame,
+    best: str | dict | None = None,
+    digits: int = 3,
+    caption: str = "",
+    headers: dict | None = None,
+    by_row: bool = False,
+) -> str:
+    """HTML table of `df`, numbers formatted by `fmt_num`;
+    the best cell ('min'/'max', or a dict column -> rule) of each column (or row) highlighted."""
     winners = set()
     if by_row and best:
         for idx, r in df.iterrows():
             v = pd.to_numeric(r, errors="coerce")
-            if v.notna().any(): winners.add((idx, v.idxmin() if best == "min" else v.idxmax()))
+            if v.notna().any():
+                winners.add((idx, v.idxmin() if best == "min" else v.idxmax()))
     else:
         rules = best if isinstance(best, dict) else {c: best for c in df.columns} if best else {}
         for c, how in rules.items():
             col = pd.to_numeric(df[c], errors="coerce") if c in df else None
-            if how and col is not None and col.notna().any(): winners.add((col.idxmin() if how == "min" else col.idxmax(), c))
+            if how and col is not None and col.notna().any():
+                winners.add((col.idxmin() if how == "min" else col.idxmax(), c))
     head = "".join(f"<th>{(headers or {}).get(c, html.escape(str(c)))}</th>" for c in df.columns)
     rows = []
     for idx, r in df.iterrows():
-        tds = "".join(f'<td class="best">{fmt_num(v, digits)}</td>' if (idx, c) in winners else f"<td>{fmt_num(v, digits)}</td>" for c, v in r.items())
+        tds = "".join(
+            f'<td class="best">{fmt_num(v, digits)}</td>'
+            if (idx, c) in winners
+            else f"<td>{fmt_num(v, digits)}</td>"
+            for c, v in r.items()
+        )
         rows.append(f"<tr><th>{html.escape(str(idx))}</th>{tds}</tr>")
     cap = f"<caption>{caption}</caption>" if caption else ""
-    return f'<table>{cap}<thead><tr><th>{html.escape(str(df.index.name or ""))}</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return (
+        f"<table>{cap}<thead><tr><th>{html.escape(str(df.index.name or ''))}</th>{head}</tr>"
+        f"</thead><tbody>{''.join(rows)}</tbody></table>"
+    )
 
 # %% ../nbs/07_report.ipynb #de0325d7
 def _is_classical(name: str) -> bool:
-    "A classical (econometric) forecaster: not the model, its frozen anchor branch, an ensemble member or the backtest's per-fold pick."
+    """A classical (econometric) forecaster: not the model, its frozen anchor branch, an ensemble
+    member or the backtest's per-fold pick."""
     return name not in ("model", "anchor", "best_classical") and not name.startswith("member_")
 
+
 def _dm_p(dm: dict, vs: str, loss: str = "qlike"):
-    "p-value of the model-vs-`vs` Diebold-Mariano test on `loss` (metrics.json says qlike_pvalue, the backtest summary qlike_p)."
+    """p-value of the model-vs-`vs` Diebold-Mariano test on `loss` (metrics.json says qlike_pvalue,
+    the backtest summary qlike_p)."""
     d = (dm or {}).get(vs) or {}
     p = d.get(f"{loss}_pvalue", d.get(f"{loss}_p"))
     s = d.get(f"{loss}_stat")
     return (None if p is None else float(p)), (None if s is None else float(s))
 
+
 def coin_overview(symbol: str, metrics: dict, best_classical: str | None = None) -> dict:
-    "Model vs the best classical forecaster on QLIKE for one coin: ratio (< 1 = model better), DM p-value, how the baseline was chosen."
+    """Model vs the best classical forecaster on QLIKE for one coin:
+    ratio (< 1 = model better), DM p-value, how the baseline was chosen."""
     fc = metrics.get("forecasts", metrics.get("metrics", {}))
     classical = {k: v for k, v in fc.items() if _is_classical(k) and v.get("qlike") is not None}
-    best, chosen = best_classical or metrics.get("best_classical") or metrics.get("best_baseline"), "validation"
+    best, chosen = (
+        best_classical or metrics.get("best_classical") or metrics.get("best_baseline"),
+        "validation",
+    )
     if best not in classical:
-        if not classical or "model" not in fc: return {}
-        best, chosen = min(classical, key=lambda k: classical[k]["qlike"]), "test (no validation choice recorded)"
+        if not classical or "model" not in fc:
+            return {}
+        best, chosen = (
+            min(classical, key=lambda k: classical[k]["qlike"]),
+            "test (no validation choice recorded)",
+        )
     p, stat = _dm_p(metrics.get("dm"), best)
     model_q, best_q = float(fc["model"]["qlike"]), float(classical[best]["qlike"])
-    return {"symbol": symbol, "best": best, "chosen_on": chosen, "model_qlike": model_q, "best_qlike": best_q,
-            "ratio": model_q / best_q, "dm_p": p, "dm_stat": stat}
+    return {
+        "symbol": symbol,
+        "best": best,
+        "chosen_on": chosen,
+        "model_qlike": model_q,
+        "best_qlike": best_q,
+        "ratio": model_q / best_q,
+        "dm_p": p,
+        "dm_stat": stat,
+    }
+
 
 def mean_ranks(long: pd.DataFrame) -> pd.DataFrame:
     "Forecasters x metrics: rank (1 = best) within each coin and metric, averaged over coins."
-    t = long[long.metric.isin(LOWER_IS_BETTER | HIGHER_IS_BETTER) & ~long.forecaster.str.startswith("member_")].dropna(subset=["value"])
-    if t.empty: return pd.DataFrame()
+    t = long[
+        long.metric.isin(LOWER_IS_BETTER | HIGHER_IS_BETTER)
+        & ~long.forecaster.str.startswith("member_")
+    ].dropna(subset=["value"])
+    if t.empty:
+        return pd.DataFrame()
     sign = t.metric.map(lambda m: 1 if m in LOWER_IS_BETTER else -1)
     t = t.assign(score=t.value * sign)
     t = t.assign(rank=t.groupby(["symbol", "metric"]).score.rank(method="average"))
     out = t.pivot_table(index="forecaster", columns="metric", values="rank", aggfunc="mean")
-    cols = [m for m in ("qlike", "rmse", "mae", "mape", "r2", "corr", "directional_accuracy", "theil_u") if m in out] + sorted(set(out) - set(METRIC_LABELS))
+    cols = [
+        m
+        for m in ("qlike", "rmse", "mae", "mape", "r2", "corr", "directional_accuracy", "theil_u")
+        if m in out
+    ] + sorted(set(out) - set(METRIC_LABELS))
     return out[cols].sort_values(cols[0])
 
+
 def backtest_overview(bt: dict) -> list[dict]:
-    "Per coin of a backtest summary: `coin_overview`'s fields plus the record's dates, days, folds, MCS members and QLIKE per year."
+    """Per coin of a backtest summary: `coin_overview`'s fields plus the record's dates, days,
+    folds, MCS members and QLIKE per year."""
     out = []
     for s, c in bt.get("coins", {}).items():
-        if "ratio" in c and "model_qlike" in c:   # cryptovol.backtest's summary rows: the best classical is picked on validation per fold
-            o = {"symbol": s, "best": c.get("best_classical", "?"), "chosen_on": "validation, per fold", "model_qlike": c["model_qlike"],
-                 "best_qlike": c["best_classical_qlike"], "ratio": c["ratio"], "dm_p": c.get("dm_qlike_p"), "dm_stat": c.get("dm_qlike_stat")}
+        # cryptovol.backtest's summary rows: the best classical is picked on validation
+        # per fold
+        if "ratio" in c and "model_qlike" in c:
+            o = {
+                "symbol": s,
+                "best": c.get("best_classical", "?"),
+                "chosen_on": "validation, per fold",
+                "model_qlike": c["model_qlike"],
+                "best_qlike": c["best_classical_qlike"],
+                "ratio": c["ratio"],
+                "dm_p": c.get("dm_qlike_p"),
+                "dm_stat": c.get("dm_qlike_stat"),
+            }
         else:
-            o = coin_overview(s, {"forecasts": c.get("metrics", {}), "dm": c.get("dm")}, c.get("best_classical"))
-        if not o: continue
+            o = coin_overview(
+                s, {"forecasts": c.get("metrics", {}), "dm": c.get("dm")}, c.get("best_classical")
+            )
+        if not o:
+            continue
         folds = c.get("folds")
-        o.update(start=c.get("start"), end=c.get("end"), n_days=c.get("n_days", c.get("days")), folds=len(folds) if isinstance(folds, list) else folds,
-                 mcs=list(c.get("mcs") or []), per_year=(bt.get("per_year_qlike") or {}).get(s) or c.get("per_year") or {},
-                 anchor_qlike=c.get("anchor_qlike"), coverage=(c.get("coverage_80"), c.get("coverage_95")))
+        o.update(
+            start=c.get("start"),
+            end=c.get("end"),
+            n_days=c.get("n_days", c.get("days")),
+            folds=len(folds) if isinstance(folds, list) else folds,
+            mcs=list(c.get("mcs") or []),
+            per_year=(bt.get("per_year_qlike") or {}).get(s) or c.get("per_year") or {},
+            anchor_qlike=c.get("anchor_qlike"),
+            coverage=(c.get("coverage_80"), c.get("coverage_95")),
+        )
         out.append(o)
     return out
 
+
 def load_backtest_summary(path: str | Path | None = None) -> dict | None:
     "reports/backtest/summary.json (the walk-forward record) when it exists, else None."
-    p = Path(path) if path else project_root()/"reports"/"backtest"/"summary.json"
+    p = Path(path) if path else project_root() / "reports" / "backtest" / "summary.json"
     return load_json(p) if p.is_file() else None
 
 # %% ../nbs/07_report.ipynb #47e580a5
 GOOD, BAD, NEUTRAL = "#2a9d55", "#d1495b", "#8d99ae"
 
+
 def _plot_div(fig, height: int | None = None) -> str:
     "A Plotly figure as an HTML <div> that uses the page's one embedded copy of plotly.js (no CDN)."
-    if height: fig.update_layout(height=height)
-    return fig.to_html(full_html=False, include_plotlyjs=False, default_width="100%", config={"displaylogo": False, "responsive": True})
+    if height:
+        fig.update_layout(height=height)
+    return fig.to_html(
+        full_html=False,
+        include_plotlyjs=False,
+        default_width="100%",
+        config={"displaylogo": False, "responsive": True},
+    )
+
 
 def qlike_ratio_figure(tracks: dict[str, list[dict]], alpha: float = 0.05):
-    "Horizontal bars of model QLIKE / best classical QLIKE per coin (one trace per evaluation), solid where DM p < `alpha`."
+    """Horizontal bars of model QLIKE / best classical QLIKE per coin (one trace per evaluation),
+    solid where DM p < `alpha`."""
     import plotly.graph_objects as go
+
     fig = go.Figure()
     for name, rows in tracks.items():
-        if not rows: continue
+        if not rows:
+            continue
         sig = [r["dm_p"] is not None and r["dm_p"] < alpha for r in rows]
-        text = [f"{fmt_num(r['ratio'])} vs {r['best']}" + (f" · p {fmt_num(r['dm_p'], 2)}{' ★' if s else ''}" if r["dm_p"] is not None else "")
-                for r, s in zip(rows, sig)]
-        fig.add_bar(name=name, y=[r["symbol"] for r in rows], x=[r["ratio"] - 1 for r in rows], base=1, orientation="h",
-                    marker_color=[GOOD if r["ratio"] < 1 else BAD for r in rows], marker_opacity=[1 if s else .45 for s in sig],
-                    marker_line=dict(color="#222", width=[2 if s else 0 for s in sig]), text=text, textposition="outside", cliponaxis=False,
-                    hovertemplate="%{y}: model QLIKE / %{customdata} = %{text}<extra>" + name + "</extra>", customdata=[r["best"] + " QLIKE" for r in rows])
+        text = [
+            f"{fmt_num(r['ratio'])} vs {r['best']}"
+            + (f" · p {fmt_num(r['dm_p'], 2)}{' ★' if s else ''}" if r["dm_p"] is not None else "")
+            for r, s in zip(rows, sig)
+        ]
+        fig.add_bar(
+            name=name,
+            y=[r["symbol"] for r in rows],
+            x=[r["ratio"] - 1 for r in rows],
+            base=1,
+            orientation="h",
+            marker_color=[GOOD if r["ratio"] < 1 else BAD for r in rows],
+            marker_opacity=[1 if s else 0.45 for s in sig],
+            marker_line=dict(color="#222", width=[2 if s else 0 for s in sig]),
+            text=text,
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}: model QLIKE / %{customdata} = %{text}<extra>" + name + "</extra>",
+            customdata=[r["best"] + " QLIKE" for r in rows],
+        )
     fig.add_vline(x=1, line_color="#222", line_width=1)
     ratios = [r["ratio"] for rows in tracks.values() for r in rows] + [1.0]
     lo, hi = min(ratios), max(ratios)
-    pad = 0.55 * (hi - lo) + 0.05   # room for the labels outside the bars on both sides of 1
+    pad = 0.55 * (hi - lo) + 0.05  # room for the labels outside the bars on both sides of 1
     fig.update_xaxes(range=[lo - pad if lo < 1 else 1 - 0.05, hi + pad if hi > 1 else 1 + 0.05])
-    fig.update_layout(barmode="group", xaxis_title="model QLIKE ÷ best classical QLIKE (below 1: the model is better)",
-                      yaxis_autorange="reversed", margin=dict(l=80, r=170, t=30, b=50), legend=dict(orientation="h", y=1.08),
-                      plot_bgcolor="white", xaxis=dict(gridcolor="#eee", zeroline=False))
+    fig.update_layout(
+        barmode="group",
+        xaxis_title="model QLIKE ÷ best classical QLIKE (below 1: the model is better)",
+        yaxis_autorange="reversed",
+        margin=dict(l=80, r=170, t=30, b=50),
+        legend=dict(orientation="h", y=1.08),
+        plot_bgcolor="white",
+        xaxis=dict(gridcolor="#eee", zeroline=False),
+    )
     return fig
+
 
 def rank_heatmap_figure(ranks: pd.DataFrame, title: str = ""):
     "Heatmap of mean ranks (forecasters x metrics; 1 = best, green)."
     import plotly.graph_objects as go
-    fig = go.Figure(go.Heatmap(z=ranks.to_numpy(), x=[METRIC_LABELS.get(c, c) for c in ranks.columns], y=list(ranks.index),
-                               text=[[fmt_num(v, 3) for v in row] for row in ranks.to_numpy()], texttemplate="%{text}",
-                               colorscale="RdYlGn_r", colorbar=dict(title="mean rank"), hovertemplate="%{y}, %{x}: mean rank %{z:.2f}<extra></extra>"))
-    fig.update_layout(title=title or None, yaxis_autorange="reversed", margin=dict(l=90, r=20, t=40 if title else 20, b=40))
+
+    fig = go.Figure(
+        go.Heatmap(
+            z=ranks.to_numpy(),
+            x=[METRIC_LABELS.get(c, c) for c in ranks.columns],
+            y=list(ranks.index),
+            text=[[fmt_num(v, 3) for v in row] for row in ranks.to_numpy()],
+            texttemplate="%{text}",
+            colorscale="RdYlGn_r",
+            colorbar=dict(title="mean rank"),
+            hovertemplate="%{y}, %{x}: mean rank %{z:.2f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=title or None,
+        yaxis_autorange="reversed",
+        margin=dict(l=90, r=20, t=40 if title else 20, b=40),
+    )
     return fig
 
+
 def per_year_figure(rows: list[dict]):
-    "Heatmap coins x years of the model's walk-forward QLIKE divided by the best classical forecaster's (below 1: model better)."
+    """Heatmap coins x years of the model's walk-forward QLIKE divided by the best classical
+    forecaster's (below 1: model better)."""
     import plotly.graph_objects as go
+
     years = sorted({y for r in rows for y in r.get("per_year", {})})
     z, text = [], []
     for r in rows:
         row = []
         for y in years:
             q = r.get("per_year", {}).get(y, {})
-            best = "best_classical" if "best_classical" in q else r["best"]   # the per-fold pick's column, else the named forecaster
+            # the per-fold pick's column, else the named forecaster
+            best = "best_classical" if "best_classical" in q else r["best"]
             row.append(q["model"] / q[best] if q.get(best) and q.get("model") is not None else None)
-        z.append(row); text.append([fmt_num(v, 3) if v is not None else "" for v in row])
-    fig = go.Figure(go.Heatmap(z=z, x=years, y=[r["symbol"] for r in rows], text=text, texttemplate="%{text}", zmid=1, colorscale="RdYlGn_r",
-                               colorbar=dict(title="QLIKE ratio"), hovertemplate="%{y} %{x}: model / best classical = %{z:.3f}<extra></extra>"))
-    fig.update_layout(xaxis=dict(type="category", title="year"), yaxis_autorange="reversed", margin=dict(l=90, r=20, t=20, b=40))
+        z.append(row)
+        text.append([fmt_num(v, 3) if v is not None else "" for v in row])
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=years,
+            y=[r["symbol"] for r in rows],
+            text=text,
+            texttemplate="%{text}",
+            zmid=1,
+            colorscale="RdYlGn_r",
+            colorbar=dict(title="QLIKE ratio"),
+            hovertemplate="%{y} %{x}: model / best classical = %{z:.3f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        xaxis=dict(type="category", title="year"),
+        yaxis_autorange="reversed",
+        margin=dict(l=90, r=20, t=20, b=40),
+    )
     return fig
 
+
 def coin_forecast_figure(pred: pd.DataFrame, best: str | None, symbol: str):
-    "Small line chart of the realised vol, the model's forecast and the best classical forecaster's over the test window."
+    """Small line chart of the realised vol, the model's forecast and the best classical
+    forecaster's over the test window."""
     import plotly.graph_objects as go
+
     fig = go.Figure()
-    fig.add_scatter(x=pred.index, y=pred["actual"], name="realised", line=dict(color="#222", width=1.2))
-    fig.add_scatter(x=pred.index, y=pred["model"], name="model", line=dict(color="#d1495b", width=1.3))
-    if best and best in pred: fig.add_scatter(x=pred.index, y=pred[best], name=best, line=dict(color="#1f77b4", width=1, dash="dash"))
-    fig.update_layout(title=dict(text=f"{symbol}: forecast vs realised", font_size=13), yaxis=dict(title="annualised vol", tickformat=".0%"),
-                      margin=dict(l=55, r=10, t=35, b=30), legend=dict(orientation="h", y=-0.18, font_size=10), plot_bgcolor="white")
-    fig.update_xaxes(gridcolor="#eee"); fig.update_yaxes(gridcolor="#eee")
+    fig.add_scatter(
+        x=pred.index, y=pred["actual"], name="realised", line=dict(color="#222", width=1.2)
+    )
+    fig.add_scatter(
+        x=pred.index, y=pred["model"], name="model", line=dict(color="#d1495b", width=1.3)
+    )
+    if best and best in pred:
+        fig.add_scatter(
+            x=pred.index, y=pred[best], name=best, line=dict(color="#1f77b4", width=1, dash="dash")
+        )
+    fig.update_layout(
+        title=dict(text=f"{symbol}: forecast vs realised", font_size=13),
+        yaxis=dict(title="annualised vol", tickformat=".0%"),
+        margin=dict(l=55, r=10, t=35, b=30),
+        legend=dict(orientation="h", y=-0.18, font_size=10),
+        plot_bgcolor="white",
+    )
+    fig.update_xaxes(gridcolor="#eee")
+    fig.update_yaxes(gridcolor="#eee")
     return fig
 
 # %% ../nbs/07_report.ipynb #a6d7afda
-INDEX_CSS = """body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:84rem;margin:1.5rem auto;padding:0 1rem;line-height:1.45;color:#222}
-h1{font-size:1.6rem;margin-bottom:.2rem} h2{margin-top:2.2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem} .sub{color:#555;margin-top:0}
-table{border-collapse:collapse;font-size:.88rem;margin:.6rem 0;font-variant-numeric:tabular-nums} caption{text-align:left;color:#555;padding:.2rem 0}
-td,th{padding:.25rem .6rem;border-bottom:1px solid #e3e3e3;text-align:right;white-space:nowrap} thead th{background:#f4f4f6;vertical-align:bottom}
-tbody th{text-align:left} td.best{font-weight:700;background:#d8f0dc} small{color:#666;font-weight:400}
-.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(25rem,1fr));gap:1rem} .card{border:1px solid #ddd;border-radius:8px;padding:.6rem .8rem;min-width:0;overflow:hidden}
-.card h3{margin:.2rem 0} .links a{margin-right:.8rem} .note{color:#555;font-size:.9rem} .scroll{overflow-x:auto} details{margin:.6rem 0}
+INDEX_CSS = """body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;\
+max-width:84rem;margin:1.5rem auto;padding:0 1rem;line-height:1.45;color:#222}
+h1{font-size:1.6rem;margin-bottom:.2rem} h2{margin-top:2.2rem;border-bottom:1px solid #ddd;\
+padding-bottom:.2rem} .sub{color:#555;margin-top:0}
+table{border-collapse:collapse;font-size:.88rem;margin:.6rem 0;font-variant-numeric:tabular-nums} \
+caption{text-align:left;color:#555;padding:.2rem 0}
+td,th{padding:.25rem .6rem;border-bottom:1px solid #e3e3e3;text-align:right;white-space:nowrap} \
+thead th{background:#f4f4f6;vertical-align:bottom}
+tbody th{text-align:left} td.best{font-weight:700;background:#d8f0dc} small{color:#666;\
+font-weight:400}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(25rem,1fr));gap:1rem} \
+.card{border:1px solid #ddd;border-radius:8px;padding:.6rem .8rem;min-width:0;overflow:hidden}
+.card h3{margin:.2rem 0} .links a{margin-right:.8rem} .note{color:#555;font-size:.9rem} \
+.scroll{overflow-x:auto} details{margin:.6rem 0}
 .good{color:#2a9d55;font-weight:600} .bad{color:#d1495b;font-weight:600}"""
+
 
 def _verdict(r: dict, alpha: float = 0.05) -> str:
     "'better' / 'worse', with ' ★ (DM p < alpha)' when the Diebold-Mariano test is significant."
     word = "better" if r["ratio"] < 1 else "worse"
     return word + (" ★" if r["dm_p"] is not None and r["dm_p"] < alpha else "")
 
-def _overview_table(rows: list[dict], periods: dict, extra: dict | None = None, table_id: str = "overview") -> str:
-    "The key table: per coin, the window, the best classical forecaster, both QLIKEs, their ratio and the DM p-value."
-    if not rows: return "<p>No coin has metrics yet: run <code>dvc repro</code>.</p>"
+
+def _overview_table(
+    rows: list[dict], periods: dict, extra: dict | None = None, table_id: str = "overview"
+) -> str:
+    """The key table: per coin, the window, the best classical forecaster, both QLIKEs, their ratio
+    and the DM p-value."""
+    if not rows:
+        return "<p>No coin has metrics yet: run <code>dvc repro</code>.</p>"
     recs = {}
     for r in rows:
         per = periods.get(r["symbol"], {})
-        rec = {"window": f"{per.get('test_start', '?')} to {per.get('test_end', '?')}", "days": per.get("n"),
-               "best classical": f"{r['best']}", "chosen on": r["chosen_on"], "model QLIKE": r["model_qlike"],
-               "best classical QLIKE": r["best_qlike"], "ratio": r["ratio"], "DM p (QLIKE)": r["dm_p"], "model vs it": _verdict(r)}
+        rec = {
+            "window": f"{per.get('test_start', '?')} to {per.get('test_end', '?')}",
+            "days": per.get("n"),
+            "best classical": f"{r['best']}",
+            "chosen on": r["chosen_on"],
+            "model QLIKE": r["model_qlike"],
+            "best classical QLIKE": r["best_qlike"],
+            "ratio": r["ratio"],
+            "DM p (QLIKE)": r["dm_p"],
+            "model vs it": _verdict(r),
+        }
         rec.update((extra or {}).get(r["symbol"], {}))
         recs[r["symbol"]] = rec
-    df = pd.DataFrame(recs).T; df.index.name = "coin"
+    df = pd.DataFrame(recs).T
+    df.index.name = "coin"
     body = html_table(df, best={"ratio": "min"})
     return f'<div class="scroll" id="{table_id}">{body}</div>'
 
-def _coin_card(symbol: str, pred: pd.DataFrame | None, best: str | None, table: pd.DataFrame | None) -> str:
+
+def _coin_card(
+    symbol: str, pred: pd.DataFrame | None, best: str | None, table: pd.DataFrame | None
+) -> str:
     "One coin's card: the small forecast chart, links to its report pages and its metrics table."
-    links = " ".join(f'<a href="{symbol}/html/{n.replace(".ipynb", ".html")}">{n[3:].replace(".ipynb", "")}</a>' for n in REPORT_NOTEBOOKS)
-    chart = (_plot_div(coin_forecast_figure(pred, best, symbol), height=280) if pred is not None and not pred.empty
-             else "<p class='note'>no metrics yet: run <code>dvc repro</code></p>")
+    links = " ".join(
+        f'<a href="{symbol}/html/{n.replace(".ipynb", ".html")}">{n[3:].replace(".ipynb", "")}</a>'
+        for n in REPORT_NOTEBOOKS
+    )
+    chart = (
+        _plot_div(coin_forecast_figure(pred, best, symbol), height=280)
+        if pred is not None and not pred.empty
+        else "<p class='note'>no metrics yet: run <code>dvc repro</code></p>"
+    )
     tab = ""
     if table is not None and not table.empty:
         cols = [c for c in ("qlike", "rmse", "mae", "r2", "corr", "theil_u") if c in table]
-        t = table[cols]; t.index.name = "forecaster"
-        tab = ("<details><summary>metrics of every forecaster</summary><div class='scroll'>"
-               + html_table(t, best={c: "min" if c in LOWER_IS_BETTER else "max" for c in cols}, headers={c: metric_header(c) for c in cols}) + "</div></details>")
-    return f'<div class="card" id="coin-{symbol}"><h3><a href="{symbol}/html/05_evaluate.html">{html.escape(symbol)}</a></h3>{chart}<div class="links">pages: {links}</div>{tab}</div>'
+        t = table[cols]
+        t.index.name = "forecaster"
+        tab = (
+            "<details><summary>metrics of every forecaster</summary><div class='scroll'>"
+            + html_table(
+                t,
+                best={c: "min" if c in LOWER_IS_BETTER else "max" for c in cols},
+                headers={c: metric_header(c) for c in cols},
+            )
+            + "</div></details>"
+        )
+    return (
+        f'<div class="card" id="coin-{symbol}"><h3><a '
+        f'href="{symbol}/html/05_evaluate.html">{html.escape(symbol)}</a></h3>{chart}<div '
+        f'class="links">pages: {links}</div>{tab}</div>'
+    )
+
 
 def _backtest_section(bt: dict) -> str:
-    "Walk-forward section: the overview of the whole record, the per-year heatmap and tables, the mean ranks."
+    """Walk-forward section: the overview of the whole record, the per-year heatmap and tables, the
+    mean ranks."""
     rows = backtest_overview(bt)
-    periods = {r["symbol"]: {"test_start": r["start"], "test_end": r["end"], "n": r["n_days"]} for r in rows}
-    cov = lambda r: (f"{r['coverage'][0]:.1%} / {r['coverage'][1]:.1%}" if None not in (r.get("coverage") or (None, None)) else None)
-    extra = {r["symbol"]: {"folds": r["folds"], "model in 90% MCS": ("yes" if "model" in r["mcs"] else "no") if r["mcs"] else None,
-                           "its anchor alone (QLIKE)": r.get("anchor_qlike"), "80% / 95% interval coverage": cov(r),
-                           "MCS members": ", ".join(r["mcs"])} for r in rows}
-    parts = ["<h2>Walk-forward backtest (the evaluation that counts)</h2>",
-             "<p class='note'>Model and every forecaster refitted at each origin; folds joined into one out-of-sample record per coin. "
-             "Diebold–Mariano on the whole record; the Model Confidence Set keeps the forecasters not significantly worse on QLIKE (90 %).</p>",
-             _overview_table(rows, periods, extra, table_id="backtest-overview")]
+    periods = {
+        r["symbol"]: {"test_start": r["start"], "test_end": r["end"], "n": r["n_days"]}
+        for r in rows
+    }
+    cov = lambda r: (
+        f"{r['coverage'][0]:.1%} / {r['coverage'][1]:.1%}"
+        if None not in (r.get("coverage") or (None, None))
+        else None
+    )
+    extra = {
+        r["symbol"]: {
+            "folds": r["folds"],
+            "model in 90% MCS": ("yes" if "model" in r["mcs"] else "no") if r["mcs"] else None,
+            "its anchor alone (QLIKE)": r.get("anchor_qlike"),
+            "80% / 95% interval coverage": cov(r),
+            "MCS members": ", ".join(r["mcs"]),
+        }
+        for r in rows
+    }
+    parts = [
+        "<h2>Walk-forward backtest (the evaluation that counts)</h2>",
+        "<p class='note'>Model and every forecaster refitted at each origin; folds joined into one "
+        "out-of-sample record per coin. Diebold–Mariano on the whole record; the Model Confidence "
+        "Set keeps the forecasters not significantly worse on QLIKE (90 %).</p>",
+        _overview_table(rows, periods, extra, table_id="backtest-overview"),
+    ]
     if any(r["per_year"] for r in rows):
-        parts += ["<h3>QLIKE by year: model ÷ best classical (below 1: model better)</h3>",
-                  f'<div id="per-year-chart">{_plot_div(per_year_figure(rows), height=120 + 45 * len(rows))}</div>']
+        parts += [
+            "<h3>QLIKE by year: model ÷ best classical (below 1: model better)</h3>",
+            '<div id="per-year-chart">'
+            f"{_plot_div(per_year_figure(rows), height=120 + 45 * len(rows))}</div>",
+        ]
         for r in rows:
-            if not r["per_year"]: continue
-            t = pd.DataFrame(r["per_year"]).T.sort_index(); t.index.name = "year"
-            parts.append(f"<details><summary>{html.escape(r['symbol'])}: QLIKE per year and forecaster</summary><div class='scroll'>"
-                         + html_table(t, best="min", by_row=True, caption="QLIKE (lower is better); best per year highlighted") + "</div></details>")
+            if not r["per_year"]:
+                continue
+            t = pd.DataFrame(r["per_year"]).T.sort_index()
+            t.index.name = "year"
+            parts.append(
+                f"<details><summary>{html.escape(r['symbol'])}: QLIKE per year and "
+                "forecaster</summary><div class='scroll'>"
+                + html_table(
+                    t,
+                    best="min",
+                    by_row=True,
+                    caption="QLIKE (lower is better); best per year highlighted",
+                )
+                + "</div></details>"
+            )
     if bt.get("mean_rank"):
-        rk = pd.DataFrame(bt["mean_rank"]); rk = rk.sort_values(rk.columns[0])
-        parts += ["<h3>Mean rank across coins (walk-forward)</h3>", f'<div id="backtest-rank-chart">{_plot_div(rank_heatmap_figure(rk), height=90 + 32 * len(rk))}</div>']
+        rk = pd.DataFrame(bt["mean_rank"])
+        rk = rk.sort_values(rk.columns[0])
+        parts += [
+            "<h3>Mean rank across coins (walk-forward)</h3>",
+            '<div id="backtest-rank-chart">'
+            f"{_plot_div(rank_heatmap_figure(rk), height=90 + 32 * len(rk))}</div>",
+        ]
     return "".join(parts)
-
 
 # %% ../nbs/07_report.ipynb #9a6af69b
 def _coin_sections(symbols: list[str]) -> tuple[list[dict], dict, list[str]]:
-    "Per coin with metrics: its overview row, its test period and its card (coins without metrics are left out)."
+    """Per coin with metrics: its overview row, its test period and its card (coins without metrics
+    are left out)."""
     rows, periods, cards = [], {}, []
     for s in symbols:
-        f = report_dir(s)/"metrics.json"
+        f = report_dir(s) / "metrics.json"
         m = load_json(f) if f.is_file() else None
-        if not m: continue
+        if not m:
+            continue
         o = coin_overview(s, m)
-        if o: rows.append(o)
-        periods[s] = {"test_start": m.get("test_start"), "test_end": m.get("test_end"), "n": m.get("n_test")}
-        pf = report_dir(s)/"predictions.csv"
+        if o:
+            rows.append(o)
+        periods[s] = {
+            "test_start": m.get("test_start"),
+            "test_end": m.get("test_end"),
+            "n": m.get("n_test"),
+        }
+        pf = report_dir(s) / "predictions.csv"
         pred = pd.read_csv(pf, parse_dates=["date"], index_col="date") if pf.is_file() else None
         cards.append(_coin_card(s, pred, o.get("best"), coin_metrics(s)))
     return rows, periods, cards
 
+
 def _metric_tables(long: pd.DataFrame) -> str:
-    "One HTML table per metric (coins x forecasters, best per coin highlighted); '' without metrics."
+    """One HTML table per metric (coins x forecasters, best per coin highlighted);
+    '' without metrics."""
     shown = ("qlike", "rmse", "mae", "mape", "r2", "corr", "directional_accuracy", "theil_u")
     full = ""
     for m in [m for m in shown if not long.empty and m in set(long.metric)]:
         rows = long[(long.metric == m) & ~long.forecaster.str.startswith("member_")]
         t = rows.pivot_table(index="symbol", columns="forecaster", values="value")
-        t = t[[c for c in ["model", *sorted(c for c in t if c != "model")] if c in t]]; t.index.name = "coin"
+        t = t[[c for c in ["model", *sorted(c for c in t if c != "model")] if c in t]]
+        t.index.name = "coin"
         best = "min" if m in LOWER_IS_BETTER else "max"
-        full += "<div class='scroll'>" + html_table(t, best=best, by_row=True, caption=metric_header(m)) + "</div>"
+        full += (
+            "<div class='scroll'>"
+            + html_table(t, best=best, by_row=True, caption=metric_header(m))
+            + "</div>"
+        )
     return full
 
+
 def build_index(symbols: list[str] | None = None, backtest: str | Path | None = None) -> Path:
-    "Write reports/index.html (a self-contained dashboard: charts, formatted tables, links) plus reports/summary.json and summary.md."
+    """Write reports/index.html (a self-contained dashboard:
+    charts, formatted tables, links) plus reports/summary.json and summary.md."""
     import plotly.offline
     from datetime import date
+
     symbols = symbols or get_params()["symbols"]
     long = summary_table(symbols)
-    root = ensure_dir(project_root()/"reports")
+    root = ensure_dir(project_root() / "reports")
     rows, periods, cards = _coin_sections(symbols)
     missing = [s for s in symbols if s not in periods]
     bt = load_backtest_summary(backtest)
     tracks = {"single split (test window)": rows}
-    if bt: tracks["walk-forward backtest"] = backtest_overview(bt)
+    if bt:
+        tracks["walk-forward backtest"] = backtest_overview(bt)
     ranks = mean_ranks(long) if not long.empty else pd.DataFrame()
     wins = model_wins(long) if not long.empty else pd.DataFrame()
     full = _metric_tables(long)
-    chart = (f'<div id="qlike-chart">{_plot_div(qlike_ratio_figure(tracks), height=140 + 60 * max(len(rows), 1) * len([t for t in tracks.values() if t]))}</div>'
-             if rows else "")
-    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>cryptovol: volatility forecasts versus classical forecasters</title><style>{INDEX_CSS}</style>
+    chart = (
+        '<div id="qlike-chart">'
+        f"{
+            _plot_div(
+                qlike_ratio_figure(tracks),
+                height=140 + 60 * max(len(rows), 1) * len([t for t in tracks.values() if t]),
+            )
+        }"
+        "</div>"
+        if rows
+        else ""
+    )
+    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" \
+content="width=device-width, initial-scale=1">
+<title>cryptovol: volatility forecasts versus classical forecasters</title><style>{INDEX_CSS}\
+</style>
 <script type="text/javascript">{plotly.offline.get_plotlyjs()}</script></head><body>
 <h1>cryptovol: volatility forecasts versus classical forecasters</h1>
-<p class="sub">Forecast: annualised realised volatility of the next {get_params()['target']['horizon']} days. Built {date.today().isoformat()} from
-<code>reports/summary.json</code>{' and <code>reports/backtest/summary.json</code>' if bt else ''}. Coins: {', '.join(f'<a href="#coin-{s}">{html.escape(s)}</a>' for s in symbols)}.</p>
+<p class="sub">Forecast: annualised realised volatility of the next \
+{get_params()["target"]["horizon"]} days. Built {date.today().isoformat()} from
+<code>reports/summary.json</code>{" and <code>reports/backtest/summary.json</code>" if bt else ""}\
+. Coins: {", ".join(f'<a href="#coin-{s}">{html.escape(s)}</a>' for s in symbols)}.</p>
 <h2>At a glance: the model's QLIKE relative to the best classical forecaster</h2>
-<p class="note">Below 1 the model's QLIKE loss is lower (better). The best classical forecaster is the one chosen on the validation
-window. ★ and solid, outlined bars: the Diebold–Mariano test (QLIKE loss, HLN-corrected) is significant at 5 %; faded bars: the gap could be luck.</p>
+<p class="note">Below 1 the model's QLIKE loss is lower (better). The best classical forecaster is \
+the one chosen on the validation
+window. ★ and solid, outlined bars: the Diebold–Mariano test (QLIKE loss, HLN-corrected) is \
+significant at 5 %; faded bars: the gap could be luck.</p>
 {chart}
 {_overview_table(rows, periods)}
-{_backtest_section(bt) if bt else ''}
+{_backtest_section(bt) if bt else ""}
 <h2>Mean rank of each forecaster (single split)</h2>
-<p class="note">Rank 1 = best of the forecasters on that metric for a coin, averaged over {len(rows)} coin(s); lower is better.</p>
-{f'<div id="rank-chart">{_plot_div(rank_heatmap_figure(ranks), height=90 + 32 * len(ranks))}</div>' if not ranks.empty else ''}
-<h2>Coins</h2><div class="cards">{''.join(cards)}</div>
-{f'<p class="note">No metrics yet for {", ".join(missing)}: run <code>dvc repro</code>.</p>' if missing else ''}
+<p class="note">Rank 1 = best of the forecasters on that metric for a coin, averaged over \
+{len(rows)} coin(s); lower is better.</p>
+{
+        '<div id="rank-chart">'
+        f"{_plot_div(rank_heatmap_figure(ranks), height=90 + 32 * len(ranks))}</div>"
+        if not ranks.empty
+        else ""
+    }
+<h2>Coins</h2><div class="cards">{"".join(cards)}</div>
+{
+        f'<p class="note">No metrics yet for {", ".join(missing)}: run <code>dvc repro</code>.</p>'
+        if missing
+        else ""
+    }
 <h2>Where the model wins and loses (single split)</h2>{_wins_note(wins)}
 <h2>Every metric, per coin and forecaster (single split)</h2>
-<p class="note">Best value per coin highlighted. RMSE, MAE and bias are in units of annualised volatility (0.25 = 25 %), MAPE in %,
-directional accuracy a share of days; R², correlation, Theil's U (naive = 1) and QLIKE have no unit.</p>
-{full or '<p>No metrics yet: run <code>dvc repro</code>.</p>'}
+<p class="note">Best value per coin highlighted. RMSE, MAE and bias are in units of annualised \
+volatility (0.25 = 25 %), MAPE in %,
+directional accuracy a share of days; R², correlation, Theil's U (naive = 1) and QLIKE have no \
+unit.</p>
+{full or "<p>No metrics yet: run <code>dvc repro</code>.</p>"}
 </body></html>"""
-    with atomic_path(root/"index.html") as tmp: tmp.write_text(page, encoding="utf-8")
-    summary = {s: {f: {m: v for m, v in g2.set_index("metric").value.items()} for f, g2 in g.groupby("forecaster")}
-               for s, g in long.groupby("symbol")} if not long.empty else {}
+    with atomic_path(root / "index.html") as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    summary = (
+        {
+            s: {
+                f: {m: v for m, v in g2.set_index("metric").value.items()}
+                for f, g2 in g.groupby("forecaster")
+            }
+            for s, g in long.groupby("symbol")
+        }
+        if not long.empty
+        else {}
+    )
     from cryptovol.config import save_json
-    save_json(summary, root/"summary.json")
-    text = summary_markdown(long) + realized_markdown(list(summary))
-    with atomic_path(root/"summary.md") as tmp: tmp.write_text(text, encoding="utf-8")
-    return root/"index.html"
 
-def summary_markdown(long: pd.DataFrame, metrics: tuple = ("rmse", "qlike", "r2", "corr", "theil_u")) -> str:
-    "Markdown table (coin x forecaster, a few metrics; best per coin and metric in bold), as README quotes it."
-    if long.empty: return "No metrics yet: run `dvc repro`.\n"
-    rows = ["| coin | forecaster | " + " | ".join(metrics) + " |", "|---|---|" + "---|" * len(metrics)]
+    save_json(summary, root / "summary.json")
+    text = summary_markdown(long) + realized_markdown(list(summary))
+    with atomic_path(root / "summary.md") as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return root / "index.html"
+
+
+def summary_markdown(
+    long: pd.DataFrame, metrics: tuple = ("rmse", "qlike", "r2", "corr", "theil_u")
+) -> str:
+    """Markdown table (coin x forecaster, a few metrics;
+    best per coin and metric in bold), as README quotes it."""
+    if long.empty:
+        return "No metrics yet: run `dvc repro`.\n"
+    rows = [
+        "| coin | forecaster | " + " | ".join(metrics) + " |",
+        "|---|---|" + "---|" * len(metrics),
+    ]
     for s, g in long.groupby("symbol", sort=False):
         t = g.pivot_table(index="forecaster", columns="metric", values="value")
-        seen = list(dict.fromkeys(g["forecaster"]))   # metrics.json order: model, then every classical forecaster
+        # metrics.json order: model, then every classical forecaster
+        seen = list(dict.fromkeys(g["forecaster"]))
         order = ["model"] + [f for f in seen if f != "model" and not f.startswith("member_")]
         for f in order:
             cells = []
@@ -578,16 +1043,26 @@ def summary_markdown(long: pd.DataFrame, metrics: tuple = ("rmse", "qlike", "r2"
             rows.append(f"| {s} | {f} | " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"
 
+
 def realized_markdown(symbols: list[str]) -> str:
-    "The test-window QLIKE against the realized target (metrics.json `realized_target`), one row per coin and forecaster; '' without it."
+    """The test-window QLIKE against the realized target (metrics.json `realized_target`), one row
+    per coin and forecaster; '' without it."""
     rows = []
     for s in symbols:
-        f = report_dir(s)/"metrics.json"
+        f = report_dir(s) / "metrics.json"
         r = load_json(f).get("realized_target") if f.is_file() else None
-        if not r: return ""
+        if not r:
+            return ""
         q = {k: v for k, v in r["qlike"].items() if not k.startswith("member_")}
         best = min(q.values())
-        rows += [f"| {s} | {k} | {r['n_days']} | " + (f"**{v:.3f}**" if v == best else f"{v:.3f}") + " |" for k, v in q.items()]
-    if not rows: return ""
-    return ("\nThe same test-window forecasts against the realized target (the vol of the next h days from hourly returns):\n\n"
-            "| coin | forecaster | days scored | QLIKE |\n|---|---|---|---|\n" + "\n".join(rows) + "\n")
+        rows += [
+            f"| {s} | {k} | {r['n_days']} | " + (f"**{v:.3f}**" if v == best else f"{v:.3f}") + " |"
+            for k, v in q.items()
+        ]
+    if not rows:
+        return ""
+    return (
+        "\nThe same test-window forecasts against the realized target (the vol of the next h days "
+        "from hourly returns):\n\n| coin | forecaster | days scored | QLIKE "
+        "|\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
+    )
