@@ -18,8 +18,8 @@ from .intraday import HOUR_NS
 log = get_logger("cryptovol.realized")
 
 # %% auto #0
-__all__ = ['log', 'DAY_NS', 'MU43', 'THETA', 'MEASURE_COLUMNS', 'hourly_returns', 'realized_measures', 'realized_target',
-           'trailing_realized_vol']
+__all__ = ['log', 'DAY_NS', 'MU43', 'THETA', 'MEASURE_COLUMNS', 'hourly_returns', 'realized_measures', 'with_realized_variance',
+           'realized_target', 'trailing_realized_vol']
 
 # %% ../nbs/14_realized.ipynb #7465e664
 DAY_NS = 24 * HOUR_NS
@@ -185,6 +185,18 @@ def _full_calendar_rv(measures: pd.DataFrame) -> pd.Series:
     rv = measures["rv"].where(~measures["short_day"].astype(bool))
     days = pd.date_range(measures.index[0], measures.index[-1], freq="D", name="Date", unit="ns")
     return rv.reindex(days)
+
+
+def with_realized_variance(
+    prices: pd.DataFrame,  # daily prices (cryptovol.data.load_prices)
+    measures: pd.DataFrame,  # frame of `realized_measures`
+) -> pd.DataFrame:  # `prices` plus the column `rv`
+    """`prices` with each day's realized variance `rv` (NaN on a short, missing or dropped day;
+    never filled): what `target.estimator: realized` reads, so that the dataset's target is
+    `realized_target` on every date both are defined."""
+    out = prices.copy()
+    out["rv"] = _full_calendar_rv(measures).reindex(prices.index)
+    return out
 
 
 def realized_target(

@@ -265,3 +265,30 @@ def test_btc_measures_are_consistent(btc):
     assert (
         0.01 < m.jump_flag.mean() < 0.15
     )  # hourly data: many more rejections than alpha, far from all
+
+
+def test_target_estimator_realized_trains_on_the_realized_target(project):
+    """`target.estimator: realized`: the dataset's target is `realized_target` on every date both
+    are defined, NaN (never filled) over a short day; without hourly variance it is refused."""
+    from cryptovol.config import load_params, with_overrides
+    from cryptovol.features import _read_inputs, forward_realized_vol, make_dataset
+    from cryptovol.har import load_measures
+
+    p = with_overrides(load_params(), **{"target.estimator": "realized"})
+    prices, fng = _read_inputs("BTC-USD", p)
+    # Yahoo's daily bars start in 2014, Binance's hourly ones in 2017-08: no target before
+    assert "rv" in prices and prices.loc["2018":, "rv"].notna().mean() > 0.99
+    assert prices.loc[:"2017-08-16", "rv"].isna().all()
+    ds = make_dataset(prices, fng, p, "BTC-USD")
+    h = p["target"]["horizon"]
+    expect = realized_target(load_measures("BTC-USD", p), h)
+    got = ds.frame["target"].astype("float64")
+    both = pd.concat([got, expect.reindex(got.index)], axis=1).dropna()
+    # the measures start with data.start; the one target before it reads days after it
+    assert len(got.dropna()) - 1 <= len(both) > 1500
+    np.testing.assert_allclose(both.iloc[:, 0], both.iloc[:, 1], rtol=1e-6)
+    short = prices.index[prices["rv"].isna()]
+    tgt = forward_realized_vol(prices, h, "realized")
+    assert tgt.loc[short[-1] - pd.Timedelta(days=h) : short[-1] - pd.Timedelta(days=1)].isna().all()
+    with pytest.raises(DataError, match="with_realized_variance"):
+        forward_realized_vol(prices.drop(columns="rv"), h, "realized")
