@@ -193,3 +193,37 @@ def test_residual_learning_quick_run_checks_lookahead_and_scores_every_row(tmp_p
     }
     assert all(r[coin] is not None and r[coin] > 0 for r in rows)
     assert "no look-ahead check" in (tmp_path / "residual_learning_quick.md").read_text()
+
+
+def test_rvnet_residual_quick_run_rebuilds_the_anchor_and_chooses_on_validation(tmp_path, mirror):
+    """benchmarks/rvnet_residual.py --quick --no-rvnet (last fold, the learners only): the anchor
+    rebuilt from rv_net's rows equals the rv_log_har_pool Forecaster, the no-look-ahead check
+    passes, every fit ends before the test fold and every row is scored."""
+    import json, os, subprocess
+
+    pytest.importorskip("sklearn")
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "CRYPTOVOL_DATA_DIR": str(mirror)}
+    script = repo / "benchmarks" / "rvnet_residual.py"
+    r = subprocess.run(
+        [sys.executable, str(script), "--quick", "--no-rvnet", "--out", str(tmp_path)],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads((tmp_path / "rvnet_residual_quick.json").read_text())
+    assert out["quick"] and out["no_lookahead"]["passed"] and len(out["folds"]) == 1
+    assert out["anchor_check"] < 1e-6
+    (fold,), (fit,) = out["folds"], out["fits"]
+    assert fit["last_known_row"] < fit["until"] < fold["start"]
+    assert fit["n_train"] > 1000 and fit["n_val"] > 300 and fit["gbm"]["trees"] >= 1
+    assert all(d > 300 for d in out["days"].values())
+    assert {(x["target"], x["row"]) for x in out["rows"]} == {
+        (t, n) for t in ("realized", "close_to_close") for n in ("anchor", "const", "ridge", "gbm")
+    }
+    anchor = [x for x in out["rows"] if x["row"] == "anchor"]
+    assert all(x["mean ratio"] == pytest.approx(1.0) for x in anchor)
+    assert "no look-ahead check" in (tmp_path / "rvnet_residual_quick.md").read_text()
