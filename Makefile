@@ -54,9 +54,11 @@ FORMATTED := \
 	nbs/07_report.ipynb \
 	nbs/08_cli.ipynb \
 	nbs/09_main.ipynb \
+	nbs/11_sweep.ipynb \
 	nbs/13_intraday.ipynb \
 	nbs/14_realized.ipynb \
 	nbs/16_forecasters.ipynb \
+	nbs/17_track.ipynb \
 	nbs/18_parallel.ipynb \
 	tests/conftest.py \
 	tests/test_benchmarks.py \

@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .config import (PARAM_SCHEMA, ConfigError, CryptovolError, DataError, atomic_path, ensure_dir, get_logger,
-                              get_params, project_root, safe_symbol, save_json, with_overrides)
+from .config import PARAM_SCHEMA, ConfigError, CryptovolError, DataError, atomic_path
+from .config import ensure_dir, get_logger, get_params, project_root, safe_symbol
+from .config import save_json, with_overrides
 from .features import Dataset
 from .parallel import ParallelError, start_ray as _start_ray
 
@@ -31,28 +32,50 @@ __all__ = ['log', 'DOMAINS', 'DATASET_SECTIONS', 'MAX_DATASETS', 'SWEEP_KEYS', '
 
 # %% ../nbs/11_sweep.ipynb #571c0501
 class SweepError(CryptovolError, RuntimeError):
-    "A sweep cannot run as declared (bad sweep.yaml, Ray missing or not reachable, a changed spec on resume)."
+    """A sweep cannot run as declared (bad sweep.yaml, Ray missing or not reachable, a changed spec
+    on resume)."""
 
-DOMAINS = ("choice", "uniform", "loguniform", "int")     # the ways a key can vary
-DATASET_SECTIONS = ("data", "features", "target", "dataset")   # keys that change the dataset (built in the driver)
-MAX_DATASETS = 16                                        # distinct datasets one sweep may build
-SWEEP_KEYS = {"name", "symbol", "search", "num_samples", "seed", "max_concurrent", "asha", "optuna", "fixed", "space", "include_default"}
-_NAME_OK = safe_symbol   # the same rule as tickers: letters, digits, -._ (a name is a folder under sweeps/)
+
+DOMAINS = ("choice", "uniform", "loguniform", "int")  # the ways a key can vary
+# keys that change the dataset (built in the driver)
+DATASET_SECTIONS = ("data", "features", "target", "dataset")
+MAX_DATASETS = 16  # distinct datasets one sweep may build
+SWEEP_KEYS = {
+    "name",
+    "symbol",
+    "search",
+    "num_samples",
+    "seed",
+    "max_concurrent",
+    "asha",
+    "optuna",
+    "fixed",
+    "space",
+    "include_default",
+}
+# the same rule as tickers: letters, digits, -._ (a name is a folder under sweeps/)
+_NAME_OK = safe_symbol
+
 
 @dataclass
 class SweepSpec:
-    "A declared search: which coin, which params keys vary how (`space`), what is fixed, how to search and stop early."
+    """A declared search: which coin, which params keys vary how (`space`), what is fixed, how to
+    search and stop early."""
+
     name: str
     symbol: str
     space: dict[str, dict]
     fixed: dict[str, Any] = field(default_factory=dict)
-    search: str = "optuna"           # optuna (TPE via ray.tune.search.optuna) | random (ray.tune's random search)
+    # optuna (TPE via ray.tune.search.optuna) | random (ray.tune's random search)
+    search: str = "optuna"
     num_samples: int = 12
     seed: int = 0
     max_concurrent: int | None = None
     asha: dict | None = field(default_factory=lambda: {"grace_period": 3, "reduction_factor": 3})
-    optuna: dict = field(default_factory=dict)     # e.g. {n_startup_trials: 5}
-    include_default: bool = True     # the first trial runs params.yaml's own values (when they lie in the space): the baseline to beat
+    optuna: dict = field(default_factory=dict)  # e.g. {n_startup_trials: 5}
+    # the first trial runs params.yaml's own values (when they lie in the space): the baseline
+    # to beat
+    include_default: bool = True
     source: str = "sweep.yaml"
 
     @property
@@ -61,320 +84,551 @@ class SweepSpec:
         return [k for k in self.space if k.split(".")[0] in DATASET_SECTIONS]
 
     def to_dict(self) -> dict:
-        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if f.name != "source"}
+        return {
+            f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if f.name != "source"
+        }
 
 # %% ../nbs/11_sweep.ipynb #38b64308
 def _check_domain(key: str, dom, src: str) -> dict:
-    "One `space` entry as {kind: values}; SweepError naming the key and the accepted forms otherwise."
-    forms = "{choice: [a, b, ...]}, {uniform: [low, high]}, {loguniform: [low, high]} or {int: [low, high]}"
+    """One `space` entry as {kind: values}; SweepError naming the key and the accepted forms
+    otherwise."""
+    forms = (
+        "{choice: [a, b, ...]}, {uniform: [low, high]}, {loguniform: [low, high]} or {int: [low, "
+        "high]}"
+    )
     if not isinstance(dom, dict) or len(dom) != 1 or next(iter(dom)) not in DOMAINS:
         raise SweepError(f"{src}: space.{key} = {dom!r}; expected one of {forms}")
     kind, v = next(iter(dom.items()))
     if kind == "choice":
-        if not isinstance(v, list) or not v: raise SweepError(f"{src}: space.{key}.choice must be a non-empty list of values")
+        if not isinstance(v, list) or not v:
+            raise SweepError(f"{src}: space.{key}.choice must be a non-empty list of values")
         return {kind: v}
-    if not (isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v) and v[0] < v[1]):
-        raise SweepError(f"{src}: space.{key}.{kind} = {v!r}; expected [low, high] numbers with low < high")
-    if kind == "loguniform" and v[0] <= 0: raise SweepError(f"{src}: space.{key}.loguniform needs low > 0, got {v[0]}")
-    if kind == "int" and not all(isinstance(x, int) for x in v): raise SweepError(f"{src}: space.{key}.int needs integer bounds, got {v!r}")
+    if not (
+        isinstance(v, list)
+        and len(v) == 2
+        and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+        and v[0] < v[1]
+    ):
+        raise SweepError(
+            f"{src}: space.{key}.{kind} = {v!r}; expected [low, high] numbers with low < high"
+        )
+    if kind == "loguniform" and v[0] <= 0:
+        raise SweepError(f"{src}: space.{key}.loguniform needs low > 0, got {v[0]}")
+    if kind == "int" and not all(isinstance(x, int) for x in v):
+        raise SweepError(f"{src}: space.{key}.int needs integer bounds, got {v!r}")
     return {kind: [type(x)(x) for x in v]}
+
 
 def _domain_values(dom: dict) -> list:
     "Values to validate a domain with: every choice, or both bounds of a range."
     kind, v = next(iter(dom.items()))
     return list(v)
 
+
 def fit_dropout(overrides: dict, params: dict) -> dict:
-    "`overrides` with `model.dropout` matching the number of LSTM layers: a single rate is repeated, a list is cut or padded with its last rate."
+    """`overrides` with `model.dropout` matching the number of LSTM layers:
+    a single rate is repeated, a list is cut or padded with its last rate."""
     out = dict(overrides)
     units = out.get("model.lstm_units", params["model"]["lstm_units"])
     d = out.get("model.dropout", params["model"]["dropout"])
     d = [d] if isinstance(d, (int, float)) else list(d)
-    if len(d) != len(units): d = (d + [d[-1]] * len(units))[:len(units)]
-    if d != params["model"]["dropout"] or "model.dropout" in out: out["model.dropout"] = d
+    if len(d) != len(units):
+        d = (d + [d[-1]] * len(units))[: len(units)]
+    if d != params["model"]["dropout"] or "model.dropout" in out:
+        out["model.dropout"] = d
     return out
 
-def load_sweep(path: str | Path | None = None, params: dict | None = None, **overrides) -> SweepSpec:
-    "Read and check `sweep.yaml` (default: the project's) against params.yaml; keyword arguments override top-level keys."
-    path = Path(path) if path else project_root()/"sweep.yaml"
-    try: raw = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError: raise SweepError(f"{path} not found; write a sweep.yaml (see nbs/11_sweep.ipynb) or pass --config PATH") from None
-    except yaml.YAMLError as e: raise SweepError(f"{path} is not valid YAML: {e}") from None
-    if "sweep" in raw and isinstance(raw["sweep"], dict): raw = raw["sweep"]    # a `sweep:` section of a larger file
+
+def load_sweep(
+    path: str | Path | None = None, params: dict | None = None, **overrides
+) -> SweepSpec:
+    """Read and check `sweep.yaml` (default: the project's) against params.yaml;
+    keyword arguments override top-level keys."""
+    path = Path(path) if path else project_root() / "sweep.yaml"
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise SweepError(
+            f"{path} not found; write a sweep.yaml (see nbs/11_sweep.ipynb) or pass --config PATH"
+        ) from None
+    except yaml.YAMLError as e:
+        raise SweepError(f"{path} is not valid YAML: {e}") from None
+    # a `sweep:` section of a larger file
+    if "sweep" in raw and isinstance(raw["sweep"], dict):
+        raw = raw["sweep"]
     raw.update({k: v for k, v in overrides.items() if v is not None})
     src = str(path)
     unknown = set(raw) - SWEEP_KEYS
-    if unknown: raise SweepError(f"{src}: unknown keys {sorted(unknown)}; a sweep.yaml has {sorted(SWEEP_KEYS)}")
+    if unknown:
+        raise SweepError(
+            f"{src}: unknown keys {sorted(unknown)}; a sweep.yaml has {sorted(SWEEP_KEYS)}"
+        )
     for req in ("name", "space"):
-        if req not in raw: raise SweepError(f"{src}: missing '{req}'")
+        if req not in raw:
+            raise SweepError(f"{src}: missing '{req}'")
     base = params if params is not None else get_params()
-    try: _NAME_OK(str(raw["name"])); symbol = safe_symbol(str(raw.get("symbol") or base["symbols"][0]))
-    except ConfigError as e: raise SweepError(f"{src}: {e} (name is a folder under sweeps/)") from None
-    if raw.get("search", "optuna") not in ("optuna", "random"): raise SweepError(f"{src}: search = {raw['search']!r}; expected optuna or random")
+    try:
+        _NAME_OK(str(raw["name"]))
+        symbol = safe_symbol(str(raw.get("symbol") or base["symbols"][0]))
+    except ConfigError as e:
+        raise SweepError(f"{src}: {e} (name is a folder under sweeps/)") from None
+    if raw.get("search", "optuna") not in ("optuna", "random"):
+        raise SweepError(f"{src}: search = {raw['search']!r}; expected optuna or random")
     n = raw.get("num_samples", 12)
-    if not isinstance(n, int) or n < 1: raise SweepError(f"{src}: num_samples = {n!r}; expected a positive integer")
+    if not isinstance(n, int) or n < 1:
+        raise SweepError(f"{src}: num_samples = {n!r}; expected a positive integer")
     space, fixed = raw.get("space") or {}, raw.get("fixed") or {}
-    if not isinstance(space, dict) or not space: raise SweepError(f"{src}: space must map at least one params.yaml key to a domain")
+    if not isinstance(space, dict) or not space:
+        raise SweepError(f"{src}: space must map at least one params.yaml key to a domain")
     for key in [*space, *fixed]:
-        if key not in PARAM_SCHEMA: raise SweepError(f"{src}: '{key}' is not a params.yaml key (dotted, e.g. training.learning_rate); see cryptovol.config.PARAM_SCHEMA")
+        if key not in PARAM_SCHEMA:
+            raise SweepError(
+                f"{src}: '{key}' is not a params.yaml key (dotted, e.g. training.learning_rate); "
+                "see cryptovol.config.PARAM_SCHEMA"
+            )
     both = set(space) & set(fixed)
-    if both: raise SweepError(f"{src}: {sorted(both)} are both fixed and swept; keep each key in one place")
+    if both:
+        raise SweepError(
+            f"{src}: {sorted(both)} are both fixed and swept; keep each key in one place"
+        )
     space = {k: _check_domain(k, d, src) for k, d in space.items()}
     for k in space:
         if k.split(".")[0] in DATASET_SECTIONS and "choice" not in space[k]:
-            raise SweepError(f"{src}: space.{k} changes the dataset, which is built once per value in the driver; "
-                             "give it as {choice: [...]} instead of a range")
+            raise SweepError(
+                f"{src}: space.{k} changes the dataset, which is built once per value in the "
+                "driver; give it as {choice: [...]} instead of a range"
+            )
     asha = raw.get("asha", {"grace_period": 3, "reduction_factor": 3})
-    if asha is not None and (not isinstance(asha, dict) or set(asha) - {"grace_period", "reduction_factor"}):
-        raise SweepError(f"{src}: asha = {asha!r}; expected {{grace_period: N, reduction_factor: F}} or null (no early termination)")
-    spec = SweepSpec(name=str(raw["name"]), symbol=symbol, space=space, fixed=dict(fixed), search=raw.get("search", "optuna"),
-                     num_samples=n, seed=int(raw.get("seed", 0)), max_concurrent=raw.get("max_concurrent"),
-                     asha=None if asha is None else {"grace_period": 3, "reduction_factor": 3, **asha}, optuna=dict(raw.get("optuna") or {}),
-                     include_default=bool(raw.get("include_default", True)), source=src)
+    if asha is not None and (
+        not isinstance(asha, dict) or set(asha) - {"grace_period", "reduction_factor"}
+    ):
+        raise SweepError(
+            f"{src}: asha = {asha!r}; expected {{grace_period: N, reduction_factor: F}} or null "
+            "(no early termination)"
+        )
+    spec = SweepSpec(
+        name=str(raw["name"]),
+        symbol=symbol,
+        space=space,
+        fixed=dict(fixed),
+        search=raw.get("search", "optuna"),
+        num_samples=n,
+        seed=int(raw.get("seed", 0)),
+        max_concurrent=raw.get("max_concurrent"),
+        asha=None if asha is None else {"grace_period": 3, "reduction_factor": 3, **asha},
+        optuna=dict(raw.get("optuna") or {}),
+        include_default=bool(raw.get("include_default", True)),
+        source=src,
+    )
     check_spec(spec, base)
     return spec
 
+
 def sweep_base_params(spec: SweepSpec, params: dict | None = None) -> dict:
-    "The params every trial starts from: params.yaml (or `params`) with the sweep's `fixed` overrides, validated."
+    """The params every trial starts from: params.yaml (or `params`) with the sweep's `fixed`
+    overrides, validated."""
     p = params if params is not None else get_params()
-    try: return with_overrides(p, **fit_dropout(spec.fixed, p))
-    except ConfigError as e: raise SweepError(f"{spec.source}: fixed: {e}") from None
+    try:
+        return with_overrides(p, **fit_dropout(spec.fixed, p))
+    except ConfigError as e:
+        raise SweepError(f"{spec.source}: fixed: {e}") from None
+
 
 def check_spec(spec: SweepSpec, params: dict | None = None) -> None:
-    "SweepError unless every value of every domain gives valid params, the model is trainable per epoch and the datasets are few."
+    """SweepError unless every value of every domain gives valid params, the model is trainable per
+    epoch and the datasets are few."""
     base = sweep_base_params(spec, params)
     for key, dom in spec.space.items():
         for v in _domain_values(dom):
-            try: with_overrides(base, **fit_dropout({key: v}, base))
-            except ConfigError as e: raise SweepError(f"{spec.source}: space.{key}: value {v!r} is not valid: {e}") from None
+            try:
+                with_overrides(base, **fit_dropout({key: v}, base))
+            except ConfigError as e:
+                raise SweepError(
+                    f"{spec.source}: space.{key}: value {v!r} is not valid: {e}"
+                ) from None
     types = spec.space.get("model.type", {}).get("choice", [base["model"]["type"]])
     if "ensemble" in types:
-        raise SweepError(f"{spec.source}: model.type ensemble trains its members one after another, so it has no single per-epoch "
-                         "validation curve for ASHA; sweep the members' settings with model.type advanced/simple instead")
+        raise SweepError(
+            f"{spec.source}: model.type ensemble trains its members one after another, so it has "
+            "no single per-epoch validation curve for ASHA; sweep the members' settings with "
+            "model.type advanced/simple instead"
+        )
     n = len(dataset_variants(spec))
-    if n > MAX_DATASETS: raise SweepError(f"{spec.source}: the dataset keys {spec.dataset_keys} give {n} datasets (> {MAX_DATASETS}); sweep fewer values")
+    if n > MAX_DATASETS:
+        raise SweepError(
+            f"{spec.source}: the dataset keys {spec.dataset_keys} give {n} datasets (> "
+            f"{MAX_DATASETS}); sweep fewer values"
+        )
     if spec.asha is not None:
-        g, r, max_t = spec.asha["grace_period"], spec.asha["reduction_factor"], base["training"]["epochs"]
-        if not (isinstance(g, int) and 1 <= g <= max_t) or not (isinstance(r, (int, float)) and r > 1):
-            raise SweepError(f"{spec.source}: asha needs 1 <= grace_period <= training.epochs ({max_t}) and reduction_factor > 1, got {spec.asha}")
+        g, r, max_t = (
+            spec.asha["grace_period"],
+            spec.asha["reduction_factor"],
+            base["training"]["epochs"],
+        )
+        if not (isinstance(g, int) and 1 <= g <= max_t) or not (
+            isinstance(r, (int, float)) and r > 1
+        ):
+            raise SweepError(
+                f"{spec.source}: asha needs 1 <= grace_period <= training.epochs ({max_t}) and "
+                f"reduction_factor > 1, got {spec.asha}"
+            )
+
 
 def dataset_variants(spec: SweepSpec) -> list[dict]:
-    "Every combination of the swept dataset keys' choices, as dotted overrides ([{}] when none is swept)."
+    """Every combination of the swept dataset keys' choices, as dotted overrides ([{}] when none is
+    swept)."""
     keys = spec.dataset_keys
-    return [dict(zip(keys, combo)) for combo in itertools.product(*(spec.space[k]["choice"] for k in keys))]
+    return [
+        dict(zip(keys, combo))
+        for combo in itertools.product(*(spec.space[k]["choice"] for k in keys))
+    ]
 
 # %% ../nbs/11_sweep.ipynb #6d60fa2e
 def _encode(v):
-    "Choice values as Ray/Optuna can hold them: lists and mappings become JSON strings (Optuna's categories must be scalars)."
+    """Choice values as Ray/Optuna can hold them: lists and mappings become JSON strings (Optuna's
+    categories must be scalars)."""
     return json.dumps(v) if isinstance(v, (list, dict)) else v
+
 
 def tune_space(spec: SweepSpec) -> dict:
     "The `param_space` for `ray.tune.Tuner`: one Tune domain per swept dotted key."
     from ray import tune
+
     out = {}
     for key, dom in spec.space.items():
         kind, v = next(iter(dom.items()))
-        if kind == "choice": out[key] = tune.choice([_encode(x) for x in v])
-        elif kind == "uniform": out[key] = tune.uniform(*v)
-        elif kind == "loguniform": out[key] = tune.loguniform(*v)
-        else: out[key] = tune.randint(v[0], v[1] + 1)   # inclusive high, like the yaml says
+        if kind == "choice":
+            out[key] = tune.choice([_encode(x) for x in v])
+        elif kind == "uniform":
+            out[key] = tune.uniform(*v)
+        elif kind == "loguniform":
+            out[key] = tune.loguniform(*v)
+        else:
+            out[key] = tune.randint(v[0], v[1] + 1)  # inclusive high, like the yaml says
     return out
 
+
 def decode_config(spec: SweepSpec, config: dict) -> dict:
-    "A trial's Tune config back to dotted params overrides (JSON strings of list choices parsed, numpy scalars made plain)."
+    """A trial's Tune config back to dotted params overrides (JSON strings of list choices parsed,
+    numpy scalars made plain)."""
     out = {}
     for key, dom in spec.space.items():
         v = config[key]
-        if "choice" in dom and isinstance(v, str) and any(isinstance(c, (list, dict)) for c in dom["choice"]): v = json.loads(v)
-        elif isinstance(v, np.generic): v = v.item()
-        if "int" in dom: v = int(v)
-        elif "uniform" in dom or "loguniform" in dom: v = float(v)
+        if (
+            "choice" in dom
+            and isinstance(v, str)
+            and any(isinstance(c, (list, dict)) for c in dom["choice"])
+        ):
+            v = json.loads(v)
+        elif isinstance(v, np.generic):
+            v = v.item()
+        if "int" in dom:
+            v = int(v)
+        elif "uniform" in dom or "loguniform" in dom:
+            v = float(v)
         out[key] = v
     return out
 
+
 def trial_params(spec: SweepSpec, config: dict, base: dict) -> dict:
-    "The full, validated params of one trial: `base` (params.yaml + fixed) with the trial's sampled values."
+    """The full, validated params of one trial: `base` (params.yaml + fixed) with the trial's
+    sampled values."""
     return with_overrides(base, **fit_dropout(decode_config(spec, config), base))
 
+
 def dataset_key(params: dict) -> str:
-    "A short hash of the dataset-making sections of `params`: trials with equal keys share one dataset."
+    """A short hash of the dataset-making sections of `params`:
+    trials with equal keys share one dataset."""
     blob = json.dumps({s: params[s] for s in DATASET_SECTIONS}, sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
+
 def default_point(spec: SweepSpec, base: dict) -> dict | None:
-    "`base`'s own values of the swept keys as a Tune config (the default configuration as trial 1), or None if one lies outside the space."
+    """`base`'s own values of the swept keys as a Tune config (the default configuration as trial
+    1), or None if one lies outside the space."""
     point = {}
     for key, dom in spec.space.items():
-        *parents, last = key.split("."); v = base
-        for p in [*parents, last]: v = v[p]
+        *parents, last = key.split(".")
+        v = base
+        for p in [*parents, last]:
+            v = v[p]
         kind, d = next(iter(dom.items()))
         if kind == "choice":
-            if not any(c == v for c in d): return None
+            if not any(c == v for c in d):
+                return None
         else:
-            if isinstance(v, list):   # e.g. model.dropout [0.2, 0.2] swept as one rate
-                if len(set(v)) != 1: return None
+            if isinstance(v, list):  # e.g. model.dropout [0.2, 0.2] swept as one rate
+                if len(set(v)) != 1:
+                    return None
                 v = v[0]
-            if not d[0] <= v <= d[1]: return None
+            if not d[0] <= v <= d[1]:
+                return None
         point[key] = _encode(v)
     return point
 
 # %% ../nbs/11_sweep.ipynb #78b1a96e
 TEST_FIELDS = ("X_test", "y_test", "dates_test", "G_test", "Y_test")
 
+
 class TestSplitSealed(DataError):
     "Something inside a sweep trial asked for the test split, which a trial must never see."
 
+
 @dataclass(repr=False, eq=False)
 class TrainValDataset(Dataset):
-    "A `Dataset` with its test split removed: reading `X_test`, `y_test`, `Y_test`, `G_test` or `dates_test` raises `TestSplitSealed`."
+    """A `Dataset` with its test split removed: reading `X_test`, `y_test`, `Y_test`, `G_test` or
+    `dates_test` raises `TestSplitSealed`."""
+
     def __getattribute__(self, name):
         if name in TEST_FIELDS:
-            raise TestSplitSealed(f"{object.__getattribute__(self, 'symbol') or 'dataset'}: '{name}' is sealed: sweep trials see only the "
-                                  "train and validation splits, so the choice of hyperparameters cannot depend on the test window. "
-                                  "Score the chosen configuration on test once, with `dvc exp run` / cryptovol evaluate")
+            raise TestSplitSealed(
+                f"{object.__getattribute__(self, 'symbol') or 'dataset'}: '{name}' is sealed: "
+                "sweep trials see only the train and validation splits, so the choice of "
+                "hyperparameters cannot depend on the test window. Score the chosen configuration "
+                "on test once, with `dvc exp run` / cryptovol evaluate"
+            )
         return super().__getattribute__(name)
 
     def __repr__(self):
-        return (f"TrainValDataset({self.symbol or '?'}: train={len(self.y_train)}, val={len(self.y_val)}, test=sealed, "
-                f"T={self.X_train.shape[1]}, F={len(self.feature_names)})")
+        return (
+            f"TrainValDataset({self.symbol or '?'}: train={len(self.y_train)}, "
+            f"val={len(self.y_val)}, test=sealed, T={self.X_train.shape[1]}, "
+            f"F={len(self.feature_names)})"
+        )
+
 
 def seal_test_split(ds: Dataset) -> TrainValDataset:
-    "A copy of `ds` for sweep trials: test arrays dropped (not just hidden), frame and summary cut at the last validation date."
+    """A copy of `ds` for sweep trials: test arrays dropped (not just hidden), frame and summary cut
+    at the last validation date."""
     last_val = pd.Timestamp(ds.dates_val[-1])
-    kw = {f.name: getattr(ds, f.name) for f in fields(Dataset) if f.name not in TEST_FIELDS and f.name not in ("frame", "summary")}
+    kw = {
+        f.name: getattr(ds, f.name)
+        for f in fields(Dataset)
+        if f.name not in TEST_FIELDS and f.name not in ("frame", "summary")
+    }
     frame = ds.frame.loc[:last_val].copy()
-    if "split" in frame: frame = frame[~frame["split"].isin(["test"])]
+    if "split" in frame:
+        frame = frame[~frame["split"].isin(["test"])]
     summary = copy.deepcopy(ds.summary)
-    summary.get("splits", {}).pop("test", None); summary["test_sealed"] = True
+    summary.get("splits", {}).pop("test", None)
+    summary["test_sealed"] = True
     return TrainValDataset(**kw, **{k: None for k in TEST_FIELDS}, frame=frame, summary=summary)
 
 # %% ../nbs/11_sweep.ipynb #2d79ae39
 def build_trial_datasets(spec: SweepSpec, base: dict) -> dict[str, TrainValDataset]:
-    "In the driver: one sealed dataset per dataset variant, built with the pipeline's `make_dataset` (nothing written to data/processed)."
+    """In the driver: one sealed dataset per dataset variant, built with the pipeline's
+    `make_dataset` (nothing written to data/processed)."""
     from cryptovol.features import _read_inputs, make_dataset
+
     out, inputs = {}, {}
     for variant in dataset_variants(spec):
         p = with_overrides(base, **variant)
         data_key = json.dumps(p["data"], sort_keys=True) + str(p["features"]["sentiment"])
-        if data_key not in inputs: inputs[data_key] = _read_inputs(spec.symbol, p)
+        if data_key not in inputs:
+            inputs[data_key] = _read_inputs(spec.symbol, p)
         prices, fng = inputs[data_key]
         ds = make_dataset(prices, fng, p, spec.symbol)
         out[dataset_key(p)] = seal_test_split(ds)
         s = ds.summary["splits"]
-        log.info(f"sweep {spec.name}: dataset {variant or '(params.yaml)'}: train {s['train']['n']} windows to {s['train']['end']}, "
-                 f"validation {s['val']['n']} to {s['val']['end']}; test split removed before it leaves the driver")
+        log.info(
+            f"sweep {spec.name}: dataset {variant or '(params.yaml)'}: train {s['train']['n']} "
+            f"windows to {s['train']['end']}, validation {s['val']['n']} to {s['val']['end']}; "
+            "test split removed before it leaves the driver"
+        )
     return out
 
 # %% ../nbs/11_sweep.ipynb #d53328ee
-_QLIKE_FLOOR = 1e-4   # annualised vol floor of a forecast (the target floor of cryptovol.train)
+_QLIKE_FLOOR = 1e-4  # annualised vol floor of a forecast (the target floor of cryptovol.train)
+
 
 def validation_qlike(model, dataset, params: dict) -> float:
-    "Mean QLIKE of `model`'s h-day vol forecasts on the validation windows (the pipeline's `TrainedModel.predict` and `qlike_loss`)."
-    from cryptovol.train import TrainedModel, dataset_horizon_column, input_feature_names, model_inputs
+    """Mean QLIKE of `model`'s h-day vol forecasts on the validation windows (the pipeline's
+    `TrainedModel.predict` and `qlike_loss`)."""
+    from cryptovol.train import TrainedModel, dataset_horizon_column, input_feature_names
+    from cryptovol.train import model_inputs
     from cryptovol.evaluate import qlike_loss
+
     kind = params["model"]["type"]
-    tm = TrainedModel(model, input_feature_names(dataset, kind), params, kind, bool(params["model"]["log_target"]),
-                      horizon_column=dataset_horizon_column(dataset))
+    tm = TrainedModel(
+        model,
+        input_feature_names(dataset, kind),
+        params,
+        kind,
+        bool(params["model"]["log_target"]),
+        horizon_column=dataset_horizon_column(dataset),
+    )
     pred = tm.predict(model_inputs(dataset, "val", kind))
-    if not np.isfinite(pred).all(): return float("inf")
+    if not np.isfinite(pred).all():
+        return float("inf")
     return float(np.mean(qlike_loss(dataset.y_val, np.maximum(pred, _QLIKE_FLOOR))))
 
+
 def qlike_reporter(dataset, params: dict, report: Callable[[dict], None]):
-    "A Keras callback that sends `{val_qlike, val_loss, loss, epoch}` to `report` (e.g. `ray.tune.report`) after every epoch."
+    """A Keras callback that sends `{val_qlike, val_loss, loss, epoch}` to `report` (e.g.
+    `ray.tune.report`) after every epoch."""
     import keras
 
     class QlikeReporter(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
-            report({"val_qlike": validation_qlike(self.model, dataset, params), "val_loss": float(logs.get("val_loss", np.nan)),
-                    "loss": float(logs.get("loss", np.nan)), "epoch": epoch + 1})
+            report(
+                {
+                    "val_qlike": validation_qlike(self.model, dataset, params),
+                    "val_loss": float(logs.get("val_loss", np.nan)),
+                    "loss": float(logs.get("loss", np.nan)),
+                    "epoch": epoch + 1,
+                }
+            )
+
     return QlikeReporter()
 
 # %% ../nbs/11_sweep.ipynb #7d542e4f
 def trial_dataset(datasets: dict, params: dict) -> TrainValDataset:
     "The sealed dataset for `params` from the driver's `{dataset_key: dataset or ray.ObjectRef}`."
     key = dataset_key(params)
-    if key not in datasets: raise SweepError(f"no dataset was built for this trial's data/features/target/dataset params (key {key}); "
-                                             "dataset keys must be swept as choices so the driver can build each one")
+    if key not in datasets:
+        raise SweepError(
+            "no dataset was built for this trial's data/features/target/dataset params (key "
+            f"{key}); dataset keys must be swept as choices so the driver can build each one"
+        )
     ds = datasets[key]
-    if not isinstance(ds, Dataset):   # an object reference: fetch it from Ray's object store
+    if not isinstance(ds, Dataset):  # an object reference: fetch it from Ray's object store
         import ray
+
         ds = ray.get(ds)
-    if not isinstance(ds, TrainValDataset): raise SweepError("a sweep trial was given a dataset with its test split; seal it with seal_test_split")
+    if not isinstance(ds, TrainValDataset):
+        raise SweepError(
+            "a sweep trial was given a dataset with its test split; seal it with seal_test_split"
+        )
     return ds
 
-def _limit_tf_threads(n: int) -> None:
-    "Let TensorFlow use `n` threads (the trial's CPUs), so parallel trials do not oversubscribe the cores."
-    import tensorflow as tf
-    try: tf.config.threading.set_intra_op_parallelism_threads(n); tf.config.threading.set_inter_op_parallelism_threads(min(n, 2))
-    except RuntimeError: pass   # TF already initialised in this worker: keep its pools
 
-def run_trial(config: dict, spec: SweepSpec, base: dict, datasets: dict, models_dir: str, cpus: int = 1) -> None:
-    "One Ray Tune trial: the pipeline's `train()` on the sealed dataset, reporting validation QLIKE after every epoch."
+def _limit_tf_threads(n: int) -> None:
+    """Let TensorFlow use `n` threads (the trial's CPUs), so parallel trials do not oversubscribe
+    the cores."""
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(min(n, 2))
+    except RuntimeError:
+        pass  # TF already initialised in this worker: keep its pools
+
+
+def run_trial(
+    config: dict, spec: SweepSpec, base: dict, datasets: dict, models_dir: str, cpus: int = 1
+) -> None:
+    """One Ray Tune trial: the pipeline's `train()` on the sealed dataset, reporting validation
+    QLIKE after every epoch."""
     from ray import tune
     from cryptovol.train import train
+
     _limit_tf_threads(max(1, int(cpus)))
     p = trial_params(spec, config, base)
     ds = trial_dataset(datasets, p)
-    out = Path(models_dir)/tune.get_context().get_trial_id()   # on the node that runs the trial (local sweeps: sweeps/{name}/models/)
-    train(spec.symbol, p, dataset=ds, out_dir=out, callbacks=[qlike_reporter(ds, p, tune.report)], verbose=0)
+    # on the node that runs the trial (local sweeps: sweeps/{name}/models/)
+    out = Path(models_dir) / tune.get_context().get_trial_id()
+    train(
+        spec.symbol,
+        p,
+        dataset=ds,
+        out_dir=out,
+        callbacks=[qlike_reporter(ds, p, tune.report)],
+        verbose=0,
+    )
 
 # %% ../nbs/11_sweep.ipynb #60d5b0ae
 def require_ray():
     "Import Ray Tune, or explain how to install the optional `sweep` extra."
     try:
         import ray, ray.tune  # noqa: F401
+
         return ray
     except ImportError:
-        raise SweepError('Ray Tune is not installed: pip install -e ".[sweep]" (ray[tune] and optuna; `make setup` installs them)') from None
+        raise SweepError(
+            'Ray Tune is not installed: pip install -e ".[sweep]" (ray[tune] and optuna; `make '
+            "setup` installs them)"
+        ) from None
+
 
 def sweeps_dir(name: str | None = None) -> Path:
     "`sweeps/` under the project (gitignored), or `sweeps/{name}`."
-    d = project_root()/"sweeps"
-    return d/_NAME_OK(name) if name else d
+    d = project_root() / "sweeps"
+    return d / _NAME_OK(name) if name else d
+
 
 def start_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None):
-    "Ray for a sweep through `cryptovol.parallel.start_ray`: join the cluster at `address` (or `$RAY_ADDRESS`), else start Ray on this machine with its available cores; returns `ray`, failures as `SweepError`."
+    """Ray for a sweep through `cryptovol.parallel.start_ray`:
+    join the cluster at `address` (or `$RAY_ADDRESS`), else start Ray on this machine with its
+    available cores; returns `ray`, failures as `SweepError`."""
     require_ray()
-    try: return _start_ray(address, num_cpus, num_gpus)
-    except ParallelError as e: raise SweepError(str(e)) from e
+    try:
+        return _start_ray(address, num_cpus, num_gpus)
+    except ParallelError as e:
+        raise SweepError(str(e)) from e
 
 # %% ../nbs/11_sweep.ipynb #59415bdf
 def _search_alg(spec: SweepSpec, base: dict):
-    "Optuna's TPE through Ray Tune's Optuna integration, or Tune's own seeded random search; params.yaml's point first if asked."
+    """Optuna's TPE through Ray Tune's Optuna integration, or Tune's own seeded random search;
+    params.yaml's point first if asked."""
     first = default_point(spec, base) if spec.include_default else None
-    if spec.include_default and first is None: log.warning(f"sweep {spec.name}: params.yaml's values lie outside the space; no default trial")
+    if spec.include_default and first is None:
+        log.warning(
+            f"sweep {spec.name}: params.yaml's values lie outside the space; no default trial"
+        )
     points = [first] if first else None
     if spec.search == "random":
         from ray.tune.search.basic_variant import BasicVariantGenerator
+
         return BasicVariantGenerator(random_state=spec.seed, points_to_evaluate=points)
-    try: import optuna
-    except ImportError: raise SweepError('search: optuna needs Optuna: pip install -e ".[sweep]"') from None
+    try:
+        import optuna
+    except ImportError:
+        raise SweepError('search: optuna needs Optuna: pip install -e ".[sweep]"') from None
     from ray.tune.search.optuna import OptunaSearch
+
     startup = int(spec.optuna.get("n_startup_trials", max(3, spec.num_samples // 3)))
-    return OptunaSearch(sampler=optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=startup), points_to_evaluate=points)
+    return OptunaSearch(
+        sampler=optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=startup),
+        points_to_evaluate=points,
+    )
+
 
 def _scheduler(spec: SweepSpec, max_epochs: int):
     "ASHA on the per-epoch validation QLIKE (one Tune iteration = one epoch), or none."
-    if spec.asha is None: return None
+    if spec.asha is None:
+        return None
     from ray.tune.schedulers import ASHAScheduler
-    return ASHAScheduler(time_attr="training_iteration", max_t=max_epochs, grace_period=int(spec.asha["grace_period"]),
-                         reduction_factor=float(spec.asha["reduction_factor"]))
+
+    return ASHAScheduler(
+        time_attr="training_iteration",
+        max_t=max_epochs,
+        grace_period=int(spec.asha["grace_period"]),
+        reduction_factor=float(spec.asha["reduction_factor"]),
+    )
+
 
 def _check_resume(spec: SweepSpec, out: Path, base: dict) -> None:
-    "SweepError if `out` holds a sweep started from another spec or other params (resuming it would mix two searches)."
-    f = out/"spec.json"
+    """SweepError if `out` holds a sweep started from another spec or other params (resuming it
+    would mix two searches)."""
+    f = out / "spec.json"
     state = {"spec": spec.to_dict(), "base_params": base}
     if f.is_file():
         old = json.loads(f.read_text())
         if old != json.loads(json.dumps(state, default=str)):
-            raise SweepError(f"{out} holds a sweep started with a different sweep.yaml or params.yaml; pass --fresh to discard it, "
-                             "or give the new search another name")
-    else: save_json(state, f)
+            raise SweepError(
+                f"{out} holds a sweep started with a different sweep.yaml or params.yaml; pass "
+                "--fresh to discard it, or give the new search another name"
+            )
+    else:
+        save_json(state, f)
+
 
 @dataclass
 class SweepResult:
-    "What `run_sweep` returns: the sweep folder, the results table (best first), per-epoch curves and timings."
+    """What `run_sweep` returns: the sweep folder, the results table (best first), per-epoch curves
+    and timings."""
+
     name: str
     path: Path
     table: pd.DataFrame
@@ -386,170 +640,374 @@ class SweepResult:
         "Dotted overrides of the best trial (lowest best validation QLIKE)."
         return json.loads(self.table.iloc[0]["params"])
 
-def run_sweep(spec: SweepSpec | str | Path | None = None, address: str | None = None, cpus_per_trial: float = 1,
-              gpus_per_trial: float = 0, fresh: bool = False, params: dict | None = None, verbose: int = 1,
-              storage: str | None = None) -> SweepResult:
-    "Run (or resume) the sweep under sweeps/{name}/ with Ray Tune and write results.csv/.md, the search plot and summary.json; `storage` (a shared path or URI) holds Ray's experiment state instead of sweeps/{name}/trials."
+
+def run_sweep(
+    spec: SweepSpec | str | Path | None = None,
+    address: str | None = None,
+    cpus_per_trial: float = 1,
+    gpus_per_trial: float = 0,
+    fresh: bool = False,
+    params: dict | None = None,
+    verbose: int = 1,
+    storage: str | None = None,
+) -> SweepResult:
+    """Run (or resume) the sweep under sweeps/{name}/ with Ray Tune and write results.csv/.md, the
+    search plot and summary.json; `storage` (a shared path or URI) holds Ray's experiment state
+    instead of sweeps/{name}/trials."""
     spec = spec if isinstance(spec, SweepSpec) else load_sweep(spec, params)
     base = sweep_base_params(spec, params)
     out = sweeps_dir(spec.name)
-    if fresh and out.exists(): shutil.rmtree(out)
-    ensure_dir(out); _check_resume(spec, out, base)
-    t0 = time.perf_counter()   # the cost of this run: Ray start, datasets and trials
+    if fresh and out.exists():
+        shutil.rmtree(out)
+    ensure_dir(out)
+    _check_resume(spec, out, base)
+    t0 = time.perf_counter()  # the cost of this run: Ray start, datasets and trials
     ray = start_ray(address)
     from ray import tune
-    datasets = {k: ray.put(ds) for k, ds in build_trial_datasets(spec, base).items()}   # once, in the object store
+
+    # once, in the object store
+    datasets = {k: ray.put(ds) for k, ds in build_trial_datasets(spec, base).items()}
     max_epochs = int(base["training"]["epochs"])
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, spec=spec, base=base, datasets=datasets, models_dir=str(out/"models"), cpus=max(1, int(cpus_per_trial))),
-        {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
-    storage_root, exp_name = (str(out), "trials") if storage is None else (str(storage).rstrip("/"), spec.name)
-    exp = f"{storage_root}/{exp_name}"   # on a cluster, a path every node (and the head) can reach, e.g. NFS or s3://bucket/sweeps
+        tune.with_parameters(
+            run_trial,
+            spec=spec,
+            base=base,
+            datasets=datasets,
+            models_dir=str(out / "models"),
+            cpus=max(1, int(cpus_per_trial)),
+        ),
+        {"cpu": cpus_per_trial, "gpu": gpus_per_trial},
+    )
+    storage_root, exp_name = (
+        (str(out), "trials") if storage is None else (str(storage).rstrip("/"), spec.name)
+    )
+    # on a cluster, a path every node (and the head) can reach, e.g. NFS or s3://bucket/sweeps
+    exp = f"{storage_root}/{exp_name}"
     resumed = not fresh and tune.Tuner.can_restore(exp)
     if resumed:
-        log.info(f"sweep {spec.name}: resuming {exp} (finished trials are kept, unfinished ones start again)")
-        tuner = tune.Tuner.restore(exp, trainable=trainable, resume_unfinished=True, restart_errored=True)
+        log.info(
+            f"sweep {spec.name}: resuming {exp} (finished trials are kept, unfinished ones start "
+            "again)"
+        )
+        tuner = tune.Tuner.restore(
+            exp, trainable=trainable, resume_unfinished=True, restart_errored=True
+        )
     else:
-        tuner = tune.Tuner(trainable, param_space=tune_space(spec),
-                           tune_config=tune.TuneConfig(metric="val_qlike", mode="min", num_samples=spec.num_samples,
-                                                       search_alg=_search_alg(spec, base), scheduler=_scheduler(spec, max_epochs),
-                                                       max_concurrent_trials=spec.max_concurrent,
-                                                       trial_dirname_creator=lambda t: f"trial_{t.trial_id}"),
-                           run_config=tune.RunConfig(name=exp_name, storage_path=storage_root, verbose=verbose,
-                                                     failure_config=tune.FailureConfig(max_failures=0)))
+        tuner = tune.Tuner(
+            trainable,
+            param_space=tune_space(spec),
+            tune_config=tune.TuneConfig(
+                metric="val_qlike",
+                mode="min",
+                num_samples=spec.num_samples,
+                search_alg=_search_alg(spec, base),
+                scheduler=_scheduler(spec, max_epochs),
+                max_concurrent_trials=spec.max_concurrent,
+                trial_dirname_creator=lambda t: f"trial_{t.trial_id}",
+            ),
+            run_config=tune.RunConfig(
+                name=exp_name,
+                storage_path=storage_root,
+                verbose=verbose,
+                failure_config=tune.FailureConfig(max_failures=0),
+            ),
+        )
     grid = tuner.fit()
     wall = time.perf_counter() - t0
     table, curves = results_table(grid, spec)
-    summary = sweep_summary(spec, table, wall, resumed, base, dict(ray.cluster_resources()), cpus_per_trial, gpus_per_trial)
+    summary = sweep_summary(
+        spec,
+        table,
+        wall,
+        resumed,
+        base,
+        dict(ray.cluster_resources()),
+        cpus_per_trial,
+        gpus_per_trial,
+    )
     write_results(out, table, curves, summary)
-    if summary["unfinished"]: log.warning(f"sweep {spec.name}: {summary['unfinished']} trials did not finish; run the same command again to resume")
+    if summary["unfinished"]:
+        log.warning(
+            f"sweep {spec.name}: {summary['unfinished']} trials did not finish; run the same "
+            "command again to resume"
+        )
     return SweepResult(spec.name, out, table, curves, summary)
 
 # %% ../nbs/11_sweep.ipynb #32957619
 def results_table(grid, spec: SweepSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
-    "One row per trial (trial, swept params, best validation QLIKE, its epoch, epochs run, seconds, status), best first; and the per-epoch curves."
-    trials = {t.trial_id: t.status for t in getattr(getattr(grid, "_experiment_analysis", None), "trials", [])}
+    """One row per trial (trial, swept params, best validation QLIKE, its epoch, epochs run,
+    seconds, status), best first; and the per-epoch curves."""
+    trials = {
+        t.trial_id: t.status
+        for t in getattr(getattr(grid, "_experiment_analysis", None), "trials", [])
+    }
     rows, curves = [], []
     for r in grid:
-        if not r.config: continue    # a trial that was never started (interrupted before its turn): nothing to show yet
+        # a trial that was never started (interrupted before its turn): nothing to show
+        # yet
+        if not r.config:
+            continue
         df = r.metrics_dataframe
         tid = (r.metrics or {}).get("trial_id") or Path(r.path).name.removeprefix("trial_")
         overrides = decode_config(spec, r.config)
-        row = {"trial": tid, **{k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in overrides.items()}}
+        row = {
+            "trial": tid,
+            **{
+                k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in overrides.items()
+            },
+        }
         if df is not None and len(df) and "val_qlike" in df:
-            i = int(df["val_qlike"].astype(float).idxmin()) if np.isfinite(df["val_qlike"].astype(float)).any() else len(df) - 1
-            row.update(best_val_qlike=float(df["val_qlike"].iloc[i]), best_epoch=int(df["epoch"].iloc[i]), epochs=int(df["epoch"].max()),
-                       seconds=round(float(df["time_total_s"].max()), 1),
-                       started=round(float(df["timestamp"].iloc[0] - df["time_total_s"].iloc[0]), 1) if "timestamp" in df else np.nan)
-            curves += [{"trial": tid, "epoch": int(e), "val_qlike": float(q), "val_loss": float(v)}
-                       for e, q, v in zip(df["epoch"], df["val_qlike"], df["val_loss"])]
-        else: row.update(best_val_qlike=np.nan, best_epoch=0, epochs=0, seconds=0.0, started=np.nan)
+            i = (
+                int(df["val_qlike"].astype(float).idxmin())
+                if np.isfinite(df["val_qlike"].astype(float)).any()
+                else len(df) - 1
+            )
+            row.update(
+                best_val_qlike=float(df["val_qlike"].iloc[i]),
+                best_epoch=int(df["epoch"].iloc[i]),
+                epochs=int(df["epoch"].max()),
+                seconds=round(float(df["time_total_s"].max()), 1),
+                started=round(float(df["timestamp"].iloc[0] - df["time_total_s"].iloc[0]), 1)
+                if "timestamp" in df
+                else np.nan,
+            )
+            curves += [
+                {"trial": tid, "epoch": int(e), "val_qlike": float(q), "val_loss": float(v)}
+                for e, q, v in zip(df["epoch"], df["val_qlike"], df["val_loss"])
+            ]
+        else:
+            row.update(best_val_qlike=np.nan, best_epoch=0, epochs=0, seconds=0.0, started=np.nan)
         status = trials.get(tid, "UNKNOWN")
-        row["status"] = "error" if r.error else {"TERMINATED": "finished"}.get(status, status.lower())
+        row["status"] = (
+            "error" if r.error else {"TERMINATED": "finished"}.get(status, status.lower())
+        )
         row["params"] = json.dumps(overrides)
         rows.append(row)
-    cols = ["trial", *spec.space, "best_val_qlike", "best_epoch", "epochs", "seconds", "status", "started", "params"]
-    table = pd.DataFrame(rows, columns=cols).sort_values(["best_val_qlike", "trial"], na_position="last").reset_index(drop=True)
+    cols = [
+        "trial",
+        *spec.space,
+        "best_val_qlike",
+        "best_epoch",
+        "epochs",
+        "seconds",
+        "status",
+        "started",
+        "params",
+    ]
+    table = (
+        pd.DataFrame(rows, columns=cols)
+        .sort_values(["best_val_qlike", "trial"], na_position="last")
+        .reset_index(drop=True)
+    )
     return table, pd.DataFrame(curves, columns=["trial", "epoch", "val_qlike", "val_loss"])
 
-def sweep_summary(spec: SweepSpec, table: pd.DataFrame, wall: float, resumed: bool, base: dict, resources: dict,
-                  cpus_per_trial: float, gpus_per_trial: float) -> dict:
-    "Timings, trial counts and the best configuration of a finished (or interrupted) sweep, for summary.json."
+
+def sweep_summary(
+    spec: SweepSpec,
+    table: pd.DataFrame,
+    wall: float,
+    resumed: bool,
+    base: dict,
+    resources: dict,
+    cpus_per_trial: float,
+    gpus_per_trial: float,
+) -> dict:
+    """Timings, trial counts and the best configuration of a finished (or interrupted) sweep, for
+    summary.json."""
     done = table[table["status"] == "finished"]
     best = table.iloc[0] if len(table) and np.isfinite(table["best_val_qlike"].iloc[0]) else None
-    return {"name": spec.name, "symbol": spec.symbol, "search": spec.search, "num_samples": spec.num_samples, "seed": spec.seed,
-            "asha": spec.asha, "max_epochs": int(base["training"]["epochs"]), "trials": int(len(table)), "finished": int(len(done)),
-            "errors": int((table["status"] == "error").sum()), "unfinished": int(spec.num_samples - len(done) - (table["status"] == "error").sum()),
-            "epochs_run": int(table["epochs"].sum()), "wall_seconds_this_run": round(wall, 1), "resumed": resumed,
-            "trial_seconds_total": round(float(table["seconds"].sum()), 1),
-            "trials_per_hour_this_run": round(len(done) / max(wall, 1e-9) * 3600, 1) if not resumed else None,
-            "resources": resources, "cpus_per_trial": cpus_per_trial, "gpus_per_trial": gpus_per_trial,
-            "best": None if best is None else {"trial": best["trial"], "val_qlike": float(best["best_val_qlike"]),
-                                                "epoch": int(best["best_epoch"]), "params": json.loads(best["params"])},
-            "fixed": spec.fixed, "space": spec.space, "selected_on": "validation QLIKE (test split sealed)"}
+    return {
+        "name": spec.name,
+        "symbol": spec.symbol,
+        "search": spec.search,
+        "num_samples": spec.num_samples,
+        "seed": spec.seed,
+        "asha": spec.asha,
+        "max_epochs": int(base["training"]["epochs"]),
+        "trials": int(len(table)),
+        "finished": int(len(done)),
+        "errors": int((table["status"] == "error").sum()),
+        "unfinished": int(spec.num_samples - len(done) - (table["status"] == "error").sum()),
+        "epochs_run": int(table["epochs"].sum()),
+        "wall_seconds_this_run": round(wall, 1),
+        "resumed": resumed,
+        "trial_seconds_total": round(float(table["seconds"].sum()), 1),
+        "trials_per_hour_this_run": round(len(done) / max(wall, 1e-9) * 3600, 1)
+        if not resumed
+        else None,
+        "resources": resources,
+        "cpus_per_trial": cpus_per_trial,
+        "gpus_per_trial": gpus_per_trial,
+        "best": None
+        if best is None
+        else {
+            "trial": best["trial"],
+            "val_qlike": float(best["best_val_qlike"]),
+            "epoch": int(best["best_epoch"]),
+            "params": json.loads(best["params"]),
+        },
+        "fixed": spec.fixed,
+        "space": spec.space,
+        "selected_on": "validation QLIKE (test split sealed)",
+    }
+
 
 def markdown_table(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
     "A GitHub Markdown table of `df` (no extra dependency)."
-    fmt = lambda v: (format(v, floatfmt) if isinstance(v, float) and np.isfinite(v) else "" if isinstance(v, float) else str(v))
-    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "|".join("---" for _ in df.columns) + "|"]
+    fmt = lambda v: (
+        format(v, floatfmt)
+        if isinstance(v, float) and np.isfinite(v)
+        else ""
+        if isinstance(v, float)
+        else str(v)
+    )
+    lines = [
+        "| " + " | ".join(map(str, df.columns)) + " |",
+        "|" + "|".join("---" for _ in df.columns) + "|",
+    ]
     lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join(lines) + "\n"
 
+
 def write_results(out: Path, table: pd.DataFrame, curves: pd.DataFrame, summary: dict) -> None:
-    "sweeps/{name}/results.csv, results.md, epochs.csv, search.png and summary.json, each written atomically."
-    with atomic_path(out/"results.csv") as tmp: table.to_csv(tmp, index=False)
-    with atomic_path(out/"epochs.csv") as tmp: curves.to_csv(tmp, index=False)
-    head = (f"# Sweep `{summary['name']}`: {summary['symbol']}, {summary['search']} search, ASHA {summary['asha']}\n\n"
-            f"{summary['finished']}/{summary['num_samples']} trials finished, {summary['epochs_run']} epochs; ranked by the best "
-            "validation QLIKE over epochs (the test split is sealed in every trial).\n\n")
-    with atomic_path(out/"results.md") as tmp: tmp.write_text(head + markdown_table(table.drop(columns=["params", "started"])))
-    save_json(summary, out/"summary.json")
+    """sweeps/{name}/results.csv, results.md, epochs.csv, search.png and summary.json, each written
+    atomically."""
+    with atomic_path(out / "results.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    with atomic_path(out / "epochs.csv") as tmp:
+        curves.to_csv(tmp, index=False)
+    head = (
+        f"# Sweep `{summary['name']}`: {summary['symbol']}, {summary['search']} search, ASHA "
+        f"{summary['asha']}\n\n{summary['finished']}/{summary['num_samples']} trials finished, "
+        f"{summary['epochs_run']} epochs; ranked by the best validation QLIKE over epochs (the "
+        "test split is sealed in every trial).\n\n"
+    )
+    with atomic_path(out / "results.md") as tmp:
+        tmp.write_text(head + markdown_table(table.drop(columns=["params", "started"])))
+    save_json(summary, out / "summary.json")
     fig = plot_search(table, curves, title=f"sweep {summary['name']} ({summary['symbol']})")
-    with atomic_path(out/"search.png") as tmp: fig.savefig(tmp, dpi=100)
+    with atomic_path(out / "search.png") as tmp:
+        fig.savefig(tmp, dpi=100)
     import matplotlib.pyplot as plt
+
     plt.close(fig)
 
+
 def plot_search(table: pd.DataFrame, curves: pd.DataFrame, title: str = "sweep"):
-    "Left: each trial's best validation QLIKE in start order with the running best; right: validation QLIKE per epoch (ASHA's cuts show as short curves)."
+    """Left: each trial's best validation QLIKE in start order with the running best;
+    right: validation QLIKE per epoch (ASHA's cuts show as short curves)."""
     import matplotlib.pyplot as plt
+
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
-    order = table.sort_values(["started", "trial"]).reset_index(drop=True)   # started: unix time the trial began
+    # started: unix time the trial began
+    order = table.sort_values(["started", "trial"]).reset_index(drop=True)
     q = order["best_val_qlike"].astype(float)
     a1.scatter(range(1, len(q) + 1), q, c="C0", label="trial best")
     a1.plot(range(1, len(q) + 1), q.cummin(), c="C1", label="best so far")
-    a1.set(xlabel="trial (start order)", ylabel="best validation QLIKE", title=f"{title}: search"); a1.legend(fontsize=8)
+    a1.set(xlabel="trial (start order)", ylabel="best validation QLIKE", title=f"{title}: search")
+    a1.legend(fontsize=8)
     best = table["trial"].iloc[0] if len(table) else None
     for tid, c in curves.groupby("trial"):
-        a2.plot(c["epoch"], c["val_qlike"], lw=2.5 if tid == best else 0.8, c="C1" if tid == best else "0.55",
-                label="best trial" if tid == best else None)
-    a2.set(xlabel="epoch", ylabel="validation QLIKE", title="per epoch (early-stopped trials end early)")
-    if best is not None and len(curves): a2.legend(fontsize=8)
+        a2.plot(
+            c["epoch"],
+            c["val_qlike"],
+            lw=2.5 if tid == best else 0.8,
+            c="C1" if tid == best else "0.55",
+            label="best trial" if tid == best else None,
+        )
+    a2.set(
+        xlabel="epoch",
+        ylabel="validation QLIKE",
+        title="per epoch (early-stopped trials end early)",
+    )
+    if best is not None and len(curves):
+        a2.legend(fontsize=8)
     from matplotlib.ticker import MaxNLocator
-    for ax in (a1, a2): ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+    for ax in (a1, a2):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     return fig
 
 # %% ../nbs/11_sweep.ipynb #4af72ebe
 def _yaml_value(v) -> str:
     "A value as `dvc exp run -S key=VALUE` and YAML read it back: [64, 32], 0.001, true."
-    return yaml.safe_dump(v, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
+    return (
+        yaml.safe_dump(v, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
+    )
+
 
 def best_overrides(result: SweepResult | str | Path) -> dict:
-    "The sweep's `fixed` keys plus the best trial's sampled values: every override the winning trial ran with."
+    """The sweep's `fixed` keys plus the best trial's sampled values:
+    every override the winning trial ran with."""
     path = result.path if isinstance(result, SweepResult) else Path(result)
-    summary = json.loads((path/"summary.json").read_text()) if (path/"summary.json").is_file() else None
+    summary = (
+        json.loads((path / "summary.json").read_text())
+        if (path / "summary.json").is_file()
+        else None
+    )
     if not summary or not summary.get("best"):
-        raise SweepError(f"{path} has no finished trial with a validation QLIKE; run the sweep first (cryptovol sweep)")
+        raise SweepError(
+            f"{path} has no finished trial with a validation QLIKE; run the sweep first (cryptovol "
+            "sweep)"
+        )
     over = {**summary["fixed"], **summary["best"]["params"]}
     return fit_dropout(over, get_params())
 
+
 def dvc_command(overrides: dict) -> str:
     "`dvc exp run -S key=value ...` that reproduces the pipeline with `overrides`."
-    val = lambda v: v if isinstance(v, str) else _yaml_value(v)   # DVC parses the value as YAML; a date string stays a date
-    return "dvc exp run " + " ".join(f"-S {shlex.quote(f'{k}={val(v)}')}" for k, v in overrides.items())
+    # DVC parses the value as YAML; a date string stays a date
+    val = lambda v: v if isinstance(v, str) else _yaml_value(v)
+    return "dvc exp run " + " ".join(
+        f"-S {shlex.quote(f'{k}={val(v)}')}" for k, v in overrides.items()
+    )
 
-def apply_best(result: SweepResult | str | Path, path: str | Path | None = None) -> tuple[Path, str]:
-    "Write the best configuration as dotted params.yaml overrides (default sweeps/{name}/best_params.yaml); returns the file and the dvc command."
+
+def apply_best(
+    result: SweepResult | str | Path, path: str | Path | None = None
+) -> tuple[Path, str]:
+    """Write the best configuration as dotted params.yaml overrides (default
+    sweeps/{name}/best_params.yaml); returns the file and the dvc command."""
     src = result.path if isinstance(result, SweepResult) else Path(result)
     over = best_overrides(result)
-    with_overrides(get_params(), **over)    # the overrides must give valid params (ConfigError otherwise)
+    # the overrides must give valid params (ConfigError otherwise)
+    with_overrides(get_params(), **over)
     cmd = dvc_command(over)
-    s = json.loads((src/"summary.json").read_text())
-    body = (f"# Best configuration of sweep '{s['name']}' ({s['symbol']}, {s['search']}): trial {s['best']['trial']}, validation QLIKE "
-            f"{s['best']['val_qlike']:.5f} at epoch {s['best']['epoch']}; chosen on validation only (the test split was sealed).\n"
-            "# Dotted params.yaml overrides; use with:  " + cmd + "\n"
-            "# or in Python: cryptovol.config.load_params(overrides=cryptovol.sweep.load_override(this_file))\n"
-            + "".join(f"{k}: {_yaml_value(v)}\n" for k, v in over.items()))
-    out = Path(path) if path else src/"best_params.yaml"
-    with atomic_path(out) as tmp: tmp.write_text(body)
+    s = json.loads((src / "summary.json").read_text())
+    body = (
+        f"# Best configuration of sweep '{s[('name')]}' ({s['symbol']}, {s['search']}): trial {
+            s['best']['trial']
+        }, validation QLIKE "
+        f"{s['best'][('val_qlike')]:.5f} at epoch {
+            s['best']['epoch']
+        }; chosen on validation only (the test split was sealed).\n"
+        "# Dotted params.yaml overrides; use with:  "
+        + cmd
+        + (
+            "\n# or in Python: "
+            "cryptovol.config.load_params(overrides=cryptovol.sweep.load_override(this_file))\n"
+        )
+        + "".join(f"{k}: {_yaml_value(v)}\n" for k, v in over.items())
+    )
+    out = Path(path) if path else src / "best_params.yaml"
+    with atomic_path(out) as tmp:
+        tmp.write_text(body)
     return out, cmd
 
+
 def load_override(path: str | Path) -> dict:
-    "Read a dotted override file such as best_params.yaml into `{key: value}` for `cryptovol.config.load_params(overrides=...)`."
+    """Read a dotted override file such as best_params.yaml into `{key:
+    value}` for `cryptovol.config.load_params(overrides=...)`."""
     path = Path(path)
-    try: over = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError: raise ConfigError(f"{path} not found; write it with `cryptovol sweep --apply`") from None
+    try:
+        over = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path} not found; write it with `cryptovol sweep --apply`") from None
     if not isinstance(over, dict) or any(k not in PARAM_SCHEMA for k in over):
         bad = [k for k in (over if isinstance(over, dict) else {}) if k not in PARAM_SCHEMA]
-        raise ConfigError(f"{path}: expected dotted params.yaml keys, got {bad or type(over).__name__}")
+        raise ConfigError(
+            f"{path}: expected dotted params.yaml keys, got {bad or type(over).__name__}"
+        )
     return over

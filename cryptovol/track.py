@@ -12,8 +12,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .config import (ConfigError, CryptovolError, DataError, atomic_path,
-                              data_dir, ensure_dir, get_logger, get_params, model_dir, project_root)
+from .config import ConfigError, CryptovolError, DataError, atomic_path, data_dir
+from .config import ensure_dir, get_logger, get_params, model_dir, project_root
 
 _log = get_logger("cryptovol.track")
 
@@ -31,22 +31,46 @@ __all__ = ['FORMAT', 'GENESIS', 'FORECAST_FIELDS', 'OUTCOME_FIELDS', 'RUN_FIELDS
 FORMAT = "cryptovol-track-1"  # the log's layout; a file of another layout is refused
 GENESIS = "0" * 64  # prev_hash of the first row of each chain
 FORECAST_FIELDS = (  # (column, SQL type): one forecast of one forecaster, coin and horizon
-    ("run_id", "INTEGER NOT NULL"), ("mode", "TEXT NOT NULL"), ("forecast_date", "TEXT NOT NULL"),
-    ("created_utc", "TEXT NOT NULL"), ("coin", "TEXT NOT NULL"), ("forecaster", "TEXT NOT NULL"),
-    ("horizon", "INTEGER NOT NULL"), ("point", "REAL NOT NULL"), ("mean_vol", "REAL NOT NULL"),
-    ("lo80", "REAL"), ("hi80", "REAL"), ("lo95", "REAL"), ("hi95", "REAL"), ("kind", "TEXT NOT NULL"),
-    ("fit_until", "TEXT"), ("cadence", "TEXT NOT NULL"), ("git_commit", "TEXT NOT NULL"),
-    ("model_sha256", "TEXT NOT NULL"), ("data_sha256", "TEXT NOT NULL"),
-    ("last_close_date", "TEXT NOT NULL"), ("last_close", "REAL NOT NULL"))
+    ("run_id", "INTEGER NOT NULL"),
+    ("mode", "TEXT NOT NULL"),
+    ("forecast_date", "TEXT NOT NULL"),
+    ("created_utc", "TEXT NOT NULL"),
+    ("coin", "TEXT NOT NULL"),
+    ("forecaster", "TEXT NOT NULL"),
+    ("horizon", "INTEGER NOT NULL"),
+    ("point", "REAL NOT NULL"),
+    ("mean_vol", "REAL NOT NULL"),
+    ("lo80", "REAL"),
+    ("hi80", "REAL"),
+    ("lo95", "REAL"),
+    ("hi95", "REAL"),
+    ("kind", "TEXT NOT NULL"),
+    ("fit_until", "TEXT"),
+    ("cadence", "TEXT NOT NULL"),
+    ("git_commit", "TEXT NOT NULL"),
+    ("model_sha256", "TEXT NOT NULL"),
+    ("data_sha256", "TEXT NOT NULL"),
+    ("last_close_date", "TEXT NOT NULL"),
+    ("last_close", "REAL NOT NULL"),
+)
 OUTCOME_FIELDS = (  # the realized vol of a matured forecast, written once, when it is first known
-    ("run_id", "INTEGER NOT NULL"), ("forecast_id", "INTEGER NOT NULL UNIQUE"),
-    ("outcome_date", "TEXT NOT NULL"), ("realized", "REAL NOT NULL"),
-    ("scored_utc", "TEXT NOT NULL"), ("data_sha256", "TEXT NOT NULL"))
+    ("run_id", "INTEGER NOT NULL"),
+    ("forecast_id", "INTEGER NOT NULL UNIQUE"),
+    ("outcome_date", "TEXT NOT NULL"),
+    ("realized", "REAL NOT NULL"),
+    ("scored_utc", "TEXT NOT NULL"),
+    ("data_sha256", "TEXT NOT NULL"),
+)
 RUN_FIELDS = (  # the index: one row per run, written last, naming the chains' heads after it
-    ("run_date", "TEXT NOT NULL UNIQUE"), ("created_utc", "TEXT NOT NULL"), ("mode", "TEXT NOT NULL"),
-    ("git_commit", "TEXT NOT NULL"), ("n_forecasts", "INTEGER NOT NULL"),
-    ("n_outcomes", "INTEGER NOT NULL"), ("forecasts_head", "TEXT NOT NULL"),
-    ("outcomes_head", "TEXT NOT NULL"))
+    ("run_date", "TEXT NOT NULL UNIQUE"),
+    ("created_utc", "TEXT NOT NULL"),
+    ("mode", "TEXT NOT NULL"),
+    ("git_commit", "TEXT NOT NULL"),
+    ("n_forecasts", "INTEGER NOT NULL"),
+    ("n_outcomes", "INTEGER NOT NULL"),
+    ("forecasts_head", "TEXT NOT NULL"),
+    ("outcomes_head", "TEXT NOT NULL"),
+)
 TABLES = {"forecasts": FORECAST_FIELDS, "outcomes": OUTCOME_FIELDS, "runs": RUN_FIELDS}
 
 
@@ -63,26 +87,35 @@ def _schema_sql() -> str:
     out = ["CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"]
     for table, fields in TABLES.items():
         cols = ", ".join(f"{c} {t}" for c, t in fields)
-        extra = ", UNIQUE (forecast_date, coin, forecaster, horizon)" if table == "forecasts" else ""
-        out.append(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, {cols}, prev_hash TEXT NOT NULL, "
-                   f"row_hash TEXT NOT NULL UNIQUE{extra});")
+        extra = (
+            ", UNIQUE (forecast_date, coin, forecaster, horizon)" if table == "forecasts" else ""
+        )
+        out.append(
+            f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, {cols}, prev_hash TEXT NOT NULL, "
+            f"row_hash TEXT NOT NULL UNIQUE{extra});"
+        )
     for table in ("meta", *TABLES):
         for op in ("UPDATE", "DELETE"):
-            out.append(f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} BEGIN "
-                       f"SELECT RAISE(ABORT, 'the forecast log is append-only: {op} on {table} "
-                       "is refused'); END;")
+            out.append(
+                f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} BEGIN "
+                f"SELECT RAISE(ABORT, 'the forecast log is append-only: {op} on {table} "
+                "is refused'); END;"
+            )
     return "\n".join(out)
 
 
 def log_path(replay: bool = False) -> Path:
-    "The live log `data/track/forecasts.sqlite`, or the replay's demonstration log `data/track/replay.sqlite`."
+    """The live log `data/track/forecasts.sqlite`, or the replay's demonstration log
+    `data/track/replay.sqlite`."""
     return data_dir() / "track" / ("replay.sqlite" if replay else "forecasts.sqlite")
 
 # %% ../nbs/17_track.ipynb #322c2649
 def _canon(v):
     "A value as it is stored and hashed: numpy scalars as Python ones, NaN as None (SQLite's NULL)."
-    if isinstance(v, np.generic): v = v.item()
-    if isinstance(v, float) and not np.isfinite(v): return None
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not np.isfinite(v):
+        return None
     return v
 
 
@@ -93,11 +126,12 @@ def row_hash(prev_hash: str, row_id: int, values: Sequence) -> str:
 
 
 def frame_sha256(*frames) -> str:
-    """SHA-256 of frames (the input data a forecast read; None entries skipped): per frame its dates (ns),
-    then per column its name and values (numbers as float64 bytes, anything else as text)."""
+    """SHA-256 of frames (the input data a forecast read; None entries skipped): per frame its dates
+    (ns), then per column its name and values (numbers as float64 bytes, anything else as text)."""
     h = hashlib.sha256()
     for f in frames:
-        if f is None: continue
+        if f is None:
+            continue
         h.update(pd.DatetimeIndex(f.index).as_unit("ns").asi8.tobytes())
         for c in f.columns:
             col = f[c]
@@ -112,7 +146,8 @@ def frame_sha256(*frames) -> str:
 def file_sha256(*paths) -> str:
     "SHA-256 of the files' bytes, in order (a model and its distribution head)."
     h = hashlib.sha256()
-    for p in paths: h.update(Path(p).read_bytes())
+    for p in paths:
+        h.update(Path(p).read_bytes())
     return h.hexdigest()
 
 
@@ -120,8 +155,14 @@ def git_commit(root: Path | None = None) -> str:
     "The checkout's commit (with '+dirty' when tracked files changed), or 'unknown' outside git."
     pkg = Path(__file__).resolve().parent.parent if "__file__" in globals() else project_root()
     try:
-        run = lambda *a: subprocess.run(["git", *a], cwd=root or pkg, capture_output=True, text=True,  # noqa: E731
-                                        timeout=10, check=True).stdout.strip()
+        run = lambda *a: subprocess.run(  # noqa: E731
+            ["git", *a],
+            cwd=root or pkg,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
         sha = run("rev-parse", "HEAD")
         return sha + ("+dirty" if run("status", "--porcelain", "--untracked-files=no") else "")
     except (OSError, subprocess.SubprocessError):
@@ -131,66 +172,95 @@ def git_commit(root: Path | None = None) -> str:
 def _refuse(path: Path, why: str) -> TrackLogError:
     return TrackLogError(
         f"{path}: {why}; the file was not changed. Restore it from a backup, or, "
-        f"to start a new log, move it aside (mv {path} {path}.damaged): nothing in it is deleted")
+        f"to start a new log, move it aside (mv {path} {path}.damaged): nothing in it is deleted"
+    )
 
 
 def _check_chain(con, path: Path, table: str, fields) -> tuple[str, int]:
     "Recompute `table`'s hash chain; its head and row count, or TrackLogError at the first bad row."
     cols = [c for c, _ in fields]
     prev, n = GENESIS, 0
-    for row in con.execute(f"SELECT id, {', '.join(cols)}, prev_hash, row_hash FROM {table} ORDER BY id"):
+    for row in con.execute(
+        f"SELECT id, {', '.join(cols)}, prev_hash, row_hash FROM {table} ORDER BY id"
+    ):
         rid, values, p, h = row[0], row[1:-2], row[-2], row[-1]
         if p != prev or h != row_hash(prev, rid, values):
-            raise _refuse(path, f"row {rid} of table {table} does not match its hash (edited by hand?)")
+            raise _refuse(
+                path, f"row {rid} of table {table} does not match its hash (edited by hand?)"
+            )
         prev, n = h, n + 1
     return prev, n
 
 
 def _check_index(con, path: Path, heads: dict) -> None:
-    "The last run's recorded heads and the row counts must match the tables (no rows cut off or added)."
-    last = con.execute("SELECT forecasts_head, outcomes_head FROM runs ORDER BY id DESC LIMIT 1").fetchone()
-    want = (last or (GENESIS, GENESIS))
+    """The last run's recorded heads and the row counts must match the tables (no rows cut off or
+    added)."""
+    last = con.execute(
+        "SELECT forecasts_head, outcomes_head FROM runs ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    want = last or (GENESIS, GENESIS)
     if (heads["forecasts"][0], heads["outcomes"][0]) != tuple(want):
-        raise _refuse(path, "its last run does not end where its forecasts or outcomes end (rows removed or added)")
+        raise _refuse(
+            path,
+            "its last run does not end where its forecasts or outcomes end (rows removed or added)",
+        )
     for table, col in (("forecasts", "n_forecasts"), ("outcomes", "n_outcomes")):
         total = con.execute(f"SELECT COALESCE(SUM({col}), 0) FROM runs").fetchone()[0]
         if total != heads[table][1]:
-            raise _refuse(path, f"its runs record {total} {table} rows but it holds {heads[table][1]}")
+            raise _refuse(
+                path, f"its runs record {total} {table} rows but it holds {heads[table][1]}"
+            )
 
 
 def verify_log(con: sqlite3.Connection, path: Path) -> dict:
-    "Check an open log: SQLite's integrity check, its layout, its triggers, each hash chain and the index."
+    """Check an open log: SQLite's integrity check, its layout, its triggers, each hash chain and
+    the index."""
     try:
         ok = con.execute("PRAGMA integrity_check").fetchall()
-        if ok != [("ok",)]: raise _refuse(path, f"SQLite's integrity check fails ({ok[0][0]})")
+        if ok != [("ok",)]:
+            raise _refuse(path, f"SQLite's integrity check fails ({ok[0][0]})")
         names = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
-        need = {"meta", *TABLES} | {f"{t}_no_{op}" for t in ("meta", *TABLES) for op in ("update", "delete")}
+        need = {"meta", *TABLES} | {
+            f"{t}_no_{op}" for t in ("meta", *TABLES) for op in ("update", "delete")
+        }
         if not need <= names:
-            raise _refuse(path, f"it lacks {sorted(need - names)} (not a cryptovol forecast log, or altered)")
+            raise _refuse(
+                path, f"it lacks {sorted(need - names)} (not a cryptovol forecast log, or altered)"
+            )
         fmt = dict(con.execute("SELECT key, value FROM meta")).get("format")
-        if fmt != FORMAT: raise _refuse(path, f"its format is {fmt!r}, not {FORMAT!r}")
+        if fmt != FORMAT:
+            raise _refuse(path, f"its format is {fmt!r}, not {FORMAT!r}")
         heads = {t: _check_chain(con, path, t, f) for t, f in TABLES.items()}
     except sqlite3.DatabaseError as e:
-        raise _refuse(path, f"it is not a readable SQLite database ({e}; truncated or overwritten?)") from None
+        raise _refuse(
+            path, f"it is not a readable SQLite database ({e}; truncated or overwritten?)"
+        ) from None
     _check_index(con, path, heads)
     return {t: {"head": h, "rows": n} for t, (h, n) in heads.items()}
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    "A connection in autocommit mode (transactions are explicit); an interrupted write is rolled back here."
+    """A connection in autocommit mode (transactions are explicit);
+    an interrupted write is rolled back here."""
     con = sqlite3.connect(path, isolation_level=None, timeout=30)
     con.execute("PRAGMA foreign_keys = ON")
     return con
 
 
 def open_log(path: str | Path | None = None) -> sqlite3.Connection:
-    "Open and verify an existing log (default: the live one); TrackLogError if it is missing or damaged."
+    """Open and verify an existing log (default: the live one);
+    TrackLogError if it is missing or damaged."""
     path = Path(path) if path is not None else log_path()
     if not path.is_file():
-        raise TrackLogError(f"{path}: no forecast log there yet; `cryptovol track` (or --replay) creates it")
+        raise TrackLogError(
+            f"{path}: no forecast log there yet; `cryptovol track` (or --replay) creates it"
+        )
     con = _connect(path)
-    try: verify_log(con, path)
-    except TrackLogError: con.close(); raise
+    try:
+        verify_log(con, path)
+    except TrackLogError:
+        con.close()
+        raise
     return con
 
 # %% ../nbs/17_track.ipynb #5f08d1a1
@@ -212,8 +282,13 @@ def _now_utc() -> str:
 def _insert_chain(con, table: str, rows: list[dict], run_id: int) -> str:
     "Append `rows` to `table`, each sealed with the hash of the one before; the new head."
     fields = [c for c, _ in TABLES[table]]
-    prev, last = con.execute(f"SELECT row_hash, id FROM {table} ORDER BY id DESC LIMIT 1").fetchone() or (GENESIS, 0)
-    sql = f"INSERT INTO {table} (id, {', '.join(fields)}, prev_hash, row_hash) VALUES ({', '.join('?' * (len(fields) + 3))})"
+    prev, last = con.execute(
+        f"SELECT row_hash, id FROM {table} ORDER BY id DESC LIMIT 1"
+    ).fetchone() or (GENESIS, 0)
+    sql = (
+        f"INSERT INTO {table} (id, {', '.join(fields)}, prev_hash, row_hash) VALUES "
+        f"({', '.join('?' * (len(fields) + 3))})"
+    )
     for i, r in enumerate(rows, start=last + 1):
         values = [_canon(run_id if c == "run_id" else r.get(c)) for c in fields]
         h = row_hash(prev, i, values)
@@ -223,23 +298,36 @@ def _insert_chain(con, table: str, rows: list[dict], run_id: int) -> str:
 
 
 def _insert_index(con, run: Run, run_id: int, heads: tuple[str, str]) -> None:
-    "The run's row in `runs`, written last: a run without it never happened (the transaction rolls back)."
-    row = {"run_date": str(run.run_date.date()), "created_utc": _now_utc(), "mode": run.mode,
-           "git_commit": run.git_commit, "n_forecasts": len(run.forecasts), "n_outcomes": len(run.outcomes),
-           "forecasts_head": heads[0], "outcomes_head": heads[1]}
+    """The run's row in `runs`, written last: a run without it never happened (the transaction rolls
+    back)."""
+    row = {
+        "run_date": str(run.run_date.date()),
+        "created_utc": _now_utc(),
+        "mode": run.mode,
+        "git_commit": run.git_commit,
+        "n_forecasts": len(run.forecasts),
+        "n_outcomes": len(run.outcomes),
+        "forecasts_head": heads[0],
+        "outcomes_head": heads[1],
+    }
     _insert_chain(con, "runs", [row], run_id)
 
 
 def _write(con, run: Run) -> int | None:
-    "One transaction: forecasts, outcomes, then the index row; any error rolls all of it back (None: day logged)."
-    con.execute("BEGIN IMMEDIATE")  # the write lock: a second run started at the same time waits here
+    """One transaction: forecasts, outcomes, then the index row;
+    any error rolls all of it back (None: day logged)."""
+    # the write lock: a second run started at the same time waits here
+    con.execute("BEGIN IMMEDIATE")
     try:
         if logged_run(con, run.run_date) is not None:  # it committed the day first: nothing to add
             con.execute("ROLLBACK")
             return None
         run_id = (con.execute("SELECT COALESCE(MAX(id), 0) FROM runs").fetchone()[0]) + 1
         fc = [{**r, "mode": run.mode} for r in run.forecasts]
-        heads = (_insert_chain(con, "forecasts", fc, run_id), _insert_chain(con, "outcomes", run.outcomes, run_id))
+        heads = (
+            _insert_chain(con, "forecasts", fc, run_id),
+            _insert_chain(con, "outcomes", run.outcomes, run_id),
+        )
         _insert_index(con, run, run_id, heads)
         con.execute("COMMIT")
     except BaseException:
@@ -253,7 +341,11 @@ def _create(path: Path, run: Run) -> int:
     with atomic_path(path) as tmp:
         con = _connect(tmp)
         try:
-            con.executescript("BEGIN;" + _schema_sql() + f"INSERT INTO meta VALUES ('format', '{FORMAT}'); COMMIT;")
+            con.executescript(
+                "BEGIN;"
+                + _schema_sql()
+                + f"INSERT INTO meta VALUES ('format', '{FORMAT}'); COMMIT;"
+            )
             run_id = _write(con, run)
         finally:
             con.close()
@@ -262,14 +354,18 @@ def _create(path: Path, run: Run) -> int:
 
 def last_run(con) -> dict | None:
     "The log's last run (run_date, mode, id, created_utc), or None for an empty log."
-    r = con.execute("SELECT id, run_date, mode, created_utc FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+    r = con.execute(
+        "SELECT id, run_date, mode, created_utc FROM runs ORDER BY id DESC LIMIT 1"
+    ).fetchone()
     return None if r is None else dict(zip(("id", "run_date", "mode", "created_utc"), r))
 
 
 def logged_run(con, day) -> dict | None:
     "The log's run for `day` (its id, mode, created_utc), or None."
-    r = con.execute("SELECT id, run_date, mode, created_utc FROM runs WHERE run_date = ?",
-                    [str(pd.Timestamp(day).date())]).fetchone()
+    r = con.execute(
+        "SELECT id, run_date, mode, created_utc FROM runs WHERE run_date = ?",
+        [str(pd.Timestamp(day).date())],
+    ).fetchone()
     return None if r is None else dict(zip(("id", "run_date", "mode", "created_utc"), r))
 
 
@@ -282,27 +378,35 @@ def append_run(path: str | Path, run: Run, con: sqlite3.Connection | None = None
     own = con is None
     con = con or open_log(path)
     try:
-        if logged_run(con, run.run_date) is not None: return None
-        if (prev := last_run(con)) is not None: check_order(prev, run.run_date, run.mode, path)
+        if logged_run(con, run.run_date) is not None:
+            return None
+        if (prev := last_run(con)) is not None:
+            check_order(prev, run.run_date, run.mode, path)
         return _write(con, run)
     finally:
-        if own: con.close()
+        if own:
+            con.close()
 
 
 def check_order(prev: dict, day: pd.Timestamp, mode: str, path: Path) -> None:
     "A run must not precede the log's last one (no backfill) nor mix live and replay runs."
     if prev["mode"] != mode:
-        raise TrackLogError(f"{path} holds {prev['mode']} runs; a {mode} run is refused there (keep "
-                            "replays in data/track/replay.sqlite, the live log in data/track/forecasts.sqlite, "
-                            "or pass another --log)")
+        raise TrackLogError(
+            f"{path} holds {prev['mode']} runs; a {mode} run is refused there (keep "
+            "replays in data/track/replay.sqlite, the live log in data/track/forecasts.sqlite, "
+            "or pass another --log)"
+        )
     if str(day.date()) < prev["run_date"]:
-        raise TrackLogError(f"{path}: its last run is for {prev['run_date']}; a run for {day.date()} would "
-                            "backfill the record and is refused (forecasts are only appended, in date order)")
+        raise TrackLogError(
+            f"{path}: its last run is for {prev['run_date']}; a run for {day.date()} would "
+            "backfill the record and is refused (forecasts are only appended, in date order)"
+        )
 
 # %% ../nbs/17_track.ipynb #211a30db
 @dataclass(frozen=True)
 class CoinInputs:
-    "One coin's data as a daily run sees it: daily prices, realized measures (hourly bars) and Fear & Greed."
+    """One coin's data as a daily run sees it: daily prices, realized measures (hourly bars) and
+    Fear & Greed."""
 
     coin: str
     prices: pd.DataFrame  # canonical daily OHLCV (cryptovol.data.load_prices)
@@ -313,7 +417,9 @@ class CoinInputs:
         "The data as known at the close of `day`: every row after it dropped."
         day = pd.Timestamp(day)
         cut = lambda f: None if f is None else f[pd.DatetimeIndex(f.index) <= day]  # noqa: E731
-        return replace(self, prices=cut(self.prices), measures=cut(self.measures), fng=cut(self.fng))
+        return replace(
+            self, prices=cut(self.prices), measures=cut(self.measures), fng=cut(self.fng)
+        )
 
     @property
     def last_date(self) -> pd.Timestamp:
@@ -322,11 +428,14 @@ class CoinInputs:
     def returns(self) -> pd.Series:
         "Daily close-to-close log returns (the first day's, undefined, dropped)."
         from cryptovol.features import log_returns
+
         return log_returns(self.prices["Close"]).dropna()
 
     def coin_data(self, horizon: int):
-        "What the classical forecasters read (`cryptovol.forecasters.CoinData`), target from these returns."
+        """What the classical forecasters read (`cryptovol.forecasters.CoinData`), target from these
+        returns."""
         from cryptovol.forecasters import classical_data
+
         return classical_data(self.returns(), horizon, symbol=self.coin, measures=self.measures)
 
     def sha256(self) -> str:
@@ -334,34 +443,49 @@ class CoinInputs:
 
 
 def needs_measures(params: Mapping) -> bool:
-    "Whether `track.forecasters` include the HAR family on realized measures (they read hourly bars)."
+    """Whether `track.forecasters` include the HAR family on realized measures (they read hourly
+    bars)."""
     return any(n.startswith("rv_") for n in params["track"]["forecasters"])
 
 
-def mirror_inputs(coins: Sequence[str], params: Mapping, fng: bool = False) -> dict[str, CoinInputs]:
+def mirror_inputs(
+    coins: Sequence[str], params: Mapping, fng: bool = False
+) -> dict[str, CoinInputs]:
     "Each coin's whole history from the offline mirror (the replay truncates it day by day)."
     from cryptovol.data import load_fear_greed, load_prices
     from cryptovol.har import load_measures
+
     p = dict(params)
     sentiment = load_fear_greed(source="mirror", params=p) if fng else None
-    return {c: CoinInputs(c, load_prices(c, source="mirror", params=p),
-                          load_measures(c, p) if needs_measures(p) else None, sentiment) for c in coins}
+    return {
+        c: CoinInputs(
+            c,
+            load_prices(c, source="mirror", params=p),
+            load_measures(c, p) if needs_measures(p) else None,
+            sentiment,
+        )
+        for c in coins
+    }
 
 # %% ../nbs/17_track.ipynb #855a8484
 def track_forecasters(params: Mapping) -> list:
-    "The classical forecasters `track.forecasters` names, configured from `params` (unknown names refused)."
+    """The classical forecasters `track.forecasters` names, configured from `params` (unknown names
+    refused)."""
     import cryptovol.har  # noqa: F401  (registers the HAR family on realized measures)
     from cryptovol.forecasters import FORECASTERS, make_forecasters
+
     names = list(params["track"]["forecasters"])
     unknown = [n for n in names if n not in FORECASTERS]
     if unknown:
-        raise ConfigError(f"track.forecasters names {unknown}; the registered forecasters are {list(FORECASTERS)}")
+        raise ConfigError(
+            f"track.forecasters names {unknown}; the registered forecasters are {list(FORECASTERS)}"
+        )
     return make_forecasters(params, names)
 
 
 def fit_until(day, refit_days: int = 1) -> pd.Timestamp:
-    """The close the classical fits of `day`'s run read: the last day before `day` on the refit calendar
-    (every `refit_days` days counted from 1970-01-01; 1: the previous close)."""
+    """The close the classical fits of `day`'s run read: the last day before `day` on the refit
+    calendar (every `refit_days` days counted from 1970-01-01; 1: the previous close)."""
     prev = pd.Timestamp(day).normalize() - pd.Timedelta(days=1)
     return prev - pd.Timedelta(days=(prev - pd.Timestamp("1970-01-01")).days % int(refit_days))
 
@@ -376,8 +500,10 @@ def _band(frame: pd.DataFrame, col: str):
 
 def classical_rows(inp: CoinInputs, forecasters, as_of, params: Mapping) -> list[dict]:
     """Each classical forecaster fitted on what was known at `fit_until(as_of)` and forecasting the
-    `target.horizon`-day vol from the close of `as_of`: one row each (forecasters that cannot, skipped)."""
+    `target.horizon`-day vol from the close of `as_of`: one row each (forecasters that cannot,
+    skipped)."""
     from cryptovol.forecasters import fit_all
+
     h, refit = int(params["target"]["horizon"]), int(params["track"]["refit_days"])
     data, until, day = inp.coin_data(h), fit_until(as_of, refit), pd.Timestamp(as_of)
     rows = []
@@ -385,116 +511,169 @@ def classical_rows(inp: CoinInputs, forecasters, as_of, params: Mapping) -> list
         fc = fit.forecast(data, [day])
         f = fc.to_frame()
         if not np.isfinite(f["vol"].iloc[0]):
-            _log.warning(f"{inp.coin}: {name} has no forecast at {day.date()} (missing inputs); not logged")
+            _log.warning(
+                f"{inp.coin}: {name} has no forecast at {day.date()} (missing inputs); not logged"
+            )
             continue
-        rows.append({"forecaster": name, "horizon": h, "point": float(f["vol"].iloc[0]),
-                     "mean_vol": float(f["mean_vol"].iloc[0]), "kind": fc.kind,
-                     **{c: _band(f, c) for c in ("lo80", "hi80", "lo95", "hi95")},
-                     "fit_until": str(until.date()), "cadence": f"refit every {refit} day(s)",
-                     "model_sha256": _json_sha256({"params": fit.params, "spread": fit.spread})})
+        rows.append(
+            {
+                "forecaster": name,
+                "horizon": h,
+                "point": float(f["vol"].iloc[0]),
+                "mean_vol": float(f["mean_vol"].iloc[0]),
+                "kind": fc.kind,
+                **{c: _band(f, c) for c in ("lo80", "hi80", "lo95", "hi95")},
+                "fit_until": str(until.date()),
+                "cadence": f"refit every {refit} day(s)",
+                "model_sha256": _json_sha256({"params": fit.params, "spread": fit.spread}),
+            }
+        )
     return rows
 
 # %% ../nbs/17_track.ipynb #797e8908
 class ShippedModel:
-    """The shipped network of one coin (`models/{coin}`, `cryptovol.train.load_trained`), forecasting
-    horizons 1..K from the window that ends at a run's close."""
+    """The shipped network of one coin (`models/{coin}`, `cryptovol.train.load_trained`),
+    forecasting horizons 1..K from the window that ends at a run's close."""
 
     cadence = "as shipped (retrain: make run)"
 
     def __init__(self, coin: str, path: str | Path | None = None):
         from cryptovol.train import load_trained
+
         self.coin, self.trained = coin, load_trained(path or model_dir(coin))
         self._prepared: dict = {}  # day -> forecast table, filled by `prepare` for a replay
         self.path = Path(self.trained.path)
-        extra = [self.path.parent / "distribution.keras"] if self.trained.distribution is not None else []
+        extra = (
+            [self.path.parent / "distribution.keras"]
+            if self.trained.distribution is not None
+            else []
+        )
         self.sha256 = file_sha256(self.path, *extra)
 
     def _tables(self, X: np.ndarray, days: int) -> list[pd.DataFrame]:
         "Per window: horizon, point sqrt(E[sigma^2]), mean_vol E[sigma] and the 80%/95% bounds."
         from cryptovol.model import lognormal_interval
+
         t, k = self.trained, min(int(days), self.trained.forecast_days)
         if t.distribution is None:
             vols = t.predict_horizons(X)[:, :k].astype("float64")
-            return [pd.DataFrame({"horizon": np.arange(1, k + 1), "point": v, "mean_vol": v}) for v in vols]
+            return [
+                pd.DataFrame({"horizon": np.arange(1, k + 1), "point": v, "mean_vol": v})
+                for v in vols
+            ]
         mu, s = (a[:, :k] for a in t.predict_distribution(X))
         out = []
         for m, sd in zip(mu, s):
-            f = pd.DataFrame({"horizon": np.arange(1, k + 1), "point": np.exp(m + sd**2),
-                              "mean_vol": np.exp(m + sd**2 / 2)})
-            for lv in (80, 95): f[f"lo{lv}"], f[f"hi{lv}"] = lognormal_interval(m, sd, lv / 100)
+            f = pd.DataFrame(
+                {
+                    "horizon": np.arange(1, k + 1),
+                    "point": np.exp(m + sd**2),
+                    "mean_vol": np.exp(m + sd**2 / 2),
+                }
+            )
+            for lv in (80, 95):
+                f[f"lo{lv}"], f[f"hi{lv}"] = lognormal_interval(m, sd, lv / 100)
             out.append(f)
         return out
 
     def forecast(self, inp: CoinInputs, days: int) -> pd.DataFrame:
-        """Per horizon k = 1..days from the window ending at `inp`'s last close (the log-normal head's law;
-        a model without one: the point alone). A day `prepare`d for the replay is looked up."""
+        """Per horizon k = 1..days from the window ending at `inp`'s last close (the log-normal
+        head's law; a model without one: the point alone). A day `prepare`d for the replay is
+        looked up."""
         from cryptovol.predict import latest_window
-        if inp.last_date in self._prepared: return self._prepared[inp.last_date]
+
+        if inp.last_date in self._prepared:
+            return self._prepared[inp.last_date]
         X, asof = latest_window(self.coin, self.trained, inp.prices, inp.fng)
         if asof != inp.last_date:
-            raise DataError(f"{self.coin}: the model's window ends {asof.date()}, not at the last close "
-                            f"{inp.last_date.date()} (features missing there)")
+            raise DataError(
+                f"{self.coin}: the model's window ends {asof.date()}, not at the last close "
+                f"{inp.last_date.date()} (features missing there)"
+            )
         return self._tables(X, days)[0]
 
     def prepare(self, inp: CoinInputs, days: pd.DatetimeIndex, horizons: int) -> None:
-        """The replay's forecasts for every day of `days` in one pass: `latest_window` on the data cut at the
-        last day, asked for a window as long as all of them, then slid. Features at t read data up to t only
-        (tested in 02_features), so each window equals the one built from data cut at its own day."""
+        """The replay's forecasts for every day of `days` in one pass: `latest_window` on the data
+        cut at the last day, asked for a window as long as all of them, then slid. Features at t
+        read data up to t only (tested in 02_features), so each window equals the one built from
+        data cut at its own day."""
         from cryptovol.predict import latest_window
+
         inp, T = inp.until(days[-1]), self.trained.n_steps
         long = _LongWindow(self.trained, T + len(days) - 1)
         X, asof = latest_window(self.coin, long, inp.prices, inp.fng)
-        if asof != days[-1]: raise DataError(f"{self.coin}: the features end {asof.date()}, not {days[-1].date()}")
-        windows = np.stack([X[0, i:i + T] for i in range(len(days))])
+        if asof != days[-1]:
+            raise DataError(f"{self.coin}: the features end {asof.date()}, not {days[-1].date()}")
+        windows = np.stack([X[0, i : i + T] for i in range(len(days))])
         self._prepared = dict(zip(days, self._tables(windows, horizons)))
 
 
 class _LongWindow:
-    "A trained model seen with a longer input window (`n_steps`), so `latest_window` returns many days at once."
+    """A trained model seen with a longer input window (`n_steps`), so `latest_window` returns many
+    days at once."""
 
-    def __init__(self, trained, n_steps: int): self._t, self.n_steps = trained, n_steps
+    def __init__(self, trained, n_steps: int):
+        self._t, self.n_steps = trained, n_steps
 
-    def __getattr__(self, name): return getattr(self._t, name)
+    def __getattr__(self, name):
+        return getattr(self._t, name)
 
 
 def model_rows(model, inp: CoinInputs, params: Mapping) -> list[dict]:
     "The network's rows: one per horizon 1..predict.forecast_days it gives."
     f = model.forecast(inp, int(params["predict"]["forecast_days"]))
     kind = "lognormal" if "lo80" in f else "point"
-    return [{"forecaster": "model", "horizon": int(r["horizon"]), "point": float(r["point"]),
-             "mean_vol": float(r["mean_vol"]), "kind": kind,
-             **{c: (float(r[c]) if c in f else None) for c in ("lo80", "hi80", "lo95", "hi95")},
-             "fit_until": None, "cadence": model.cadence, "model_sha256": model.sha256}
-            for _, r in f.iterrows()]
+    return [
+        {
+            "forecaster": "model",
+            "horizon": int(r["horizon"]),
+            "point": float(r["point"]),
+            "mean_vol": float(r["mean_vol"]),
+            "kind": kind,
+            **{c: (float(r[c]) if c in f else None) for c in ("lo80", "hi80", "lo95", "hi95")},
+            "fit_until": None,
+            "cadence": model.cadence,
+            "model_sha256": model.sha256,
+        }
+        for _, r in f.iterrows()
+    ]
 
 
 def load_models(coins: Sequence[str], params: Mapping) -> dict:
     "The shipped model of each coin, per `track.model`: auto (those that exist), required, off."
     mode = params["track"]["model"]
-    if mode == "off": return {}
+    if mode == "off":
+        return {}
     have = {c: model_dir(c) for c in coins if any(model_dir(c).glob("model.*"))}
     missing = [c for c in coins if c not in have]
     if missing and mode == "required":
-        raise ConfigError(f"track.model is required but there is no shipped model for {missing} in "
-                          f"{model_dir(missing[0]).parent}; train it (make run) or set track.model: auto")
-    if missing: _log.info(f"no shipped model for {missing}: their log has the classical forecasters only")
+        raise ConfigError(
+            f"track.model is required but there is no shipped model for {missing} in "
+            f"{model_dir(missing[0]).parent}; train it (make run) or set track.model: auto"
+        )
+    if missing:
+        _log.info(f"no shipped model for {missing}: their log has the classical forecasters only")
     return {c: ShippedModel(c, p) for c, p in have.items()}
 
 # %% ../nbs/17_track.ipynb #525eccdf
 def realized_vol(returns: pd.Series, day, horizon: int) -> float | None:
-    """Close-to-close realized vol of the `horizon` days after `day`, sqrt(365/h sum r^2) (the target),
-    or None while any of those days' returns is unknown."""
+    """Close-to-close realized vol of the `horizon` days after `day`, sqrt(365/h sum r^2) (the
+    target), or None while any of those days' returns is unknown."""
     dates = pd.date_range(pd.Timestamp(day) + pd.Timedelta(days=1), periods=int(horizon), freq="D")
     r = pd.Series(returns, dtype="float64").reindex(dates)
     return None if r.isna().any() else float(np.sqrt(365.0 / horizon * (r**2).sum()))
 
 
 def pending_outcomes(con, as_of) -> pd.DataFrame:
-    "Forecasts of the log whose horizon has passed by the close of `as_of` and that have no outcome yet."
-    if con is None: return pd.DataFrame(columns=["id", "coin", "forecast_date", "horizon"])
-    q = ("SELECT f.id, f.coin, f.forecast_date, f.horizon FROM forecasts f WHERE NOT EXISTS "
-         "(SELECT 1 FROM outcomes o WHERE o.forecast_id = f.id) AND date(f.forecast_date, '+' || f.horizon "
-         "|| ' days') <= ? ORDER BY f.id")
+    """Forecasts of the log whose horizon has passed by the close of `as_of` and that have no
+    outcome yet."""
+    if con is None:
+        return pd.DataFrame(columns=["id", "coin", "forecast_date", "horizon"])
+    q = (
+        "SELECT f.id, f.coin, f.forecast_date, f.horizon FROM forecasts f WHERE NOT EXISTS (SELECT "
+        "1 FROM outcomes o WHERE o.forecast_id = f.id) AND date(f.forecast_date, '+' || f.horizon "
+        "|| ' days') <= ? ORDER BY f.id"
+    )
     return pd.read_sql_query(q, con, params=[str(pd.Timestamp(as_of).date())])
 
 
@@ -502,30 +681,56 @@ def outcome_rows(con, inputs: Mapping[str, CoinInputs], as_of) -> list[dict]:
     "The realized vol of each forecast that matured by `as_of`, from the daily closes known then."
     pend, out, now = pending_outcomes(con, as_of), [], _now_utc()
     for coin, g in pend.groupby("coin", sort=False):
-        if coin not in inputs: continue
+        if coin not in inputs:
+            continue
         inp = inputs[coin].until(as_of)
         r, sha = inp.returns(), frame_sha256(inp.prices)
         for row in g.itertuples():
             v = realized_vol(r, row.forecast_date, row.horizon)
-            if v is None or v <= 0: continue
+            if v is None or v <= 0:
+                continue
             end = pd.Timestamp(row.forecast_date) + pd.Timedelta(days=int(row.horizon))
-            out.append({"forecast_id": int(row.id), "outcome_date": str(end.date()), "realized": v,
-                        "scored_utc": now, "data_sha256": sha})
+            out.append(
+                {
+                    "forecast_id": int(row.id),
+                    "outcome_date": str(end.date()),
+                    "realized": v,
+                    "scored_utc": now,
+                    "data_sha256": sha,
+                }
+            )
     return sorted(out, key=lambda o: o["forecast_id"])
 
 # %% ../nbs/17_track.ipynb #d3af4950
-def coin_rows(inp: CoinInputs, as_of, forecasters, model, params: Mapping, commit: str,
-              classical: list | None = None) -> list[dict]:
-    "Every forecast of one coin at the close of `as_of` (classical, computed here unless given, then the network's)."
+def coin_rows(
+    inp: CoinInputs,
+    as_of,
+    forecasters,
+    model,
+    params: Mapping,
+    commit: str,
+    classical: list | None = None,
+) -> list[dict]:
+    """Every forecast of one coin at the close of `as_of` (classical, computed here unless given,
+    then the network's)."""
     day = pd.Timestamp(as_of)
     if inp.last_date != day:
-        raise DataError(f"{inp.coin}: the data end {inp.last_date.date()}, not at the close of {day.date()} "
-                        "(no daily bar yet?): run again once the day's close is published")
-    if classical is None: classical = classical_rows(inp, forecasters, day, params)
+        raise DataError(
+            f"{inp.coin}: the data end {inp.last_date.date()}, not at the close of {day.date()} "
+            "(no daily bar yet?): run again once the day's close is published"
+        )
+    if classical is None:
+        classical = classical_rows(inp, forecasters, day, params)
     rows = classical + (model_rows(model, inp, params) if model else [])
-    ctx = {"forecast_date": str(day.date()), "created_utc": _now_utc(), "coin": inp.coin, "git_commit": commit,
-           "data_sha256": inp.sha256(), "last_close_date": str(day.date()),
-           "last_close": float(inp.prices["Close"].iloc[-1])}
+    ctx = {
+        "forecast_date": str(day.date()),
+        "created_utc": _now_utc(),
+        "coin": inp.coin,
+        "git_commit": commit,
+        "data_sha256": inp.sha256(),
+        "last_close_date": str(day.date()),
+        "last_close": float(inp.prices["Close"].iloc[-1]),
+    }
     return [{**ctx, **r} for r in rows]
 
 
@@ -539,35 +744,58 @@ def _init_worker(inputs, params):
 
 def _worker_classical(coin: str, day) -> list[dict]:
     w = _WORKER
-    return classical_rows(w["inputs"][coin].until(day), w["forecasters"], pd.Timestamp(day), w["params"])
+    return classical_rows(
+        w["inputs"][coin].until(day), w["forecasters"], pd.Timestamp(day), w["params"]
+    )
 
 
 def _pool(inputs, params):
-    "Processes for the classical fits (`track.workers` > 1 and more than one coin), else None: in this process."
+    """Processes for the classical fits (`track.workers` > 1 and more than one coin), else None:
+    in this process."""
     n = min(int(params["track"]["workers"]), len(inputs))
-    if n <= 1: return None
+    if n <= 1:
+        return None
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
-    return ProcessPoolExecutor(n, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                               initargs=(dict(inputs), dict(params)))
+
+    return ProcessPoolExecutor(
+        n,
+        mp_context=mp.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(dict(inputs), dict(params)),
+    )
 
 
-def compute_run(as_of, inputs: Mapping[str, CoinInputs], forecasters, models: Mapping, params: Mapping,
-                mode: str, con=None, commit: str | None = None, pool=None) -> Run:
-    """Everything a run appends (forecasts of every coin, outcomes now known), computed before any write;
-    the classical fits in `pool`'s processes when one is given (the same functions, the same numbers)."""
+def compute_run(
+    as_of,
+    inputs: Mapping[str, CoinInputs],
+    forecasters,
+    models: Mapping,
+    params: Mapping,
+    mode: str,
+    con=None,
+    commit: str | None = None,
+    pool=None,
+) -> Run:
+    """Everything a run appends (forecasts of every coin, outcomes now known), computed before any
+    write; the classical fits in `pool`'s processes when one is given (the same functions, the
+    same numbers)."""
     day, commit = pd.Timestamp(as_of), commit or git_commit()
     jobs = {c: pool.submit(_worker_classical, c, day) for c in inputs} if pool is not None else {}
     rows = []
     for c, inp in inputs.items():
         classical = jobs[c].result() if jobs else None
-        rows += coin_rows(inp.until(day), day, forecasters, models.get(c), params, commit, classical)
+        rows += coin_rows(
+            inp.until(day), day, forecasters, models.get(c), params, commit, classical
+        )
     return Run(day, mode, commit, rows, outcome_rows(con, inputs, day))
 
 
-def track_day(as_of, inputs, forecasters, models, params, path, mode: str, con=None, commit=None,
-              pool=None) -> dict:
-    "One daily run as of the close of `as_of`: compute, then append in one transaction (a logged day: a no-op)."
+def track_day(
+    as_of, inputs, forecasters, models, params, path, mode: str, con=None, commit=None, pool=None
+) -> dict:
+    """One daily run as of the close of `as_of`: compute, then append in one transaction (a logged
+    day: a no-op)."""
     day, path = pd.Timestamp(as_of), Path(path)
     done = logged_run(con, day) if con is not None else None
     if done is not None:
@@ -576,20 +804,29 @@ def track_day(as_of, inputs, forecasters, models, params, path, mode: str, con=N
         check_order(prev, day, mode, path)
     run = compute_run(day, inputs, forecasters, models, params, mode, con, commit, pool)
     run_id = append_run(path, run, con)
-    return {"day": str(day.date()), "status": "written" if run_id else "noop", "run_id": run_id,
-            "forecasts": len(run.forecasts), "outcomes": len(run.outcomes)}
+    return {
+        "day": str(day.date()),
+        "status": "written" if run_id else "noop",
+        "run_id": run_id,
+        "forecasts": len(run.forecasts),
+        "outcomes": len(run.outcomes),
+    }
 
 # %% ../nbs/17_track.ipynb #34622a23
 def _one_line(e: BaseException) -> str:
     return " ".join(f"{type(e).__name__}: {e}".split())[:400]
 
 
-def live_inputs(coins: Sequence[str], params: Mapping, as_of, sentiment: bool = False) -> dict[str, CoinInputs]:
-    """Merge the live daily prices (and hourly bars, Fear & Greed where used) into data/raw/, then read
-    them back up to the close of `as_of` (today's forming bar is not a close)."""
+def live_inputs(
+    coins: Sequence[str], params: Mapping, as_of, sentiment: bool = False
+) -> dict[str, CoinInputs]:
+    """Merge the live daily prices (and hourly bars, Fear & Greed where used) into data/raw/, then
+    read them back up to the close of `as_of` (today's forming bar is not a close)."""
     from cryptovol import data as D
+
     live = D.live_params(dict(params))
-    for c in coins: D.cache_prices(c, live)
+    for c in coins:
+        D.cache_prices(c, live)
     fng = None
     if sentiment:
         D.cache_fear_greed(live)
@@ -600,6 +837,7 @@ def live_inputs(coins: Sequence[str], params: Mapping, as_of, sentiment: bool = 
         if needs_measures(params):
             from cryptovol import intraday as I
             from cryptovol.realized import realized_measures
+
             I.cache_hourly(c, live, source="live")
             m = realized_measures(I.read_cached_hourly(c))
         out[c] = CoinInputs(c, D.read_cached_prices(c, dict(params)), m, fng).until(as_of)
@@ -608,13 +846,19 @@ def live_inputs(coins: Sequence[str], params: Mapping, as_of, sentiment: bool = 
 
 def _state(con, path: Path) -> str:
     prev = last_run(con) if con is not None else None
-    return f"{path} is unchanged" + (f" (last run {prev['run_date']})" if prev else " (not created)")
+    return f"{path} is unchanged" + (
+        f" (last run {prev['run_date']})" if prev else " (not created)"
+    )
 
 
-def run_live(params: Mapping | None = None, path: str | Path | None = None, today=None,
-             models: Mapping | None = None) -> dict:
-    """The daily job: verify the log, refresh live data, forecast every coin as of yesterday's close (UTC)
-    and append; any failure leaves the log as it was and raises TrackRunError in one line."""
+def run_live(
+    params: Mapping | None = None,
+    path: str | Path | None = None,
+    today=None,
+    models: Mapping | None = None,
+) -> dict:
+    """The daily job: verify the log, refresh live data, forecast every coin as of yesterday's close
+    (UTC) and append; any failure leaves the log as it was and raises TrackRunError in one line."""
     p, path = params if params is not None else get_params(), Path(path) if path else log_path()
     today = pd.Timestamp(today or pd.Timestamp.now(tz="UTC").tz_localize(None)).normalize()
     as_of = today - pd.Timedelta(days=1)
@@ -631,73 +875,121 @@ def run_live(params: Mapping | None = None, path: str | Path | None = None, toda
         except TrackLogError:
             raise
         except (CryptovolError, OSError, ValueError, KeyError, sqlite3.Error) as e:
-            raise TrackRunError(f"no forecasts logged for {as_of.date()}, {_state(con, path)}: {_one_line(e)}") from e
+            raise TrackRunError(
+                f"no forecasts logged for {as_of.date()}, {_state(con, path)}: {_one_line(e)}"
+            ) from e
     finally:
-        if con is not None: con.close()
+        if con is not None:
+            con.close()
 
 # %% ../nbs/17_track.ipynb #eced3af1
 def parse_replay_range(text: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     "'2024-06-01:2024-12-07' as (start, end); ValueError naming the form expected."
     m = re.fullmatch(r"\s*(\d{4}-\d\d-\d\d)\s*:\s*(\d{4}-\d\d-\d\d)\s*", text or "")
     if not m:
-        raise ValueError(f"--replay {text!r}: expected START:END as two dates, e.g. 2024-06-01:2024-12-07")
-    try: start, end = pd.Timestamp(m.group(1)), pd.Timestamp(m.group(2))
-    except ValueError: raise ValueError(f"--replay {text!r}: {m.group(1)} or {m.group(2)} is not a calendar date") from None
-    if start > end: raise ValueError(f"--replay {text!r}: START {start.date()} is after END {end.date()}")
+        raise ValueError(
+            f"--replay {text!r}: expected START:END as two dates, e.g. 2024-06-01:2024-12-07"
+        )
+    try:
+        start, end = pd.Timestamp(m.group(1)), pd.Timestamp(m.group(2))
+    except ValueError:
+        raise ValueError(
+            f"--replay {text!r}: {m.group(1)} or {m.group(2)} is not a calendar date"
+        ) from None
+    if start > end:
+        raise ValueError(f"--replay {text!r}: START {start.date()} is after END {end.date()}")
     return start, end
 
 
-MIN_HISTORY_DAYS = 400  # days of prices before a replay's first day (HAR's 30-day window, GARCH's fit, the spreads)
+# days of prices before a replay's first day (HAR's 30-day window, GARCH's fit, the spreads)
+MIN_HISTORY_DAYS = 400
 
 
 def check_replay_range(start, end, coins: Sequence[str], params: Mapping) -> None:
-    "The replay's days must lie in every coin's mirror prices, after MIN_HISTORY_DAYS of history; ValueError naming them."
+    """The replay's days must lie in every coin's mirror prices, after MIN_HISTORY_DAYS of history;
+    ValueError naming them."""
     from cryptovol.data import load_prices
+
     for c in coins:
         idx = load_prices(c, source="mirror", params=dict(params)).index
         first_ok = idx[0] + pd.Timedelta(days=MIN_HISTORY_DAYS)
         if end > idx[-1] or start < first_ok:
-            raise ValueError(f"--replay {start.date()}:{end.date()}: {c}'s mirror prices run {idx[0].date()}.."
-                             f"{idx[-1].date()}; replay days from {first_ok.date()} to {idx[-1].date()}")
+            raise ValueError(
+                f"--replay {start.date()}:{end.date()}: {c}'s mirror prices run {idx[0].date()}.."
+                f"{idx[-1].date()}; replay days from {first_ok.date()} to {idx[-1].date()}"
+            )
 
 
-def replay(start, end, params: Mapping | None = None, path: str | Path | None = None,
-           inputs: Mapping[str, CoinInputs] | None = None, models: Mapping | None = None,
-           progress: bool = True) -> dict:
-    """Run the daily job as of each day from `start` to `end`, all data cut at that day's close (the offline
-    mirror): forecasts, then the outcomes known that day, one transaction per day, into the replay log."""
+def replay(
+    start,
+    end,
+    params: Mapping | None = None,
+    path: str | Path | None = None,
+    inputs: Mapping[str, CoinInputs] | None = None,
+    models: Mapping | None = None,
+    progress: bool = True,
+) -> dict:
+    """Run the daily job as of each day from `start` to `end`, all data cut at that day's close (the
+    offline mirror): forecasts, then the outcomes known that day, one transaction per day, into
+    the replay log."""
     import time
     from tqdm import tqdm
-    p, path = params if params is not None else get_params(), Path(path) if path else log_path(replay=True)
+
+    p, path = (
+        params if params is not None else get_params(),
+        Path(path) if path else log_path(replay=True),
+    )
     t0, days = time.time(), pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq="D")
     models = load_models(p["symbols"], p) if models is None else models
-    inputs = inputs or mirror_inputs(p["symbols"], p, fng=bool(models) and p["features"]["sentiment"])
+    inputs = inputs or mirror_inputs(
+        p["symbols"], p, fng=bool(models) and p["features"]["sentiment"]
+    )
     for c, m in models.items():
-        if hasattr(m, "prepare"): m.prepare(inputs[c], days, int(p["predict"]["forecast_days"]))
+        if hasattr(m, "prepare"):
+            m.prepare(inputs[c], days, int(p["predict"]["forecast_days"]))
     forecasters, commit = track_forecasters(p), git_commit()
     con, out, pool = (open_log(path) if path.is_file() else None), [], _pool(inputs, p)
     try:
         for day in tqdm(days, desc="replay", unit="day", disable=not progress):
-            out.append(track_day(day, inputs, forecasters, models, p, path, "replay", con, commit, pool))
-            if con is None and path.is_file(): con = open_log(path)
+            out.append(
+                track_day(day, inputs, forecasters, models, p, path, "replay", con, commit, pool)
+            )
+            if con is None and path.is_file():
+                con = open_log(path)
     finally:
-        if con is not None: con.close()
-        if pool is not None: pool.shutdown()
+        if con is not None:
+            con.close()
+        if pool is not None:
+            pool.shutdown()
     written = [r for r in out if r["status"] == "written"]
-    return {"days": len(out), "written": len(written), "noop": len(out) - len(written),
-            "forecasts": sum(r["forecasts"] for r in written), "outcomes": sum(r["outcomes"] for r in written),
-            "seconds": time.time() - t0, "path": str(path)}
+    return {
+        "days": len(out),
+        "written": len(written),
+        "noop": len(out) - len(written),
+        "forecasts": sum(r["forecasts"] for r in written),
+        "outcomes": sum(r["outcomes"] for r in written),
+        "seconds": time.time() - t0,
+        "path": str(path),
+    }
 
 # %% ../nbs/17_track.ipynb #ffc3758c
-def log(path: str | Path | None = None, coin: str | None = None, forecaster: str | None = None,
-        replay: bool = False) -> pd.DataFrame:
-    """The forecast log as a frame (verified first): one row per forecast, with its outcome (`realized`,
-    `outcome_date`; NaN until it matures). Default: the live log; `replay=True`: the replay's."""
+def log(
+    path: str | Path | None = None,
+    coin: str | None = None,
+    forecaster: str | None = None,
+    replay: bool = False,
+) -> pd.DataFrame:
+    """The forecast log as a frame (verified first): one row per forecast, with its outcome
+    (`realized`, `outcome_date`; NaN until it matures). Default: the live log; `replay=True`: the
+    replay's."""
     path = Path(path) if path is not None else log_path(replay)
     con = open_log(path)
     try:
-        q = ("SELECT f.*, o.outcome_date, o.realized FROM forecasts f LEFT JOIN outcomes o "
-             "ON o.forecast_id = f.id WHERE (? IS NULL OR f.coin = ?) AND (? IS NULL OR f.forecaster = ?) ORDER BY f.id")
+        q = (
+            "SELECT f.*, o.outcome_date, o.realized FROM forecasts f LEFT JOIN outcomes o ON "
+            "o.forecast_id = f.id WHERE (? IS NULL OR f.coin = ?) AND (? IS NULL OR f.forecaster = "
+            "?) ORDER BY f.id"
+        )
         df = pd.read_sql_query(q, con, params=[coin, coin, forecaster, forecaster])
     finally:
         con.close()
@@ -708,9 +1000,11 @@ def log(path: str | Path | None = None, coin: str | None = None, forecaster: str
 
 # %% ../nbs/17_track.ipynb #3065589c
 def scored(frame: pd.DataFrame) -> pd.DataFrame:
-    """The matured forecasts of a `log()` frame with their losses: QLIKE on the point sqrt(E[sigma^2]),
-    squared error on E[sigma], and whether the outcome fell inside the 80% and 95% bands (NaN: no band)."""
+    """The matured forecasts of a `log()` frame with their losses: QLIKE on the point
+    sqrt(E[sigma^2]), squared error on E[sigma], and whether the outcome fell inside the 80% and
+    95% bands (NaN: no band)."""
     from cryptovol.evaluate import qlike_loss
+
     m = frame[frame["realized"].notna()].copy()
     m["qlike"] = qlike_loss(m["realized"].to_numpy(), m["point"].to_numpy()) if len(m) else []
     m["se"] = (m["mean_vol"] - m["realized"]) ** 2
@@ -723,34 +1017,64 @@ def scored(frame: pd.DataFrame) -> pd.DataFrame:
 def _dm_vs(m: pd.DataFrame, coin: str, name: str, h: int, bench: str, min_days: int) -> dict:
     "Diebold-Mariano (QLIKE, HLN) of `name` against `bench` on their common matured dates."
     from cryptovol.evaluate import diebold_mariano
+
     sel = m[(m.coin == coin) & (m.horizon == h)]
     a = sel[sel.forecaster == name].set_index("forecast_date")["qlike"]
     b = sel[sel.forecaster == bench].set_index("forecast_date")["qlike"]
     both = a.index.intersection(b.index)
-    if name == bench or len(both) < max(min_days, h + 2): return {"dm_days": len(both)}
+    if name == bench or len(both) < max(min_days, h + 2):
+        return {"dm_days": len(both)}
     stat, pv = diebold_mariano(a[both].to_numpy(), b[both].to_numpy(), h=h)
     return {"dm_days": len(both), "dm_stat": stat, "dm_p": pv}
 
 
 def scores(frame: pd.DataFrame, min_dm_days: int | None = None, bench: str = "har") -> pd.DataFrame:
-    """Each forecaster's live record per coin and horizon: forecasts, matured, mean QLIKE and squared error,
-    80%/95% coverage, and the Diebold-Mariano test against `bench` once `min_dm_days` days matured."""
+    """Each forecaster's live record per coin and horizon: forecasts, matured, mean QLIKE and
+    squared error, 80%/95% coverage, and the Diebold-Mariano test against `bench` once
+    `min_dm_days` days matured."""
     min_dm = int(min_dm_days if min_dm_days is not None else get_params()["track"]["min_dm_days"])
     m, rows = scored(frame), []
     for (coin, name, h), g in frame.groupby(["coin", "forecaster", "horizon"], sort=True):
         s = m[(m.coin == coin) & (m.forecaster == name) & (m.horizon == h)]
-        rows.append({"coin": coin, "forecaster": name, "horizon": int(h), "forecasts": len(g), "matured": len(s),
-                     "qlike": s["qlike"].mean(), "se": s["se"].mean(), "cov80": s["in80"].mean(),
-                     "cov95": s["in95"].mean(), "last_forecast": g["forecast_date"].max(),
-                     **_dm_vs(m, coin, name, int(h), bench, min_dm)})
-    cols = ["coin", "forecaster", "horizon", "forecasts", "matured", "qlike", "se", "cov80", "cov95",
-            "last_forecast", "dm_days", "dm_stat", "dm_p"]
+        rows.append(
+            {
+                "coin": coin,
+                "forecaster": name,
+                "horizon": int(h),
+                "forecasts": len(g),
+                "matured": len(s),
+                "qlike": s["qlike"].mean(),
+                "se": s["se"].mean(),
+                "cov80": s["in80"].mean(),
+                "cov95": s["in95"].mean(),
+                "last_forecast": g["forecast_date"].max(),
+                **_dm_vs(m, coin, name, int(h), bench, min_dm),
+            }
+        )
+    cols = [
+        "coin",
+        "forecaster",
+        "horizon",
+        "forecasts",
+        "matured",
+        "qlike",
+        "se",
+        "cov80",
+        "cov95",
+        "last_forecast",
+        "dm_days",
+        "dm_stat",
+        "dm_p",
+    ]
     return pd.DataFrame(rows).reindex(columns=cols)
 
 # %% ../nbs/17_track.ipynb #eca2bec2
-PAGE_CSS = """body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:84rem;margin:1.5rem auto;
-padding:0 1rem;line-height:1.45;color:#222}h2{margin-top:2.2rem;border-bottom:1px solid #ddd}.note{color:#555;font-size:.92rem}
-table{border-collapse:collapse;font-size:.88rem;margin:.6rem 0}td,th{border:1px solid #ddd;padding:.2rem .5rem;text-align:right}
+PAGE_CSS = """body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;\
+max-width:84rem;margin:1.5rem auto;
+padding:0 1rem;line-height:1.45;color:#222}h2{margin-top:2.2rem;border-bottom:1px solid #ddd}\
+.note{color:#555;font-size:.92rem}
+table{border-collapse:collapse;font-size:.88rem;margin:.6rem 0}td,th{border:1px solid #ddd;\
+padding:.2rem .5rem;text-align:right}
 th{background:#f4f4f4}.banner{background:#fff4d6;border:1px solid #e0c060;padding:.5rem .8rem}"""
 MODEL_COLOR, HAR_COLOR = "#1f5fa8", "#d1495b"
 
@@ -758,118 +1082,213 @@ MODEL_COLOR, HAR_COLOR = "#1f5fa8", "#d1495b"
 def _pair(m: pd.DataFrame, coin: str, h: int, names=("model", "har")) -> dict:
     "The scored rows of each of `names` for `coin` at horizon `h`, by forecast date."
     sel = m[(m.coin == coin) & (m.horizon == h)]
-    return {n: sel[sel.forecaster == n].set_index("forecast_date").sort_index() for n in names
-            if (sel.forecaster == n).any()}
+    return {
+        n: sel[sel.forecaster == n].set_index("forecast_date").sort_index()
+        for n in names
+        if (sel.forecaster == n).any()
+    }
 
 
 def forecast_figure(frame: pd.DataFrame, coin: str, h: int):
     "Forecasts (model and HAR) with their 80%/95% bands against the realized vol, by forecast date."
     import plotly.graph_objects as go
+
     fig, sel = go.Figure(), frame[(frame.coin == coin) & (frame.horizon == h)]
     for name, color in (("model", MODEL_COLOR), ("har", HAR_COLOR)):
         g = sel[sel.forecaster == name].sort_values("forecast_date")
-        if g.empty: continue
+        if g.empty:
+            continue
         for lv, op in ((95, 0.10), (80, 0.18)):
             if g[f"lo{lv}"].notna().any():
                 x = list(g.forecast_date) + list(g.forecast_date[::-1])
-                fig.add_scatter(x=x, y=list(g[f"hi{lv}"]) + list(g[f"lo{lv}"][::-1]), fill="toself", opacity=op,
-                                line_width=0, fillcolor=color, name=f"{name} {lv}%", hoverinfo="skip")
+                fig.add_scatter(
+                    x=x,
+                    y=list(g[f"hi{lv}"]) + list(g[f"lo{lv}"][::-1]),
+                    fill="toself",
+                    opacity=op,
+                    line_width=0,
+                    fillcolor=color,
+                    name=f"{name} {lv}%",
+                    hoverinfo="skip",
+                )
         fig.add_scatter(x=g.forecast_date, y=g.point, name=f"{name} forecast", line_color=color)
     out = sel.drop_duplicates("forecast_date").sort_values("forecast_date")
-    fig.add_scatter(x=out.forecast_date, y=out.realized, mode="markers", name="realized", marker=dict(color="#222", size=5))
-    fig.update_layout(yaxis_title=f"annualised {h}-day vol", xaxis_title="forecast date (close it starts from)",
-                      margin=dict(l=60, r=20, t=30, b=40), plot_bgcolor="white", legend=dict(orientation="h", y=1.12))
+    fig.add_scatter(
+        x=out.forecast_date,
+        y=out.realized,
+        mode="markers",
+        name="realized",
+        marker=dict(color="#222", size=5),
+    )
+    fig.update_layout(
+        yaxis_title=f"annualised {h}-day vol",
+        xaxis_title="forecast date (close it starts from)",
+        margin=dict(l=60, r=20, t=30, b=40),
+        plot_bgcolor="white",
+        legend=dict(orientation="h", y=1.12),
+    )
     return fig
 
 
 def cumulative_figure(m: pd.DataFrame, coin: str, h: int):
-    "Cumulative QLIKE of the model and HAR over their common matured forecast dates (lower is better)."
+    """Cumulative QLIKE of the model and HAR over their common matured forecast dates (lower is
+    better)."""
     import plotly.graph_objects as go
+
     fig, p = go.Figure(), _pair(m, coin, h)
-    common = p["model"].index.intersection(p["har"].index) if len(p) == 2 else next(iter(p.values())).index if p else []
+    common = (
+        p["model"].index.intersection(p["har"].index)
+        if len(p) == 2
+        else next(iter(p.values())).index
+        if p
+        else []
+    )
     for name, color in (("model", MODEL_COLOR), ("har", HAR_COLOR)):
-        if name in p: fig.add_scatter(x=common, y=p[name].qlike.reindex(common).cumsum(), name=name, line_color=color)
-    fig.update_layout(yaxis_title="cumulative QLIKE", margin=dict(l=60, r=20, t=30, b=40), plot_bgcolor="white")
+        if name in p:
+            fig.add_scatter(
+                x=common, y=p[name].qlike.reindex(common).cumsum(), name=name, line_color=color
+            )
+    fig.update_layout(
+        yaxis_title="cumulative QLIKE", margin=dict(l=60, r=20, t=30, b=40), plot_bgcolor="white"
+    )
     return fig
 
 
 def coverage_figure(m: pd.DataFrame, coin: str, h: int, window: int = 30):
     "Rolling share of outcomes inside the 80% and 95% bands (model and HAR), against 0.80 and 0.95."
     import plotly.graph_objects as go
+
     fig = go.Figure()
     for name, color in (("model", MODEL_COLOR), ("har", HAR_COLOR)):
         g = _pair(m, coin, h).get(name)
-        if g is None: continue
+        if g is None:
+            continue
         for lv, dash in ((80, "solid"), (95, "dot")):
             if g[f"in{lv}"].notna().any():
                 roll = g[f"in{lv}"].rolling(window, min_periods=max(5, window // 3)).mean()
-                fig.add_scatter(x=g.index, y=roll, name=f"{name} {lv}%", line=dict(color=color, dash=dash))
-    for lv in (0.8, 0.95): fig.add_hline(y=lv, line_color="#888", line_width=1)
-    fig.update_layout(yaxis_title=f"coverage, last {window} matured", yaxis_range=[0, 1.02],
-                      margin=dict(l=60, r=20, t=30, b=40), plot_bgcolor="white")
+                fig.add_scatter(
+                    x=g.index, y=roll, name=f"{name} {lv}%", line=dict(color=color, dash=dash)
+                )
+    for lv in (0.8, 0.95):
+        fig.add_hline(y=lv, line_color="#888", line_width=1)
+    fig.update_layout(
+        yaxis_title=f"coverage, last {window} matured",
+        yaxis_range=[0, 1.02],
+        margin=dict(l=60, r=20, t=30, b=40),
+        plot_bgcolor="white",
+    )
     return fig
 
 # %% ../nbs/17_track.ipynb #e202c5a8
 def _fmt_table(df: pd.DataFrame) -> str:
     import html
+
     def cell(v):
-        if isinstance(v, float): return "" if not np.isfinite(v) else f"{v:.3f}" if abs(v) < 1000 else f"{v:,.0f}"
-        if isinstance(v, pd.Timestamp): return str(v.date())
+        if isinstance(v, float):
+            return "" if not np.isfinite(v) else f"{v:.3f}" if abs(v) < 1000 else f"{v:,.0f}"
+        if isinstance(v, pd.Timestamp):
+            return str(v.date())
         return html.escape(str(v))
+
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r) + "</tr>" for r in df.itertuples(index=False))
+    body = "".join(
+        "<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r) + "</tr>"
+        for r in df.itertuples(index=False)
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _last_forecasts(frame: pd.DataFrame, coin: str, h: int, today: pd.Timestamp) -> pd.DataFrame:
     "Each forecaster's latest forecast of `coin` at horizon h, with its age in days."
-    g = frame[(frame.coin == coin) & (frame.horizon == h)].sort_values("forecast_date").groupby("forecaster").tail(1)
-    return pd.DataFrame({"forecaster": g.forecaster, "forecast date": g.forecast_date, "point": g.point,
-                         "lo80": g.lo80, "hi80": g.hi80, "age (days)": (today - g.forecast_date).dt.days,
-                         "created (UTC)": g.created_utc.dt.strftime("%Y-%m-%d %H:%M")})
+    g = (
+        frame[(frame.coin == coin) & (frame.horizon == h)]
+        .sort_values("forecast_date")
+        .groupby("forecaster")
+        .tail(1)
+    )
+    return pd.DataFrame(
+        {
+            "forecaster": g.forecaster,
+            "forecast date": g.forecast_date,
+            "point": g.point,
+            "lo80": g.lo80,
+            "hi80": g.hi80,
+            "age (days)": (today - g.forecast_date).dt.days,
+            "created (UTC)": g.created_utc.dt.strftime("%Y-%m-%d %H:%M"),
+        }
+    )
 
 
 def _coin_section(frame, m, sc, coin: str, h: int, window: int, today) -> str:
     from cryptovol.report import _plot_div
     import html
+
     s = sc[(sc.coin == coin) & (sc.horizon == h)].drop(columns=["coin"])
     have = set(frame[frame.coin == coin].forecaster)
-    note = "" if "model" in have else "<p class='note'>No forecasts of the shipped model in this log (none was trained: <code>make run</code>).</p>"
-    return (f"<h2 id='coin-{html.escape(coin)}'>{html.escape(coin)}</h2>{note}"
-            f"<h3>Last forecast</h3>{_fmt_table(_last_forecasts(frame, coin, h, today))}"
-            f"<h3>Forecasts and outcomes ({h}-day vol)</h3>{_plot_div(forecast_figure(frame, coin, h), 420)}"
-            f"<h3>Cumulative QLIKE, model against HAR</h3>{_plot_div(cumulative_figure(m, coin, h), 320)}"
-            f"<h3>Rolling coverage</h3>{_plot_div(coverage_figure(m, coin, h, window), 320)}"
-            f"<h3>Live record ({h}-day horizon)</h3>{_fmt_table(s)}")
+    note = (
+        ""
+        if "model" in have
+        else (
+            "<p class='note'>No forecasts of the shipped model in this log (none was trained: "
+            "<code>make run</code>).</p>"
+        )
+    )
+    return (
+        f"<h2 id='coin-{html.escape(coin)}'>{html.escape(coin)}</h2>{note}<h3>Last "
+        f"forecast</h3>{_fmt_table(_last_forecasts(frame, coin, h, today))}<h3>Forecasts and "
+        f"outcomes ({h}-day "
+        f"vol)</h3>{_plot_div(forecast_figure(frame, coin, h), 420)}<h3>Cumulative QLIKE, model "
+        f"against HAR</h3>{_plot_div(cumulative_figure(m, coin, h), 320)}<h3>Rolling "
+        f"coverage</h3>{_plot_div(coverage_figure(m, coin, h, window), 320)}<h3>Live record "
+        f"({h}-day horizon)</h3>{_fmt_table(s)}"
+    )
 
 
-def dashboard(path: str | Path | None = None, out: str | Path | None = None, params: Mapping | None = None,
-              today=None) -> Path:
-    """Write the "Live track record" page (default reports/track.html) from the log at `path`: self-contained
-    (plotly.js inline, no network), per coin the forecasts against outcomes, cumulative QLIKE, coverage, the
-    last forecast and its age, and the scores."""
+def dashboard(
+    path: str | Path | None = None,
+    out: str | Path | None = None,
+    params: Mapping | None = None,
+    today=None,
+) -> Path:
+    """Write the "Live track record" page (default reports/track.html) from the log at `path`:
+    self-contained (plotly.js inline, no network), per coin the forecasts against outcomes,
+    cumulative QLIKE, coverage, the last forecast and its age, and the scores."""
     import html
     import plotly.offline
+
     p = params if params is not None else get_params()
     path = Path(path) if path is not None else log_path()
     frame, h, window = log(path), int(p["target"]["horizon"]), int(p["track"]["coverage_window"])
     today = pd.Timestamp(today or pd.Timestamp.now(tz="UTC").tz_localize(None)).normalize()
     m, sc = scored(frame), scores(frame, p["track"]["min_dm_days"])
     modes = sorted(set(frame["mode"]))
-    banner = ("<p class='banner'>A <b>replay</b>: each day's job run on the offline mirror cut at that day's close "
-              "(a demonstration, not a live record).</p>" if "replay" in modes else "")
+    banner = (
+        "<p class='banner'>A <b>replay</b>: each day's job run on the offline mirror cut at that "
+        "day's close (a demonstration, not a live record).</p>"
+        if "replay" in modes
+        else ""
+    )
     coins = sorted(set(frame.coin))
-    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" \
+content="width=device-width, initial-scale=1">
 <title>cryptovol: live track record</title><style>{PAGE_CSS}</style>
 <script type="text/javascript">{plotly.offline.get_plotlyjs()}</script></head><body>
 <h1>Live track record</h1>{banner}
-<p class="note">Forecasts written to <code>{html.escape(str(path.name))}</code> before their outcomes were known
-({len(frame)} forecasts, {int(frame.realized.notna().sum())} matured, {frame.forecast_date.min().date() if len(frame) else '-'} to
-{frame.forecast_date.max().date() if len(frame) else '-'}), scored as the outcomes arrive: the realised close-to-close vol of the next
+<p class="note">Forecasts written to <code>{html.escape(str(path.name))}</code> before their \
+outcomes were known
+({len(frame)} forecasts, {int(frame.realized.notna().sum())} matured, \
+{frame.forecast_date.min().date() if len(frame) else "-"} to
+{frame.forecast_date.max().date() if len(frame) else "-"}), scored as the outcomes arrive: the \
+realised close-to-close vol of the next
 {h} days. QLIKE on sqrt(E[σ²]), squared error on E[σ]; Diebold–Mariano (QLIKE, HLN) against HAR once
-{p['track']['min_dm_days']} days matured. Page built {today.date()}. Coins: {', '.join(f'<a href="#coin-{c}">{html.escape(c)}</a>' for c in coins)}.</p>
-{''.join(_coin_section(frame, m, sc, c, h, window, today) for c in coins) or '<p>The log is empty.</p>'}
+{p["track"]["min_dm_days"]} days matured. Page built {today.date()}. Coins: \
+{", ".join(f'<a href="#coin-{c}">{html.escape(c)}</a>' for c in coins)}.</p>
+{
+        "".join(_coin_section(frame, m, sc, c, h, window, today) for c in coins)
+        or ("<p>The log is empty.</p>")
+    }
 </body></html>"""
     out = Path(out) if out is not None else project_root() / "reports" / "track.html"
-    with atomic_path(out) as tmp: tmp.write_text(page, encoding="utf-8")
+    with atomic_path(out) as tmp:
+        tmp.write_text(page, encoding="utf-8")
     return out
