@@ -90,7 +90,10 @@ FORMATTED := \
 	benchmarks/select_global.py \
 	benchmarks/select_model.py \
 	benchmarks/sweep.py \
-	docs/build_docs.py
+	docs/build_docs.py \
+	docs/run_notebooks.py \
+	benchmarks/rvnet_residual.py \
+	benchmarks/speed.py
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check $(FORMATTED)

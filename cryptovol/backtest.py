@@ -26,10 +26,10 @@ __all__ = ['log', 'GLOBAL_COLUMNS', 'INTERVAL_COLUMNS', 'LOWER_IS_BETTER', 'SHIP
            'plan_folds', 'fold_params', 'restrict_test', 'fold_dataset', 'check_fold_dates', 'join_folds',
            'fold_classical', 'anchor_forecast', 'fold_network', 'global_fold_forecasts', 'join_global_forecasts',
            'run_fold', 'model_confidence_set', 'forecasters_of', 'interval_coverage', 'network_names', 'score_record',
-           'backtest_dir', 'models_dir', 'FoldJob', 'run_fold_job', 'plan_jobs', 'score_coin', 'backtest_coins',
-           'backtest', 'load_backtest', 'panel_choice', 'validation_pick', 'mean_ranks', 'own_anchor', 'coin_row',
-           'network_row', 'realized_row', 'backtest_summary', 'summary_markdown', 'realized_lines', 'panel_lines',
-           'pick_lines', 'network_lines']
+           'backtest_dir', 'models_dir', 'FoldJob', 'JobResult', 'run_fold_job', 'global_plan', 'plan_jobs',
+           'score_coin', 'backtest_coins', 'backtest', 'load_backtest', 'panel_choice', 'validation_pick', 'mean_ranks',
+           'own_anchor', 'coin_row', 'network_row', 'realized_row', 'backtest_summary', 'summary_markdown',
+           'realized_lines', 'panel_lines', 'pick_lines', 'network_lines']
 
 # %% ../nbs/10_backtest.ipynb #5606e76a
 @dataclass(frozen=True)
@@ -171,27 +171,24 @@ def fold_network(symbol: str, ds, params: dict, out: Path, init_from: Path | Non
 GLOBAL_COLUMNS = ("model", "model_mean_vol", "lo80", "hi80", "lo95", "hi95", "anchor_global")   # what the global model adds to a fold's record
 INTERVAL_COLUMNS = ("lo80", "hi80", "lo95", "hi95")
 
-def global_fold_forecasts(symbol: str, fold, source: str | Path | None = None) -> pd.DataFrame:
-    "The global model's forecasts of `symbol` on one fold's dates (indexed by date), read from `backtest_global`'s predictions.csv."
-    f = Path(source) if source is not None else project_root()/"models"/"backtest"/"global"/"predictions.csv"
-    if not f.is_file(): raise DataError(f"{f} is missing: run `cryptovol backtest --global_models` (or `dvc repro backtest_global`) first")
-    pred = pd.read_csv(f, parse_dates=["date"])
-    rows = pred[(pred["coin"] == symbol) & (pred["fold"] == fold.k)].set_index("date").sort_index()
-    if rows.empty: raise DataError(f"{f} has no forecasts of {symbol} in fold {fold.k}; re-run `cryptovol backtest --global_models`")
-    return rows.drop(columns=["coin", "fold"])
+def global_fold_forecasts(symbol: str, fold, rows: pd.DataFrame) -> pd.DataFrame:
+    "The global model's forecasts of `symbol` on one fold's dates (indexed by date), from the fold's rows (`fit_global_fold`)."
+    mine = rows[(rows["coin"] == symbol) & (rows["fold"] == fold.k)].set_index("date").sort_index()
+    if mine.empty: raise DataError(f"the global model of fold {fold.k} forecasts no date of {symbol}; is {symbol} in `universe`?")
+    return mine.drop(columns=["coin", "fold"])
 
-def join_global_forecasts(pred: pd.DataFrame, symbol: str, fold: Fold, source=None) -> tuple[pd.DataFrame, dict]:
-    "Add the global model's forecasts of this fold (`cryptovol.globalnet.backtest_global`) to `pred`; every test date must have one."
-    g = global_fold_forecasts(symbol, fold, source).reindex(pred.index)
+def join_global_forecasts(pred: pd.DataFrame, symbol: str, fold: Fold, rows: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    "Add the global model's forecasts of this fold (`cryptovol.globalnet.fit_global_fold`'s rows) to `pred`; every test date must have one."
+    g = global_fold_forecasts(symbol, fold, rows).reindex(pred.index)
     if g["model"].isna().any():
-        raise DataError(f"{symbol} fold {fold.k}: the global model has no forecast for {int(g['model'].isna().sum())} test dates; "
-                        "re-run `cryptovol backtest --global_models` with the current params.yaml")
+        raise DataError(f"{symbol} fold {fold.k}: the global model has no forecast for {int(g['model'].isna().sum())} test dates "
+                        "(its folds come from the reported coins' common dates; check backtest.start and the data's end)")
     out = pred.copy()
     for c in GLOBAL_COLUMNS: out[c] = g[c].to_numpy(dtype="float64")
     return out, {"source": "global model (models/backtest/global)", "point_forecast": "sqrt(E[sigma^2])"}
 
 def run_fold(symbol: str, prices, fng, params: dict, fold: Fold, out: Path | None = None, init_from: Path | None = None,
-             with_model: bool = True) -> tuple[pd.DataFrame, dict]:
+             with_model: bool = True, global_rows: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
     "One fold: the dataset, every forecaster refitted at the origin, their forecasts on the fold's dates, and what was fitted."
     t0 = time.perf_counter()
     ds = fold_dataset(prices, fng, params, fold, symbol)
@@ -200,8 +197,9 @@ def run_fold(symbol: str, prices, fng, params: dict, fold: Fold, out: Path | Non
     pred = pd.DataFrame({"fold": fold.k, "actual": np.asarray(ds.y_test, dtype="float64")}, index=dates)
     info = fold.as_dict() | {"n_test": len(dates), "train_end": str(pd.Timestamp(ds.dates_train[-1]).date()),
                              "val_end": str(pd.Timestamp(ds.dates_val[-1]).date())}
-    if with_model and params["model"]["scope"] == "global":
-        pred, info["network"] = join_global_forecasts(pred, symbol, fold)
+    if with_model and params["model"]["scope"] == "global":   # the fold's global model, fitted in this job (run_fold_job)
+        if global_rows is None: raise ValueError("model.scope global: pass the fold's global forecasts (global_rows)")
+        pred, info["network"] = join_global_forecasts(pred, symbol, fold, global_rows)
     elif with_model:
         pred["model"], info["network"] = fold_network(symbol, ds, params, out, init_from)
     pred["anchor"] = anchor_forecast(ds, params["model"]["anchor_features"])
@@ -283,26 +281,52 @@ class FoldJob:
     with_model: bool
     warm: bool   # start each coin's fold network from its previous fold's
     runs: tuple  # ((symbol, Fold, fold_dir), ...)
+    global_fold: Fold | None = None   # model.scope global: the origin at which this job fits the global model
+    global_dir: Path | None = None    # ... and where its members go (global_dir/fold_k)
 
-def run_fold_job(job: FoldJob) -> list[tuple[pd.DataFrame, dict]]:
-    """`run_fold` for each of the job's runs, in order: a coin's inputs are read once, the pooled fits of an origin are
-    made once for all its coins (rv_net's memo), and a warm start reads the coin's previous fold of this job."""
+@dataclass(frozen=True)
+class JobResult:
+    "What a job gives back: each run's (record, info) in order and, with the global model, its fold rows and fit."
+    runs: list
+    global_rows: pd.DataFrame | None = None
+    global_info: dict | None = None
+
+def run_fold_job(job: FoldJob) -> JobResult:
+    """`run_fold` for each of the job's runs, in order: a coin's inputs are read once, the fits of an origin that pool
+    the coins are made once for all of them (the global model here, rv_net's memo), and a warm start reads the coin's
+    previous fold of this job."""
+    rows = ginfo = None
+    if job.global_fold is not None:
+        from cryptovol.globalnet import fit_global_fold   # TensorFlow: only when a global model is fitted
+        universe = {c: _read_inputs(c, job.params) for c in job.params["universe"]}
+        rows, ginfo = fit_global_fold(job.params, job.global_fold, universe, job.global_dir)
     inputs, prev, out = {}, {}, []
     for symbol, fold, fdir in job.runs:
         if symbol not in inputs: inputs[symbol] = _read_inputs(symbol, job.params)
         init = prev.get(symbol) if job.warm else None
-        out.append(run_fold(symbol, *inputs[symbol], job.params, fold, fdir, init, job.with_model))
+        out.append(run_fold(symbol, *inputs[symbol], job.params, fold, fdir, init, job.with_model, rows))
         if job.with_model: prev[symbol] = fdir/"model.keras"
-    return out
+    return JobResult(out, rows, ginfo)
 
-def plan_jobs(folds: dict, params: dict, with_model: bool, warm: bool, models: dict) -> list[FoldJob]:
-    """The backtest's independent tasks: one per fold (every coin at that origin, so pooled fits are shared) or, when a
-    coin's fold network starts from its previous fold's (warm start of per-coin networks), one per coin."""
+def global_plan(p: dict, out: Path) -> tuple[dict, Path]:
+    "model.scope global: the origins of the global model by fold number, and where its members go (models/backtest/global)."
+    from cryptovol.globalnet import global_folds
+    gdir = ensure_dir(project_root()/"models"/"backtest"/"global" if out == backtest_dir() else out/"models"/"global")
+    return {f.k: f for f in global_folds(p, {c: _read_inputs(c, p) for c in p["symbols"]})}, gdir
+
+def plan_jobs(folds: dict, params: dict, with_model: bool, warm: bool, models: dict, global_folds: dict | None = None,
+              global_dir: Path | None = None) -> list[FoldJob]:
+    """The backtest's independent tasks: one per fold (every coin at that origin, so pooled fits are shared; with the
+    global model, `global_folds[k]` is the origin its job fits it at) or, when a coin's fold network starts from its
+    previous fold's (warm start of per-coin networks), one per coin."""
     chained = warm and with_model and params["model"]["scope"] != "global"
     groups: dict = {}
     for s, fs in folds.items():
         for f in fs: groups.setdefault(s if chained else f.k, []).append((s, f, models[s]/f"fold_{f.k}"))
-    return [FoldJob(params, with_model, warm, tuple(groups[key])) for key in sorted(groups)]
+    if global_folds is not None and (missing := sorted(set(groups) - set(global_folds))):
+        raise DataError(f"the global model has no fold {missing}: its folds come from the reported coins' common dates")
+    return [FoldJob(params, with_model, warm, tuple(groups[key]), None if global_folds is None else global_folds[key], global_dir)
+            for key in sorted(groups)]
 
 def score_coin(symbol: str, p: dict, results: list, skipped: list, with_model: bool, warm: bool, out: Path) -> dict:
     "Join a coin's fold results into its track record, score it and write reports/backtest/{symbol}.json and {symbol}_predictions.csv."
@@ -332,12 +356,17 @@ def backtest_coins(symbols: list[str], params: dict | None = None, with_model: b
     p = copy.deepcopy(params if params is not None else get_params())
     warm = p["backtest"]["warm_start"] if warm_start is None else bool(warm_start)
     out = ensure_dir(Path(out) if out is not None else backtest_dir())
+    t0 = time.perf_counter()
     plans = {s: plan_folds(window_dates(*_read_inputs(s, p), p), p) for s in symbols}
     models = {s: ensure_dir(models_dir(s, out)) for s in symbols}   # per-coin fold networks; the global model leaves it empty
-    jobs = plan_jobs({s: fs for s, (fs, _) in plans.items()}, p, with_model, warm, models)
+    gfolds, gdir = global_plan(p, out) if with_model and p["model"]["scope"] == "global" else (None, None)
+    jobs = plan_jobs({s: fs for s, (fs, _) in plans.items()}, p, with_model, warm, models, gfolds, gdir)
     ex = executor or Executor.from_params(p)
     done = ex.map(run_fold_job, jobs, desc=f"backtest ({ex})" if progress else None)
-    runs = {(s, f.k): r for job, results in zip(jobs, done) for (s, f, _), r in zip(job.runs, results)}
+    if gfolds is not None:
+        from cryptovol.globalnet import save_global_folds
+        save_global_folds([d.global_rows for d in done], [d.global_info for d in done], p, gdir, time.perf_counter() - t0)
+    runs = {(s, f.k): r for job, d in zip(jobs, done) for (s, f, _), r in zip(job.runs, d.runs)}
     return [score_coin(s, p, [runs[s, f.k] for f in fs], skipped, with_model, warm, out) for s, (fs, skipped) in plans.items()]
 
 def backtest(symbol: str, params: dict | None = None, with_model: bool = True, warm_start: bool | None = None,

@@ -397,8 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
         "global_models",
         action="store_true",
         help=(
-            "model.scope global: refit the global model at every origin (all coins; before the "
-            "coins' backtests)"
+            "model.scope global: only the global model's part, refitted at every origin "
+            "(models/backtest/global; the backtest itself fits it in each fold's job)"
         ),
     )
     add_flag(

@@ -502,13 +502,14 @@ def classical_rows(inp: CoinInputs, forecasters, as_of, params: Mapping) -> list
     """Each classical forecaster fitted on what was known at `fit_until(as_of)` and forecasting the
     `target.horizon`-day vol from the close of `as_of`: one row each (forecasters that cannot,
     skipped)."""
-    from cryptovol.forecasters import fit_all
+    from cryptovol.forecasters import Origin, forecast_origin
 
     h, refit = int(params["target"]["horizon"]), int(params["track"]["refit_days"])
     data, until, day = inp.coin_data(h), fit_until(as_of, refit), pd.Timestamp(as_of)
+    # the walk-forward engine's own task for one origin: the log's digits are the backtest's
+    part = forecast_origin(forecasters, data, Origin(0, until, pd.DatetimeIndex([day])))
     rows = []
-    for name, fit in fit_all(forecasters, data, until).items():
-        fc = fit.forecast(data, [day])
+    for name, fc in part.forecasts.items():
         f = fc.to_frame()
         if not np.isfinite(f["vol"].iloc[0]):
             _log.warning(
@@ -525,7 +526,9 @@ def classical_rows(inp: CoinInputs, forecasters, as_of, params: Mapping) -> list
                 **{c: _band(f, c) for c in ("lo80", "hi80", "lo95", "hi95")},
                 "fit_until": str(until.date()),
                 "cadence": f"refit every {refit} day(s)",
-                "model_sha256": _json_sha256({"params": fit.params, "spread": fit.spread}),
+                "model_sha256": _json_sha256(
+                    {"params": part.fit["params"][name], "spread": part.fit["spread"][name]}
+                ),
             }
         )
     return rows

@@ -297,6 +297,8 @@ def test_global_backtest_joins_each_coins_record(tmp_path, mirror, monkeypatch):
             "backtest.start": "2023-06-01",
             "backtest.fold_days": 270,
             "backtest.global_val_days": 180,
+            "rv_net.epochs": 2,  # in the job processes, where conftest's tiny rv_net does not reach
+            "rv_net.seeds": 1,
         },
     )
     monkeypatch.setenv("CRYPTOVOL_ROOT", str(root))
@@ -306,10 +308,18 @@ def test_global_backtest_joins_each_coins_record(tmp_path, mirror, monkeypatch):
         from cryptovol import backtest as bt
 
         p = load_params(root / "params.yaml")
-        pred = g.backtest_global(p, progress=False)
-        assert set(pred["coin"]) == {"BTC-USD"} and not pred.duplicated(["coin", "date"]).any()
-        res = bt.backtest("BTC-USD", p, progress=False)
+        from cryptovol.parallel import Executor
+
+        # the backtest fits the global model inside each fold's job (here two, in two processes)
+        # and joins it in memory
+        res = bt.backtest("BTC-USD", p, progress=False, executor=Executor(workers=2))
         _, rec = bt.load_backtest("BTC-USD")
+        # ... the same digits as the global model's part run on its own (`--global_models`)
+        pred = g.backtest_global(p, out=tmp_path / "alone", progress=False)
+        assert set(pred["coin"]) == {"BTC-USD"} and not pred.duplicated(["coin", "date"]).any()
+        alone = pred.set_index("date").sort_index()
+        for c in ("model", "model_mean_vol", "lo80", "hi95", "anchor_global"):
+            np.testing.assert_array_equal(rec[c].to_numpy(), alone[c].reindex(rec.index).to_numpy())
         assert res["model_type"] == "global" and len(res["folds"]) == 2
         assert all(
             pd.Timestamp(f["start"]) - pd.Timestamp(f["val_start"]) == pd.Timedelta(days=180)

@@ -44,22 +44,23 @@ def test_intraday_manifest_lists_the_universe_and_the_realized_har_depends_on_it
 
 
 def test_the_backtest_is_one_stage_over_the_symbols():
-    """One process backtests every reported coin (the pooled forecasters are fitted once per origin): its raw-price deps
-    and its outs are the coins of `symbols`."""
+    """One stage backtests every reported coin, the global model included (what pools the coins is fitted once per
+    origin, nothing is joined through a file): its raw-price deps are the universe, its outs the global model's folds
+    and each coin of `symbols`; `parallel` is not a param (it changes no digit)."""
     dvc = yaml.safe_load((REPO/"dvc.yaml").read_text())
-    symbols = yaml.safe_load((REPO/"params.yaml").read_text())["symbols"]
+    p = yaml.safe_load((REPO/"params.yaml").read_text())
     st = dvc["stages"]["backtest"]
-    assert "foreach" not in st and "--crypto_symbol" not in st["cmd"]
-    assert [Path(d).stem for d in st["deps"] if d.startswith("data/raw/") and d != "data/raw/fear_greed.csv"] == symbols
+    assert "foreach" not in st and "--crypto_symbol" not in st["cmd"] and "backtest_global" not in dvc["stages"]
+    assert [Path(d).stem for d in st["deps"] if d.startswith("data/raw/") and d != "data/raw/fear_greed.csv"] == p["universe"]
     outs = [next(iter(o)) if isinstance(o, dict) else o for o in st["outs"]]
-    want = [x for c in symbols for x in (f"models/backtest/{c}", f"reports/backtest/{c}.json",
-                                         f"reports/backtest/{c}_predictions.csv")]
-    assert outs == want, "list models/backtest/COIN, reports/backtest/COIN.json and COIN_predictions.csv per symbol"
-    assert {"rv_net", "universe", "symbols"} <= set(st["params"])
+    want = ["models/backtest/global"] + [x for c in p["symbols"] for x in (f"models/backtest/{c}", f"reports/backtest/{c}.json",
+                                                                          f"reports/backtest/{c}_predictions.csv")]
+    assert outs == want, "list models/backtest/global, then models/backtest/COIN, reports/backtest/COIN.json and COIN_predictions.csv per symbol"
+    assert {"rv_net", "universe", "symbols", "global_model"} <= set(st["params"]) and "parallel" not in st["params"]
 
 
 def test_global_stages_list_the_universe_and_the_symbols():
-    "The train stage reads every universe coin's processed data and writes each reported coin's model; backtest_global reads every raw file."
+    "The train stage reads every universe coin's processed data and writes each reported coin's model."
     dvc = yaml.safe_load((REPO/"dvc.yaml").read_text())
     p = yaml.safe_load((REPO/"params.yaml").read_text())
     train = dvc["stages"]["train"]
@@ -67,8 +68,6 @@ def test_global_stages_list_the_universe_and_the_symbols():
         "list data/processed/{coin} of every universe coin in dvc.yaml's train deps"
     assert [o.split("/")[-1] for o in train["outs"] if o != "models/global"] == p["symbols"], \
         "list models/{coin} of every symbol in dvc.yaml's train outs"
-    raw = [Path(d).stem for d in dvc["stages"]["backtest_global"]["deps"] if d.startswith("data/raw/") and "fear_greed" not in d]
-    assert raw == p["universe"], "list data/raw/{coin}.csv of every universe coin in dvc.yaml's backtest_global deps"
     assert set(p["symbols"]) <= set(p["universe"])
     for stage in ("download", "featurize"): assert dvc["stages"][stage]["foreach"] == "${universe}"
 
