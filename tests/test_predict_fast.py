@@ -162,10 +162,9 @@ def test_numpy_forecast_equals_keras_forecast(global_root):
     )
 
 
-def test_cold_predict_never_imports_tensorflow(global_root, mirror, tmp_path):
-    root, _, numpy_table = global_root
+def cold_predict(root: Path, mirror: Path, out: Path) -> tuple[dict, str]:
+    "`cryptovol predict` in a fresh interpreter at `root`: ({rc, tensorflow, keras}, stderr)."
     env = {**os.environ, "CRYPTOVOL_ROOT": str(root), "CRYPTOVOL_DATA_DIR": str(mirror)}
-    out = tmp_path / "forecast.csv"
     r = subprocess.run(
         [sys.executable, "-c", COLD, str(out)],
         capture_output=True,
@@ -175,9 +174,15 @@ def test_cold_predict_never_imports_tensorflow(global_root, mirror, tmp_path):
         timeout=120,
     )
     (line,) = [x for x in r.stdout.splitlines() if x.startswith("COLD ")]
-    cold = json.loads(line[5:])
-    assert cold == {"rc": 0, "tensorflow": False, "keras": False}, r.stderr[-3000:]
-    assert "forecasting with Keras" not in r.stderr
+    return json.loads(line[5:]), r.stderr
+
+
+def test_cold_predict_never_imports_tensorflow(global_root, mirror, tmp_path):
+    root, _, numpy_table = global_root
+    out = tmp_path / "forecast.csv"
+    cold, err = cold_predict(root, mirror, out)
+    assert cold == {"rc": 0, "tensorflow": False, "keras": False}, err[-3000:]
+    assert "forecasting with Keras" not in err
     table = pd.read_csv(out, index_col="date", parse_dates=["date"])
     cols = list(numpy_table.select_dtypes("number").columns)
     np.testing.assert_allclose(
@@ -186,21 +191,12 @@ def test_cold_predict_never_imports_tensorflow(global_root, mirror, tmp_path):
 
 
 def test_a_missing_model_is_refused_in_seconds_without_tensorflow(tmp_path, mirror):
-    "`cryptovol predict` with no trained model: one line naming the folder and the fix, TF never loaded."
+    "`cryptovol predict` without a trained model: one line naming the folder and the fix, no TF."
     import shutil
 
     for f in ("params.yaml", "settings.ini"):
         shutil.copy(REPO / f, tmp_path / f)
-    env = {**os.environ, "CRYPTOVOL_ROOT": str(tmp_path), "CRYPTOVOL_DATA_DIR": str(mirror)}
-    r = subprocess.run(
-        [sys.executable, "-c", COLD, str(tmp_path / "forecast.csv")],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=120,
-    )
-    (line,) = [x for x in r.stdout.splitlines() if x.startswith("COLD ")]
-    assert json.loads(line[5:]) == {"rc": 1, "tensorflow": False, "keras": False}, r.stderr[-2000:]
-    assert f"model {tmp_path / 'models' / 'BTC-USD'} does not exist: train it with" in r.stderr
-    assert "Traceback" not in r.stderr
+    cold, err = cold_predict(tmp_path, mirror, tmp_path / "forecast.csv")
+    assert cold == {"rc": 1, "tensorflow": False, "keras": False}, err[-2000:]
+    assert f"model {tmp_path / 'models' / 'BTC-USD'} does not exist: train it with" in err
+    assert "Traceback" not in err
