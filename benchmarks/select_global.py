@@ -171,7 +171,7 @@ def score_variant(name: str, over: dict, datasets: dict, params: dict, seeds, wo
 def validation_windows(params: dict, which) -> dict:
     """{name: (params, datasets)}: the single split's validation (`single`) and each walk-forward
     fold's (`fold_k`), never a test window."""
-    from cryptovol.backtest import _read_inputs, fold_dataset, fold_params
+    from cryptovol.backtest import _read_inputs, fold_dataset, fold_params, global_folds
     from cryptovol.features import make_dataset
     from cryptovol import globalnet as g
 
@@ -183,7 +183,7 @@ def validation_windows(params: dict, which) -> dict:
             g.universe_datasets(params, build=lambda c: make_dataset(*inputs[c], params, c)),
         )
     if "folds" in which:
-        for fold in g.global_folds(params, inputs):
+        for fold in global_folds(params, inputs):
             fp = fold_params(params, fold)
             out[f"fold_{fold.k}"] = (
                 fp,

@@ -15,6 +15,7 @@ from .config import (VOL_FLOOR, ConfigError, DataError, atomic_path, ensure_dir,
                               safe_symbol, save_json)
 from .forecasters import FORECASTERS
 from .parallel import Executor
+from .realized import read_inputs
 from .evaluate import (_clean, best_baseline_on_validation, classical_record, diebold_mariano, forecast_metrics,
                                 qlike_loss, realized_scores, record_forecasts, squared_error, training_end)
 from .features import Dataset, build_features, forecast_days, forward_realized_vol, make_dataset, valid_samples
@@ -22,14 +23,15 @@ from .features import Dataset, build_features, forecast_days, forward_realized_v
 log = get_logger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'GLOBAL_COLUMNS', 'INTERVAL_COLUMNS', 'LOWER_IS_BETTER', 'SHIPPED_GOAL', 'Fold', 'window_dates', 'fold_bounds',
-           'plan_folds', 'fold_params', 'restrict_test', 'fold_dataset', 'check_fold_dates', 'join_folds',
-           'fold_classical', 'anchor_forecast', 'fold_network', 'global_fold_forecasts', 'join_global_forecasts',
-           'run_fold', 'model_confidence_set', 'forecasters_of', 'interval_coverage', 'network_names', 'score_record',
-           'backtest_dir', 'models_dir', 'FoldJob', 'JobResult', 'run_fold_job', 'global_plan', 'plan_jobs',
-           'score_coin', 'backtest_coins', 'backtest', 'load_backtest', 'panel_choice', 'validation_pick', 'mean_ranks',
-           'own_anchor', 'coin_row', 'network_row', 'realized_row', 'backtest_summary', 'summary_markdown',
-           'realized_lines', 'panel_lines', 'pick_lines', 'network_lines']
+__all__ = ['log', 'GLOBAL_COLUMNS', 'INTERVAL_COLUMNS', 'GLOBAL_FOLD_KEYS', 'LOWER_IS_BETTER', 'SHIPPED_GOAL', 'Fold',
+           'window_dates', 'fold_bounds', 'plan_folds', 'fold_params', 'restrict_test', 'fold_dataset',
+           'check_fold_dates', 'join_folds', 'fold_classical', 'anchor_forecast', 'fold_network',
+           'global_fold_forecasts', 'join_global_forecasts', 'run_fold', 'global_folds', 'fit_global_fold',
+           'save_global_folds', 'backtest_global', 'model_confidence_set', 'forecasters_of', 'interval_coverage',
+           'network_names', 'score_record', 'backtest_dir', 'models_dir', 'FoldJob', 'JobResult', 'run_fold_job',
+           'global_plan', 'plan_jobs', 'score_coin', 'backtest_coins', 'backtest', 'load_backtest', 'panel_choice',
+           'validation_pick', 'mean_ranks', 'own_anchor', 'coin_row', 'network_row', 'realized_row', 'backtest_summary',
+           'summary_markdown', 'realized_lines', 'panel_lines', 'pick_lines', 'network_lines']
 
 # %% ../nbs/10_backtest.ipynb #5606e76a
 @dataclass(frozen=True)
@@ -178,7 +180,7 @@ def global_fold_forecasts(symbol: str, fold, rows: pd.DataFrame) -> pd.DataFrame
     return mine.drop(columns=["coin", "fold"])
 
 def join_global_forecasts(pred: pd.DataFrame, symbol: str, fold: Fold, rows: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    "Add the global model's forecasts of this fold (`cryptovol.globalnet.fit_global_fold`'s rows) to `pred`; every test date must have one."
+    "Add the global model's forecasts of this fold (`fit_global_fold`'s rows) to `pred`; every test date must have one."
     g = global_fold_forecasts(symbol, fold, rows).reindex(pred.index)
     if g["model"].isna().any():
         raise DataError(f"{symbol} fold {fold.k}: the global model has no forecast for {int(g['model'].isna().sum())} test dates "
@@ -207,6 +209,56 @@ def run_fold(symbol: str, prices, fng, params: dict, fold: Fold, out: Path | Non
     pred = pred.join(classical)
     info.update(cinfo, seconds=round(time.perf_counter() - t0, 1))
     return pred, info
+
+def global_folds(params: dict, inputs: dict) -> list:
+    "The walk-forward folds shared by all coins (from the reported coins' usable dates) with the common validation start."
+    ends = {s: window_dates(*inputs[s], params)[-1] for s in params["symbols"]}
+    dates = window_dates(*inputs[max(ends, key=ends.get)], params)
+    vd = pd.Timedelta(days=int(params["backtest"]["global_val_days"]))
+    return [Fold(k, s, e, s - vd, 0, 0) for k, (s, e) in enumerate(fold_bounds(dates, params["backtest"]["start"], params["backtest"]["fold_days"]))]
+
+GLOBAL_FOLD_KEYS = ("n_train", "n_val", "ensemble_size", "validation_qlike", "validation_qlike_anchor", "validation_coverage",
+                    "best_epochs", "epochs_run", "fit_seconds", "samples_per_s")
+
+def fit_global_fold(p: dict, fold: Fold, inputs: dict, out: Path) -> tuple[pd.DataFrame, dict]:
+    """Train the global model (`cryptovol.globalnet`) at one walk-forward origin on every universe coin (the fold's date
+    split; `inputs`: each coin's prices and Fear & Greed) and forecast the fold's test dates of the reported coins:
+    (rows, what was fitted). Part of a fold's job (`run_fold_job`); the members go to `out`/fold_k."""
+    from cryptovol import globalnet as gn   # TensorFlow: only when a global model is fitted
+    fp = fold_params(p, fold)
+    gn.check_scope_params(fp)
+    datasets = gn.universe_datasets(fp, build=lambda c: fold_dataset(*inputs[c], fp, fold, c))
+    panel = gn.build_panel(datasets, p["global_model"]["anchor_features"], coins=p["universe"])
+    gn.check_panel_dates(panel, fold.val_start, fold.start, max(p["target"]["horizon"], p["predict"]["forecast_days"]))
+    res = gn.train_global(panel, fp, Path(out)/f"fold_{fold.k}", verbose=0, progress=False)
+    info = fold.as_dict() | {k: res.summary[k] for k in GLOBAL_FOLD_KEYS} | {"coins": list(datasets), "n_train_windows": panel.counts("train")}
+    log.info(f"global backtest fold {fold.k} ({fold.start.date()}..{fold.end.date()}): {len(datasets)} coins, {res.summary['n_train']} "
+             f"training windows, {res.summary['ensemble_size']} seeds, {res.summary['fit_seconds']:.0f}s")
+    return gn.fold_forecasts(res, panel, fold, p["symbols"]), info
+
+def save_global_folds(rows: list[pd.DataFrame], infos: list[dict], p: dict, out: Path, seconds: float) -> pd.DataFrame:
+    "The global model's fold forecasts and fits, kept beside its members for inspection: `out`/predictions.csv and summary.json."
+    pred = pd.concat(rows, ignore_index=True)
+    with atomic_path(Path(out)/"predictions.csv") as tmp: pred.to_csv(tmp, index=False, date_format="%Y-%m-%d")
+    save_json({"folds": infos, "wall_seconds": round(seconds, 1), "settings": p["global_model"],
+               "samples_per_s": float(np.mean([i["samples_per_s"] for i in infos]))}, Path(out)/"summary.json")
+    return pred
+
+def backtest_global(params: dict | None = None, out: str | Path | None = None, progress: bool = True) -> pd.DataFrame:
+    """Only the global model's part of the backtest: refit it at every walk-forward origin (`fit_global_fold`) and write its
+    forecasts of the reported coins to `out`/predictions.csv (`cryptovol backtest --global_models`). The backtest itself
+    fits it inside each fold's job, beside the classical forecasters, and reads nothing back from a file."""
+    from tqdm.auto import tqdm
+    p = copy.deepcopy(params if params is not None else get_params())
+    out = ensure_dir(Path(out) if out is not None else project_root()/"models"/"backtest"/"global")
+    if p["model"]["scope"] != "global":
+        (out/"README.md").write_text("model.scope is per_coin: each coin's backtest trains its own networks; no global model here.\n")
+        return pd.DataFrame()
+    t0 = time.perf_counter()
+    inputs = {c: _read_inputs(c, p) for c in p["universe"]}
+    fits = [fit_global_fold(p, fold, inputs, out)
+            for fold in tqdm(global_folds(p, inputs), desc="global backtest", unit="fold", disable=not progress)]
+    return save_global_folds([r for r, _ in fits], [i for _, i in fits], p, out, time.perf_counter() - t0)
 
 # %% ../nbs/10_backtest.ipynb #67907fe4
 def model_confidence_set(losses: pd.DataFrame, size: float = 0.10, reps: int = 1000, block_size: int = 20,
@@ -267,8 +319,8 @@ def backtest_dir() -> Path:
     return project_root()/"reports"/"backtest"
 
 def _read_inputs(symbol: str, p: dict):
-    from cryptovol.features import _read_inputs as read
-    return read(symbol, p)
+    "A coin's daily inputs as every fold reads them (`cryptovol.realized.read_inputs`: hourly RV added for that target)."
+    return read_inputs(symbol, p)
 
 def models_dir(symbol: str, out: Path) -> Path:
     "Where a coin's fold networks go (model.scope per_coin): models/backtest/{symbol}, or {out}/models/{symbol} elsewhere."
@@ -297,7 +349,6 @@ def run_fold_job(job: FoldJob) -> JobResult:
     previous fold of this job."""
     rows = ginfo = None
     if job.global_fold is not None:
-        from cryptovol.globalnet import fit_global_fold   # TensorFlow: only when a global model is fitted
         universe = {c: _read_inputs(c, job.params) for c in job.params["universe"]}
         rows, ginfo = fit_global_fold(job.params, job.global_fold, universe, job.global_dir)
     inputs, prev, out = {}, {}, []
@@ -310,7 +361,6 @@ def run_fold_job(job: FoldJob) -> JobResult:
 
 def global_plan(p: dict, out: Path) -> tuple[dict, Path]:
     "model.scope global: the origins of the global model by fold number, and where its members go (models/backtest/global)."
-    from cryptovol.globalnet import global_folds
     gdir = ensure_dir(project_root()/"models"/"backtest"/"global" if out == backtest_dir() else out/"models"/"global")
     return {f.k: f for f in global_folds(p, {c: _read_inputs(c, p) for c in p["symbols"]})}, gdir
 
@@ -364,7 +414,6 @@ def backtest_coins(symbols: list[str], params: dict | None = None, with_model: b
     ex = executor or Executor.from_params(p)
     done = ex.map(run_fold_job, jobs, desc=f"backtest ({ex})" if progress else None)
     if gfolds is not None:
-        from cryptovol.globalnet import save_global_folds
         save_global_folds([d.global_rows for d in done], [d.global_info for d in done], p, gdir, time.perf_counter() - t0)
     runs = {(s, f.k): r for job, d in zip(jobs, done) for (s, f, _), r in zip(job.runs, d.runs)}
     return [score_coin(s, p, [runs[s, f.k] for f in fs], skipped, with_model, warm, out) for s, (fs, skipped) in plans.items()]

@@ -307,16 +307,10 @@ def indicator_warmup(fp: dict) -> int:
     )
 
 
-def build_features(
-    prices: pd.DataFrame, fng: pd.DataFrame | None = None, params: dict | None = None
-) -> pd.DataFrame:
-    """Trailing-only feature frame (one named column per feature) from OHLCV `prices` and the Fear &
-    Greed frame `fng`."""
+def _technical_features(prices: pd.DataFrame, fp: dict) -> dict:
+    "`build_features`' pandas-ta indicators: RSI, MACD, Bollinger, SMA/EMA, ATR, volume, OBV."
     import pandas_ta as ta
 
-    _check_prices(prices)
-    p = params if params is not None else get_params()
-    fp = p["features"]
     o, hi, lo, c, v = (
         prices[k].astype("float64") for k in ("Open", "High", "Low", "Close", "Volume")
     )
@@ -343,6 +337,37 @@ def build_features(
         f[f"volume_sma_{s0}_to_{s1}"] = sma(v, s0) / sma(v, s1)
     obv = _or_nan(ta.obv(c, v), idx)
     f[f"obv_change_{vw}"] = (obv - obv.shift(vw)) / v.rolling(vw, min_periods=vw).sum()
+    return f
+
+
+def _join_sentiment(out: pd.DataFrame, fng, prices: pd.DataFrame, fp: dict) -> pd.DataFrame:
+    "`out` with the Fear & Greed features if `features.sentiment` (else: the rule for none)."
+    if not fp["sentiment"]:
+        return out
+    if fng is None or len(fng) == 0:
+        _sentiment_missing(fp, "no Fear & Greed frame was given")
+        return out
+    al = align_fear_greed(fng, prices.index, fp["sentiment_max_ffill"])
+    if not al["fng_value"].notna().any():
+        _sentiment_missing(
+            fp,
+            f"index covers {fng.index.min().date()}..{fng.index.max().date()}, "
+            f"prices {prices.index[0].date()}..{prices.index[-1].date()}",
+        )
+        return out
+    return out.join(sentiment_features(al, min(fp["vol_windows"]), max(fp["vol_windows"])))
+
+
+def build_features(
+    prices: pd.DataFrame, fng: pd.DataFrame | None = None, params: dict | None = None
+) -> pd.DataFrame:
+    """Trailing-only feature frame (one named column per feature) from OHLCV `prices` and the Fear &
+    Greed frame `fng`."""
+    _check_prices(prices)
+    p = params if params is not None else get_params()
+    fp = p["features"]
+    c = prices["Close"].astype("float64")
+    f = _technical_features(prices, fp)
     r = log_returns(c)
     for k in fp["return_lags"]:
         f[f"log_return_{k}"] = r if k == 1 else np.log(c / c.shift(k))
@@ -357,21 +382,7 @@ def build_features(
         {k: pd.Series(s, index=prices.index).astype("float64") for k, s in f.items()},
         index=prices.index,
     )
-    if fp["sentiment"]:
-        if fng is None or len(fng) == 0:
-            _sentiment_missing(fp, "no Fear & Greed frame was given")
-        else:
-            al = align_fear_greed(fng, prices.index, fp["sentiment_max_ffill"])
-            if al["fng_value"].notna().any():
-                out = out.join(
-                    sentiment_features(al, min(fp["vol_windows"]), max(fp["vol_windows"]))
-                )
-            else:
-                _sentiment_missing(
-                    fp,
-                    f"index covers {fng.index.min().date()}..{fng.index.max().date()}, "
-                    f"prices {prices.index[0].date()}..{prices.index[-1].date()}",
-                )
+    out = _join_sentiment(out, fng, prices, fp)
     out.index.name = "Date"
     # pandas-ta emits early values for long inputs but None for short ones
     out.iloc[: indicator_warmup(fp)] = np.nan
@@ -688,6 +699,49 @@ def _dataset_frame(
     return frame
 
 
+def _dataset_summary(symbol, names, p, prices, first_row, need, purged, train_end, parts) -> dict:
+    "What `make_dataset` built, as `Dataset.summary` (settings, history, splits)."
+    dp = p["dataset"]
+    return {
+        "symbol": symbol,
+        "n_features": len(names),
+        "sequence_length": dp["sequence_length"],
+        "horizon": p["target"]["horizon"],
+        "forecast_days": forecast_days(p),
+        "estimator": p["target"]["estimator"],
+        "scaler": dp["scaler"],
+        "split_method": dp["split"],
+        "sentiment": any(c.startswith("fng_") for c in names),
+        "history": {
+            "start": str(prices.index[0].date()),
+            "end": str(prices.index[-1].date()),
+            "days": len(prices),
+        },
+        "first_complete_row": str(first_row.date()),
+        "min_history_days": need,
+        "purged": purged,
+        "garch_train_end": str(train_end.date()),
+        "splits": {
+            k: {
+                "n": int(len(parts[k])),
+                "start": str(prices.index[parts[k][0]].date()),
+                "end": str(prices.index[parts[k][-1]].date()),
+            }
+            for k in SPLITS
+        },
+    }
+
+
+def _targets(prices: pd.DataFrame, h: int, K: int, est: str) -> tuple[pd.Series, np.ndarray]:
+    """The target (h days) and the multi-horizon targets (1..K days) of every row. A row with a
+    horizon missing inside the data (a short day of hourly bars: target.estimator realized) is no
+    sample; at the end of the data the long horizons run past it (test rows only)."""
+    target = forward_realized_vol(prices, h, est)
+    Yall = forward_vol_horizons(prices, K, est).to_numpy().astype("float32")
+    holes = (np.arange(len(prices)) < len(prices) - K) & ~np.isfinite(Yall).all(axis=1)
+    return target.where(~holes), Yall
+
+
 def make_dataset(
     prices: pd.DataFrame,
     fng: pd.DataFrame | None = None,
@@ -700,12 +754,7 @@ def make_dataset(
     dp, h, est = p["dataset"], p["target"]["horizon"], p["target"]["estimator"]
     K, T, name = forecast_days(p), dp["sequence_length"], symbol or "prices"
     feats = build_features(prices, fng, p)
-    target = forward_realized_vol(prices, h, est)
-    Yall = forward_vol_horizons(prices, K, est).to_numpy().astype("float32")
-    # a row with a horizon missing inside the data (a short day of hourly bars: target.estimator
-    # realized) is no sample; at the end of the data the long horizons run past it (test rows only)
-    holes = (np.arange(len(prices)) < len(prices) - K) & ~np.isfinite(Yall).all(axis=1)
-    target = target.where(~holes)
+    target, Yall = _targets(prices, h, K, est)
     ok_rows = np.isfinite(feats.to_numpy()).all(axis=1)
     warmup = int(np.argmax(ok_rows)) if ok_rows.any() else len(feats)
     need = min_dataset_days(warmup, p)
@@ -737,34 +786,9 @@ def make_dataset(
         h,
     )
     names = list(feats.columns)
-    summary = {
-        "symbol": symbol,
-        "n_features": len(names),
-        "sequence_length": T,
-        "horizon": h,
-        "forecast_days": K,
-        "estimator": est,
-        "scaler": dp["scaler"],
-        "split_method": dp["split"],
-        "sentiment": any(c.startswith("fng_") for c in names),
-        "history": {
-            "start": str(prices.index[0].date()),
-            "end": str(prices.index[-1].date()),
-            "days": len(prices),
-        },
-        "first_complete_row": str(feats.index[warmup].date()),
-        "min_history_days": need,
-        "purged": purged,
-        "garch_train_end": str(train_end.date()),
-        "splits": {
-            k: {
-                "n": int(len(parts[k])),
-                "start": str(prices.index[parts[k][0]].date()),
-                "end": str(prices.index[parts[k][-1]].date()),
-            }
-            for k in SPLITS
-        },
-    }
+    summary = _dataset_summary(
+        symbol, names, p, prices, feats.index[warmup], need, purged, train_end, parts
+    )
     frame = _dataset_frame(feats, prices, target, rets, garch, parts)
     return Dataset(
         **arrays,
@@ -898,19 +922,16 @@ def _read_inputs(symbol: str, p: dict) -> tuple[pd.DataFrame, pd.DataFrame | Non
                 fng = cdata.load_fear_greed(source=p["data"]["source"], params=p)
             except (DataError, DataSourceError) as e:
                 log.warning(f"Fear & Greed unavailable: {e}")
-    if p["target"]["estimator"] == "realized":  # the target from hourly bars (cryptovol.realized)
-        from cryptovol.har import load_measures
-        from cryptovol.realized import with_realized_variance
-
-        prices = with_realized_variance(prices, load_measures(symbol, p))
     return prices, fng
 
 
-def build_dataset(symbol: str, params: dict | None = None) -> Dataset:
-    """Build the leak-free dataset of `symbol` from the raw cache (or the loaders) and write
-    `data/processed/{symbol}/`."""
+def build_dataset(symbol: str, params: dict | None = None, inputs: tuple | None = None) -> Dataset:
+    """Build the leak-free dataset of `symbol` from the raw cache (or the loaders), or from
+    `inputs` = (prices, fng) when given, and write `data/processed/{symbol}/`. With
+    `target.estimator: realized` pass `cryptovol.realized.read_inputs(symbol, params)`, which adds
+    each day's realized variance from hourly bars (the command line does)."""
     p = params if params is not None else get_params()
-    prices, fng = _read_inputs(symbol, p)
+    prices, fng = inputs if inputs is not None else _read_inputs(symbol, p)
     ds = make_dataset(prices, fng, p, symbol)
     out = save_dataset(ds, processed_dir(symbol))
     s = ds.summary

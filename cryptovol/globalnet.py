@@ -16,7 +16,7 @@ import keras
 from keras import layers
 
 from .config import (VOL_FLOOR, ConfigError, DataError, ModelError, atomic_path, ensure_dir, get_logger, get_params, load_json,
-                              model_dir, project_root, safe_symbol, save_json, set_seeds)
+                              model_dir, safe_symbol, save_json, set_seeds)
 from .evaluate import qlike_loss
 from .features import SPLITS
 from .model import (LOSS_FLOOR, CoinIndex, head_loss, HorizonQlike, LogNormalMixture, LogNormalPoint,  # the head
@@ -26,11 +26,11 @@ from .model import (LOSS_FLOOR, CoinIndex, head_loss, HorizonQlike, LogNormalMix
 log = get_logger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'FOLD_KEYS', 'check_scope_params', 'anchor_logs', 'universe_datasets', 'Panel', 'build_panel',
-           'check_panel_dates', 'fit_pooled_anchor', 'pooled_anchor_forecast', 'input_channels', 'build_global',
-           'set_anchor', 'member_params', 'fit_member', 'QlikeTrace', 'predict_lognormal', 'combine_global', 'qlike_of',
+__all__ = ['log', 'check_scope_params', 'anchor_logs', 'universe_datasets', 'Panel', 'build_panel', 'check_panel_dates',
+           'fit_pooled_anchor', 'pooled_anchor_forecast', 'input_channels', 'build_global', 'set_anchor',
+           'member_params', 'fit_member', 'QlikeTrace', 'predict_lognormal', 'combine_global', 'qlike_of',
            'choose_ensemble_size', 'coverage', 'GlobalResult', 'train_global', 'coin_view', 'write_coin_view',
-           'fit_universe', 'global_folds', 'fit_global_fold', 'save_global_folds', 'backtest_global']
+           'fit_universe', 'fold_forecasts']
 
 # %% ../nbs/12_global.ipynb #ff6ce327
 def check_scope_params(params: dict) -> None:
@@ -362,15 +362,7 @@ def fit_universe(params: dict | None = None, verbose: int = 1) -> GlobalResult |
     return res
 
 # %% ../nbs/12_global.ipynb #4115c24c
-def global_folds(params: dict, inputs: dict) -> list:
-    "The walk-forward folds shared by all coins (from the reported coins' usable dates) with the common validation start."
-    from cryptovol.backtest import Fold, fold_bounds, window_dates
-    ends = {s: window_dates(*inputs[s], params)[-1] for s in params["symbols"]}
-    dates = window_dates(*inputs[max(ends, key=ends.get)], params)
-    vd = pd.Timedelta(days=int(params["backtest"]["global_val_days"]))
-    return [Fold(k, s, e, s - vd, 0, 0) for k, (s, e) in enumerate(fold_bounds(dates, params["backtest"]["start"], params["backtest"]["fold_days"]))]
-
-def _fold_rows(res: GlobalResult, panel: Panel, fold, symbols) -> pd.DataFrame:
+def fold_forecasts(res: GlobalResult, panel: Panel, fold, symbols) -> pd.DataFrame:
     "The fold's test forecasts of the reported `symbols`: point sqrt(E[σ²]), E[σ], 80%/95% intervals, μ and s at horizon h, and the pooled anchor alone."
     col = res.meta["horizon_column"]
     mu, s = predict_lognormal(res.model, panel.inputs("test"))
@@ -386,47 +378,3 @@ def _fold_rows(res: GlobalResult, panel: Panel, fold, symbols) -> pd.DataFrame:
     frame["anchor_global"] = np.sqrt(lognormal_mean_var(mu_a[:, col], s_a[:, col]))
     keep = frame["coin"].isin(list(symbols)) & (frame["date"] >= fold.start) & (frame["date"] <= fold.end)
     return frame[keep]
-
-FOLD_KEYS = ("n_train", "n_val", "ensemble_size", "validation_qlike", "validation_qlike_anchor", "validation_coverage",
-             "best_epochs", "epochs_run", "fit_seconds", "samples_per_s")
-
-def fit_global_fold(p: dict, fold, inputs: dict, out: Path) -> tuple[pd.DataFrame, dict]:
-    """Train the global model at one walk-forward origin on every universe coin (the fold's date split; `inputs`: each
-    coin's prices and Fear & Greed) and forecast the fold's test dates of the reported coins: (rows, what was fitted).
-    One task of the backtest (`cryptovol.backtest.run_fold_job`); the members go to `out`/fold_k."""
-    from cryptovol.backtest import fold_dataset, fold_params
-    fp = fold_params(p, fold)
-    check_scope_params(fp)
-    datasets = universe_datasets(fp, build=lambda c: fold_dataset(*inputs[c], fp, fold, c))
-    panel = build_panel(datasets, p["global_model"]["anchor_features"], coins=p["universe"])
-    check_panel_dates(panel, fold.val_start, fold.start, max(p["target"]["horizon"], p["predict"]["forecast_days"]))
-    res = train_global(panel, fp, Path(out)/f"fold_{fold.k}", verbose=0, progress=False)
-    info = fold.as_dict() | {k: res.summary[k] for k in FOLD_KEYS} | {"coins": list(datasets), "n_train_windows": panel.counts("train")}
-    log.info(f"global backtest fold {fold.k} ({fold.start.date()}..{fold.end.date()}): {len(datasets)} coins, {res.summary['n_train']} "
-             f"training windows, {res.summary['ensemble_size']} seeds, {res.summary['fit_seconds']:.0f}s")
-    return _fold_rows(res, panel, fold, p["symbols"]), info
-
-def save_global_folds(rows: list[pd.DataFrame], infos: list[dict], p: dict, out: Path, seconds: float) -> pd.DataFrame:
-    "The global model's fold forecasts and fits, kept beside its members for inspection: `out`/predictions.csv and summary.json."
-    pred = pd.concat(rows, ignore_index=True)
-    with atomic_path(Path(out)/"predictions.csv") as tmp: pred.to_csv(tmp, index=False, date_format="%Y-%m-%d")
-    save_json({"folds": infos, "wall_seconds": round(seconds, 1), "settings": p["global_model"],
-               "samples_per_s": float(np.mean([i["samples_per_s"] for i in infos]))}, Path(out)/"summary.json")
-    return pred
-
-def backtest_global(params: dict | None = None, out: str | Path | None = None, progress: bool = True) -> pd.DataFrame:
-    """Only the global model's part of the backtest: refit it at every walk-forward origin (`fit_global_fold`) and write its
-    forecasts of the reported coins to `out`/predictions.csv (`cryptovol backtest --global_models`). `cryptovol backtest`
-    itself fits it inside each fold's job, beside the classical forecasters, and reads nothing back from a file."""
-    from tqdm.auto import tqdm
-    from cryptovol.backtest import _read_inputs
-    p = copy.deepcopy(params if params is not None else get_params())
-    out = ensure_dir(Path(out) if out is not None else project_root()/"models"/"backtest"/"global")
-    if p["model"]["scope"] != "global":
-        (out/"README.md").write_text("model.scope is per_coin: each coin's backtest trains its own networks; no global model here.\n")
-        return pd.DataFrame()
-    t0 = time.perf_counter()
-    inputs = {c: _read_inputs(c, p) for c in p["universe"]}
-    fits = [fit_global_fold(p, fold, inputs, out)
-            for fold in tqdm(global_folds(p, inputs), desc="global backtest", unit="fold", disable=not progress)]
-    return save_global_folds([r for r, _ in fits], [i for _, i in fits], p, out, time.perf_counter() - t0)

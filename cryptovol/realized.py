@@ -12,14 +12,14 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .config import ConfigError, DataError, get_logger
-from .features import ANNUALISATION
+from .features import ANNUALISATION, _read_inputs
 from .intraday import HOUR_NS
 
 log = get_logger("cryptovol.realized")
 
 # %% auto #0
 __all__ = ['log', 'DAY_NS', 'MU43', 'THETA', 'MEASURE_COLUMNS', 'hourly_returns', 'realized_measures', 'with_realized_variance',
-           'realized_target', 'trailing_realized_vol']
+           'read_inputs', 'realized_target', 'trailing_realized_vol']
 
 # %% ../nbs/14_realized.ipynb #7465e664
 DAY_NS = 24 * HOUR_NS
@@ -197,6 +197,19 @@ def with_realized_variance(
     out = prices.copy()
     out["rv"] = _full_calendar_rv(measures).reindex(prices.index)
     return out
+
+
+def read_inputs(symbol: str, params: dict) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """`symbol`'s daily prices and Fear & Greed as every stage reads them
+    (`cryptovol.features._read_inputs`), with each day's realized variance `rv` from its hourly
+    bars added when `target.estimator` is realized (`with_realized_variance`)."""
+    from cryptovol.intraday import load_hourly_bars
+
+    prices, fng = _read_inputs(symbol, params)
+    if params["target"]["estimator"] == "realized":
+        bars = load_hourly_bars(symbol, params=params)
+        prices = with_realized_variance(prices, realized_measures(bars))
+    return prices, fng
 
 
 def realized_target(

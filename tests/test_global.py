@@ -315,7 +315,7 @@ def test_global_backtest_joins_each_coins_record(tmp_path, mirror, monkeypatch):
         res = bt.backtest("BTC-USD", p, progress=False, executor=Executor(workers=2))
         _, rec = bt.load_backtest("BTC-USD")
         # ... the same digits as the global model's part run on its own (`--global_models`)
-        pred = g.backtest_global(p, out=tmp_path / "alone", progress=False)
+        pred = bt.backtest_global(p, out=tmp_path / "alone", progress=False)
         assert set(pred["coin"]) == {"BTC-USD"} and not pred.duplicated(["coin", "date"]).any()
         alone = pred.set_index("date").sort_index()
         for c in ("model", "model_mean_vol", "lo80", "hi95", "anchor_global"):

@@ -271,11 +271,12 @@ def test_target_estimator_realized_trains_on_the_realized_target(project):
     """`target.estimator: realized`: the dataset's target is `realized_target` on every date both
     are defined, NaN (never filled) over a short day; without hourly variance it is refused."""
     from cryptovol.config import load_params, with_overrides
-    from cryptovol.features import _read_inputs, forward_realized_vol, make_dataset
+    from cryptovol.features import _read_inputs, build_dataset, forward_realized_vol, make_dataset
     from cryptovol.har import load_measures
+    from cryptovol.realized import read_inputs
 
     p = with_overrides(load_params(), **{"target.estimator": "realized"})
-    prices, fng = _read_inputs("BTC-USD", p)
+    prices, fng = read_inputs("BTC-USD", p)
     # Yahoo's daily bars start in 2014, Binance's hourly ones in 2017-08: no target before
     assert "rv" in prices and prices.loc["2018":, "rv"].notna().mean() > 0.99
     assert prices.loc[:"2017-08-16", "rv"].isna().all()
@@ -292,3 +293,10 @@ def test_target_estimator_realized_trains_on_the_realized_target(project):
     assert tgt.loc[short[-1] - pd.Timedelta(days=h) : short[-1] - pd.Timedelta(days=1)].isna().all()
     with pytest.raises(DataError, match="with_realized_variance"):
         forward_realized_vol(prices.drop(columns="rv"), h, "realized")
+    # the daily inputs alone (no hourly variance) cannot make that target; build_dataset takes both
+    with pytest.raises(DataError, match="realized variance from hourly bars"):
+        build_dataset("BTC-USD", p)
+    assert (
+        build_dataset("BTC-USD", p, inputs=(prices, fng)).frame["target"].equals(ds.frame["target"])
+    )
+    assert "rv" not in _read_inputs("BTC-USD", p)[0]
