@@ -139,12 +139,8 @@ def fit_dropout(overrides: dict, params: dict) -> dict:
     return out
 
 
-def load_sweep(
-    path: str | Path | None = None, params: dict | None = None, **overrides
-) -> SweepSpec:
-    """Read and check `sweep.yaml` (default: the project's) against params.yaml;
-    keyword arguments override top-level keys."""
-    path = Path(path) if path else project_root() / "sweep.yaml"
+def _read_sweep_yaml(path: Path) -> dict:
+    "The sweep's keys from `path`: the whole file, or its `sweep:` section."
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
@@ -156,8 +152,11 @@ def load_sweep(
     # a `sweep:` section of a larger file
     if "sweep" in raw and isinstance(raw["sweep"], dict):
         raw = raw["sweep"]
-    raw.update({k: v for k, v in overrides.items() if v is not None})
-    src = str(path)
+    return raw
+
+
+def _check_top_keys(raw: dict, src: str) -> None:
+    "SweepError on a key a sweep.yaml does not have, or without `name` and `space`."
     unknown = set(raw) - SWEEP_KEYS
     if unknown:
         raise SweepError(
@@ -166,18 +165,29 @@ def load_sweep(
     for req in ("name", "space"):
         if req not in raw:
             raise SweepError(f"{src}: missing '{req}'")
-    base = params if params is not None else get_params()
+
+
+def _sweep_symbol(raw: dict, base: dict, src: str) -> str:
+    "The coin swept on (default: params.yaml's first symbol), after checking the sweep's name."
     try:
         _NAME_OK(str(raw["name"]))
-        symbol = safe_symbol(str(raw.get("symbol") or base["symbols"][0]))
+        return safe_symbol(str(raw.get("symbol") or base["symbols"][0]))
     except ConfigError as e:
         raise SweepError(f"{src}: {e} (name is a folder under sweeps/)") from None
+
+
+def _num_samples(raw: dict, src: str) -> int:
+    "The number of trials, after checking the search is optuna or random."
     if raw.get("search", "optuna") not in ("optuna", "random"):
         raise SweepError(f"{src}: search = {raw['search']!r}; expected optuna or random")
     n = raw.get("num_samples", 12)
     if not isinstance(n, int) or n < 1:
         raise SweepError(f"{src}: num_samples = {n!r}; expected a positive integer")
-    space, fixed = raw.get("space") or {}, raw.get("fixed") or {}
+    return n
+
+
+def _check_space_keys(space, fixed: dict, src: str) -> None:
+    "SweepError unless `space` maps keys and each swept or fixed key is in params.yaml, once."
     if not isinstance(space, dict) or not space:
         raise SweepError(f"{src}: space must map at least one params.yaml key to a domain")
     for key in [*space, *fixed]:
@@ -191,6 +201,12 @@ def load_sweep(
         raise SweepError(
             f"{src}: {sorted(both)} are both fixed and swept; keep each key in one place"
         )
+
+
+def _sweep_space(raw: dict, src: str) -> tuple[dict, dict]:
+    "The checked `space` (each key's domain; dataset keys as choices only) and `fixed` maps."
+    space, fixed = raw.get("space") or {}, raw.get("fixed") or {}
+    _check_space_keys(space, fixed, src)
     space = {k: _check_domain(k, d, src) for k, d in space.items()}
     for k in space:
         if k.split(".")[0] in DATASET_SECTIONS and "choice" not in space[k]:
@@ -198,6 +214,11 @@ def load_sweep(
                 f"{src}: space.{k} changes the dataset, which is built once per value in the "
                 "driver; give it as {choice: [...]} instead of a range"
             )
+    return space, fixed
+
+
+def _sweep_asha(raw: dict, src: str) -> dict | None:
+    "The ASHA settings with their defaults filled in, or None (no early termination)."
     asha = raw.get("asha", {"grace_period": 3, "reduction_factor": 3})
     if asha is not None and (
         not isinstance(asha, dict) or set(asha) - {"grace_period", "reduction_factor"}
@@ -206,6 +227,24 @@ def load_sweep(
             f"{src}: asha = {asha!r}; expected {{grace_period: N, reduction_factor: F}} or null "
             "(no early termination)"
         )
+    return None if asha is None else {"grace_period": 3, "reduction_factor": 3, **asha}
+
+
+def load_sweep(
+    path: str | Path | None = None, params: dict | None = None, **overrides
+) -> SweepSpec:
+    """Read and check `sweep.yaml` (default: the project's) against params.yaml;
+    keyword arguments override top-level keys."""
+    path = Path(path) if path else project_root() / "sweep.yaml"
+    raw = _read_sweep_yaml(path)
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    src = str(path)
+    _check_top_keys(raw, src)
+    base = params if params is not None else get_params()
+    symbol = _sweep_symbol(raw, base, src)
+    n = _num_samples(raw, src)
+    space, fixed = _sweep_space(raw, src)
+    asha = _sweep_asha(raw, src)
     spec = SweepSpec(
         name=str(raw["name"]),
         symbol=symbol,
@@ -215,7 +254,7 @@ def load_sweep(
         num_samples=n,
         seed=int(raw.get("seed", 0)),
         max_concurrent=raw.get("max_concurrent"),
-        asha=None if asha is None else {"grace_period": 3, "reduction_factor": 3, **asha},
+        asha=asha,
         optuna=dict(raw.get("optuna") or {}),
         include_default=bool(raw.get("include_default", True)),
         source=src,
@@ -641,80 +680,98 @@ class SweepResult:
         return json.loads(self.table.iloc[0]["params"])
 
 
-def run_sweep(
-    spec: SweepSpec | str | Path | None = None,
-    address: str | None = None,
-    cpus_per_trial: float = 1,
-    gpus_per_trial: float = 0,
-    fresh: bool = False,
-    params: dict | None = None,
-    verbose: int = 1,
-    storage: str | None = None,
-) -> SweepResult:
-    """Run (or resume) the sweep under sweeps/{name}/ with Ray Tune and write results.csv/.md, the
-    search plot and summary.json; `storage` (a shared path or URI) holds Ray's experiment state
-    instead of sweeps/{name}/trials."""
-    spec = spec if isinstance(spec, SweepSpec) else load_sweep(spec, params)
-    base = sweep_base_params(spec, params)
+def _sweep_folder(spec: SweepSpec, base: dict, fresh: bool) -> Path:
+    "sweeps/{name}/ (emptied first if `fresh`), checked against the spec and params it began with."
     out = sweeps_dir(spec.name)
     if fresh and out.exists():
         shutil.rmtree(out)
     ensure_dir(out)
     _check_resume(spec, out, base)
-    t0 = time.perf_counter()  # the cost of this run: Ray start, datasets and trials
-    ray = start_ray(address)
-    from ray import tune
+    return out
 
-    # once, in the object store
-    datasets = {k: ray.put(ds) for k, ds in build_trial_datasets(spec, base).items()}
-    max_epochs = int(base["training"]["epochs"])
-    trainable = tune.with_resources(
+
+def _trainable(
+    tune, spec: SweepSpec, base: dict, datasets: dict, out: Path, cpus: float, gpus: float
+):
+    "`run_trial` with the sweep's spec, params and datasets bound, asking for `cpus` and `gpus`."
+    return tune.with_resources(
         tune.with_parameters(
             run_trial,
             spec=spec,
             base=base,
             datasets=datasets,
             models_dir=str(out / "models"),
-            cpus=max(1, int(cpus_per_trial)),
+            cpus=max(1, int(cpus)),
         ),
-        {"cpu": cpus_per_trial, "gpu": gpus_per_trial},
+        {"cpu": cpus, "gpu": gpus},
     )
+
+
+def _new_tuner(
+    tune, trainable, spec: SweepSpec, base: dict, exp_name: str, storage_root: str, verbose: int
+):
+    "A new Tune experiment: the sweep's space, search, ASHA and trial limits, minimising QLIKE."
+    max_epochs = int(base["training"]["epochs"])
+    return tune.Tuner(
+        trainable,
+        param_space=tune_space(spec),
+        tune_config=tune.TuneConfig(
+            metric="val_qlike",
+            mode="min",
+            num_samples=spec.num_samples,
+            search_alg=_search_alg(spec, base),
+            scheduler=_scheduler(spec, max_epochs),
+            max_concurrent_trials=spec.max_concurrent,
+            trial_dirname_creator=lambda t: f"trial_{t.trial_id}",
+        ),
+        run_config=tune.RunConfig(
+            name=exp_name,
+            storage_path=storage_root,
+            verbose=verbose,
+            failure_config=tune.FailureConfig(max_failures=0),
+        ),
+    )
+
+
+def _tuner(
+    tune,
+    trainable,
+    spec: SweepSpec,
+    base: dict,
+    out: Path,
+    fresh: bool,
+    verbose: int,
+    storage: str | None,
+):
+    "The Tune experiment (restored unless `fresh` or not there yet) and whether it was restored."
     storage_root, exp_name = (
         (str(out), "trials") if storage is None else (str(storage).rstrip("/"), spec.name)
     )
     # on a cluster, a path every node (and the head) can reach, e.g. NFS or s3://bucket/sweeps
     exp = f"{storage_root}/{exp_name}"
     resumed = not fresh and tune.Tuner.can_restore(exp)
-    if resumed:
-        log.info(
-            f"sweep {spec.name}: resuming {exp} (finished trials are kept, unfinished ones start "
-            "again)"
-        )
-        tuner = tune.Tuner.restore(
-            exp, trainable=trainable, resume_unfinished=True, restart_errored=True
-        )
-    else:
-        tuner = tune.Tuner(
-            trainable,
-            param_space=tune_space(spec),
-            tune_config=tune.TuneConfig(
-                metric="val_qlike",
-                mode="min",
-                num_samples=spec.num_samples,
-                search_alg=_search_alg(spec, base),
-                scheduler=_scheduler(spec, max_epochs),
-                max_concurrent_trials=spec.max_concurrent,
-                trial_dirname_creator=lambda t: f"trial_{t.trial_id}",
-            ),
-            run_config=tune.RunConfig(
-                name=exp_name,
-                storage_path=storage_root,
-                verbose=verbose,
-                failure_config=tune.FailureConfig(max_failures=0),
-            ),
-        )
-    grid = tuner.fit()
-    wall = time.perf_counter() - t0
+    if not resumed:
+        return _new_tuner(tune, trainable, spec, base, exp_name, storage_root, verbose), resumed
+    log.info(
+        f"sweep {spec.name}: resuming {exp} (finished trials are kept, unfinished ones start again)"
+    )
+    return tune.Tuner.restore(
+        exp, trainable=trainable, resume_unfinished=True, restart_errored=True
+    ), resumed
+
+
+def _finish_sweep(
+    spec: SweepSpec,
+    grid,
+    wall: float,
+    resumed: bool,
+    base: dict,
+    ray,
+    out: Path,
+    cpus_per_trial: float,
+    gpus_per_trial: float,
+) -> SweepResult:
+    "Tabulate the trials, write results (with `ray`'s resources) under `out`, warn if unfinished."
     table, curves = results_table(grid, spec)
     summary = sweep_summary(
         spec,
@@ -734,55 +791,99 @@ def run_sweep(
         )
     return SweepResult(spec.name, out, table, curves, summary)
 
+
+def run_sweep(
+    spec: SweepSpec | str | Path | None = None,
+    address: str | None = None,
+    cpus_per_trial: float = 1,
+    gpus_per_trial: float = 0,
+    fresh: bool = False,
+    params: dict | None = None,
+    verbose: int = 1,
+    storage: str | None = None,
+) -> SweepResult:
+    """Run (or resume) the sweep under sweeps/{name}/ with Ray Tune and write results.csv/.md, the
+    search plot and summary.json; `storage` (a shared path or URI) holds Ray's experiment state
+    instead of sweeps/{name}/trials."""
+    spec = spec if isinstance(spec, SweepSpec) else load_sweep(spec, params)
+    base = sweep_base_params(spec, params)
+    out = _sweep_folder(spec, base, fresh)
+    t0 = time.perf_counter()  # the cost of this run: Ray start, datasets and trials
+    ray = start_ray(address)
+    from ray import tune
+
+    # once, in the object store
+    datasets = {k: ray.put(ds) for k, ds in build_trial_datasets(spec, base).items()}
+    trainable = _trainable(tune, spec, base, datasets, out, cpus_per_trial, gpus_per_trial)
+    tuner, resumed = _tuner(tune, trainable, spec, base, out, fresh, verbose, storage)
+    grid = tuner.fit()
+    wall = time.perf_counter() - t0
+    return _finish_sweep(spec, grid, wall, resumed, base, ray, out, cpus_per_trial, gpus_per_trial)
+
 # %% ../nbs/11_sweep.ipynb #32957619
-def results_table(grid, spec: SweepSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One row per trial (trial, swept params, best validation QLIKE, its epoch, epochs run,
-    seconds, status), best first; and the per-epoch curves."""
-    trials = {
+def _trial_statuses(grid) -> dict:
+    "Ray's status of each trial in `grid` (TERMINATED, ERROR, ...) by trial id."
+    return {
         t.trial_id: t.status
         for t in getattr(getattr(grid, "_experiment_analysis", None), "trials", [])
     }
+
+
+def _best_epoch(df: pd.DataFrame) -> dict:
+    """A trial's best validation QLIKE over its epochs (its last epoch's if none is finite), that
+    epoch, epochs run, seconds and start time."""
+    i = (
+        int(df["val_qlike"].astype(float).idxmin())
+        if np.isfinite(df["val_qlike"].astype(float)).any()
+        else len(df) - 1
+    )
+    return dict(
+        best_val_qlike=float(df["val_qlike"].iloc[i]),
+        best_epoch=int(df["epoch"].iloc[i]),
+        epochs=int(df["epoch"].max()),
+        seconds=round(float(df["time_total_s"].max()), 1),
+        started=round(float(df["timestamp"].iloc[0] - df["time_total_s"].iloc[0]), 1)
+        if "timestamp" in df
+        else np.nan,
+    )
+
+
+def _trial_row(r, spec: SweepSpec, trials: dict) -> tuple[dict, list[dict]]:
+    "One started trial's row of the results table and its rows of the per-epoch curves."
+    df = r.metrics_dataframe
+    tid = (r.metrics or {}).get("trial_id") or Path(r.path).name.removeprefix("trial_")
+    overrides = decode_config(spec, r.config)
+    row = {
+        "trial": tid,
+        **{k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in overrides.items()},
+    }
+    curves = []
+    if df is not None and len(df) and "val_qlike" in df:
+        row.update(_best_epoch(df))
+        curves = [
+            {"trial": tid, "epoch": int(e), "val_qlike": float(q), "val_loss": float(v)}
+            for e, q, v in zip(df["epoch"], df["val_qlike"], df["val_loss"])
+        ]
+    else:
+        row.update(best_val_qlike=np.nan, best_epoch=0, epochs=0, seconds=0.0, started=np.nan)
+    status = trials.get(tid, "UNKNOWN")
+    row["status"] = "error" if r.error else {"TERMINATED": "finished"}.get(status, status.lower())
+    row["params"] = json.dumps(overrides)
+    return row, curves
+
+
+def results_table(grid, spec: SweepSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per trial (trial, swept params, best validation QLIKE, its epoch, epochs run,
+    seconds, status), best first; and the per-epoch curves."""
+    trials = _trial_statuses(grid)
     rows, curves = [], []
     for r in grid:
         # a trial that was never started (interrupted before its turn): nothing to show
         # yet
         if not r.config:
             continue
-        df = r.metrics_dataframe
-        tid = (r.metrics or {}).get("trial_id") or Path(r.path).name.removeprefix("trial_")
-        overrides = decode_config(spec, r.config)
-        row = {
-            "trial": tid,
-            **{
-                k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in overrides.items()
-            },
-        }
-        if df is not None and len(df) and "val_qlike" in df:
-            i = (
-                int(df["val_qlike"].astype(float).idxmin())
-                if np.isfinite(df["val_qlike"].astype(float)).any()
-                else len(df) - 1
-            )
-            row.update(
-                best_val_qlike=float(df["val_qlike"].iloc[i]),
-                best_epoch=int(df["epoch"].iloc[i]),
-                epochs=int(df["epoch"].max()),
-                seconds=round(float(df["time_total_s"].max()), 1),
-                started=round(float(df["timestamp"].iloc[0] - df["time_total_s"].iloc[0]), 1)
-                if "timestamp" in df
-                else np.nan,
-            )
-            curves += [
-                {"trial": tid, "epoch": int(e), "val_qlike": float(q), "val_loss": float(v)}
-                for e, q, v in zip(df["epoch"], df["val_qlike"], df["val_loss"])
-            ]
-        else:
-            row.update(best_val_qlike=np.nan, best_epoch=0, epochs=0, seconds=0.0, started=np.nan)
-        status = trials.get(tid, "UNKNOWN")
-        row["status"] = (
-            "error" if r.error else {"TERMINATED": "finished"}.get(status, status.lower())
-        )
-        row["params"] = json.dumps(overrides)
+        row, curve = _trial_row(r, spec, trials)
+        curves += curve
         rows.append(row)
     cols = [
         "trial",
