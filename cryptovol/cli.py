@@ -121,40 +121,8 @@ def _training_flags(p: argparse.ArgumentParser):
     )
 
 # %% ../nbs/08_cli.ipynb #3a0bd6b2
-def _add_sweep_parser(sub) -> None:
-    "The `sweep` subcommand: a Ray Tune search over sweep.yaml (see nbs/11_sweep.ipynb)."
-    p = sub.add_parser(
-        "sweep",
-        help=(
-            "hyperparameter search with Ray Tune over sweep.yaml into sweeps/NAME/ (needs the "
-            "[sweep] extra)"
-        ),
-    )
-    add_flag(
-        p, "config", metavar="YAML", help="the search to run (default: sweep.yaml in the project)"
-    )
-    add_flag(
-        p, "name", help="sweep name, the folder under sweeps/ (default: name in the sweep file)"
-    )
-    add_flag(
-        p,
-        "crypto_symbol",
-        metavar="SYMBOL",
-        help="coin to sweep (default: symbol in the sweep file)",
-    )
-    add_flag(
-        p,
-        "num_samples",
-        type=POSITIVE_INT,
-        metavar="N",
-        help="number of trials, >= 1 (default: num_samples in the sweep file)",
-    )
-    add_flag(
-        p,
-        "search",
-        choices=["optuna", "random"],
-        help="Optuna TPE or random search (default: search in the sweep file)",
-    )
+def _sweep_cluster_flags(p: argparse.ArgumentParser) -> None:
+    "Where `sweep` runs: the Ray cluster, its storage and each trial's CPUs and GPUs."
     add_flag(
         p,
         "address",
@@ -189,6 +157,10 @@ def _add_sweep_parser(sub) -> None:
         metavar="N",
         help="GPUs per trial, >= 0 (default 0; e.g. 0.5 shares a GPU between two trials)",
     )
+
+
+def _sweep_run_flags(p: argparse.ArgumentParser) -> None:
+    "How `sweep` runs: start over or resume, apply the best configuration, verbosity."
     add_flag(
         p,
         "fresh",
@@ -210,6 +182,44 @@ def _add_sweep_parser(sub) -> None:
         action="store_true",
         help="show tracebacks, debug logging and Ray Tune's per-trial output",
     )
+
+
+def _add_sweep_parser(sub) -> None:
+    "The `sweep` subcommand: a Ray Tune search over sweep.yaml (see nbs/11_sweep.ipynb)."
+    p = sub.add_parser(
+        "sweep",
+        help=(
+            "hyperparameter search with Ray Tune over sweep.yaml into sweeps/NAME/ (needs the "
+            "[sweep] extra)"
+        ),
+    )
+    add_flag(
+        p, "config", metavar="YAML", help="the search to run (default: sweep.yaml in the project)"
+    )
+    add_flag(
+        p, "name", help="sweep name, the folder under sweeps/ (default: name in the sweep file)"
+    )
+    add_flag(
+        p,
+        "crypto_symbol",
+        metavar="SYMBOL",
+        help="coin to sweep (default: symbol in the sweep file)",
+    )
+    add_flag(
+        p,
+        "num_samples",
+        type=POSITIVE_INT,
+        metavar="N",
+        help="number of trials, >= 1 (default: num_samples in the sweep file)",
+    )
+    add_flag(
+        p,
+        "search",
+        choices=["optuna", "random"],
+        help="Optuna TPE or random search (default: search in the sweep file)",
+    )
+    _sweep_cluster_flags(p)
+    _sweep_run_flags(p)
 
 # %% ../nbs/08_cli.ipynb #c49bc837
 def _add_track_parser(sub) -> None:
@@ -245,14 +255,8 @@ def _add_track_parser(sub) -> None:
     add_flag(p, "verbose", action="store_true", help="show tracebacks and debug logging")
 
 # %% ../nbs/08_cli.ipynb #25717914
-def build_parser() -> argparse.ArgumentParser:
-    "The `cryptovol` argument parser with one subcommand per pipeline step."
-    parser = CliParser(
-        prog="cryptovol",
-        description="Forecast cryptocurrency volatility with LSTMs, "
-        "against EWMA/GARCH/HAR baselines.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _add_download_parser(sub) -> None:
+    "The `download` subcommand: prices (and the Fear & Greed index) into data/raw/."
     p = sub.add_parser("download", help="fetch prices (and the Fear & Greed index) into data/raw/")
     _common(p)
     add_flag(
@@ -270,6 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
             "and merge it into data/raw/"
         ),
     )
+
+
+def _add_manifest_parser(sub) -> None:
+    "The `manifest` subcommand: what the downloads read, into data/manifest/."
     p = sub.add_parser(
         "manifest",
         help=(
@@ -287,10 +295,18 @@ def build_parser() -> argparse.ArgumentParser:
             "`universe` coin)"
         ),
     )
+
+
+def _add_preprocess_parser(sub) -> None:
+    "The `preprocess` subcommand: features, target and windows per coin."
     p = sub.add_parser(
         "preprocess", help="build features, target and windows into data/processed/SYMBOL/"
     )
     _common(p)
+
+
+def _add_train_parser(sub) -> None:
+    "The `train` subcommand: a model into models/SYMBOL/, or resume a checkpoint."
     p = sub.add_parser("train", help="train a model into models/SYMBOL/")
     _common(p)
     _training_flags(p)
@@ -307,12 +323,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="with --resume: train N more epochs, >= 1",
     )
+
+
+def _add_evaluate_parser(sub) -> None:
+    "The `evaluate` subcommand: metrics, baselines, tests and plots per coin."
     p = sub.add_parser("evaluate", help="metrics, baselines, tests and plots into reports/SYMBOL/")
     _common(p)
     add_flag(
         p, "model_path", metavar="PATH", help="saved model (default: models/SYMBOL/model.keras)"
     )
     add_flag(p, "no_plots", action="store_true", help="skip the PNG plots")
+
+
+def _add_predict_parser(sub) -> None:
+    "The `predict` subcommand: forecasts for the next N days from a saved model."
     p = sub.add_parser(
         "predict", help="volatility forecasts for the next N days from a saved model"
     )
@@ -345,6 +369,10 @@ def build_parser() -> argparse.ArgumentParser:
             "line, then the cached data"
         ),
     )
+
+
+def _add_report_parser(sub) -> None:
+    "The `report` subcommand: the HTML reports (and reports/index.html)."
     p = sub.add_parser(
         "report", help="render the per-coin HTML reports with papermill (and reports/index.html)"
     )
@@ -365,6 +393,10 @@ def build_parser() -> argparse.ArgumentParser:
             "section)"
         ),
     )
+
+
+def _add_backtest_parser(sub) -> None:
+    "The `backtest` subcommand: the walk-forward track record per coin."
     p = sub.add_parser(
         "backtest",
         help=(
@@ -407,6 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="write results here instead of reports/backtest (fold models under DIR/models)",
     )
+
+
+def _add_pipeline_parser(sub) -> None:
+    "The `pipeline` subcommand: every step, for one or all symbols."
     p = sub.add_parser(
         "pipeline", help="download, preprocess, train, evaluate and report, for one or all symbols"
     )
@@ -414,6 +450,25 @@ def build_parser() -> argparse.ArgumentParser:
     _training_flags(p)
     add_flag(p, "no_plots", action="store_true", help="skip the PNG plots")
     add_flag(p, "no_report", action="store_true", help="skip the HTML reports")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    "The `cryptovol` argument parser with one subcommand per pipeline step."
+    parser = CliParser(
+        prog="cryptovol",
+        description="Forecast cryptocurrency volatility with LSTMs, "
+        "against EWMA/GARCH/HAR baselines.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_download_parser(sub)
+    _add_manifest_parser(sub)
+    _add_preprocess_parser(sub)
+    _add_train_parser(sub)
+    _add_evaluate_parser(sub)
+    _add_predict_parser(sub)
+    _add_report_parser(sub)
+    _add_backtest_parser(sub)
+    _add_pipeline_parser(sub)
     _add_track_parser(sub)
     _add_sweep_parser(sub)
     return parser
