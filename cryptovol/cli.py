@@ -531,10 +531,11 @@ def cmd_manifest(args):
 
 def cmd_preprocess(args):
     from cryptovol.features import build_dataset
+    from cryptovol.realized import read_inputs  # daily inputs (+ hourly RV for that target)
 
     params = _params(args)
     for s in _symbols(args):
-        build_dataset(s, params)
+        build_dataset(s, params, inputs=read_inputs(s, params))
 
 
 def cmd_train(args):  # check_args (below) refused bad flag combinations and a global-scope symbol
@@ -596,7 +597,7 @@ def cmd_backtest(args):
     params = _params(args)
     out = Path(args.output) if args.output else backtest_dir()
     if args.global_models:
-        from cryptovol.globalnet import backtest_global
+        from cryptovol.backtest import backtest_global
 
         pred = backtest_global(params, out / "models" / "global" if args.output else None)
         print(
@@ -634,6 +635,7 @@ def cmd_pipeline(args):
     params = _params(args)
     from cryptovol.data import cache_prices, cache_fear_greed
     from cryptovol.features import build_dataset
+    from cryptovol.realized import read_inputs
     from cryptovol.train import train
     from cryptovol.evaluate import evaluate
 
@@ -648,14 +650,14 @@ def cmd_pipeline(args):
         t0 = time.time()
         for c in params["universe"]:
             cache_prices(c, params)
-            build_dataset(c, params)
+            build_dataset(c, params, inputs=read_inputs(c, params))
         fit_universe(params)
         print(f"global model over {len(params['universe'])} coins in {time.time() - t0:.0f} s")
     for s in _symbols(args):
         t0 = time.time()
         if not pooled:
             cache_prices(s, params)
-            build_dataset(s, params)
+            build_dataset(s, params, inputs=read_inputs(s, params))
             train(s, params)
         evaluate(s, params, plots=False if args.no_plots else None)
         if not args.no_report:
