@@ -159,12 +159,8 @@ def _report_gaps(df: pd.DataFrame, name: str):
         )
 
 # %% ../nbs/01_data.ipynb #a7fb0748
-def validate_prices(
-    df: pd.DataFrame, name: str, params: dict | None = None, min_rows: int | None = None
-) -> pd.DataFrame:
-    """Check and repair a yfinance-shaped frame into the canonical one;
-    `min_rows` defaults to `min_history_days(params)` (0: no check)."""
-    p = params if params is not None else get_params()
+def _check_frame(df, name: str) -> None:
+    "DataError unless `df` is a non-empty DataFrame."
     if not isinstance(df, pd.DataFrame):
         raise DataError(f"{name}: expected a DataFrame of prices, got {type(df).__name__}")
     if len(df) == 0 or df.shape[1] == 0:
@@ -172,8 +168,10 @@ def validate_prices(
             f"{name}: no price rows (empty download or header-only file); re-download it or check "
             "the symbol and date range"
         )
-    if "Date" in df.columns:
-        df = df.set_index("Date")
+
+
+def _check_columns(df: pd.DataFrame, name: str) -> None:
+    "DataError naming the missing price columns (with a hint when another delimiter was used)."
     missing = [c for c in PRICE_COLUMNS if c not in df.columns]
     if missing:
         cols = [str(c) for c in df.columns]
@@ -187,6 +185,10 @@ def validate_prices(
             f"{name}: missing column(s) {missing}; expected yfinance history() columns "
             f"{','.join(YF_COLUMNS)} (got {cols[:8]}){hint}"
         )
+
+
+def _to_numeric(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    "The price columns as float64 on parsed dates; DataError on non-numeric or infinite cells."
     raw = df[PRICE_COLUMNS]
     index = _parse_dates(raw.index, name)
     num = raw.apply(pd.to_numeric, errors="coerce").astype("float64")
@@ -205,7 +207,12 @@ def validate_prices(
             f"{name}: infinite value in column '{PRICE_COLUMNS[c]}' on {index[r].date()} "
             f"({int(inf.sum())} cell(s)); fix or delete the file and reload"
         )
-    if not index.is_monotonic_increasing:
+    return num
+
+
+def _sort_dedup(num: pd.DataFrame, name: str) -> pd.DataFrame:
+    "Sort the dates (stable) and keep the last row of each duplicated date, warning about either."
+    if not num.index.is_monotonic_increasing:
         log.warning(f"{name}: dates were not in order; sorted them")
         num = num.sort_index(kind="stable")
     dup = num.index.duplicated(keep="last")
@@ -215,7 +222,11 @@ def validate_prices(
             "the last row of each"
         )
         num = num[~dup]
-    num = _clean_nans(num, name, p["data"]["max_ffill_days"])
+    return num
+
+
+def _check_values(num: pd.DataFrame, name: str) -> None:
+    "DataError on no rows, non-positive prices, negative Volume or High < Low."
     if len(num) == 0:
         raise DataError(
             f"{name}: no usable rows left after dropping missing values; re-download the data"
@@ -238,6 +249,22 @@ def validate_prices(
             f"{name}: High < Low on {int(inverted.sum())} row(s) (first "
             f"{_first(inverted, num.index)}); the file is corrupted: fix or delete it and reload"
         )
+
+
+def validate_prices(
+    df: pd.DataFrame, name: str, params: dict | None = None, min_rows: int | None = None
+) -> pd.DataFrame:
+    """Check and repair a yfinance-shaped frame into the canonical one;
+    `min_rows` defaults to `min_history_days(params)` (0: no check)."""
+    p = params if params is not None else get_params()
+    _check_frame(df, name)
+    if "Date" in df.columns:
+        df = df.set_index("Date")
+    _check_columns(df, name)
+    num = _to_numeric(df, name)
+    num = _sort_dedup(num, name)
+    num = _clean_nans(num, name, p["data"]["max_ffill_days"])
+    _check_values(num, name)
     _report_gaps(num, name)
     _check_history_length(num, name, min_history_days(p) if min_rows is None else min_rows)
     num.index.freq = None

@@ -820,20 +820,14 @@ def _coin_card(
     )
 
 
-def _backtest_section(bt: dict) -> str:
-    """Walk-forward section: the overview of the whole record, the per-year heatmap and tables, the
-    mean ranks."""
-    rows = backtest_overview(bt)
-    periods = {
-        r["symbol"]: {"test_start": r["start"], "test_end": r["end"], "n": r["n_days"]}
-        for r in rows
-    }
+def _backtest_extra(rows: list[dict]) -> dict:
+    "Per coin, the backtest overview's extra columns (folds, MCS, anchor, interval coverage)."
     cov = lambda r: (
         f"{r['coverage'][0]:.1%} / {r['coverage'][1]:.1%}"
         if None not in (r.get("coverage") or (None, None))
         else None
     )
-    extra = {
+    return {
         r["symbol"]: {
             "folds": r["folds"],
             "model in 90% MCS": ("yes" if "model" in r["mcs"] else "no") if r["mcs"] else None,
@@ -843,6 +837,45 @@ def _backtest_section(bt: dict) -> str:
         }
         for r in rows
     }
+
+
+def _per_year_parts(rows: list[dict]) -> list[str]:
+    "The per-year QLIKE heatmap and one per-year table per coin; [] without per-year results."
+    if not any(r["per_year"] for r in rows):
+        return []
+    parts = [
+        "<h3>QLIKE by year: model ÷ best classical (below 1: model better)</h3>",
+        '<div id="per-year-chart">'
+        f"{_plot_div(per_year_figure(rows), height=120 + 45 * len(rows))}</div>",
+    ]
+    for r in rows:
+        if not r["per_year"]:
+            continue
+        t = pd.DataFrame(r["per_year"]).T.sort_index()
+        t.index.name = "year"
+        parts.append(
+            f"<details><summary>{html.escape(r['symbol'])}: QLIKE per year and "
+            "forecaster</summary><div class='scroll'>"
+            + html_table(
+                t,
+                best="min",
+                by_row=True,
+                caption="QLIKE (lower is better); best per year highlighted",
+            )
+            + "</div></details>"
+        )
+    return parts
+
+
+def _backtest_section(bt: dict) -> str:
+    """Walk-forward section: the overview of the whole record, the per-year heatmap and tables, the
+    mean ranks."""
+    rows = backtest_overview(bt)
+    periods = {
+        r["symbol"]: {"test_start": r["start"], "test_end": r["end"], "n": r["n_days"]}
+        for r in rows
+    }
+    extra = _backtest_extra(rows)
     parts = [
         "<h2>Walk-forward backtest (the evaluation that counts)</h2>",
         "<p class='note'>Model and every forecaster refitted at each origin; folds joined into one "
@@ -850,28 +883,7 @@ def _backtest_section(bt: dict) -> str:
         "Set keeps the forecasters not significantly worse on QLIKE (90 %).</p>",
         _overview_table(rows, periods, extra, table_id="backtest-overview"),
     ]
-    if any(r["per_year"] for r in rows):
-        parts += [
-            "<h3>QLIKE by year: model ÷ best classical (below 1: model better)</h3>",
-            '<div id="per-year-chart">'
-            f"{_plot_div(per_year_figure(rows), height=120 + 45 * len(rows))}</div>",
-        ]
-        for r in rows:
-            if not r["per_year"]:
-                continue
-            t = pd.DataFrame(r["per_year"]).T.sort_index()
-            t.index.name = "year"
-            parts.append(
-                f"<details><summary>{html.escape(r['symbol'])}: QLIKE per year and "
-                "forecaster</summary><div class='scroll'>"
-                + html_table(
-                    t,
-                    best="min",
-                    by_row=True,
-                    caption="QLIKE (lower is better); best per year highlighted",
-                )
-                + "</div></details>"
-            )
+    parts += _per_year_parts(rows)
     if bt.get("mean_rank"):
         rk = pd.DataFrame(bt["mean_rank"])
         rk = rk.sort_values(rk.columns[0])
@@ -925,25 +937,9 @@ def _metric_tables(long: pd.DataFrame) -> str:
     return full
 
 
-def build_index(symbols: list[str] | None = None, backtest: str | Path | None = None) -> Path:
-    """Write reports/index.html (a self-contained dashboard:
-    charts, formatted tables, links) plus reports/summary.json and summary.md."""
-    import plotly.offline
-    from datetime import date
-
-    symbols = symbols or get_params()["symbols"]
-    long = summary_table(symbols)
-    root = ensure_dir(project_root() / "reports")
-    rows, periods, cards = _coin_sections(symbols)
-    missing = [s for s in symbols if s not in periods]
-    bt = load_backtest_summary(backtest)
-    tracks = {"single split (test window)": rows}
-    if bt:
-        tracks["walk-forward backtest"] = backtest_overview(bt)
-    ranks = mean_ranks(long) if not long.empty else pd.DataFrame()
-    wins = model_wins(long) if not long.empty else pd.DataFrame()
-    full = _metric_tables(long)
-    chart = (
+def _qlike_chart(rows: list[dict], tracks: dict) -> str:
+    "The at-a-glance chart of the model's QLIKE ratio per track; '' without coins."
+    return (
         '<div id="qlike-chart">'
         f"{
             _plot_div(
@@ -955,7 +951,14 @@ def build_index(symbols: list[str] | None = None, backtest: str | Path | None = 
         if rows
         else ""
     )
-    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" \
+
+
+def _index_head(symbols: list[str], bt: dict | None) -> str:
+    "The page's head (CSS, plotly.js), title and subtitle."
+    import plotly.offline
+    from datetime import date
+
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" \
 content="width=device-width, initial-scale=1">
 <title>cryptovol: volatility forecasts versus classical forecasters</title><style>{INDEX_CSS}\
 </style>
@@ -965,7 +968,22 @@ content="width=device-width, initial-scale=1">
 {get_params()["target"]["horizon"]} days. Built {date.today().isoformat()} from
 <code>reports/summary.json</code>{" and <code>reports/backtest/summary.json</code>" if bt else ""}\
 . Coins: {", ".join(f'<a href="#coin-{s}">{html.escape(s)}</a>' for s in symbols)}.</p>
-<h2>At a glance: the model's QLIKE relative to the best classical forecaster</h2>
+"""
+
+
+def _index_body(
+    chart: str,
+    rows: list[dict],
+    periods: dict,
+    bt: dict | None,
+    ranks: pd.DataFrame,
+    cards: list[str],
+    missing: list[str],
+    wins: pd.DataFrame,
+    full: str,
+) -> str:
+    "The page's sections, from the at-a-glance chart to the metric tables, and its end."
+    return f"""<h2>At a glance: the model's QLIKE relative to the best classical forecaster</h2>
 <p class="note">Below 1 the model's QLIKE loss is lower (better). The best classical forecaster is \
 the one chosen on the validation
 window. ★ and solid, outlined bars: the Diebold–Mariano test (QLIKE loss, HLN-corrected) is \
@@ -996,9 +1014,11 @@ directional accuracy a share of days; R², correlation, Theil's U (naive = 1) an
 unit.</p>
 {full or "<p>No metrics yet: run <code>dvc repro</code>.</p>"}
 </body></html>"""
-    with atomic_path(root / "index.html") as tmp:
-        tmp.write_text(page, encoding="utf-8")
-    summary = (
+
+
+def _summary_json(long: pd.DataFrame) -> dict:
+    "Per coin, forecaster and metric, its value (what reports/summary.json holds)."
+    return (
         {
             s: {
                 f: {m: v for m, v in g2.set_index("metric").value.items()}
@@ -1009,6 +1029,30 @@ unit.</p>
         if not long.empty
         else {}
     )
+
+
+def build_index(symbols: list[str] | None = None, backtest: str | Path | None = None) -> Path:
+    """Write reports/index.html (a self-contained dashboard:
+    charts, formatted tables, links) plus reports/summary.json and summary.md."""
+    symbols = symbols or get_params()["symbols"]
+    long = summary_table(symbols)
+    root = ensure_dir(project_root() / "reports")
+    rows, periods, cards = _coin_sections(symbols)
+    missing = [s for s in symbols if s not in periods]
+    bt = load_backtest_summary(backtest)
+    tracks = {"single split (test window)": rows}
+    if bt:
+        tracks["walk-forward backtest"] = backtest_overview(bt)
+    ranks = mean_ranks(long) if not long.empty else pd.DataFrame()
+    wins = model_wins(long) if not long.empty else pd.DataFrame()
+    full = _metric_tables(long)
+    chart = _qlike_chart(rows, tracks)
+    page = _index_head(symbols, bt) + _index_body(
+        chart, rows, periods, bt, ranks, cards, missing, wins, full
+    )
+    with atomic_path(root / "index.html") as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    summary = _summary_json(long)
     from cryptovol.config import save_json
 
     save_json(summary, root / "summary.json")
