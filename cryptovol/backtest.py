@@ -359,10 +359,12 @@ def run_fold_job(job: FoldJob) -> JobResult:
         if job.with_model: prev[symbol] = fdir/"model.keras"
     return JobResult(out, rows, ginfo)
 
-def global_plan(p: dict, out: Path) -> tuple[dict, Path]:
-    "model.scope global: the origins of the global model by fold number, and where its members go (models/backtest/global)."
+def global_plan(p: dict, out: Path, inputs: dict) -> tuple[dict, Path]:
+    """model.scope global: the origins of the global model by fold number (from the reported coins' `inputs`, read here
+    if missing), and where its members go (models/backtest/global)."""
     gdir = ensure_dir(project_root()/"models"/"backtest"/"global" if out == backtest_dir() else out/"models"/"global")
-    return {f.k: f for f in global_folds(p, {c: _read_inputs(c, p) for c in p["symbols"]})}, gdir
+    have = {c: inputs[c] if c in inputs else _read_inputs(c, p) for c in p["symbols"]}
+    return {f.k: f for f in global_folds(p, have)}, gdir
 
 def plan_jobs(folds: dict, params: dict, with_model: bool, warm: bool, models: dict, global_folds: dict | None = None,
               global_dir: Path | None = None) -> list[FoldJob]:
@@ -388,12 +390,12 @@ def score_coin(symbol: str, p: dict, results: list, skipped: list, with_model: b
            "start": str(record.index[0].date()), "end": str(record.index[-1].date()), "n_days": int(len(record)),
            "folds": infos, "skipped_folds": skipped, "best_classical_per_fold": [i["best_classical"] for i in infos],
            **score_record(record, h, p), "settings": p["backtest"],
-           "wall_seconds": round(sum(i["seconds"] for i in infos), 1)}   # the coin's folds, wherever they ran
+           "fit_seconds": round(sum(i["seconds"] for i in infos), 1)}   # the coin's folds, wherever they ran
     if (realized := realized_scores(record, forecasters_of(record), symbol, h, p)) is not None: res["realized_target"] = realized
     save_json(_clean(res), out/f"{safe_symbol(symbol)}.json")
     with atomic_path(out/f"{safe_symbol(symbol)}_predictions.csv") as tmp:
         record.reset_index().to_csv(tmp, index=False, date_format="%Y-%m-%d")
-    log.info(f"{symbol}: backtest of {len(infos)} folds, {len(record)} days in {res['wall_seconds']:.0f}s; wrote {out}")
+    log.info(f"{symbol}: backtest of {len(infos)} folds, {len(record)} days, {res['fit_seconds']:.0f}s of fits; wrote {out}")
     return res
 
 def backtest_coins(symbols: list[str], params: dict | None = None, with_model: bool = True, warm_start: bool | None = None,
@@ -407,9 +409,10 @@ def backtest_coins(symbols: list[str], params: dict | None = None, with_model: b
     warm = p["backtest"]["warm_start"] if warm_start is None else bool(warm_start)
     out = ensure_dir(Path(out) if out is not None else backtest_dir())
     t0 = time.perf_counter()
-    plans = {s: plan_folds(window_dates(*_read_inputs(s, p), p), p) for s in symbols}
+    inputs = {s: _read_inputs(s, p) for s in symbols}   # to plan the folds (each job reads its own coins again)
+    plans = {s: plan_folds(window_dates(*inputs[s], p), p) for s in symbols}
     models = {s: ensure_dir(models_dir(s, out)) for s in symbols}   # per-coin fold networks; the global model leaves it empty
-    gfolds, gdir = global_plan(p, out) if with_model and p["model"]["scope"] == "global" else (None, None)
+    gfolds, gdir = global_plan(p, out, inputs) if with_model and p["model"]["scope"] == "global" else (None, None)
     jobs = plan_jobs({s: fs for s, (fs, _) in plans.items()}, p, with_model, warm, models, gfolds, gdir)
     ex = executor or Executor.from_params(p)
     done = ex.map(run_fold_job, jobs, desc=f"backtest ({ex})" if progress else None)

@@ -622,7 +622,7 @@ def cmd_backtest(args):
         ):
             print(
                 f"{r['symbol']}: {len(r['folds'])} folds, {r['start']}..{r['end']} ({r['n_days']} "
-                f"days), {r['wall_seconds']:.0f} s of fits -> {out}"
+                f"days), {r['fit_seconds']:.0f} s of fits -> {out}"
             )
     if not args.no_summary:
         backtest_summary(

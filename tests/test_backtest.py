@@ -124,7 +124,7 @@ def test_anchor_alone_survives_a_flat_day_in_training(inputs, params):
 
 def _without_timings(res: dict) -> dict:
     "A coin's backtest results less the seconds it took (which differ from run to run)."
-    out = {k: v for k, v in res.items() if k != "wall_seconds"}
+    out = {k: v for k, v in res.items() if k != "fit_seconds"}
     out["folds"] = [{k: v for k, v in f.items() if k != "seconds"} for f in res["folds"]]
     return out
 
