@@ -20,10 +20,11 @@ from .har import HAR_WINDOWS, HARResult, HARSpec, forecast_measures, har_target
 log = get_logger("cryptovol.rvnet")
 
 # %% auto #0
-__all__ = ['log', 'FEATURES', 'CELLS', 'MEMO_SIZE', 'RVNetSpec', 'anchor_mu', 'coin_inputs', 'universe_inputs', 'input_windows',
-           'Design', 'design', 'split_rows', 'build_network', 'rvnet_loss', 'member_outputs', 'mix_members',
-           'residual_qlike', 'train_member', 'RVNetResult', 'fit_rvnet', 'universe_fingerprint', 'fit_rvnet_memo',
-           'clear_memo', 'RVNet']
+__all__ = ['log', 'FEATURES', 'CELLS', 'MEMO_SIZE', 'SUMMARIES', 'ALPHAS', 'ROW_KEYS', 'RVNetSpec', 'anchor_mu', 'coin_inputs',
+           'universe_inputs', 'input_windows', 'Design', 'design', 'split_rows', 'build_network', 'rvnet_loss',
+           'member_outputs', 'mix_members', 'residual_qlike', 'train_member', 'RVNetResult', 'anchored_forecast',
+           'origin_rows', 'fit_rvnet', 'universe_fingerprint', 'fit_memo', 'fit_rvnet_memo', 'clear_memo', 'RVNet',
+           'window_summaries', 'RVRidgeSpec', 'RVRidgeResult', 'shifted_qlike', 'fit_rvridge', 'RVRidge']
 
 # %% ../nbs/19_rvnet.ipynb #9862d142
 FEATURES = (
@@ -380,22 +381,28 @@ class RVNetResult:
         return mix_members([member_outputs(m, Xs, self.spec.min_spread) for m in self.members])
 
     def forecast(self, universe: Mapping[str, pd.DataFrame], coin: str) -> pd.DataFrame:
-        """Per day of `coin` with a complete window: `mean_rv` = c exp(a + r + s²/2), `s` (the
-        spread of log mean RV), `vol` = sqrt(365 mean_rv) and `anchor_rv` (the anchor alone)."""
-        fit_coins = {k: v for k, v in universe.items() if k in dict(self.anchor.scales)}
-        d = design(fit_coins, self.anchor, self.spec, self.horizon, coins=[coin])
-        r, s = self.outputs(d.X)
-        c, s0 = self.anchor._scale(coin), np.sqrt(self.anchor.s2)
-        mean = c * np.exp(d.a + r + 0.5 * s**2)
-        return pd.DataFrame(
-            {
-                "mean_rv": mean,
-                "s": s,
-                "vol": np.sqrt(ANNUALISATION * mean),
-                "anchor_rv": c * np.exp(d.a + 0.5 * s0**2),
-            },
-            index=pd.DatetimeIndex(d.date, name="Date"),
-        )
+        "`anchored_forecast` of `coin` by this network."
+        return anchored_forecast(self, universe, coin)
+
+
+def anchored_forecast(res, universe: Mapping[str, pd.DataFrame], coin: str) -> pd.DataFrame:
+    """Per day of `coin` with a complete window, from a fitted residual learner `res` (its
+    `anchor`, `spec`, `horizon` and `outputs(X) -> (r, s)`): `mean_rv` = c exp(a + r + s²/2),
+    `s` (the spread of log mean RV), `vol` = sqrt(365 mean_rv), `anchor_rv` (the anchor alone)."""
+    fit_coins = {k: v for k, v in universe.items() if k in dict(res.anchor.scales)}
+    d = design(fit_coins, res.anchor, res.spec, res.horizon, coins=[coin])
+    r, s = res.outputs(d.X)
+    c, s0 = res.anchor._scale(coin), np.sqrt(res.anchor.s2)
+    mean = c * np.exp(d.a + r + 0.5 * s**2)
+    return pd.DataFrame(
+        {
+            "mean_rv": mean,
+            "s": s,
+            "vol": np.sqrt(ANNUALISATION * mean),
+            "anchor_rv": c * np.exp(d.a + 0.5 * s0**2),
+        },
+        index=pd.DatetimeIndex(d.date, name="Date"),
+    )
 
 # %% ../nbs/19_rvnet.ipynb #f85d519c
 def _standardise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -403,6 +410,25 @@ def _standardise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     last = X[:, -1, :].astype("float64")
     mean, std = last.mean(axis=0), last.std(axis=0)
     return mean.astype("float32"), np.where(std > 1e-8, std, 1.0).astype("float32")
+
+
+def origin_rows(
+    universe: Mapping[str, pd.DataFrame],  # coin -> realized measures (any dates: truncated here)
+    until,  # the last day the fit may read
+    horizon: int,  # h
+    spec: RVNetSpec,  # inputs, lookback, val_days
+) -> tuple[dict, HARResult, Design, np.ndarray, np.ndarray]:
+    """What a fit at the close of `until` may read: the coins' measures up to it, the anchor
+    fitted on them, their design rows and the training and validation rows (`split_rows`)."""
+    until = pd.Timestamp(until).normalize()
+    known = {c: m[m.index <= until] for c, m in universe.items()}
+    known = {c: m for c, m in known.items() if len(m) > spec.lookback + horizon}
+    anchor = HARSpec("log_har", int(horizon), spec.windows, scale="coin_mean").fit(
+        known, until + pd.Timedelta(days=1)
+    )
+    d = design(known, anchor, spec, int(horizon))
+    tr, va = split_rows(d, until, int(horizon), spec.val_days)
+    return known, anchor, d, tr, va
 
 
 def fit_rvnet(
@@ -413,13 +439,7 @@ def fit_rvnet(
 ) -> RVNetResult:
     "Fit the anchor and the network on what was known at the close of `until` (no later day)."
     until = pd.Timestamp(until).normalize()
-    known = {c: m[m.index <= until] for c, m in universe.items()}
-    known = {c: m for c, m in known.items() if len(m) > spec.lookback + horizon}
-    anchor = HARSpec("log_har", int(horizon), spec.windows, scale="coin_mean").fit(
-        known, until + pd.Timedelta(days=1)
-    )
-    d = design(known, anchor, spec, int(horizon))
-    tr, va = split_rows(d, until, int(horizon), spec.val_days)
+    known, anchor, d, tr, va = origin_rows(universe, until, horizon, spec)
     mean, std = _standardise(d.X[tr])
     stdz = lambda rows: ((d.X[rows] - mean) / std).astype("float32")
     data, s0 = (stdz(tr), d.z[tr], stdz(va), d.z[va]), float(np.sqrt(anchor.s2))
@@ -465,9 +485,11 @@ def universe_fingerprint(universe: Mapping[str, pd.DataFrame], until) -> str:
     return h.hexdigest()
 
 
-def fit_rvnet_memo(universe, until, horizon: int, spec: RVNetSpec) -> RVNetResult:
-    "`fit_rvnet`, reused when the same (spec, until, h, universe data) was fitted in this process."
+def fit_memo(fit, universe, until, horizon: int, spec):
+    """`fit(universe, until, horizon, spec)`, reused when the same fit of the same (spec, until,
+    h, universe data) was made in this process: one pooled fit serves every coin of an origin."""
     key = (
+        fit.__qualname__,
         spec,
         pd.Timestamp(until).normalize(),
         int(horizon),
@@ -476,8 +498,13 @@ def fit_rvnet_memo(universe, until, horizon: int, spec: RVNetSpec) -> RVNetResul
     if key not in _MEMO:
         while len(_MEMO) >= MEMO_SIZE:
             _MEMO.pop(next(iter(_MEMO)))
-        _MEMO[key] = fit_rvnet(universe, until, horizon, spec)
+        _MEMO[key] = fit(universe, until, horizon, spec)
     return _MEMO[key]
+
+
+def fit_rvnet_memo(universe, until, horizon: int, spec: RVNetSpec) -> RVNetResult:
+    "`fit_rvnet` through `fit_memo`."
+    return fit_memo(fit_rvnet, universe, until, horizon, spec)
 
 
 def clear_memo() -> None:
@@ -490,15 +517,11 @@ class _RVNetFit(Fitted):
 
     kind = "lognormal"
 
-    def __init__(self, name: str, until, res: RVNetResult):
-        sm = res.summary
-        super().__init__(
-            name,
-            until,
-            # what was fitted, not how long it took: a track record's digits depend on the data only
-            {k: sm[k] for k in ("val_qlike", "val_qlike_anchor", "n_train")},
-            0.5 * sm["val_spread"],
-        )
+    KEYS = ("val_qlike", "val_qlike_anchor", "n_train")  # what was fitted, not how long it took
+
+    def __init__(self, name: str, until, res):
+        sm = res.summary  # a track record's digits depend on the data only
+        super().__init__(name, until, {k: sm[k] for k in self.KEYS}, 0.5 * sm["val_spread"])
         self.res = res
 
     def frame(self, data: CoinData) -> pd.DataFrame:
@@ -530,6 +553,7 @@ class RVNet(Forecaster):
     name = "rv_net"
     classical = False
     anchor = "rv_log_har_pool"  # the pooled log-HAR it learns the residual of
+    _fitted = _RVNetFit  # the Fitted each coin gets
 
     def __init__(self, spec: RVNetSpec | None = None):
         self.spec = spec or RVNetSpec()
@@ -550,9 +574,164 @@ class RVNet(Forecaster):
                 f"{self.name}: {data.symbol!r} needs CoinData.measures and a universe "
                 "holding it (cryptovol.har.load_universe_measures)"
             )
-        return _RVNetFit(
-            self.name, until, fit_rvnet_memo(data.universe, until, data.horizon, self.spec)
-        )
+        return self._fitted(self.name, until, self.fit_pooled(data.universe, until, data.horizon))
+
+    def fit_pooled(self, universe, until, horizon: int) -> RVNetResult:
+        "The one fit at `until` that every coin's forecast reads (memoised)."
+        return fit_rvnet_memo(universe, until, horizon, self.spec)
 
     def __repr__(self):
         return f"RVNet({self.spec})"
+
+# %% ../nbs/19_rvnet.ipynb #1decd7a6
+SUMMARIES = ("lag0", "lag1", "lag2", "mean7", "meanL")  # what rv_ridge reads of each input window
+ALPHAS = tuple(10.0 ** (k / 2) for k in range(-2, 11))  # 0.1 ... 1e5, half a decade apart
+ROW_KEYS = ("lookback", "inputs", "val_days", "ffill_days", "windows", "market_coin")
+
+
+def window_summaries(X: np.ndarray) -> np.ndarray:
+    """(n, L, F) windows -> (n, 5F): per input its values at t, t-1, t-2 and its means over the
+    last 7 and the last L days (`SUMMARIES` order; the inputs in order within each)."""
+    parts = [X[:, -1], X[:, -2], X[:, -3], X[:, -7:].mean(axis=1), X.mean(axis=1)]
+    return np.concatenate(parts, axis=1).astype("float64")
+
+
+@dataclass(frozen=True)
+class RVRidgeSpec:
+    "rv_ridge's penalties (params.yaml `rv_ridge`) and the rows it reads: rv_net's (`ROW_KEYS`)."
+
+    rows: RVNetSpec = RVNetSpec()  # rv_net's spec; only its ROW_KEYS matter here
+    alphas: tuple = ALPHAS  # ridge penalties tried; the least validation QLIKE wins
+
+    def __post_init__(self):
+        object.__setattr__(self, "alphas", tuple(float(a) for a in self.alphas))
+        if not self.alphas or min(self.alphas) <= 0:
+            raise ConfigError(
+                f"rv_ridge.alphas {list(self.alphas)}: give penalties > 0, e.g. [1, 10]"
+            )
+        if self.rows.lookback < 7:
+            raise ConfigError(
+                f"rv_ridge reads 7-day means of rv_net's windows: rv_net.lookback="
+                f"{self.rows.lookback} must be >= 7"
+            )
+
+    @classmethod
+    def from_params(cls, params: Mapping) -> "RVRidgeSpec":
+        "The spec from params.yaml: `rv_ridge` (its penalties) and `rv_net` (the rows)."
+        windows = params.get("evaluation", {}).get("har_windows")
+        net = RVNetSpec.from_params(params.get("rv_net", {}), windows)
+        d = dict(params.get("rv_ridge") or {})
+        if unknown := sorted(set(d) - {"alphas"}):
+            raise ConfigError(f"rv_ridge has unknown key(s) {unknown}; the key is 'alphas'")
+        return cls(RVNetSpec(**{k: getattr(net, k) for k in ROW_KEYS}), **d)
+
+# %% ../nbs/19_rvnet.ipynb #26dc4ac1
+@dataclass(frozen=True)
+class RVRidgeResult:
+    "A fitted rv_ridge: the anchor, the ridge on the window summaries, its shift and spread."
+
+    spec: RVNetSpec  # the rows' spec (rv_net's lookback, inputs, ...)
+    horizon: int
+    until: pd.Timestamp
+    anchor: HARResult
+    model: object  # the scikit-learn pipeline (StandardScaler, Ridge) refitted on the known rows
+    shift: float  # k, the level shift chosen on validation
+    spread: float  # s, the standard deviation of the validation residual
+    summary: dict = field(default_factory=dict)
+
+    def outputs(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        "(r, s) on raw windows X, r = ẑ + k - s²/2 so that E[mean RV] = c exp(a + ẑ + k)."
+        F = window_summaries(X)
+        ok = np.isfinite(F).all(axis=1)
+        z = np.full(len(F), np.nan)
+        if ok.any():
+            z[ok] = self.model.predict(F[ok])
+        return z + self.shift - 0.5 * self.spread**2, np.full(len(F), self.spread)
+
+    def forecast(self, universe: Mapping[str, pd.DataFrame], coin: str) -> pd.DataFrame:
+        "`anchored_forecast` of `coin` by this ridge."
+        return anchored_forecast(self, universe, coin)
+
+
+def _ridge(alpha: float):
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), Ridge(alpha=alpha))
+
+
+def shifted_qlike(z: np.ndarray, zhat: np.ndarray) -> tuple[float, float, float]:
+    """Validation QLIKE of exp(ẑ + k) against exp(z) at its minimising shift
+    k = log mean exp(z - ẑ); returns (QLIKE, k, s = std(z - ẑ))."""
+    e = z - zhat
+    k = float(np.log(np.mean(np.exp(e))))
+    return float(np.mean(np.exp(e - k) - (e - k) - 1.0)), k, float(np.std(e))
+
+# %% ../nbs/19_rvnet.ipynb #a61bb792
+def fit_rvridge(
+    universe: Mapping[str, pd.DataFrame],  # coin -> realized measures (any dates: truncated here)
+    until,  # the last day the fit may read
+    horizon: int,  # h
+    spec: RVRidgeSpec = RVRidgeSpec(),  # penalties and rv_net's rows
+) -> RVRidgeResult:
+    "Fit the anchor and the ridge on its residual with what was known at the close of `until`."
+    until = pd.Timestamp(until).normalize()
+    known, anchor, d, tr, va = origin_rows(universe, until, horizon, spec.rows)
+    F = window_summaries(d.X)
+    ok = np.isfinite(F).all(axis=1)
+    ends = d.date + np.timedelta64(int(horizon), "D") <= np.datetime64(until, "ns")
+    every = np.flatnonzero(ok & np.isfinite(d.z) & ends)
+    tr, va = tr[ok[tr]], va[ok[va]]
+    val = {
+        a: shifted_qlike(d.z[va], _ridge(a).fit(F[tr], d.z[tr]).predict(F[va])) for a in spec.alphas
+    }
+    alpha = min(val, key=lambda a: val[a][0])
+    q, k, s = val[alpha]
+    summary = dict(
+        alpha=alpha,
+        val_qlike=q,
+        val_qlike_anchor=residual_qlike(d.z[va], 0.0, float(np.sqrt(anchor.s2))),
+        val_spread=s,
+        n_train=len(tr),
+        n_val=len(va),
+        n_refit=len(every),
+        coins=list(known),
+    )
+    log.info(
+        f"rv_ridge fit at {until.date()}: alpha {alpha:g}, val QLIKE {q:.4f} "
+        f"(anchor {summary['val_qlike_anchor']:.4f})"
+    )
+    model = _ridge(alpha).fit(F[every], d.z[every])
+    return RVRidgeResult(spec.rows, int(horizon), until, anchor, model, k, s, summary)
+
+# %% ../nbs/19_rvnet.ipynb #bd93c893
+class _RVRidgeFit(_RVNetFit):
+    "A fitted rv_ridge as a Fitted forecaster of one coin (the fit itself is shared)."
+
+    KEYS = ("alpha", "val_qlike", "val_qlike_anchor", "n_train")
+
+
+@register
+class RVRidge(RVNet):
+    """A ridge regression on summaries of rv_net's input windows, pooled over the universe,
+    learning the residual of the same frozen pooled log-HAR (this notebook's `rv_ridge`)."""
+
+    name = "rv_ridge"
+    classical = False
+    anchor = "rv_log_har_pool"
+    _fitted = _RVRidgeFit
+
+    def __init__(self, spec: RVRidgeSpec | None = None):
+        self.spec = spec or RVRidgeSpec()
+
+    @classmethod
+    def from_params(cls, params):
+        return cls(RVRidgeSpec.from_params(params))
+
+    def fit_pooled(self, universe, until, horizon: int) -> RVRidgeResult:
+        "The one ridge fit at `until` that every coin's forecast reads (memoised)."
+        return fit_memo(fit_rvridge, universe, until, horizon, self.spec)
+
+    def __repr__(self):
+        return f"RVRidge(alphas={self.spec.alphas}, lookback={self.spec.rows.lookback})"

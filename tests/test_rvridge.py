@@ -1,0 +1,124 @@
+"""rv_ridge (cryptovol.rvnet.RVRidge): the ridge on the residual of rv_net's anchor. No look-ahead,
+the penalty chosen on validation only, an infinite penalty is the anchor times one factor, the
+forecast's kind and spread, the memo, params and registration.
+
+Real measures of four coins from the offline mirror (conftest's `mirror`), cut to 2020-09..2022-03
+as in tests/test_rvnet.py, whose fixtures it reuses. No TensorFlow: every fit takes a second.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cryptovol.config import ConfigError
+from test_rvnet import H, UNTIL, after_until_times_five, coin_data, tiny, universe  # noqa: F401
+
+
+def spec(**kw):
+    from cryptovol.rvnet import RVRidgeSpec
+
+    return RVRidgeSpec(rows=tiny(), **kw)
+
+
+def test_spec_from_params_reads_rv_nets_rows_and_its_own_penalties():
+    from cryptovol.forecasters import FORECASTERS, make_forecasters
+    from cryptovol.rvnet import ALPHAS, RVNetSpec, RVRidge, RVRidgeSpec
+
+    assert FORECASTERS["rv_ridge"] is RVRidge and RVRidge.classical is False
+    assert RVRidge.anchor == "rv_log_har_pool"
+    p = {"rv_net": {"lookback": 20, "units": 64}, "rv_ridge": {"alphas": [1, 10]}}
+    s = RVRidgeSpec.from_params(p)
+    # only the rows' keys come over: rv_net's network size does not make a different ridge
+    assert s.rows == RVNetSpec(lookback=20) and s.alphas == (1.0, 10.0)
+    assert RVRidgeSpec.from_params({}).alphas == ALPHAS and len(ALPHAS) == 13
+    with pytest.raises(ConfigError, match="unknown key"):
+        RVRidgeSpec.from_params({"rv_ridge": {"alpha": 1}})
+    with pytest.raises(ConfigError, match="penalties > 0"):
+        RVRidgeSpec(alphas=(0.0,))
+    with pytest.raises(ConfigError, match=">= 7"):
+        RVRidgeSpec(rows=RVNetSpec(lookback=5))
+    params = {"evaluation": {"forecasters": ["rv_ridge"]}}
+    assert [type(x) for x in make_forecasters(params)] == [RVRidge]
+
+
+def test_window_summaries_are_the_last_values_and_the_means():
+    from cryptovol.rvnet import window_summaries
+
+    X = np.arange(2 * 10 * 3, dtype="float32").reshape(2, 10, 3)
+    F = window_summaries(X)
+    assert F.shape == (2, 15) and F.dtype == np.float64
+    np.testing.assert_array_equal(F[:, 0:3], X[:, -1])
+    np.testing.assert_array_equal(F[:, 6:9], X[:, -3])
+    np.testing.assert_allclose(F[:, 9:12], X[:, -7:].mean(axis=1))
+    np.testing.assert_allclose(F[:, 12:15], X.mean(axis=1))
+
+
+def test_the_fit_reads_nothing_after_until(universe):  # noqa: F811
+    from cryptovol.rvnet import fit_rvridge
+
+    a = fit_rvridge(universe, UNTIL, H, spec())
+    b = fit_rvridge(after_until_times_five(universe), UNTIL, H, spec())
+    assert a.summary == b.summary and a.shift == b.shift and a.spread == b.spread
+    np.testing.assert_array_equal(a.model[-1].coef_, b.model[-1].coef_)
+    fa = a.forecast(universe, "BTC-USD")
+    fb = b.forecast(after_until_times_five(universe), "BTC-USD")
+    pd.testing.assert_frame_equal(fa[fa.index <= UNTIL], fb[fb.index <= UNTIL])
+
+
+def test_the_penalty_is_the_least_validation_qlike_and_refit_on_every_known_row(universe):  # noqa: F811
+    from cryptovol.rvnet import _ridge, fit_rvridge, origin_rows, shifted_qlike, window_summaries
+
+    alphas = (0.1, 10.0, 1e4)
+    res = fit_rvridge(universe, UNTIL, H, spec(alphas=alphas))
+    _, _, d, tr, va = origin_rows(universe, UNTIL, H, tiny())
+    F = window_summaries(d.X)
+    val = {a: shifted_qlike(d.z[va], _ridge(a).fit(F[tr], d.z[tr]).predict(F[va])) for a in alphas}
+    best = min(val, key=lambda a: val[a][0])
+    assert res.summary["alpha"] == best and res.summary["val_qlike"] == val[best][0]
+    assert res.shift == val[best][1] and res.spread == val[best][2]
+    # refitted on the training rows, the purged gap and validation: more rows than the two
+    assert res.summary["n_refit"] > len(tr) + len(va)
+    last = d.date[np.isfinite(d.z)].max()
+    assert last + np.timedelta64(H, "D") <= np.datetime64(UNTIL, "ns")
+
+
+def test_shifted_qlike_is_minimised_by_its_shift():
+    from cryptovol.rvnet import shifted_qlike
+
+    rng = np.random.default_rng(0)
+    z, zhat = rng.normal(0.3, 0.5, 500), rng.normal(0, 0.1, 500)
+    q, k, s = shifted_qlike(z, zhat)
+    for dk in (-0.05, 0.05):
+        e = z - zhat - (k + dk)
+        assert np.mean(np.exp(e) - e - 1) > q
+    assert s == pytest.approx(np.std(z - zhat))
+
+
+def test_an_infinite_penalty_is_the_anchor_times_one_factor(universe):  # noqa: F811
+    from cryptovol.rvnet import fit_rvridge
+
+    res = fit_rvridge(universe, UNTIL, H, spec(alphas=(1e15,)))
+    f = res.forecast(universe, "ETH-USD")
+    ratio = f["mean_rv"] / f["anchor_rv"]
+    assert ratio.std() < 1e-9 * ratio.mean() and ratio.notna().all()
+
+
+def test_the_forecaster_gives_a_lognormal_forecast_and_one_fit_per_origin(universe):  # noqa: F811
+    from cryptovol.forecasters import Origin, walk_forward
+    from cryptovol.har import RVLogHARPooled
+    from cryptovol.rvnet import RVRidge, clear_memo
+
+    clear_memo()
+    data = coin_data(universe)
+    ridge = RVRidge(spec())
+    fit = ridge.fit(data, UNTIL)
+    assert ridge.fit(coin_data(universe, "ETH-USD"), UNTIL).res is fit.res  # memo: one fit
+    assert set(fit.params) == {"alpha", "val_qlike", "val_qlike_anchor", "n_train"}
+    dates = pd.date_range(UNTIL + pd.Timedelta(days=1), "2022-03-20")
+    fc = fit.forecast(data, dates)
+    assert fc.kind == "lognormal" and len(fc.vol) == len(dates) and (fc.vol > 0).all()
+    np.testing.assert_allclose(fc.spread, fit.res.spread / 2)  # half the spread of log RV
+    lo, hi = fc.interval(0.8)
+    assert (lo < fc.vol).all() and (fc.vol < hi).all()
+    rec = walk_forward([ridge, RVLogHARPooled()], data, [Origin(0, UNTIL, dates)])
+    assert rec.forecasts["rv_ridge"].kind == "lognormal" and rec.losses().notna().all().all()
