@@ -138,7 +138,7 @@ def fold_classical(ds, params: dict, fold: Fold, symbol: str | None = None) -> t
     sel = record_forecasts(classical_record(ds, params, training_end(ds.frame.index, ds.dates_train[-1], ds.horizon), ds.dates_val, fold.k,
                                             symbol=symbol))
     choice = best_baseline_on_validation(ds, sel)
-    shipped = best_baseline_on_validation(ds, sel, networks=True)   # the networks (rv_net) compete: what validation would ship
+    shipped = best_baseline_on_validation(ds, sel, networks=True)   # the learned ones (rv_net, rv_ridge) compete: what validation would ship
     # forecasting: refitted on everything before the origin (targets that end before the fold starts)
     origin = fold.start - pd.Timedelta(days=1)
     test = record_forecasts(classical_record(ds, params, origin, ds.dates_test, fold.k, symbol=symbol))
@@ -285,7 +285,7 @@ def interval_coverage(record: pd.DataFrame) -> dict | None:
     return coverage_of(record["actual"], record) if "lo80" in record else None
 
 def network_names(names) -> list[str]:
-    "The registered forecasters among `names` that are networks (`Forecaster.classical` False), e.g. rv_net."
+    "The registered forecasters among `names` that are learned (`Forecaster.classical` False), e.g. rv_net and rv_ridge."
     return [n for n in names if n in FORECASTERS and not FORECASTERS[n].classical]
 
 def score_record(record: pd.DataFrame, horizon: int, params: dict) -> dict:
@@ -304,7 +304,7 @@ def score_record(record: pd.DataFrame, horizon: int, params: dict) -> dict:
             s1, p1 = diebold_mariano(q["model"], q[f], horizon)
             s2, p2 = diebold_mariano(se_m, squared_error(a, record[f]), horizon)
             out["dm"][f] = {"qlike_stat": s1, "qlike_pvalue": p1, "se_stat": s2, "se_pvalue": p2}
-    if nets := network_names(names):   # the networks among the forecasters (rv_net) against the per-fold classical pick
+    if nets := network_names(names):   # the learned forecasters (rv_net, rv_ridge) against the per-fold classical pick
         out["dm_networks"] = {n: dict(zip(("qlike_stat", "qlike_pvalue"), diebold_mariano(q[n], q["best_classical"], horizon)))
                               for n in nets}
     bp = params["backtest"]
@@ -464,7 +464,7 @@ def panel_choice(results: list[dict]) -> dict:
 
 def validation_pick(results: list[dict]) -> dict | None:
     """What validation would ship: per coin and fold, the forecaster with the lowest validation QLIKE among the classical
-    ones and the networks that can be scored out of sample on validation (rv_net; the daily global network cannot, its
+    ones and the learned ones scored out of sample on validation (rv_net, rv_ridge; the daily global network cannot, its
     validation stretch stops its training); each coin's test QLIKE of those picks, on both targets. None for results
     written before the pick was recorded."""
     if not all("validation_pick" in f for r in results for f in r["folds"]): return None
@@ -477,7 +477,7 @@ def validation_pick(results: list[dict]) -> dict | None:
         if "per_fold_qlike" in r.get("realized_target", {}):
             rt = r["realized_target"]
             coins[r["symbol"]]["realized_qlike"] = _fold_mean(rt["per_fold_qlike"], rt["per_fold_days"], pick)
-    out = {"rule": "per coin and fold: lowest validation QLIKE among the classical forecasters and rv_net", "coins": coins,
+    out = {"rule": "per coin and fold: lowest validation QLIKE among the classical forecasters, rv_net and rv_ridge", "coins": coins,
            "mean_qlike": float(np.mean([c["qlike"] for c in coins.values()])),
            "mean_best_classical_qlike": float(np.mean([c["best_classical_qlike"] for c in coins.values()]))}
     if all("realized_qlike" in c for c in coins.values()):
@@ -638,7 +638,7 @@ def pick_lines(vp: dict | None) -> list[str]:
     if not vp: return []
     rt = "mean_realized_qlike" in vp
     out = ["", "What validation would ship: per coin and fold the lowest validation QLIKE among the classical forecasters and "
-           "rv_net:", "", "| coin | picks per fold | QLIKE | classical pick's | ratio |" + (" QLIKE, realized target |" if rt else ""),
+           "the learned ones (rv_net, rv_ridge):", "", "| coin | picks per fold | QLIKE | classical pick's | ratio |" + (" QLIKE, realized target |" if rt else ""),
            "|---|---|---|---|---|" + ("---|" if rt else "")]
     for c, v in vp["coins"].items():
         out.append(f"| {c} | {', '.join(v['picks'])} | {_f(v['qlike'])} | {_f(v['best_classical_qlike'])} | "
@@ -652,14 +652,14 @@ def pick_lines(vp: dict | None) -> list[str]:
 def _mean(rs, key: str) -> float: return float(np.mean([x[key] for _, x in rs]))
 
 def network_lines(rows: list[dict]) -> list[str]:
-    "Each network forecaster (rv_net) against the classical pick and its anchor, both targets, as Markdown lines, with its goals."
+    "Each learned forecaster (rv_net, rv_ridge) against the classical pick and its anchor, both targets, as Markdown lines, with its goals."
     nets = sorted({n for r in rows for n in r.get("networks", {})})
     out = []
     for n in nets:
         rs = [(r["coin"], r["networks"][n]) for r in rows if n in r.get("networks", {})]
         rt = all("realized_qlike" in x for _, x in rs)
         anchor = rs[0][1]["anchor"]
-        out += ["", f"The network `{n}` against the best classical forecaster (chosen on validation, per fold) and its anchor `{anchor}`:", "",
+        out += ["", f"The learned forecaster `{n}` against the best classical forecaster (chosen on validation, per fold) and its anchor `{anchor}`:", "",
                 "| coin | QLIKE | best classical | ratio | DM p (QLIKE) | in 90% MCS | anchor | " + ("realized: QLIKE | ratio | anchor |" if rt else ""),
                 "|" + "---|" * (10 if rt else 7)]
         for c, x in rs:
