@@ -16,7 +16,7 @@ from .config import (VOL_FLOOR, ConfigError, DataError, atomic_path, ensure_dir,
 from .forecasters import FORECASTERS
 from .parallel import Executor
 from .realized import read_inputs
-from .evaluate import (_clean, best_baseline_on_validation, classical_record, diebold_mariano, forecast_metrics,
+from .evaluate import (INTERVAL_LEVELS, _clean, best_baseline_on_validation, classical_record, diebold_mariano, forecast_metrics,
                                 qlike_loss, realized_scores, record_forecasts, squared_error, training_end)
 from .features import Dataset, build_features, forecast_days, forward_realized_vol, make_dataset, valid_samples
 
@@ -25,13 +25,14 @@ log = get_logger(__name__)
 # %% auto #0
 __all__ = ['log', 'GLOBAL_COLUMNS', 'INTERVAL_COLUMNS', 'GLOBAL_FOLD_KEYS', 'LOWER_IS_BETTER', 'SHIPPED_GOAL', 'Fold',
            'window_dates', 'fold_bounds', 'plan_folds', 'fold_params', 'restrict_test', 'fold_dataset',
-           'check_fold_dates', 'join_folds', 'fold_classical', 'anchor_forecast', 'fold_network',
-           'global_fold_forecasts', 'join_global_forecasts', 'run_fold', 'global_folds', 'fit_global_fold',
-           'save_global_folds', 'backtest_global', 'model_confidence_set', 'forecasters_of', 'interval_coverage',
-           'network_names', 'score_record', 'backtest_dir', 'models_dir', 'FoldJob', 'JobResult', 'run_fold_job',
-           'global_plan', 'plan_jobs', 'score_coin', 'backtest_coins', 'backtest', 'load_backtest', 'panel_choice',
-           'validation_pick', 'mean_ranks', 'own_anchor', 'coin_row', 'network_row', 'realized_row', 'backtest_summary',
-           'summary_markdown', 'realized_lines', 'panel_lines', 'pick_lines', 'network_lines']
+           'check_fold_dates', 'join_folds', 'interval_counts', 'coverage_of_counts', 'fold_classical',
+           'anchor_forecast', 'fold_network', 'global_fold_forecasts', 'join_global_forecasts', 'run_fold',
+           'global_folds', 'fit_global_fold', 'save_global_folds', 'backtest_global', 'model_confidence_set',
+           'forecasters_of', 'interval_coverage', 'network_names', 'score_record', 'backtest_dir', 'models_dir',
+           'FoldJob', 'JobResult', 'run_fold_job', 'global_plan', 'plan_jobs', 'score_coin', 'backtest_coins',
+           'backtest', 'load_backtest', 'panel_choice', 'validation_pick', 'mean_ranks', 'own_anchor', 'coin_row',
+           'network_row', 'realized_row', 'backtest_summary', 'summary_markdown', 'realized_lines', 'panel_lines',
+           'pick_lines', 'network_lines']
 
 # %% ../nbs/10_backtest.ipynb #5606e76a
 @dataclass(frozen=True)
@@ -132,6 +133,26 @@ def join_folds(preds: list[pd.DataFrame]) -> pd.DataFrame:
     return rec
 
 # %% ../nbs/10_backtest.ipynb #510bb8fb
+def interval_counts(rec, levels=INTERVAL_LEVELS) -> dict:
+    """Per forecaster of a track record: the days with a known actual (`n`) and how many of them fell inside its 80% and
+    95% intervals (`'80'`, `'95'`); counts, so that folds add up. A forecaster without a spread has none."""
+    out = {}
+    for n, fc in rec.forecasts.items():
+        if fc.spread is None: continue
+        a = rec.actual.reindex(fc.vol.index)
+        ok = a.notna() & fc.vol.notna() & fc.spread.notna()
+        out[n] = {"n": int(ok.sum())}
+        for lv in levels:
+            lo, hi = fc.interval(lv)
+            out[n][str(round(lv * 100))] = int((ok & (a >= lo) & (a <= hi)).sum())
+    return out
+
+def coverage_of_counts(counts: list[dict]) -> dict | None:
+    "Summed `interval_counts` of one forecaster over folds as shares ({'80': ..., '95': ..., 'n': days}); None if any fold lacks it."
+    if not counts or any(c is None for c in counts): return None
+    n = sum(c["n"] for c in counts)
+    return {**{k: sum(c[k] for c in counts) / n for k in counts[0] if k != "n"}, "n": n} if n else None
+
 def fold_classical(ds, params: dict, fold: Fold, symbol: str | None = None) -> tuple[pd.DataFrame, dict]:
     "Every classical forecaster on the fold's test dates, refitted on data up to the origin; the best one chosen on validation."
     # selection: fitted on the fold's training period only, scored on its validation stretch
@@ -141,11 +162,13 @@ def fold_classical(ds, params: dict, fold: Fold, symbol: str | None = None) -> t
     shipped = best_baseline_on_validation(ds, sel, networks=True)   # the learned ones (rv_net, rv_ridge) compete: what validation would ship
     # forecasting: refitted on everything before the origin (targets that end before the fold starts)
     origin = fold.start - pd.Timedelta(days=1)
-    test = record_forecasts(classical_record(ds, params, origin, ds.dates_test, fold.k, symbol=symbol))
+    rec = classical_record(ds, params, origin, ds.dates_test, fold.k, symbol=symbol)
+    test = record_forecasts(rec)
     test["best_classical"] = test[choice["best_baseline"]]
     return test, {"best_classical": choice["best_baseline"], "validation_qlike": choice["validation_qlike"],
                   "parameters": test.attrs["params"], "fit_end": str(origin.date()),
-                  "validation_pick": shipped["best_baseline"], "validation_qlike_all": shipped["validation_qlike"]}
+                  "validation_pick": shipped["best_baseline"], "validation_qlike_all": shipped["validation_qlike"],
+                  "interval_counts": interval_counts(rec)}
 
 def anchor_forecast(ds, features, split: str = "test") -> np.ndarray:
     "h-day vol forecast of the log-HAR anchor alone (OLS of log forward vols on the log `features` of each training window's last day, as `train` fits it)."
@@ -392,6 +415,9 @@ def score_coin(symbol: str, p: dict, results: list, skipped: list, with_model: b
            **score_record(record, h, p), "settings": p["backtest"],
            "fit_seconds": round(sum(i["seconds"] for i in infos), 1)}   # the coin's folds, wherever they ran
     if (realized := realized_scores(record, forecasters_of(record), symbol, h, p)) is not None: res["realized_target"] = realized
+    if all("interval_counts" in i for i in infos):   # every forecaster's 80% / 95% interval coverage over the folds
+        names = infos[0]["interval_counts"]
+        res["interval_coverage_all"] = {n: coverage_of_counts([i["interval_counts"].get(n) for i in infos]) for n in names}
     save_json(_clean(res), out/f"{safe_symbol(symbol)}.json")
     with atomic_path(out/f"{safe_symbol(symbol)}_predictions.csv") as tmp:
         record.reset_index().to_csv(tmp, index=False, date_format="%Y-%m-%d")
@@ -474,6 +500,9 @@ def validation_pick(results: list[dict]) -> dict | None:
         days = {str(f["fold"]): f["n_test"] for f in r["folds"]}
         coins[r["symbol"]] = {"picks": list(pick.values()), "qlike": _fold_mean(r["per_fold_qlike"], days, pick),
                               "best_classical_qlike": r["metrics"]["best_classical"]["qlike"]}
+        if all("interval_counts" in f for f in r["folds"]):   # the picked forecasters' intervals, fold by fold
+            counts = [f["interval_counts"].get(f["validation_pick"]) for f in r["folds"]]
+            coins[r["symbol"]]["coverage"] = coverage_of_counts(counts)
         if "per_fold_qlike" in r.get("realized_target", {}):
             rt = r["realized_target"]
             coins[r["symbol"]]["realized_qlike"] = _fold_mean(rt["per_fold_qlike"], rt["per_fold_days"], pick)
@@ -503,7 +532,8 @@ def coin_row(r: dict) -> dict:
     row = {"coin": r["symbol"], "folds": len(r["folds"]), "days": r["n_days"], "start": r["start"], "end": r["end"],
            "best_classical": ", ".join(r["best_classical_per_fold"]), "best_classical_qlike": q("best_classical"),
            "anchor_qlike": q(own_anchor(m)), "mcs": r["mcs"]["included"]}
-    best_single = min((f for f in m if f not in ("model", "model_mean_vol", "anchor", "anchor_global", "best_classical")), key=q)
+    not_classical = ("model", "model_mean_vol", "anchor", "anchor_global", "best_classical", *network_names(m))
+    best_single = min((f for f in m if f not in not_classical), key=q)
     row.update(best_single_classical=best_single, best_single_classical_qlike=q(best_single))
     if "model" in m:
         dm = r["dm"]["best_classical"]
@@ -524,6 +554,7 @@ def network_row(r: dict, n: str) -> dict:
            "ratio": q[n]["qlike"] / q["best_classical"]["qlike"], "dm_qlike_p": dm["qlike_pvalue"], "dm_qlike_stat": dm["qlike_stat"],
            "in_mcs": n in r["mcs"]["included"], "anchor": anchor, "anchor_qlike": q[anchor]["qlike"] if anchor in q else None}
     out["beats_anchor"] = out["anchor_qlike"] is not None and out["qlike"] < out["anchor_qlike"]
+    if cov := (r.get("interval_coverage_all") or {}).get(n): out.update(coverage_80=cov["80"], coverage_95=cov["95"])
     if n in (rq := r.get("realized_target", {}).get("qlike", {})):
         out.update(realized_qlike=rq[n], realized_ratio=rq[n] / rq["best_classical"], realized_beats_anchor=rq[n] < rq.get(anchor, np.inf))
     return out
@@ -531,7 +562,7 @@ def network_row(r: dict, n: str) -> dict:
 def realized_row(r: dict, best_single: str) -> dict:
     "QLIKE against the realized target of the model, the validation pick, the anchor and the best single classical forecaster."
     rq = r["realized_target"]["qlike"]
-    classical = {f: v for f, v in rq.items() if f not in ("model", "anchor", "anchor_global", "best_classical")}
+    classical = {f: v for f, v in rq.items() if f not in ("model", "anchor", "anchor_global", "best_classical", *network_names(rq))}
     best = min(classical, key=classical.get)
     return {"n_days": r["realized_target"]["n_days"], "model": rq.get("model"), "best_classical": rq["best_classical"],
             "anchor": rq.get(own_anchor(r["metrics"])), "best_single": best, "best_single_qlike": classical[best]}
@@ -637,17 +668,26 @@ def pick_lines(vp: dict | None) -> list[str]:
     "What validation would ship (`validation_pick`) as Markdown lines, against the classical pick and the goal."
     if not vp: return []
     rt = "mean_realized_qlike" in vp
+    cov = all(v.get("coverage") for v in vp["coins"].values())   # the picks' intervals (backtests since interval_counts)
     out = ["", "What validation would ship: per coin and fold the lowest validation QLIKE among the classical forecasters and "
-           "the learned ones (rv_net, rv_ridge):", "", "| coin | picks per fold | QLIKE | classical pick's | ratio |" + (" QLIKE, realized target |" if rt else ""),
-           "|---|---|---|---|---|" + ("---|" if rt else "")]
+           "the learned ones (rv_net, rv_ridge):", "", "| coin | picks per fold | QLIKE | classical pick's | ratio |"
+           + (" QLIKE, realized target |" if rt else "") + (" 80% / 95% interval coverage |" if cov else ""),
+           "|---|---|---|---|---|" + ("---|" if rt else "") + ("---|" if cov else "")]
     for c, v in vp["coins"].items():
         out.append(f"| {c} | {', '.join(v['picks'])} | {_f(v['qlike'])} | {_f(v['best_classical_qlike'])} | "
-                   f"{_f(v['qlike'] / v['best_classical_qlike'])} |" + (f" {_f(v['realized_qlike'])} |" if rt else ""))
+                   f"{_f(v['qlike'] / v['best_classical_qlike'])} |" + (f" {_f(v['realized_qlike'])} |" if rt else "")
+                   + (f" {_coverage(v['coverage'])} |" if cov else ""))
     m, b = vp["mean_qlike"], vp["mean_best_classical_qlike"]
-    out.append(f"| mean | | {_f(m)} | {_f(b)} | {_f(m / b)} |" + (f" {_f(vp['mean_realized_qlike'])} |" if rt else ""))
+    out.append(f"| mean | | {_f(m)} | {_f(b)} | {_f(m / b)} |" + (f" {_f(vp['mean_realized_qlike'])} |" if rt else "")
+               + (" |" if cov else ""))
     out += ["", f"Shipped-default goal (issue 22): mean QLIKE <= {SHIPPED_GOAL}; validation's pick scores {m:.3f}: "
             + ("met." if m <= SHIPPED_GOAL else "missed.")]
+    if cov:
+        inside = sum(0.75 <= v["coverage"]["80"] <= 0.85 for v in vp["coins"].values())
+        out[-1] += f" Its 80% intervals cover 75-85% of days on {inside} of {len(vp['coins'])} coins (goal: every coin)."
     return out
+
+def _coverage(c: dict) -> str: return f"{c['80']:.1%} / {c['95']:.1%}"
 
 def _mean(rs, key: str) -> float: return float(np.mean([x[key] for _, x in rs]))
 
@@ -658,14 +698,15 @@ def network_lines(rows: list[dict]) -> list[str]:
     for n in nets:
         rs = [(r["coin"], r["networks"][n]) for r in rows if n in r.get("networks", {})]
         rt = all("realized_qlike" in x for _, x in rs)
-        anchor = rs[0][1]["anchor"]
+        anchor, cov = rs[0][1]["anchor"], all("coverage_80" in x for _, x in rs)
         out += ["", f"The learned forecaster `{n}` against the best classical forecaster (chosen on validation, per fold) and its anchor `{anchor}`:", "",
-                "| coin | QLIKE | best classical | ratio | DM p (QLIKE) | in 90% MCS | anchor | " + ("realized: QLIKE | ratio | anchor |" if rt else ""),
-                "|" + "---|" * (10 if rt else 7)]
+                "| coin | QLIKE | best classical | ratio | DM p (QLIKE) | in 90% MCS | anchor | " + ("realized: QLIKE | ratio | anchor |" if rt else "")
+                + (" 80% / 95% coverage |" if cov else ""), "|" + "---|" * ((10 if rt else 7) + cov)]
         for c, x in rs:
             cells = [c, _f(x["qlike"]), _f(x["best_classical_qlike"]), _f(x["ratio"]),
                      f"{x['dm_qlike_p']:.3f} ({'better' if x['dm_qlike_stat'] < 0 else 'worse'})", "yes" if x["in_mcs"] else "no", _f(x["anchor_qlike"])]
             if rt: cells += [_f(x["realized_qlike"]), _f(x["realized_ratio"]), "beaten" if x["realized_beats_anchor"] else "not beaten"]
+            if cov: cells.append(_coverage({"80": x["coverage_80"], "95": x["coverage_95"]}))
             out.append("| " + " | ".join(cells) + " |")
         k = len(rs)
         goal = (f"`{n}`: lower QLIKE than the classical pick on {sum(x['ratio'] < 1 for _, x in rs)} of {k} coins, DM p < 0.05 in its favour on "
@@ -675,5 +716,7 @@ def network_lines(rows: list[dict]) -> list[str]:
         if rt:
             ratio = _mean(rs, "realized_qlike") / np.mean([x["realized_qlike"] / x["realized_ratio"] for _, x in rs])
             goal += f" (realized target: {_mean(rs, 'realized_qlike'):.3f} = {ratio:.3f} x)"
+        if cov:
+            goal += f"; 80% intervals cover 75-85% of days on {sum(0.75 <= x['coverage_80'] <= 0.85 for _, x in rs)} of {k} coins"
         out += ["", goal + "."]
     return out

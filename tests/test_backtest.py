@@ -84,6 +84,15 @@ def test_track_record_one_forecast_per_date_no_gaps(project, params):
     assert sorted(rec["fold"].unique()) == [f["fold"] for f in res["folds"]]
     assert not rec.drop(columns="fold").isna().any().any()
     assert set(meta["mcs"]["included"]) <= set(meta["metrics"]) and "model" not in meta["metrics"]
+    # every forecaster's intervals, counted per fold and summed: shares of the coin's days
+    cov = meta["interval_coverage_all"]
+    assert {"naive", "ewma", "garch", "har"} <= set(cov)
+    for f, c in cov.items():
+        assert c["n"] == res["n_days"] and 0 < c["80"] <= c["95"] <= 1, f
+        assert c["80"] == sum(x["interval_counts"][f]["80"] for x in res["folds"]) / c["n"]
+    pick = bt.validation_pick([res])["coins"]["SOL-USD"]["coverage"]
+    picked = [x["interval_counts"][x["validation_pick"]] for x in res["folds"]]
+    assert pick["80"] == sum(x["80"] for x in picked) / sum(x["n"] for x in picked)
     with pytest.raises(DataError, match="forecast twice"):
         bt.join_folds([rec.iloc[:10], rec.iloc[5:20]])
     with pytest.raises(DataError, match="gap"):
@@ -109,6 +118,26 @@ def test_backtest_with_a_tiny_network_and_warm_start(project, params):
     row = s["coins"]["BTC-USD"]
     assert row["ratio"] == pytest.approx(row["model_qlike"] / row["best_classical_qlike"])
     assert (project/"warm"/"summary.md").read_text().count("| BTC-USD |") >= 2
+
+
+def test_interval_counts_cover_their_level_when_the_law_is_right():
+    "Actuals drawn from each forecast's own log-normal law fall inside its 80% and 95% intervals that often."
+    from cryptovol.forecasters import Forecast, TrackRecord
+
+    rng, dates = np.random.default_rng(1), pd.date_range("2022-01-01", periods=4000)
+    vol, s = pd.Series(0.5, index=dates), pd.Series(0.4, index=dates)
+    median = np.exp(np.log(vol) - s**2)   # Forecast's mu for a log-normal law
+    actual = median * np.exp(s * rng.standard_normal(len(dates)))
+    actual.iloc[:10] = np.nan   # unknown actuals are not counted
+    fc = {"right": Forecast("right", vol, s), "narrow": Forecast("narrow", vol, s / 3),
+          "point": Forecast("point", vol, None, kind="point")}
+    rec = TrackRecord(actual, pd.Series(0, index=dates), fc, [])
+    c = bt.interval_counts(rec)
+    assert set(c) == {"right", "narrow"} and c["right"]["n"] == len(dates) - 10
+    assert abs(c["right"]["80"] / c["right"]["n"] - 0.80) < 0.02 and abs(c["right"]["95"] / c["right"]["n"] - 0.95) < 0.02
+    assert c["narrow"]["80"] / c["narrow"]["n"] < 0.5
+    assert bt.coverage_of_counts([c["right"], c["right"]])["80"] == c["right"]["80"] / c["right"]["n"]
+    assert bt.coverage_of_counts([c["right"], None]) is None
 
 
 def test_anchor_alone_survives_a_flat_day_in_training(inputs, params):
