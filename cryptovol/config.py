@@ -149,6 +149,8 @@ PARAM_SCHEMA: dict[str, tuple] = {
     "rv_net.seeds": (int, _pos, "> 0 ensemble members"), "rv_net.seed": (int, _nonneg, ">= 0"),
     "rv_net.ffill_days": (int, _nonneg, ">= 0 days an input is carried over an outage"),
     "rv_net.min_spread": (_num, _pos, "> 0 (least spread of log mean RV)"), "rv_net.market_coin": (str, None, "a universe coin, e.g. BTC-USD"),
+    # the ridge on rv_net's rows (nbs/19_rvnet, forecaster rv_ridge): its penalties, the least validation QLIKE wins
+    "rv_ridge.alphas": (list, lambda v: len(v) >= 1 and all(isinstance(a, (int, float)) and a > 0 for a in v), "a non-empty list of penalties > 0"),
     # how independent fits run (cryptovol.parallel.Executor): the backtest's folds, walk_forward's origins
     "parallel.workers": ((int, type(None)), lambda v: v is None or v > 0, "null (one process per core) or a number of processes > 0 (1: in this process)"),
     "parallel.address": (_opt_str, lambda v: v is None or bool(v.strip()), "null (local processes) or a Ray cluster: 'host:port', 'ray://host:port' or 'auto'"),
