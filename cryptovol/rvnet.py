@@ -14,7 +14,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .config import ConfigError, DataError, get_logger
 from .features import ANNUALISATION
-from .forecasters import CoinData, Fitted, Forecast, Forecaster, register
+from .forecasters import CoinData, Fitted, Forecast, Forecaster, _train_rows, register
 from .har import HAR_WINDOWS, HARResult, HARSpec, forecast_measures, har_target
 
 log = get_logger("cryptovol.rvnet")
@@ -23,8 +23,9 @@ log = get_logger("cryptovol.rvnet")
 __all__ = ['log', 'FEATURES', 'CELLS', 'MEMO_SIZE', 'SUMMARIES', 'ALPHAS', 'ROW_KEYS', 'RVNetSpec', 'anchor_mu', 'coin_inputs',
            'universe_inputs', 'input_windows', 'Design', 'design', 'split_rows', 'build_network', 'rvnet_loss',
            'member_outputs', 'mix_members', 'residual_qlike', 'train_member', 'RVNetResult', 'anchored_forecast',
-           'origin_rows', 'fit_rvnet', 'universe_fingerprint', 'fit_memo', 'fit_rvnet_memo', 'clear_memo', 'RVNet',
-           'window_summaries', 'RVRidgeSpec', 'RVRidgeResult', 'shifted_qlike', 'fit_rvridge', 'RVRidge']
+           'origin_rows', 'fit_rvnet', 'universe_fingerprint', 'fit_memo', 'fit_rvnet_memo', 'clear_memo',
+           'target_scale', 'RVNet', 'window_summaries', 'RVRidgeSpec', 'RVRidgeResult', 'shifted_qlike', 'fit_rvridge',
+           'RVRidge']
 
 # %% ../nbs/19_rvnet.ipynb #9862d142
 FEATURES = (
@@ -512,6 +513,21 @@ def clear_memo() -> None:
     _MEMO.clear()
 
 # %% ../nbs/19_rvnet.ipynb #d6e1204c
+def target_scale(target: pd.Series, vol: pd.Series, s: pd.Series, until, horizon: int) -> float:
+    """The factor k that makes k s_t the spread of the scored target around the forecast: the
+    standard deviation of log(actual / vol) / s_t over the training rows (targets ending by
+    `until`). With a constant s it gives `_log_spread`, the classical forecasters' band; 1 when
+    no training row has a target."""
+    rows = _train_rows(vol.index, until, horizon)
+    a = pd.Series(target, dtype="float64").reindex(vol.index)[rows]
+    f, st = vol[rows], s[rows]
+    ok = (a > 0) & (f > 0) & (st > 0)
+    if ok.sum() <= 2:
+        return 1.0
+    e = np.log(a[ok] / f[ok])
+    return float(np.sqrt(np.sum(((e - e.mean()) / st[ok]) ** 2) / (ok.sum() - 1)))
+
+
 class _RVNetFit(Fitted):
     "A fitted RV network as a Fitted forecaster of one coin (the fit itself is shared)."
 
@@ -519,19 +535,24 @@ class _RVNetFit(Fitted):
 
     KEYS = ("val_qlike", "val_qlike_anchor", "n_train")  # what was fitted, not how long it took
 
-    def __init__(self, name: str, until, res):
+    def __init__(self, name: str, until, res, data: CoinData):
         sm = res.summary  # a track record's digits depend on the data only
         super().__init__(name, until, {k: sm[k] for k in self.KEYS}, 0.5 * sm["val_spread"])
-        self.res = res
+        self.res, self.scale = res, 1.0
+        f = self.frame(data)
+        self.scale = target_scale(data.target, f["vol"], f["spread"], until, data.horizon)
+        self.params["spread_scale"] = self.scale
 
     def frame(self, data: CoinData) -> pd.DataFrame:
-        "vol and spread (s/2, of log vol) at every date of `data.returns`; NaN without a window."
+        """vol and spread at every date of `data.returns` (NaN without a window): the spread is
+        s/2 (of log vol) times `scale`, so that it describes the scored target, not log RV."""
         if data.universe is None or data.symbol not in data.universe:
             raise DataError(f"{self.name}: CoinData.universe must hold {data.symbol!r}'s measures")
         f = self.res.forecast(data.universe, data.symbol)
         f.index = f.index.rename(None)
         idx = pd.DatetimeIndex(data.returns.index)
-        return pd.DataFrame({"vol": f["vol"], "spread": 0.5 * f["s"]}).reindex(idx)
+        spread = 0.5 * self.scale * f["s"]
+        return pd.DataFrame({"vol": f["vol"], "spread": spread}).reindex(idx)
 
     def series(self, data: CoinData) -> pd.Series:
         return self.frame(data)["vol"]
@@ -574,7 +595,8 @@ class RVNet(Forecaster):
                 f"{self.name}: {data.symbol!r} needs CoinData.measures and a universe "
                 "holding it (cryptovol.har.load_universe_measures)"
             )
-        return self._fitted(self.name, until, self.fit_pooled(data.universe, until, data.horizon))
+        res = self.fit_pooled(data.universe, until, data.horizon)
+        return self._fitted(self.name, until, res, data)
 
     def fit_pooled(self, universe, until, horizon: int) -> RVNetResult:
         "The one fit at `until` that every coin's forecast reads (memoised)."
@@ -582,6 +604,7 @@ class RVNet(Forecaster):
 
     def __repr__(self):
         return f"RVNet({self.spec})"
+
 
 # %% ../nbs/19_rvnet.ipynb #1decd7a6
 SUMMARIES = ("lag0", "lag1", "lag2", "mean7", "meanL")  # what rv_ridge reads of each input window

@@ -204,7 +204,9 @@ def test_the_forecaster_gives_a_lognormal_forecast_with_a_spread_per_date(univer
     assert fc.kind == "lognormal" and fc.spread is not None and len(fc.vol) == len(dates)
     assert (fc.vol > 0).all() and (fc.spread > 0).all()
     s = fit.res.forecast(universe, "BTC-USD")["s"].reindex(dates)
-    np.testing.assert_allclose(fc.spread, s / 2)  # spread of log vol = half that of log RV
+    # spread of log vol = half that of log RV, rescaled to the scored target (here: realized)
+    assert 0.3 < fit.scale < 3 and fit.params["spread_scale"] == fit.scale
+    np.testing.assert_allclose(fc.spread, fit.scale * s / 2)
     lo, hi = fc.interval(0.8)
     assert (lo < fc.vol).all() and (fc.vol < hi).all()
     rec = walk_forward([net, RVLogHARPooled()], data, [Origin(0, UNTIL, dates)])

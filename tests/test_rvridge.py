@@ -113,12 +113,56 @@ def test_the_forecaster_gives_a_lognormal_forecast_and_one_fit_per_origin(univer
     ridge = RVRidge(spec())
     fit = ridge.fit(data, UNTIL)
     assert ridge.fit(coin_data(universe, "ETH-USD"), UNTIL).res is fit.res  # memo: one fit
-    assert set(fit.params) == {"alpha", "val_qlike", "val_qlike_anchor", "n_train"}
+    assert set(fit.params) == {"alpha", "val_qlike", "val_qlike_anchor", "n_train", "spread_scale"}
     dates = pd.date_range(UNTIL + pd.Timedelta(days=1), "2022-03-20")
     fc = fit.forecast(data, dates)
     assert fc.kind == "lognormal" and len(fc.vol) == len(dates) and (fc.vol > 0).all()
-    np.testing.assert_allclose(fc.spread, fit.res.spread / 2)  # half the spread of log RV
+    # half the spread of log RV, rescaled to the scored target
+    np.testing.assert_allclose(fc.spread, fit.scale * fit.res.spread / 2)
     lo, hi = fc.interval(0.8)
     assert (lo < fc.vol).all() and (fc.vol < hi).all()
     rec = walk_forward([ridge, RVLogHARPooled()], data, [Origin(0, UNTIL, dates)])
     assert rec.forecasts["rv_ridge"].kind == "lognormal" and rec.losses().notna().all().all()
+
+
+def test_target_scale_is_the_classical_band_for_a_constant_spread():
+    from cryptovol.forecasters import _log_spread
+    from cryptovol.rvnet import target_scale
+
+    rng = np.random.default_rng(0)
+    idx = pd.date_range("2021-01-01", periods=400)
+    vol = pd.Series(np.exp(rng.normal(-0.5, 0.3, 400)), idx)
+    target = vol * np.exp(rng.normal(0.0, 0.4, 400))
+    until = idx[300]
+    ones = pd.Series(1.0, idx)
+    test = target_scale(target, vol, ones, until, H)
+    assert test == pytest.approx(_log_spread(target, vol, until, H), rel=1e-12)
+    # twice the errors, twice the factor; a spread twice as wide needs half the factor
+    assert target_scale(vol * (target / vol) ** 2, vol, ones, until, H) == pytest.approx(2 * test)
+    assert target_scale(target, vol, 2 * ones, until, H) == pytest.approx(test / 2)
+    # only training rows count: the errors after `until` may be anything
+    wild = target.where(idx <= until, target * 50)
+    assert target_scale(wild, vol, ones, until, H) == pytest.approx(test)
+    assert target_scale(target.where(idx > until), vol, ones, until, H) == 1.0  # no rows
+
+
+def test_intervals_describe_the_scored_target_not_log_rv(universe):  # noqa: F811
+    from dataclasses import replace
+
+    from cryptovol.rvnet import RVRidge
+
+    data = coin_data(universe)
+    rng = np.random.default_rng(1)
+    # a noisier target with the same mean variance, as close-to-close vol is to realized vol
+    noisy = data.target * np.exp(rng.normal(-0.09, 0.3, len(data.target)))
+    fit = RVRidge(spec()).fit(data, UNTIL)
+    wide = RVRidge(spec()).fit(replace(data, target=noisy), UNTIL)
+    assert wide.res is fit.res and wide.scale > 1.3 * fit.scale  # one fit, two bands
+    fc = wide.forecast(replace(data, target=noisy))
+    lo, hi = fc.interval(0.8)
+    train = fc.vol.index <= UNTIL - pd.Timedelta(days=H)
+    a = noisy[train]
+    ok = a.notna() & lo[train].notna()
+    inside = ((a >= lo[train]) & (a <= hi[train]))[ok].mean()
+    assert 0.74 < inside < 0.86  # the training rows' 80% band covers about 80% of them
+    pd.testing.assert_series_equal(fc.vol, fit.forecast(data).vol)  # the point is unchanged
