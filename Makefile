@@ -105,8 +105,10 @@ nbtest: setup
 	@if [ -z "$(TEST_DATA_DIR)" ]; then echo "nbtest: SKIPPED, the notebooks demonstrate on real data: $(NO_DATA)"; \
 	else CRYPTOVOL_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/python docs/run_notebooks.py --n_workers 2; fi
 
+# two processes (pytest-xdist); a test file stays in one, the Ray tests share one (tests/conftest.py)
+PYTEST_WORKERS ?= 2
 pytest: setup browser
-	$(if $(TEST_DATA_DIR),CRYPTOVOL_DATA_DIR=$(TEST_DATA_DIR)) $(BIN)/pytest -q -rs tests
+	$(if $(TEST_DATA_DIR),CRYPTOVOL_DATA_DIR=$(TEST_DATA_DIR)) $(BIN)/pytest -q -rs -n $(PYTEST_WORKERS) --dist loadgroup tests
 
 # Headless Chromium for the browser test (tests/test_report_browser.py): Debian's package, since Playwright cannot
 # download its own browser offline. Installed with apt when missing and we are root; otherwise the test skips and says why.

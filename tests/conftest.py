@@ -92,3 +92,19 @@ def serial_by_default(request, monkeypatch):
         return cls(workers=1) if ex.workers is None and ex.address is None else ex
 
     monkeypatch.setattr(Executor, "from_params", classmethod(from_params))
+
+
+# `make pytest` runs the tests in two processes (pytest-xdist, `--dist loadgroup`). A test file stays
+# in one process, so its module fixtures are built once, except the files in SPLIT_FILES, whose
+# tests are each minutes long and whose fixtures are cheap (test_backtest alone is ~18 min). The
+# files that start Ray share one group, so two Ray instances (or a test's two-node cluster and
+# another's local node) never meet.
+RAY_FILES = {"test_parallel", "test_sweep", "test_benchmarks"}
+SPLIT_FILES = {"test_backtest"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        name = item.path.stem
+        if name not in SPLIT_FILES:
+            item.add_marker(pytest.mark.xdist_group("ray" if name in RAY_FILES else name))
