@@ -56,10 +56,10 @@ FORMATTED := \
 	nbs/09_main.ipynb \
 	nbs/11_sweep.ipynb \
 	nbs/13_intraday.ipynb \
-	nbs/14_realized.ipynb \
+	nbs/14_realized.ipynb nbs/15_har.ipynb \
 	nbs/16_forecasters.ipynb \
 	nbs/17_track.ipynb \
-	nbs/18_parallel.ipynb \
+	nbs/18_parallel.ipynb nbs/19_rvnet.ipynb \
 	tests/conftest.py \
 	tests/test_benchmarks.py \
 	tests/test_cli_args.py \

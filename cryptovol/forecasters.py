@@ -35,8 +35,9 @@ class Forecast:
     `spread` is the standard deviation `s` of log vol; with median exp(mu),
     E[sigma^2] = exp(2 mu + 2 s^2), so mu = log(vol) - s^2.
     `kind='point'`: one number per date, used for both losses (as the classical point forecasters
-    have always been scored), with an optional band vol * exp(s z_q) from its training log errors.
-    Without a spread there are no quantiles.
+    have always been scored); with a spread s from its training log errors its quantiles are the
+    same log-normal law's, exp(mu + s z_q) with mu = log(vol) - s^2. Without a spread there are no
+    quantiles.
     """
 
     name: str  # the forecaster's registered name
@@ -55,10 +56,10 @@ class Forecast:
 
     @property
     def mu(self) -> pd.Series:
-        """Log of the median vol: log(vol) - s^2 for a log-normal law, log(vol) for a point with a
-        band.
+        """Log of the median vol, log(vol) - s^2: the log-normal law whose E[sigma^2] is vol^2
+        (for a point too, whose band it sets).
         """
-        return np.log(self.vol) - (self._s() ** 2 if self.kind == "lognormal" else 0.0)
+        return np.log(self.vol) - self._s() ** 2
 
     def _s(self) -> pd.Series:
         if self.spread is None:

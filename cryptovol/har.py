@@ -27,23 +27,34 @@ __all__ = ['log', 'HAR_WINDOWS', 'INPUT_COLUMNS', 'MODELS', 'MODEL_LABELS', 'SCA
 HAR_WINDOWS = (1, 7, 30)  # evaluation.har_windows: day, 7-day week, 30-day month
 INPUT_COLUMNS = ("rv", "rs_neg", "rs_pos", "rq", "jump_sig")
 
+
 def _check_measures(measures, name: str) -> None:
     need = {*INPUT_COLUMNS, "short_day"}
     if not isinstance(measures, pd.DataFrame) or not need <= set(measures.columns):
         got = sorted(measures.columns) if isinstance(measures, pd.DataFrame) else type(measures)
-        raise DataError(f"{name}: expected the frame of cryptovol.realized.realized_measures "
-                        f"(columns {sorted(need)}); got {got}")
+        raise DataError(
+            f"{name}: expected the frame of cryptovol.realized.realized_measures "
+            f"(columns {sorted(need)}); got {got}"
+        )
     idx = measures.index
-    if not isinstance(idx, pd.DatetimeIndex) or len(idx) == 0 or idx.tz is not None \
-            or not idx.is_monotonic_increasing or not idx.is_unique \
-            or (idx != idx.normalize()).any():
-        raise DataError(f"{name}: the index must be sorted, unique, tz-naive UTC days (the `Date` "
-                        "index of realized_measures); pass the frame realized_measures returns")
+    if (
+        not isinstance(idx, pd.DatetimeIndex)
+        or len(idx) == 0
+        or idx.tz is not None
+        or not idx.is_monotonic_increasing
+        or not idx.is_unique
+        or (idx != idx.normalize()).any()
+    ):
+        raise DataError(
+            f"{name}: the index must be sorted, unique, tz-naive UTC days (the `Date` "
+            "index of realized_measures); pass the frame realized_measures returns"
+        )
+
 
 def daily_inputs(
     measures: pd.DataFrame,  # one coin's frame of `cryptovol.realized.realized_measures`
     name: str = "measures",  # what the error messages call the input
-) -> pd.DataFrame:           # every calendar day: rv, rs_neg, rs_pos, rq, jump_sig, cont
+) -> pd.DataFrame:  # every calendar day: rv, rs_neg, rs_pos, rq, jump_sig, cont
     """The realized measures the HAR family reads, on a full daily calendar; never filled.
 
     Short days (`short_day`) and days without a row are NaN in every column. `cont` is the
@@ -58,53 +69,79 @@ def daily_inputs(
 
 # %% ../nbs/15_har.ipynb #cb34df16
 MODELS = ("har", "log_har", "harq", "shar", "har_cj")
-MODEL_LABELS = {"har": "HAR-RV", "log_har": "log-HAR", "harq": "HARQ", "shar": "SHAR",
-                "har_cj": "HAR-CJ"}
+MODEL_LABELS = {
+    "har": "HAR-RV",
+    "log_har": "log-HAR",
+    "harq": "HARQ",
+    "shar": "SHAR",
+    "har_cj": "HAR-CJ",
+}
+
 
 def _check_windows(windows) -> tuple[int, int, int]:
     w = tuple(windows) if isinstance(windows, (list, tuple)) else ()
-    if len(w) != 3 or not all(isinstance(v, (int, np.integer)) and v >= 1 for v in w) \
-            or not w[0] < w[1] < w[2]:
-        raise ConfigError(f"windows={windows!r}; use three increasing day counts (day, week, "
-                          "month), e.g. params.yaml evaluation.har_windows [1, 7, 30]")
+    if (
+        len(w) != 3
+        or not all(isinstance(v, (int, np.integer)) and v >= 1 for v in w)
+        or not w[0] < w[1] < w[2]
+    ):
+        raise ConfigError(
+            f"windows={windows!r}; use three increasing day counts (day, week, "
+            "month), e.g. params.yaml evaluation.har_windows [1, 7, 30]"
+        )
     return tuple(int(v) for v in w)
+
 
 def _mean(x: pd.Series, w: int) -> pd.Series:
     "Mean over days t-w+1..t, known at the close of t; NaN if any of those days is NaN."
     return x.rolling(w, min_periods=w).mean()
 
+
 def _cascade(x: pd.Series, windows, prefix: str) -> dict[str, pd.Series]:
     return {f"{prefix}_{w}": _mean(x, w) for w in windows}
 
+
 def _harq_columns(x: pd.DataFrame, d: int, w: int, m: int) -> dict[str, pd.Series]:
     rv = _cascade(x["rv"], (d, w, m), "rv")
-    return {f"rv_{d}": rv[f"rv_{d}"], f"rv_{d}_sqrt_rq": rv[f"rv_{d}"] * np.sqrt(_mean(x["rq"], d)),
-            f"rv_{w}": rv[f"rv_{w}"], f"rv_{m}": rv[f"rv_{m}"]}
+    return {
+        f"rv_{d}": rv[f"rv_{d}"],
+        f"rv_{d}_sqrt_rq": rv[f"rv_{d}"] * np.sqrt(_mean(x["rq"], d)),
+        f"rv_{w}": rv[f"rv_{w}"],
+        f"rv_{m}": rv[f"rv_{m}"],
+    }
+
 
 def _shar_columns(x: pd.DataFrame, d: int, w: int, m: int) -> dict[str, pd.Series]:
-    return {f"rs_neg_{d}": _mean(x["rs_neg"], d), f"rs_pos_{d}": _mean(x["rs_pos"], d),
-            **_cascade(x["rv"], (w, m), "rv")}
+    return {
+        f"rs_neg_{d}": _mean(x["rs_neg"], d),
+        f"rs_pos_{d}": _mean(x["rs_pos"], d),
+        **_cascade(x["rv"], (w, m), "rv"),
+    }
 
-_COLUMNS: dict[str, Callable] = {   # model -> its regressors from `daily_inputs`
+
+_COLUMNS: dict[str, Callable] = {  # model -> its regressors from `daily_inputs`
     "har": lambda x, *w: _cascade(x["rv"], w, "rv"),
-    "log_har": lambda x, *w: {f"log_{k}": np.log(v.where(v > 0))
-                              for k, v in _cascade(x["rv"], w, "rv").items()},
+    "log_har": lambda x, *w: {
+        f"log_{k}": np.log(v.where(v > 0)) for k, v in _cascade(x["rv"], w, "rv").items()
+    },
     "harq": _harq_columns,
     "shar": _shar_columns,
     "har_cj": lambda x, *w: {**_cascade(x["cont"], w, "c"), **_cascade(x["jump_sig"], w, "j")},
 }
+
 
 def _check_model(model: str) -> str:
     if model not in MODELS:
         raise ConfigError(f"model={model!r} is not a HAR-family model; use one of {MODELS}")
     return model
 
+
 def har_regressors(
-    measures: pd.DataFrame,        # one coin's frame of `realized_measures`
-    model: str = "har",            # one of MODELS
-    windows=HAR_WINDOWS,           # (day, week, month) windows in days
-    name: str = "measures",        # what the error messages call the input
-) -> pd.DataFrame:                 # per day t: the model's regressors, known at the close of t
+    measures: pd.DataFrame,  # one coin's frame of `realized_measures`
+    model: str = "har",  # one of MODELS
+    windows=HAR_WINDOWS,  # (day, week, month) windows in days
+    name: str = "measures",  # what the error messages call the input
+) -> pd.DataFrame:  # per day t: the model's regressors, known at the close of t
     """The HAR-family regressors of `model` at each day t, from days t-29..t only; NaN never filled.
 
     har: RV_d, RV_w, RV_m (Corsi 2009); log_har: their logs; harq: adds RV_d * sqrt(RQ_d)
@@ -117,9 +154,9 @@ def har_regressors(
 # %% ../nbs/15_har.ipynb #2f97eabc
 def har_target(
     measures: pd.DataFrame,  # one coin's frame of `realized_measures`
-    horizon: int = 7,        # h, days ahead (target.horizon)
+    horizon: int = 7,  # h, days ahead (target.horizon)
     name: str = "measures",  # what the error messages call the input
-) -> pd.Series:              # per day t: mean RV over t+1..t+h (daily variance units)
+) -> pd.Series:  # per day t: mean RV over t+1..t+h (daily variance units)
     """The h-day-ahead average daily realized variance; NaN if a day of t+1..t+h is short/missing.
 
     In the project's units: `sqrt(365 * har_target(m, h))` is `realized_target(m, h)`."""
@@ -130,132 +167,170 @@ def har_target(
 
 # %% ../nbs/15_har.ipynb #fddf84da
 def _as_day(until, what: str = "until") -> pd.Timestamp:
-    try: t = pd.Timestamp(until)
+    try:
+        t = pd.Timestamp(until)
     except (TypeError, ValueError):
-        raise ConfigError(f"{what}={until!r} is not a date; give a day such as '2023-12-01'") \
-            from None
+        raise ConfigError(
+            f"{what}={until!r} is not a date; give a day such as '2023-12-01'"
+        ) from None
     if t is pd.NaT or t.tz is not None or t != t.normalize():
-        raise ConfigError(f"{what}={until!r}: give a tz-naive UTC day at midnight, e.g. "
-                          "'2023-12-01' "
-                          "(the fit uses the days before it)")
+        raise ConfigError(
+            f"{what}={until!r}: give a tz-naive UTC day at midnight, e.g. "
+            "'2023-12-01' "
+            "(the fit uses the days before it)"
+        )
     return t
+
 
 SCALES = ("none", "coin_mean")
 
+
 def _scaled(measures: pd.DataFrame, c: float) -> pd.DataFrame:
     "Measures in units of `c` (a coin's mean daily RV): variances / c, the quarticity / c**2."
-    if c == 1.0: return measures
+    if c == 1.0:
+        return measures
     out = measures.copy()
     out[["rv", "rs_neg", "rs_pos", "jump_sig"]] /= c
     out["rq"] /= c * c
     return out
 
+
 @dataclass(frozen=True)
 class HARResult:
     "A fitted HAR-family model: coefficients, residual spread and what it was fitted on (frozen)."
-    model: str                      # one of MODELS
-    horizon: int                    # h: the target is the mean daily RV over t+1..t+h
-    windows: tuple[int, int, int]   # (day, week, month) windows of the regressors
-    params: pd.Series               # OLS coefficients: 'const', then the regressors
-    s2: float                       # residual variance, SSR / (nobs - k), in the fitted space
-    nobs: int                       # training rows (stacked over `coins`)
-    until: pd.Timestamp             # every training row's target ends before this day
-    coins: tuple[str, ...]          # the coins whose rows were stacked (one: a per-coin fit)
-    floor: float                    # least mean-RV forecast: levels, the least training target
-    first_row: pd.Timestamp         # earliest training date t
-    last_row: pd.Timestamp          # latest training date t (<= until - h - 1 day)
-    scales: tuple = ()              # scale='coin_mean': (coin, mean training RV) pairs; () none
+
+    model: str  # one of MODELS
+    horizon: int  # h: the target is the mean daily RV over t+1..t+h
+    windows: tuple[int, int, int]  # (day, week, month) windows of the regressors
+    params: pd.Series  # OLS coefficients: 'const', then the regressors
+    s2: float  # residual variance, SSR / (nobs - k), in the fitted space
+    nobs: int  # training rows (stacked over `coins`)
+    until: pd.Timestamp  # every training row's target ends before this day
+    coins: tuple[str, ...]  # the coins whose rows were stacked (one: a per-coin fit)
+    floor: float  # least mean-RV forecast: levels, the least training target
+    first_row: pd.Timestamp  # earliest training date t
+    last_row: pd.Timestamp  # latest training date t (<= until - h - 1 day)
+    scales: tuple = ()  # scale='coin_mean': (coin, mean training RV) pairs; () none
 
     def _scale(self, coin: str | None) -> float:
-        if not self.scales: return 1.0
+        if not self.scales:
+            return 1.0
         s = dict(self.scales)
-        if coin is None and len(s) == 1: return next(iter(s.values()))
+        if coin is None and len(s) == 1:
+            return next(iter(s.values()))
         if coin not in s:
-            raise DataError(f"coin={coin!r}: this fit scales each coin by its training mean RV; "
-                            f"pass coin= one of {list(s)}")
+            raise DataError(
+                f"coin={coin!r}: this fit scales each coin by its training mean RV; "
+                f"pass coin= one of {list(s)}"
+            )
         return s[coin]
 
     def forecast(
         self,
-        measures: pd.DataFrame,     # one coin's frame of `realized_measures` (any dates)
-        dates=None,                 # forecast dates t (default: every day of `measures`)
-        coin: str | None = None,    # which coin's scale (fits with scale='coin_mean' only)
-    ) -> pd.DataFrame:              # per t: mean_rv, vol (annualised), floored
+        measures: pd.DataFrame,  # one coin's frame of `realized_measures` (any dates)
+        dates=None,  # forecast dates t (default: every day of `measures`)
+        coin: str | None = None,  # which coin's scale (fits with scale='coin_mean' only)
+    ) -> pd.DataFrame:  # per t: mean_rv, vol (annualised), floored
         """Forecast at the close of each t of the mean daily RV over t+1..t+h (`mean_rv`, the mean
         E[.], exp(mu + s2/2) for log-HAR) and `vol` = sqrt(365 mean_rv), the units of
         `realized_target`. NaN where a regressor is; level forecasts below `floor` are raised
         to it (`floored`). A coin-scaled fit forecasts in units of the coin's mean, scaled back."""
         c = self._scale(coin)
         X = har_regressors(_scaled(measures, c), self.model, self.windows)
-        if dates is not None: X = X.reindex(pd.DatetimeIndex(dates, name="Date"))
+        if dates is not None:
+            X = X.reindex(pd.DatetimeIndex(dates, name="Date"))
         b = self.params.to_numpy("float64")
         mu = X[list(self.params.index[1:])].to_numpy("float64") @ b[1:] + b[0]
         mean = np.exp(mu + 0.5 * self.s2) if self.model == "log_har" else mu
         floored = np.isfinite(mean) & (mean < self.floor)
-        if floored.any(): log.debug(f"{self.model}: {int(floored.sum())} forecast(s) floored")
+        if floored.any():
+            log.debug(f"{self.model}: {int(floored.sum())} forecast(s) floored")
         mean = c * np.where(floored, self.floor, mean)
-        return pd.DataFrame({"mean_rv": mean, "vol": np.sqrt(ANNUALISATION * mean),
-                             "floored": floored}, index=X.index)
+        return pd.DataFrame(
+            {"mean_rv": mean, "vol": np.sqrt(ANNUALISATION * mean), "floored": floored},
+            index=X.index,
+        )
 
     def to_json(self) -> str:
         "Every field as JSON (dates as ISO days); `HARResult.from_json` reads it back."
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        d.update(windows=list(self.windows), coins=list(self.coins), scales=list(self.scales),
-                 params={k: float(v) for k, v in self.params.items()},
-                 **{k: str(getattr(self, k).date()) for k in ("until", "first_row", "last_row")})
+        d.update(
+            windows=list(self.windows),
+            coins=list(self.coins),
+            scales=list(self.scales),
+            params={k: float(v) for k, v in self.params.items()},
+            **{k: str(getattr(self, k).date()) for k in ("until", "first_row", "last_row")},
+        )
         return json.dumps(d, indent=1)
 
     @classmethod
     def from_json(cls, text: str) -> "HARResult":
         "The result `to_json` wrote."
         d = json.loads(text)
-        d.update(windows=tuple(d["windows"]), coins=tuple(d["coins"]),
-                 scales=tuple((c, float(v)) for c, v in d["scales"]),
-                 params=pd.Series(d["params"], dtype="float64"),
-                 **{k: pd.Timestamp(d[k]) for k in ("until", "first_row", "last_row")})
+        d.update(
+            windows=tuple(d["windows"]),
+            coins=tuple(d["coins"]),
+            scales=tuple((c, float(v)) for c, v in d["scales"]),
+            params=pd.Series(d["params"], dtype="float64"),
+            **{k: pd.Timestamp(d[k]) for k in ("until", "first_row", "last_row")},
+        )
         return cls(**d)
 
     def __repr__(self) -> str:
         coefs = ", ".join(f"{k}={v:.4g}" for k, v in self.params.items())
-        return (f"HARResult({self.model}, h={self.horizon}, coins={list(self.coins)}, "
-                f"until={self.until.date()}, nobs={self.nobs}, s2={self.s2:.3g}; {coefs})")
+        return (
+            f"HARResult({self.model}, h={self.horizon}, coins={list(self.coins)}, "
+            f"until={self.until.date()}, nobs={self.nobs}, s2={self.s2:.3g}; {coefs})"
+        )
 
 # %% ../nbs/15_har.ipynb #e2c68ec2
 def _ols(X: np.ndarray, y: np.ndarray, what: str) -> tuple[np.ndarray, float]:
     "OLS coefficients (columns scaled to unit norm for the solve) and SSR / (n - k)."
     scale = np.linalg.norm(X, axis=0)
     if (scale == 0).any():
-        raise DataError(f"{what}: a regressor is zero on every training row (no jump day?); "
-                        "move `until` later or pick another model")
+        raise DataError(
+            f"{what}: a regressor is zero on every training row (no jump day?); "
+            "move `until` later or pick another model"
+        )
     beta, _, rank, _ = np.linalg.lstsq(X / scale, y, rcond=None)
     if rank < X.shape[1]:
         raise DataError(f"{what}: collinear regressors on the training rows; move `until` later")
     resid = y - X @ (beta / scale)
     return beta / scale, float(resid @ resid / (len(y) - X.shape[1]))
 
+
 def _coin_frames(measures, name: str) -> dict[str, pd.DataFrame]:
-    if isinstance(measures, pd.DataFrame): return {name: measures}
-    if isinstance(measures, Mapping) and len(measures) \
-            and all(isinstance(k, str) for k in measures):
+    if isinstance(measures, pd.DataFrame):
+        return {name: measures}
+    if (
+        isinstance(measures, Mapping)
+        and len(measures)
+        and all(isinstance(k, str) for k in measures)
+    ):
         return dict(measures)
-    raise DataError(f"{name}: pass one coin's realized_measures frame, or a dict coin -> frame "
-                    f"to pool coins; got {type(measures).__name__}")
+    raise DataError(
+        f"{name}: pass one coin's realized_measures frame, or a dict coin -> frame "
+        f"to pool coins; got {type(measures).__name__}"
+    )
+
 
 @dataclass(frozen=True)
 class HARSpec:
     "A HAR-family model to fit: `HARSpec('harq').fit(measures, until)` -> `HARResult`."
-    model: str = "har"              # one of MODELS
-    horizon: int = 7                # h, days ahead (target.horizon)
-    windows: tuple = HAR_WINDOWS    # (day, week, month) in days (evaluation.har_windows)
-    min_rows_per_param: int = 10    # fewer complete training rows per coefficient: DataError
-    scale: str = "none"             # 'coin_mean': each coin in units of its training mean RV
+
+    model: str = "har"  # one of MODELS
+    horizon: int = 7  # h, days ahead (target.horizon)
+    windows: tuple = HAR_WINDOWS  # (day, week, month) in days (evaluation.har_windows)
+    min_rows_per_param: int = 10  # fewer complete training rows per coefficient: DataError
+    scale: str = "none"  # 'coin_mean': each coin in units of its training mean RV
 
     def __post_init__(self):
         _check_model(self.model)
         object.__setattr__(self, "windows", _check_windows(self.windows))
         if not isinstance(self.horizon, (int, np.integer)) or self.horizon < 1:
-            raise ConfigError(f"horizon={self.horizon!r}; use a positive number of days "
-                              "(target.horizon)")
+            raise ConfigError(
+                f"horizon={self.horizon!r}; use a positive number of days (target.horizon)"
+            )
         n = self.min_rows_per_param
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise ConfigError(f"min_rows_per_param={self.min_rows_per_param!r}; use e.g. 10")
@@ -269,9 +344,11 @@ class HARSpec:
 
     def coin_scale(self, measures: pd.DataFrame, until, name: str = "measures") -> float:
         "1, or with scale='coin_mean' the mean RV of the coin's complete days before `until`."
-        if self.scale == "none": return 1.0
+        if self.scale == "none":
+            return 1.0
         c = float(daily_inputs(measures.loc[measures.index < _as_day(until)], name)["rv"].mean())
-        if not c > 0: raise DataError(f"{name}: no complete day before {until}; move `until` later")
+        if not c > 0:
+            raise DataError(f"{name}: no complete day before {until}; move `until` later")
         return c
 
     def training_rows(self, measures: pd.DataFrame, until, name: str = "measures") -> pd.DataFrame:
@@ -294,20 +371,37 @@ class HARSpec:
         rows = pd.concat([self.training_rows(m, until, c) for c, m in frames.items()])
         k, what = rows.shape[1], f"{MODEL_LABELS[self.model]} on {', '.join(frames)}"
         if len(rows) < self.min_rows_per_param * k:
-            raise DataError(f"{what}: {len(rows)} complete training rows before {until.date()}, "
-                            f"need {self.min_rows_per_param * k} ({self.min_rows_per_param} per "
-                            "coefficient); move `until` later or lower min_rows_per_param")
+            raise DataError(
+                f"{what}: {len(rows)} complete training rows before {until.date()}, "
+                f"need {self.min_rows_per_param * k} ({self.min_rows_per_param} per "
+                "coefficient); move `until` later or lower min_rows_per_param"
+            )
         X = np.column_stack([np.ones(len(rows)), rows.drop(columns="y").to_numpy("float64")])
         beta, s2 = _ols(X, rows["y"].to_numpy("float64"), what)
         floor = 0.0 if self.model == "log_har" else float(rows["y"].min())
-        scales = () if self.scale == "none" else \
-            tuple((c, self.coin_scale(m, until, c)) for c, m in frames.items())
-        return HARResult(self.model, int(self.horizon), self.windows,
-                         pd.Series(beta, index=["const", *rows.columns[:-1]]), s2, len(rows),
-                         until, tuple(frames), floor, rows.index.min(), rows.index.max(), scales)
+        scales = (
+            ()
+            if self.scale == "none"
+            else tuple((c, self.coin_scale(m, until, c)) for c, m in frames.items())
+        )
+        return HARResult(
+            self.model,
+            int(self.horizon),
+            self.windows,
+            pd.Series(beta, index=["const", *rows.columns[:-1]]),
+            s2,
+            len(rows),
+            until,
+            tuple(frames),
+            floor,
+            rows.index.min(),
+            rows.index.max(),
+            scales,
+        )
 
 # %% ../nbs/15_har.ipynb #4525c4a7
 SCALED = {"rv": 1, "rs_neg": 1, "rs_pos": 1, "jump_sig": 1, "bpv": 1, "jump": 1, "rq": 2, "tq": 2}
+
 
 def forecast_measures(measures: pd.DataFrame) -> pd.DataFrame:
     """The measures a forecast reads: each short day on a 24-hour scale from the hours it has
@@ -317,25 +411,31 @@ def forecast_measures(measures: pd.DataFrame) -> pd.DataFrame:
     short = m["short_day"].astype(bool) & (m["n_returns"] > 0)
     k = 24.0 / m.loc[short, "n_returns"].astype("float64")
     for col, power in SCALED.items():
-        if col in m: m.loc[short, col] = m.loc[short, col] * k ** power
+        if col in m:
+            m.loc[short, col] = m.loc[short, col] * k**power
     m["short_day"] = m["short_day"].astype(bool) & ~short
     return m
+
 
 def load_measures(symbol: str, params: dict | None = None) -> pd.DataFrame:
     "`symbol`'s daily realized measures from its hourly bars (the mirror, or live through ccxt)."
     from cryptovol.intraday import load_hourly_bars
     from cryptovol.realized import realized_measures
+
     return realized_measures(load_hourly_bars(symbol, params=params))
 
 # %% ../nbs/15_har.ipynb #196be620
 class _RealizedFit(Fitted):
-    "A HARResult as a Fitted forecaster: sqrt(365 x the forecast mean RV), gaps kept from the last forecast."
+    """A HARResult as a Fitted forecaster: sqrt(365 x the forecast mean RV), gaps kept from the last
+    forecast."""
+
     def __init__(self, name, until, res: HARResult):
         super().__init__(name, until, {k: float(v) for k, v in res.params.items()} | {"s2": res.s2})
         self.res = res
 
     def series(self, data: CoinData) -> pd.Series:
-        if data.measures is None: raise DataError(f"{self.name}: CoinData.measures is missing")
+        if data.measures is None:
+            raise DataError(f"{self.name}: CoinData.measures is missing")
         vol = self.res.forecast(forecast_measures(data.measures))["vol"]
         vol.index = pd.DatetimeIndex(vol.index).rename(None)
         return vol.ffill(limit=30).reindex(data.returns.index)
@@ -343,18 +443,24 @@ class _RealizedFit(Fitted):
 
 class RealizedHAR(Forecaster):
     "A HAR-family model (`model`, one of MODELS) on the coin's daily realized measures, per coin."
+
     model: str = "har"
 
-    def __init__(self, windows=HAR_WINDOWS): self.windows = tuple(windows)
+    def __init__(self, windows=HAR_WINDOWS):
+        self.windows = tuple(windows)
 
     @classmethod
-    def from_params(cls, params): return cls(params["evaluation"]["har_windows"])
+    def from_params(cls, params):
+        return cls(params["evaluation"]["har_windows"])
 
-    def applies(self, data): return data.measures is not None
+    def applies(self, data):
+        return data.measures is not None
 
     def fit(self, data, until, fitted=None):
-        day = pd.Timestamp(until) + pd.Timedelta(days=1)   # HARSpec: every target ends before `day`
-        res = HARSpec(self.model, data.horizon, self.windows).fit(data.measures, day, data.symbol or "measures")
+        day = pd.Timestamp(until) + pd.Timedelta(days=1)  # HARSpec: every target ends before `day`
+        res = HARSpec(self.model, data.horizon, self.windows).fit(
+            data.measures, day, data.symbol or "measures"
+        )
         fit = _RealizedFit(self.name, until, res)
         fit.spread = _log_spread(data.target, fit.series(data), until, data.horizon)
         return fit
@@ -363,39 +469,51 @@ class RealizedHAR(Forecaster):
 @register
 class RVHAR(RealizedHAR):
     "HAR-RV (Corsi 2009) on daily realized variance from hourly returns."
+
     name, model = "rv_har", "har"
+
 
 @register
 class RVLogHAR(RealizedHAR):
     "log-HAR on daily realized variance from hourly returns."
+
     name, model = "rv_log_har", "log_har"
+
 
 @register
 class RVHARQ(RealizedHAR):
     "HARQ (Bollerslev, Patton & Quaedvlieg 2016): HAR-RV with RV_d scaled by sqrt(RQ_d)."
+
     name, model = "rv_harq", "harq"
+
 
 @register
 class RVSHAR(RealizedHAR):
     "SHAR (Patton & Sheppard 2015): RV_d split into its negative and positive semivariances."
+
     name, model = "rv_shar", "shar"
+
 
 @register
 class RVHARCJ(RealizedHAR):
     "HAR-CJ (Andersen, Bollerslev & Diebold 2007): continuous and jump parts at d, w, m."
+
     name, model = "rv_har_cj", "har_cj"
 
 # %% ../nbs/15_har.ipynb #4346ac73
 def load_universe_measures(params: dict | None = None, symbols=None) -> dict[str, pd.DataFrame]:
-    "Daily realized measures of every coin the pooled forecasters pool over (`universe`, or `symbols`)."
+    """Daily realized measures of every coin the pooled forecasters pool over (`universe`, or
+    `symbols`)."""
     p = params if params is not None else get_params()
     return {s: load_measures(s, p) for s in (symbols if symbols is not None else p["universe"])}
 
 
 class _PooledFit(_RealizedFit):
     "A coin-scaled panel HARResult: forecasts each coin in units of its own training mean RV."
+
     def series(self, data: CoinData) -> pd.Series:
-        if data.measures is None: raise DataError(f"{self.name}: CoinData.measures is missing")
+        if data.measures is None:
+            raise DataError(f"{self.name}: CoinData.measures is missing")
         vol = self.res.forecast(forecast_measures(data.measures), coin=data.symbol)["vol"]
         vol.index = pd.DatetimeIndex(vol.index).rename(None)
         return vol.ffill(limit=30).reindex(data.returns.index)
@@ -404,11 +522,14 @@ class _PooledFit(_RealizedFit):
 class PooledRealizedHAR(RealizedHAR):
     """A HAR-family model on realized measures fitted on every universe coin at once (Bollerslev,
     Hood, Huss & Pedersen 2018), each coin scaled by its training mean RV."""
+
     def applies(self, data):
-        return data.measures is not None and data.universe is not None and data.symbol in data.universe
+        return (
+            data.measures is not None and data.universe is not None and data.symbol in data.universe
+        )
 
     def fit(self, data, until, fitted=None):
-        day = pd.Timestamp(until) + pd.Timedelta(days=1)   # HARSpec: every target ends before `day`
+        day = pd.Timestamp(until) + pd.Timedelta(days=1)  # HARSpec: every target ends before `day`
         spec = HARSpec(self.model, data.horizon, self.windows, scale="coin_mean")
         fit = _PooledFit(self.name, until, spec.fit(dict(data.universe), day))
         fit.spread = _log_spread(data.target, fit.series(data), until, data.horizon)
@@ -418,15 +539,19 @@ class PooledRealizedHAR(RealizedHAR):
 @register
 class RVHARPooled(PooledRealizedHAR):
     "HAR-RV pooled over the universe (panel HAR, coin-scaled)."
+
     name, model = "rv_har_pool", "har"
+
 
 @register
 class RVLogHARPooled(PooledRealizedHAR):
     "log-HAR on RV pooled over the universe (coin-scaled: a coin fixed effect in logs)."
+
     name, model = "rv_log_har_pool", "log_har"
+
 
 @register
 class RVHARQPooled(PooledRealizedHAR):
     "HARQ pooled over the universe (coin-scaled)."
-    name, model = "rv_harq_pool", "harq"
 
+    name, model = "rv_harq_pool", "harq"

@@ -605,7 +605,6 @@ class RVNet(Forecaster):
     def __repr__(self):
         return f"RVNet({self.spec})"
 
-
 # %% ../nbs/19_rvnet.ipynb #1decd7a6
 SUMMARIES = ("lag0", "lag1", "lag2", "mean7", "meanL")  # what rv_ridge reads of each input window
 ALPHAS = tuple(10.0 ** (k / 2) for k in range(-2, 11))  # 0.1 ... 1e5, half a decade apart

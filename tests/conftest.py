@@ -94,10 +94,10 @@ def serial_by_default(request, monkeypatch):
     monkeypatch.setattr(Executor, "from_params", classmethod(from_params))
 
 
-# `make pytest` runs the tests in two processes (pytest-xdist, `--dist loadgroup`). A test file stays
-# in one process, so its module fixtures are built once, except the files in SPLIT_FILES, whose
-# tests are each minutes long and whose fixtures are cheap (test_backtest alone is ~18 min). The
-# files that start Ray share one group, so two Ray instances (or a test's two-node cluster and
+# `make pytest` runs the tests in two processes (pytest-xdist, `--dist loadgroup`). A test file
+# stays in one process, so its module fixtures are built once, except the files in SPLIT_FILES,
+# whose tests are each minutes long and whose fixtures are cheap (test_backtest alone is ~18 min).
+# The files that start Ray share one group, so two Ray instances (or a test's two-node cluster and
 # another's local node) never meet.
 RAY_FILES = {"test_parallel", "test_sweep", "test_benchmarks"}
 SPLIT_FILES = {"test_backtest"}

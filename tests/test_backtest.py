@@ -130,10 +130,11 @@ def test_interval_counts_cover_their_level_when_the_law_is_right():
     actual = median * np.exp(s * rng.standard_normal(len(dates)))
     actual.iloc[:10] = np.nan   # unknown actuals are not counted
     fc = {"right": Forecast("right", vol, s), "narrow": Forecast("narrow", vol, s / 3),
-          "point": Forecast("point", vol, None, kind="point")}
+          "point": Forecast("point", vol, None, kind="point"), "banded": Forecast("banded", vol, s, kind="point")}
     rec = TrackRecord(actual, pd.Series(0, index=dates), fc, [])
     c = bt.interval_counts(rec)
-    assert set(c) == {"right", "narrow"} and c["right"]["n"] == len(dates) - 10
+    assert set(c) == {"right", "narrow", "banded"} and c["right"]["n"] == len(dates) - 10
+    assert c["banded"] == c["right"]   # a point with a spread: the same law's band (not centred on the point)
     assert abs(c["right"]["80"] / c["right"]["n"] - 0.80) < 0.02 and abs(c["right"]["95"] / c["right"]["n"] - 0.95) < 0.02
     assert c["narrow"]["80"] / c["narrow"]["n"] < 0.5
     assert bt.coverage_of_counts([c["right"], c["right"]])["80"] == c["right"]["80"] / c["right"]["n"]
