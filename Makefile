@@ -48,10 +48,10 @@ export-check: setup
 # pyflakes' checks with ruff (pyproject.toml [tool.ruff]): the package, the notebooks, tests, benchmarks, docs scripts
 # `ruff format` and lines <= 100 are adopted file by file: FORMATTED lists the files that pass both, the rest follow
 FORMATTED := \
-	nbs/01_data.ipynb \
+	nbs/00_config.ipynb nbs/01_data.ipynb \
 	nbs/02_features.ipynb \
 	nbs/03_model.ipynb \
-	nbs/07_report.ipynb \
+	nbs/06_predict.ipynb nbs/07_report.ipynb \
 	nbs/08_cli.ipynb \
 	nbs/09_main.ipynb \
 	nbs/11_sweep.ipynb \

@@ -21,139 +21,313 @@ __all__ = ['VOL_FLOOR', 'PARAM_SCHEMA', 'DATE_KEYS', 'MIRROR_DIR', 'ENV_DATA_DIR
            'preload_curl_cffi', 'load_tensorflow']
 
 # %% ../nbs/00_config.ipynb #50760940
-VOL_FLOOR = 1e-4   # the least annualised vol a target or forecast takes before a log or a ratio (a flat price week has vol 0)
+# the least annualised vol a target or forecast takes before a log or a ratio
+# (a flat price week has vol 0)
+VOL_FLOOR = 1e-4
+
 
 class CryptovolError(Exception):
     "Base class of every error cryptovol raises on purpose."
 
+
 class ConfigError(CryptovolError, ValueError):
-    "`params.yaml` (or an override) is missing a key, has an unknown key, a wrong type or an impossible value."
+    """`params.yaml` (or an override) is missing a key, has an unknown key, a wrong type or an
+    impossible value."""
+
 
 class DataError(CryptovolError, ValueError):
     "Input data is unusable: empty, malformed, too short or inconsistent."
 
+
 class DataSourceError(CryptovolError, RuntimeError):
     "A data service (yfinance, Fear & Greed API) or the offline mirror could not deliver data."
+
 
 class ModelError(CryptovolError, RuntimeError):
     "A saved model is missing, corrupt or does not match the data it is given."
 
 # %% ../nbs/00_config.ipynb #0739eb1d
-def _is_root(p: Path) -> bool: return (p/"params.yaml").is_file() and (p/"settings.ini").is_file()
+def _is_root(p: Path) -> bool:
+    return (p / "params.yaml").is_file() and (p / "settings.ini").is_file()
+
 
 def project_root() -> Path:
-    "The cryptovol project folder: `$CRYPTOVOL_ROOT`, else the nearest parent of the cwd with params.yaml + settings.ini."
+    """The cryptovol project folder: `$CRYPTOVOL_ROOT`, else the nearest parent of the cwd with
+    params.yaml + settings.ini."""
     env = os.environ.get("CRYPTOVOL_ROOT")
     if env:
         root = Path(env).expanduser().resolve()
-        if not (root/"params.yaml").is_file():
-            raise ConfigError(f"CRYPTOVOL_ROOT={env} has no params.yaml; point it at a cryptovol project folder or unset it")
+        if not (root / "params.yaml").is_file():
+            raise ConfigError(
+                f"CRYPTOVOL_ROOT={env} has no params.yaml; "
+                "point it at a cryptovol project folder or unset it"
+            )
         return root
     for p in [Path.cwd(), *Path.cwd().parents]:
-        if _is_root(p): return p.resolve()
+        if _is_root(p):
+            return p.resolve()
     pkg_parent = Path(__file__).resolve().parent.parent if "__file__" in globals() else Path.cwd()
-    if _is_root(pkg_parent): return pkg_parent
-    raise ConfigError("no cryptovol project found: run from the project folder (the one with params.yaml and settings.ini) or set CRYPTOVOL_ROOT")
+    if _is_root(pkg_parent):
+        return pkg_parent
+    raise ConfigError(
+        "no cryptovol project found: run from the project folder (the one with params.yaml and "
+        "settings.ini) or set CRYPTOVOL_ROOT"
+    )
 
 # %% ../nbs/00_config.ipynb #a8f41e2f
 _pos = lambda v: v > 0
 _frac = lambda v: 0 < v < 1
 _nonneg = lambda v: v >= 0
-_list_pos_int = lambda v: isinstance(v, list) and len(v) > 0 and all(isinstance(i, int) and i > 0 for i in v)
+_list_pos_int = lambda v: (
+    isinstance(v, list) and len(v) > 0 and all(isinstance(i, int) and i > 0 for i in v)
+)
 _opt_str = (str, type(None))
 _num = (int, float)
 
-def _oneof(*opts): return lambda v: v in opts
+
+def _oneof(*opts):
+    return lambda v: v in opts
+
 
 PARAM_SCHEMA: dict[str, tuple] = {
     # key: (types, check or None, what the check means)
-    "symbols": (list, lambda v: len(v) > 0 and all(isinstance(s, str) and s for s in v), "a non-empty list of tickers such as BTC-USD"),
+    "symbols": (
+        list,
+        lambda v: len(v) > 0 and all(isinstance(s, str) and s for s in v),
+        "a non-empty list of tickers such as BTC-USD",
+    ),
     "data.source": (str, _oneof("auto", "mirror", "yfinance"), "auto, mirror or yfinance"),
-    "data.mirror_dir": (_opt_str, None, ""), "data.start": (_opt_str, None, "a date 'YYYY-MM-DD' or null"), "data.end": (_opt_str, None, "a date 'YYYY-MM-DD' or null"),
-    "data.max_ffill_days": (int, _nonneg, ">= 0"), "data.timeout": (_num, _pos, "> 0 seconds"),
-    "data.retries": (int, lambda v: v >= 1, ">= 1"), "data.fng_url": (str, None, ""),
+    "data.mirror_dir": (_opt_str, None, ""),
+    "data.start": (_opt_str, None, "a date 'YYYY-MM-DD' or null"),
+    "data.end": (_opt_str, None, "a date 'YYYY-MM-DD' or null"),
+    "data.max_ffill_days": (int, _nonneg, ">= 0"),
+    "data.timeout": (_num, _pos, "> 0 seconds"),
+    "data.retries": (int, lambda v: v >= 1, ">= 1"),
+    "data.fng_url": (str, None, ""),
     "features.sentiment": (bool, None, ""),
     "features.on_missing_sentiment": (str, _oneof("error", "disable"), "error or disable"),
-    "features.sentiment_max_ffill": (int, _nonneg, ">= 0"), "features.rsi": (int, _pos, "> 0"),
-    "features.macd": (list, lambda v: _list_pos_int(v) and len(v) == 3 and v[0] < v[1], "[fast, slow, signal] with fast < slow"),
+    "features.sentiment_max_ffill": (int, _nonneg, ">= 0"),
+    "features.rsi": (int, _pos, "> 0"),
+    "features.macd": (
+        list,
+        lambda v: _list_pos_int(v) and len(v) == 3 and v[0] < v[1],
+        "[fast, slow, signal] with fast < slow",
+    ),
     "features.bbands": (list, lambda v: len(v) == 2 and v[0] > 1 and v[1] > 0, "[length, std]"),
-    "features.sma": (list, _list_pos_int, "positive windows"), "features.ema": (list, lambda v: _list_pos_int(v) and len(v) == 2, "[fast, slow]"),
-    "features.atr": (int, _pos, "> 0"), "features.volume_sma": (int, _pos, "> 0"),
-    "features.return_lags": (list, _list_pos_int, "positive lags"), "features.vol_windows": (list, _list_pos_int, "positive windows"),
+    "features.sma": (list, _list_pos_int, "positive windows"),
+    "features.ema": (list, lambda v: _list_pos_int(v) and len(v) == 2, "[fast, slow]"),
+    "features.atr": (int, _pos, "> 0"),
+    "features.volume_sma": (int, _pos, "> 0"),
+    "features.return_lags": (list, _list_pos_int, "positive lags"),
+    "features.vol_windows": (list, _list_pos_int, "positive windows"),
     "target.horizon": (int, _pos, "a positive number of days"),
-    "target.estimator": (str, _oneof("close_to_close", "parkinson", "garman_klass", "realized"),
-                         "close_to_close, parkinson, garman_klass or realized (hourly bars)"),
-    "dataset.sequence_length": (int, lambda v: v >= 2, ">= 2"), "dataset.split": (str, _oneof("fraction", "date"), "fraction or date"),
-    "dataset.train_frac": (_num, _frac, "between 0 and 1"), "dataset.val_frac": (_num, _frac, "between 0 and 1"),
-    "dataset.val_start": (str, None, "a date 'YYYY-MM-DD'"), "dataset.test_start": (str, None, "a date 'YYYY-MM-DD'"),
-    "dataset.min_split_samples": (int, _pos, "> 0"), "dataset.scaler": (str, _oneof("standard", "robust", "minmax"), "standard, robust or minmax"),
-    "model.type": (str, _oneof("simple", "advanced", "ensemble", "hybrid"), "simple, advanced, ensemble or hybrid"),
+    "target.estimator": (
+        str,
+        _oneof("close_to_close", "parkinson", "garman_klass", "realized"),
+        "close_to_close, parkinson, garman_klass or realized (hourly bars)",
+    ),
+    "dataset.sequence_length": (int, lambda v: v >= 2, ">= 2"),
+    "dataset.split": (str, _oneof("fraction", "date"), "fraction or date"),
+    "dataset.train_frac": (_num, _frac, "between 0 and 1"),
+    "dataset.val_frac": (_num, _frac, "between 0 and 1"),
+    "dataset.val_start": (str, None, "a date 'YYYY-MM-DD'"),
+    "dataset.test_start": (str, None, "a date 'YYYY-MM-DD'"),
+    "dataset.min_split_samples": (int, _pos, "> 0"),
+    "dataset.scaler": (str, _oneof("standard", "robust", "minmax"), "standard, robust or minmax"),
+    "model.type": (
+        str,
+        _oneof("simple", "advanced", "ensemble", "hybrid"),
+        "simple, advanced, ensemble or hybrid",
+    ),
     "model.lstm_units": (list, _list_pos_int, "positive unit counts"),
-    "model.dropout": (list, lambda v: all(isinstance(d, _num) and 0 <= d < 1 for d in v), "rates in [0, 1)"),
-    "model.dense_units": (list, lambda v: all(isinstance(i, int) and i > 0 for i in v), "positive unit counts"),
-    "model.batch_norm": (bool, None, ""), "model.loss": (str, _oneof("huber", "mse", "qlike"), "huber, mse or qlike"),
+    "model.dropout": (
+        list,
+        lambda v: all(isinstance(d, _num) and 0 <= d < 1 for d in v),
+        "rates in [0, 1)",
+    ),
+    "model.dense_units": (
+        list,
+        lambda v: all(isinstance(i, int) and i > 0 for i in v),
+        "positive unit counts",
+    ),
+    "model.batch_norm": (bool, None, ""),
+    "model.loss": (str, _oneof("huber", "mse", "qlike"), "huber, mse or qlike"),
     "model.log_target": (bool, None, ""),
     "model.har_anchor": (bool, None, ""),
-    "model.anchor_features": (list, lambda v: len(v) >= 1 and all(isinstance(x, str) for x in v), "dataset feature names, e.g. [rv_7, rv_30]"),
-    "model.ensemble_members": (list, lambda v: len(v) >= 1 and set(v) <= {"attention_lstm", "gru", "bilstm", "simple_lstm"}, "names from attention_lstm, gru, bilstm, simple_lstm"),
+    "model.anchor_features": (
+        list,
+        lambda v: len(v) >= 1 and all(isinstance(x, str) for x in v),
+        "dataset feature names, e.g. [rv_7, rv_30]",
+    ),
+    "model.ensemble_members": (
+        list,
+        lambda v: len(v) >= 1 and set(v) <= {"attention_lstm", "gru", "bilstm", "simple_lstm"},
+        "names from attention_lstm, gru, bilstm, simple_lstm",
+    ),
     "model.ensemble_weighting": (str, _oneof("mean", "val_loss"), "mean or val_loss"),
-    "training.epochs": (int, _pos, "> 0"), "training.batch_size": (int, _pos, "> 0"),
-    "training.learning_rate": (_num, _pos, "> 0"), "training.patience": (int, _pos, "> 0"),
-    "training.lr_patience": (int, _pos, "> 0"), "training.lr_factor": (_num, _frac, "between 0 and 1"),
-    "training.min_lr": (_num, _nonneg, ">= 0"), "training.seed": (int, _nonneg, ">= 0"), "training.deterministic": (bool, None, ""),
-    "evaluation.ewma_lambda": (_num, _frac, "between 0 and 1"), "evaluation.har_windows": (list, lambda v: _list_pos_int(v) and len(v) == 3, "three windows [daily, weekly, monthly]"),
+    "training.epochs": (int, _pos, "> 0"),
+    "training.batch_size": (int, _pos, "> 0"),
+    "training.learning_rate": (_num, _pos, "> 0"),
+    "training.patience": (int, _pos, "> 0"),
+    "training.lr_patience": (int, _pos, "> 0"),
+    "training.lr_factor": (_num, _frac, "between 0 and 1"),
+    "training.min_lr": (_num, _nonneg, ">= 0"),
+    "training.seed": (int, _nonneg, ">= 0"),
+    "training.deterministic": (bool, None, ""),
+    "evaluation.ewma_lambda": (_num, _frac, "between 0 and 1"),
+    "evaluation.har_windows": (
+        list,
+        lambda v: _list_pos_int(v) and len(v) == 3,
+        "three windows [daily, weekly, monthly]",
+    ),
     "evaluation.garch_refit_every": (int, _nonneg, ">= 0 (0: fit once on train)"),
-    "evaluation.permutation_repeats": (int, _pos, "> 0"), "evaluation.plots": (bool, None, ""),
+    "evaluation.permutation_repeats": (int, _pos, "> 0"),
+    "evaluation.plots": (bool, None, ""),
     "predict.forecast_days": (int, _pos, "> 0"),
     # classical forecasters added for the walk-forward backtest, and the backtest itself
-    "evaluation.range_estimator": (str, _oneof("parkinson", "garman_klass"), "parkinson or garman_klass (the range-based HAR)"),
-    "evaluation.combination": (list, lambda v: len(v) >= 2 and all(isinstance(x, str) for x in v),
-                               "two or more forecaster names (cryptovol.forecasters.FORECASTERS checks them)"),
-    "evaluation.intraday": (bool, None, "true (add the HAR family on realized measures from hourly bars) or false"),
-    "evaluation.forecasters": ((str, list), lambda v: v == "all" or (isinstance(v, list) and len(v) >= 1 and all(isinstance(x, str) for x in v)),
-                               "'all' (every registered forecaster) or a list of their names"),
+    "evaluation.range_estimator": (
+        str,
+        _oneof("parkinson", "garman_klass"),
+        "parkinson or garman_klass (the range-based HAR)",
+    ),
+    "evaluation.combination": (
+        list,
+        lambda v: len(v) >= 2 and all(isinstance(x, str) for x in v),
+        "two or more forecaster names (cryptovol.forecasters.FORECASTERS checks them)",
+    ),
+    "evaluation.intraday": (
+        bool,
+        None,
+        "true (add the HAR family on realized measures from hourly bars) or false",
+    ),
+    "evaluation.forecasters": (
+        (str, list),
+        lambda v: (
+            v == "all"
+            or (isinstance(v, list) and len(v) >= 1 and all(isinstance(x, str) for x in v))
+        ),
+        "'all' (every registered forecaster) or a list of their names",
+    ),
     "backtest.start": (str, None, "a date 'YYYY-MM-DD' (first day of the first test fold)"),
-    "backtest.fold_days": (int, lambda v: v >= 30, ">= 30 days"), "backtest.min_train_windows": (int, _pos, "> 0"),
-    "backtest.warm_start": (bool, None, ""), "backtest.warm_epochs": (int, _pos, "> 0"),
+    "backtest.fold_days": (int, lambda v: v >= 30, ">= 30 days"),
+    "backtest.min_train_windows": (int, _pos, "> 0"),
+    "backtest.warm_start": (bool, None, ""),
+    "backtest.warm_epochs": (int, _pos, "> 0"),
     "backtest.mcs_size": (_num, _frac, "between 0 and 1 (0.10: the 90% Model Confidence Set)"),
-    "backtest.mcs_reps": (int, lambda v: v >= 100, ">= 100 bootstrap replications"), "backtest.mcs_block_size": (int, _pos, "> 0 days"),
-    "backtest.global_val_days": (int, lambda v: v >= 30, ">= 30 days (the global model's common validation stretch before each origin)"),
+    "backtest.mcs_reps": (int, lambda v: v >= 100, ">= 100 bootstrap replications"),
+    "backtest.mcs_block_size": (int, _pos, "> 0 days"),
+    "backtest.global_val_days": (
+        int,
+        lambda v: v >= 30,
+        ">= 30 days (the global model's common validation stretch before each origin)",
+    ),
     # the global probabilistic model (nbs/12_global)
-    "universe": (list, lambda v: len(v) > 0 and all(isinstance(s, str) and s for s in v), "a non-empty list of tickers the global model trains on"),
-    "model.scope": (str, _oneof("global", "per_coin"), "global (one network over universe) or per_coin"),
-    "global_model.cell": (str, _oneof("gru", "lstm"), "gru or lstm"), "global_model.units": (int, _pos, "> 0"),
-    "global_model.dense_units": (int, _pos, "> 0"), "global_model.dropout": (_num, lambda v: 0 <= v < 1, "a rate in [0, 1)"),
-    "global_model.embedding_dim": (int, _nonneg, ">= 0 (0: no coin embedding)"), "global_model.seeds": (int, _pos, "> 0 seed-ensemble members"),
-    "global_model.epochs": (int, _pos, "> 0"), "global_model.batch_size": (int, _pos, "> 0"),
-    "global_model.learning_rate": (_num, _pos, "> 0"), "global_model.patience": (int, _pos, "> 0"),
+    "universe": (
+        list,
+        lambda v: len(v) > 0 and all(isinstance(s, str) and s for s in v),
+        "a non-empty list of tickers the global model trains on",
+    ),
+    "model.scope": (
+        str,
+        _oneof("global", "per_coin"),
+        "global (one network over universe) or per_coin",
+    ),
+    "global_model.cell": (str, _oneof("gru", "lstm"), "gru or lstm"),
+    "global_model.units": (int, _pos, "> 0"),
+    "global_model.dense_units": (int, _pos, "> 0"),
+    "global_model.dropout": (_num, lambda v: 0 <= v < 1, "a rate in [0, 1)"),
+    "global_model.embedding_dim": (int, _nonneg, ">= 0 (0: no coin embedding)"),
+    "global_model.seeds": (int, _pos, "> 0 seed-ensemble members"),
+    "global_model.epochs": (int, _pos, "> 0"),
+    "global_model.batch_size": (int, _pos, "> 0"),
+    "global_model.learning_rate": (_num, _pos, "> 0"),
+    "global_model.patience": (int, _pos, "> 0"),
     "global_model.loss": (str, _oneof("qlike_nll", "nll"), "qlike_nll or nll"),
-    "global_model.input_features": ((list, type(None)), lambda v: v is None or (len(v) >= 1 and all(isinstance(x, str) for x in v)),
-                                    "null (all features) or a list of dataset feature names"),
+    "global_model.input_features": (
+        (list, type(None)),
+        lambda v: v is None or (len(v) >= 1 and all(isinstance(x, str) for x in v)),
+        "null (all features) or a list of dataset feature names",
+    ),
     "global_model.min_spread": (_num, _pos, "> 0 (smallest log-vol spread of the head)"),
-    "global_model.anchor_features": (list, lambda v: len(v) >= 1 and all(isinstance(x, str) for x in v), "dataset feature names, e.g. [rv_7, rv_30]"),
+    "global_model.anchor_features": (
+        list,
+        lambda v: len(v) >= 1 and all(isinstance(x, str) for x in v),
+        "dataset feature names, e.g. [rv_7, rv_30]",
+    ),
     # the live forecast log (nbs/17_track, `cryptovol track`)
-    "track.forecasters": (list, lambda v: len(v) >= 1 and all(isinstance(x, str) for x in v), "a list of registered forecaster names, e.g. [naive, ewma, garch, har]"),
-    "track.model": (str, _oneof("auto", "required", "off"), "auto (the shipped model where models/COIN exists), required or off"),
-    "track.refit_days": (int, _pos, "> 0 days between refits of the classical forecasters (1: every day)"),
-    "track.min_dm_days": (int, lambda v: v >= 10, ">= 10 matured days before the Diebold-Mariano test is reported"),
-    "track.coverage_window": (int, lambda v: v >= 5, ">= 5 days (the dashboard's rolling coverage)"),
-    "track.workers": (int, _pos, "> 0 processes for the replay's classical fits (1: in this process)"),
-    # the network on realized measures (nbs/19_rvnet, forecaster rv_net): pooled over `universe`, the residual of a frozen pooled log-HAR
+    "track.forecasters": (
+        list,
+        lambda v: len(v) >= 1 and all(isinstance(x, str) for x in v),
+        "a list of registered forecaster names, e.g. [naive, ewma, garch, har]",
+    ),
+    "track.model": (
+        str,
+        _oneof("auto", "required", "off"),
+        "auto (the shipped model where models/COIN exists), required or off",
+    ),
+    "track.refit_days": (
+        int,
+        _pos,
+        "> 0 days between refits of the classical forecasters (1: every day)",
+    ),
+    "track.min_dm_days": (
+        int,
+        lambda v: v >= 10,
+        ">= 10 matured days before the Diebold-Mariano test is reported",
+    ),
+    "track.coverage_window": (
+        int,
+        lambda v: v >= 5,
+        ">= 5 days (the dashboard's rolling coverage)",
+    ),
+    "track.workers": (
+        int,
+        _pos,
+        "> 0 processes for the replay's classical fits (1: in this process)",
+    ),
+    # the network on realized measures (nbs/19_rvnet, forecaster rv_net): pooled over `universe`,
+    # the residual of a frozen pooled log-HAR
     "rv_net.lookback": (int, _pos, "> 0 days in each input sequence"),
-    "rv_net.inputs": (list, lambda v: len(v) >= 1 and all(isinstance(x, str) for x in v), "a non-empty subset of cryptovol.rvnet.FEATURES"),
-    "rv_net.cell": (str, _oneof("gru", "lstm"), "gru or lstm"), "rv_net.units": (int, _pos, "> 0"),
-    "rv_net.dense_units": (int, _nonneg, ">= 0 (0: straight from the cell)"), "rv_net.dropout": (_num, lambda v: 0 <= v < 1, "a rate in [0, 1)"),
-    "rv_net.l2": (_num, _nonneg, ">= 0"), "rv_net.epochs": (int, _pos, "> 0"), "rv_net.patience": (int, _pos, "> 0"),
-    "rv_net.batch_size": (int, _pos, "> 0"), "rv_net.learning_rate": (_num, _pos, "> 0"), "rv_net.nll_weight": (_num, _nonneg, ">= 0"),
+    "rv_net.inputs": (
+        list,
+        lambda v: len(v) >= 1 and all(isinstance(x, str) for x in v),
+        "a non-empty subset of cryptovol.rvnet.FEATURES",
+    ),
+    "rv_net.cell": (str, _oneof("gru", "lstm"), "gru or lstm"),
+    "rv_net.units": (int, _pos, "> 0"),
+    "rv_net.dense_units": (int, _nonneg, ">= 0 (0: straight from the cell)"),
+    "rv_net.dropout": (_num, lambda v: 0 <= v < 1, "a rate in [0, 1)"),
+    "rv_net.l2": (_num, _nonneg, ">= 0"),
+    "rv_net.epochs": (int, _pos, "> 0"),
+    "rv_net.patience": (int, _pos, "> 0"),
+    "rv_net.batch_size": (int, _pos, "> 0"),
+    "rv_net.learning_rate": (_num, _pos, "> 0"),
+    "rv_net.nll_weight": (_num, _nonneg, ">= 0"),
     "rv_net.val_days": (int, lambda v: v >= 30, ">= 30 days of validation before each origin"),
-    "rv_net.seeds": (int, _pos, "> 0 ensemble members"), "rv_net.seed": (int, _nonneg, ">= 0"),
+    "rv_net.seeds": (int, _pos, "> 0 ensemble members"),
+    "rv_net.seed": (int, _nonneg, ">= 0"),
     "rv_net.ffill_days": (int, _nonneg, ">= 0 days an input is carried over an outage"),
-    "rv_net.min_spread": (_num, _pos, "> 0 (least spread of log mean RV)"), "rv_net.market_coin": (str, None, "a universe coin, e.g. BTC-USD"),
-    # the ridge on rv_net's rows (nbs/19_rvnet, forecaster rv_ridge): its penalties, the least validation QLIKE wins
-    "rv_ridge.alphas": (list, lambda v: len(v) >= 1 and all(isinstance(a, (int, float)) and a > 0 for a in v), "a non-empty list of penalties > 0"),
-    # how independent fits run (cryptovol.parallel.Executor): the backtest's folds, walk_forward's origins
-    "parallel.workers": ((int, type(None)), lambda v: v is None or v > 0, "null (one process per core) or a number of processes > 0 (1: in this process)"),
-    "parallel.address": (_opt_str, lambda v: v is None or bool(v.strip()), "null (local processes) or a Ray cluster: 'host:port', 'ray://host:port' or 'auto'"),
+    "rv_net.min_spread": (_num, _pos, "> 0 (least spread of log mean RV)"),
+    "rv_net.market_coin": (str, None, "a universe coin, e.g. BTC-USD"),
+    # the ridge on rv_net's rows (nbs/19_rvnet, forecaster rv_ridge): its penalties, the least
+    # validation QLIKE wins
+    "rv_ridge.alphas": (
+        list,
+        lambda v: len(v) >= 1 and all(isinstance(a, (int, float)) and a > 0 for a in v),
+        "a non-empty list of penalties > 0",
+    ),
+    # how independent fits run (cryptovol.parallel.Executor): the backtest's folds,
+    # walk_forward's origins
+    "parallel.workers": (
+        (int, type(None)),
+        lambda v: v is None or v > 0,
+        "null (one process per core) or a number of processes > 0 (1: in this process)",
+    ),
+    "parallel.address": (
+        _opt_str,
+        lambda v: v is None or bool(v.strip()),
+        "null (local processes) or a Ray cluster: 'host:port', 'ray://host:port' or 'auto'",
+    ),
 }
 
 # %% ../nbs/00_config.ipynb #ef9f2689
@@ -161,134 +335,250 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     out = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
-        if isinstance(v, dict) and v: out.update(_flatten(v, key + "."))
-        else: out[key] = v
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
     return out
+
 
 def _set_dotted(d: dict, key: str, value: Any):
     *parents, last = key.split(".")
-    for p in parents: d = d.setdefault(p, {})
+    for p in parents:
+        d = d.setdefault(p, {})
     d[last] = value
+
 
 DATE_KEYS = ("data.start", "data.end", "dataset.val_start", "dataset.test_start", "backtest.start")
 
+
 def _normalise_dates(params: dict, flat: dict, src: str):
-    "Date keys as canonical 'YYYY-MM-DD' strings (YAML reads an unquoted 2023-01-01 as a date); ConfigError if not a date."
+    """Date keys as canonical 'YYYY-MM-DD' strings (YAML reads an unquoted 2023-01-01 as a date);
+    ConfigError if not a date."""
     for key in DATE_KEYS:
         v = flat.get(key)
-        if isinstance(v, datetime.datetime): v = v.date()
-        if isinstance(v, datetime.date): v = v.isoformat()
-        if not isinstance(v, str): continue  # None (optional) or a wrong type: reported by the schema check
-        try: iso = datetime.date.fromisoformat(v.strip()).isoformat()
-        except ValueError: raise ConfigError(f"{src}: '{key}' = {v!r} is not a date; expected 'YYYY-MM-DD'") from None
-        if iso != flat[key]: flat[key] = iso; _set_dotted(params, key, iso)
+        if isinstance(v, datetime.datetime):
+            v = v.date()
+        if isinstance(v, datetime.date):
+            v = v.isoformat()
+        if not isinstance(v, str):
+            continue  # None (optional) or a wrong type: reported by the schema check
+        try:
+            iso = datetime.date.fromisoformat(v.strip()).isoformat()
+        except ValueError:
+            raise ConfigError(
+                f"{src}: '{key}' = {v!r} is not a date; expected 'YYYY-MM-DD'"
+            ) from None
+        if iso != flat[key]:
+            flat[key] = iso
+            _set_dotted(params, key, iso)
+
 
 def _check_cross(flat: dict, src: str):
     if flat["dataset.train_frac"] + flat["dataset.val_frac"] >= 1:
-        raise ConfigError(f"{src}: dataset.train_frac + dataset.val_frac must be < 1 to leave a test split")
-    if flat["dataset.split"] == "date" and not flat["dataset.val_start"] < flat["dataset.test_start"]:
-        raise ConfigError(f"{src}: dataset.val_start ({flat['dataset.val_start']}) must come before dataset.test_start ({flat['dataset.test_start']})")
+        raise ConfigError(
+            f"{src}: dataset.train_frac + dataset.val_frac must be < 1 to leave a test split"
+        )
+    if (
+        flat["dataset.split"] == "date"
+        and not flat["dataset.val_start"] < flat["dataset.test_start"]
+    ):
+        raise ConfigError(
+            f"{src}: dataset.val_start ({flat['dataset.val_start']}) must come before "
+            f"dataset.test_start ({flat['dataset.test_start']})"
+        )
     if len(flat["model.dropout"]) != len(flat["model.lstm_units"]):
-        raise ConfigError(f"{src}: model.dropout needs one rate per model.lstm_units layer ({len(flat['model.lstm_units'])})")
+        raise ConfigError(
+            f"{src}: model.dropout needs one rate per model.lstm_units layer "
+            f"({len(flat['model.lstm_units'])})"
+        )
     if flat["data.start"] and flat["data.end"] and not flat["data.start"] < flat["data.end"]:
         raise ConfigError(f"{src}: data.start must come before data.end")
 
+
 def validate_params(params: dict, src: str = "params.yaml") -> dict:
-    "Check `params` against `PARAM_SCHEMA`; raise `ConfigError` naming the key and the expected value."
-    if not isinstance(params, dict): raise ConfigError(f"{src}: expected a mapping of sections, got {type(params).__name__}")
+    """Check `params` against `PARAM_SCHEMA`; raise `ConfigError` naming the key and the expected
+    value."""
+    if not isinstance(params, dict):
+        raise ConfigError(f"{src}: expected a mapping of sections, got {type(params).__name__}")
     flat = _flatten(params)
     for key in flat:
-        if key not in PARAM_SCHEMA: raise ConfigError(f"{src}: unknown key '{key}'; known keys are listed in cryptovol.config.PARAM_SCHEMA (typo?)")
+        if key not in PARAM_SCHEMA:
+            raise ConfigError(
+                f"{src}: unknown key '{key}'; "
+                "known keys are listed in cryptovol.config.PARAM_SCHEMA (typo?)"
+            )
     _normalise_dates(params, flat, src)
     for key, (types, check, meaning) in PARAM_SCHEMA.items():
-        if key not in flat: raise ConfigError(f"{src}: missing key '{key}' ({meaning or 'see the project params.yaml'})")
+        if key not in flat:
+            raise ConfigError(
+                f"{src}: missing key '{key}' ({meaning or 'see the project params.yaml'})"
+            )
         v = flat[key]
         if isinstance(v, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
-            raise ConfigError(f"{src}: '{key}' = {v!r} has the wrong type; expected {meaning or types}")
-        if not isinstance(v, types): raise ConfigError(f"{src}: '{key}' = {v!r} has the wrong type; expected {meaning or types}")
-        if check is not None and not check(v): raise ConfigError(f"{src}: '{key}' = {v!r} is not allowed; expected {meaning}")
+            raise ConfigError(
+                f"{src}: '{key}' = {v!r} has the wrong type; expected {meaning or types}"
+            )
+        if not isinstance(v, types):
+            raise ConfigError(
+                f"{src}: '{key}' = {v!r} has the wrong type; expected {meaning or types}"
+            )
+        if check is not None and not check(v):
+            raise ConfigError(f"{src}: '{key}' = {v!r} is not allowed; expected {meaning}")
     _check_cross(flat, src)
     return params
 
 # %% ../nbs/00_config.ipynb #20082d7f
 def load_params(path: str | Path | None = None, overrides: dict | None = None) -> dict:
-    "Read and validate params.yaml (default: the project's); `overrides` like `{'training.epochs': 3}` win."
-    path = Path(path) if path else project_root()/"params.yaml"
-    try: params = yaml.safe_load(path.read_text())
-    except FileNotFoundError: raise ConfigError(f"{path} not found; run from the project folder or pass the path of a params.yaml") from None
-    except yaml.YAMLError as e: raise ConfigError(f"{path} is not valid YAML: {e}") from None
+    """Read and validate params.yaml (default: the project's); `overrides` like
+    `{'training.epochs': 3}` win."""
+    path = Path(path) if path else project_root() / "params.yaml"
+    try:
+        params = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path} not found; run from the project folder or pass the path of a params.yaml"
+        ) from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}") from None
     for key, value in (overrides or {}).items():
-        if key not in PARAM_SCHEMA: raise ConfigError(f"override: unknown key '{key}'; known keys are listed in cryptovol.config.PARAM_SCHEMA")
+        if key not in PARAM_SCHEMA:
+            raise ConfigError(
+                f"override: unknown key '{key}'; "
+                "known keys are listed in cryptovol.config.PARAM_SCHEMA"
+            )
         _set_dotted(params, key, value)
     return validate_params(params, str(path))
 
+
 _PARAMS: dict | None = None
+
 
 def get_params() -> dict:
     "The project's params.yaml, loaded and validated once per process."
     global _PARAMS
-    if _PARAMS is None: _PARAMS = load_params()
+    if _PARAMS is None:
+        _PARAMS = load_params()
     return _PARAMS
+
 
 def reset_params():
     "Forget the cached params (after editing params.yaml or changing `CRYPTOVOL_ROOT`)."
     global _PARAMS
     _PARAMS = None
 
+
 def with_overrides(params: dict | None, **overrides) -> dict:
-    "A validated deep copy of `params` (default: the project's) with dotted overrides applied, e.g. `**{'training.epochs': 3}`."
+    """A validated deep copy of `params` (default: the project's) with dotted overrides applied,
+    e.g. `**{'training.epochs': 3}`."""
     import copy
+
     p = copy.deepcopy(params if params is not None else get_params())
     for key, value in overrides.items():
-        if value is None: continue
-        if key not in PARAM_SCHEMA: raise ConfigError(f"override: unknown key '{key}'")
+        if value is None:
+            continue
+        if key not in PARAM_SCHEMA:
+            raise ConfigError(f"override: unknown key '{key}'")
         _set_dotted(p, key, value)
     return validate_params(p, "params with overrides")
 
 # %% ../nbs/00_config.ipynb #2aefa83a
 def safe_symbol(symbol: str) -> str:
-    "`symbol` if it is a plain ticker (letters, digits, `-._^=`); a path-like name could write outside the project."
+    """`symbol` if it is a plain ticker (letters, digits, `-._^=`); a path-like name could write
+    outside the project."""
     import re
-    if not isinstance(symbol, str) or not re.fullmatch(r"[A-Za-z0-9^][A-Za-z0-9.\-=^_]{0,31}", symbol) or ".." in symbol:
-        raise ConfigError(f"invalid symbol {symbol!r}: use a Yahoo Finance ticker such as 'BTC-USD' (no paths)")
+
+    if (
+        not isinstance(symbol, str)
+        or not re.fullmatch(r"[A-Za-z0-9^][A-Za-z0-9.\-=^_]{0,31}", symbol)
+        or ".." in symbol
+    ):
+        raise ConfigError(
+            f"invalid symbol {symbol!r}: use a Yahoo Finance ticker such as 'BTC-USD' (no paths)"
+        )
     return symbol
 
-def data_dir() -> Path: return project_root()/"data"
-def raw_dir() -> Path: return data_dir()/"raw"
-def raw_prices_path(symbol: str) -> Path: return raw_dir()/f"{safe_symbol(symbol)}.csv"
-def fear_greed_path() -> Path: return raw_dir()/"fear_greed.csv"
-def processed_dir(symbol: str) -> Path: return data_dir()/"processed"/safe_symbol(symbol)
-def model_dir(symbol: str) -> Path: return project_root()/"models"/safe_symbol(symbol)
-def report_dir(symbol: str) -> Path: return project_root()/"reports"/safe_symbol(symbol)
-def logs_dir() -> Path: return project_root()/"logs"
-def manifest_dir() -> Path: return data_dir()/"manifest"  # what the download stages read (DVC deps)
+
+def data_dir() -> Path:
+    return project_root() / "data"
+
+
+def raw_dir() -> Path:
+    return data_dir() / "raw"
+
+
+def raw_prices_path(symbol: str) -> Path:
+    return raw_dir() / f"{safe_symbol(symbol)}.csv"
+
+
+def fear_greed_path() -> Path:
+    return raw_dir() / "fear_greed.csv"
+
+
+def processed_dir(symbol: str) -> Path:
+    return data_dir() / "processed" / safe_symbol(symbol)
+
+
+def model_dir(symbol: str) -> Path:
+    return project_root() / "models" / safe_symbol(symbol)
+
+
+def report_dir(symbol: str) -> Path:
+    return project_root() / "reports" / safe_symbol(symbol)
+
+
+def logs_dir() -> Path:
+    return project_root() / "logs"
+
+
+def manifest_dir() -> Path:
+    return data_dir() / "manifest"  # what the download stages read (DVC deps)
+
 
 def ensure_dir(path: str | Path) -> Path:
     "Create `path` (and parents) if needed and return it."
-    path = Path(path); path.mkdir(parents=True, exist_ok=True); return path
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
-MIRROR_DIR = "../shared/data"  # params.yaml's default data.mirror_dir: the offline mirror beside the checkout
+
+# params.yaml's default data.mirror_dir: the offline mirror beside the checkout
+MIRROR_DIR = "../shared/data"
 ENV_DATA_DIR = "CRYPTOVOL_DATA_DIR"
 
+
 def _checkout_root() -> Path | None:
-    "The folder holding the imported cryptovol package (the repository, for the usual editable install)."
+    """The folder holding the imported cryptovol package (the repository, for the usual editable
+    install)."""
     import importlib.util
+
     spec = importlib.util.find_spec("cryptovol")
     return Path(spec.origin).resolve().parent.parent if spec is not None and spec.origin else None
 
+
 def _resolve_dir(raw: str) -> Path:
-    "`raw` as a folder: absolute, or against the project root, else the checkout the package runs from."
+    """`raw` as a folder: absolute, or against the project root, else the checkout the package
+    runs from."""
     path = Path(raw).expanduser()
-    if path.is_absolute(): return path
-    here, pkg = (project_root()/path).resolve(), _checkout_root()
-    return (pkg/path).resolve() if not here.is_dir() and pkg is not None and (pkg/path).is_dir() else here
+    if path.is_absolute():
+        return path
+    here, pkg = (project_root() / path).resolve(), _checkout_root()
+    return (
+        (pkg / path).resolve()
+        if not here.is_dir() and pkg is not None and (pkg / path).is_dir()
+        else here
+    )
+
 
 def configured_mirror(params: dict | None = None) -> tuple[str, Path | None]:
-    "Where the offline data is looked for: (`'CRYPTOVOL_DATA_DIR'` or `'data.mirror_dir'`, the folder or None)."
+    """Where the offline data is looked for: (`'CRYPTOVOL_DATA_DIR'` or `'data.mirror_dir'`, the
+    folder or None)."""
     env = os.environ.get(ENV_DATA_DIR)
-    if env: return ENV_DATA_DIR, _resolve_dir(env)
+    if env:
+        return ENV_DATA_DIR, _resolve_dir(env)
     raw = (params if params is not None else get_params())["data"]["mirror_dir"]
     return "data.mirror_dir", _resolve_dir(raw) if raw else None
+
 
 def mirror_dir(params: dict | None = None) -> Path | None:
     """The offline data folder, or None when the live services are the source.
@@ -297,131 +587,210 @@ def mirror_dir(params: dict | None = None) -> Path | None:
     silently replaced by the network), else `data.mirror_dir` when that folder exists (by default
     `../shared/data`, the mirror beside the checkout), else None."""
     where, path = configured_mirror(params)
-    if path is None or path.is_dir(): return path
+    if path is None or path.is_dir():
+        return path
     if where == ENV_DATA_DIR:
-        raise ConfigError(f"{ENV_DATA_DIR}={os.environ[ENV_DATA_DIR]} is not a folder ({path}); point it at an offline "
-                          "mirror holding yahoo/ and sentiment/, or unset it to use data.mirror_dir or the live services")
+        raise ConfigError(
+            f"{ENV_DATA_DIR}={os.environ[ENV_DATA_DIR]} is not a folder ({path}); "
+            "point it at an offline mirror holding yahoo/ and sentiment/, "
+            "or unset it to use data.mirror_dir or the live services"
+        )
     return None
 
 # %% ../nbs/00_config.ipynb #bd358cc5
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    "Yield a temp path beside `path`; on success it replaces `path` atomically, on error it is removed."
-    path = Path(path); ensure_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd); tmp = Path(tmp)
+    """Yield a temp path beside `path`; on success it replaces `path` atomically, on error it is
+    removed."""
+    path = Path(path)
+    ensure_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp)
     try:
         yield tmp
-        umask = os.umask(0); os.umask(umask)
+        umask = os.umask(0)
+        os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     finally:
-        if tmp.exists(): tmp.unlink()
+        if tmp.exists():
+            tmp.unlink()
+
 
 def save_json(obj: Any, path: str | Path, indent: int = 2) -> Path:
     "Write `obj` as JSON atomically (numpy scalars and arrays are converted)."
+
     def _default(o):
-        if isinstance(o, np.generic): return o.item()
-        if isinstance(o, np.ndarray): return o.tolist()
-        if hasattr(o, "isoformat"): return o.isoformat()
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        if hasattr(o, "isoformat"):
+            return o.isoformat()
         raise TypeError(f"{type(o).__name__} is not JSON serialisable")
-    with atomic_path(path) as tmp: tmp.write_text(json.dumps(obj, indent=indent, default=_default) + "\n")
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=indent, default=_default) + "\n")
     return Path(path)
+
 
 def load_json(path: str | Path) -> Any:
     "Read a JSON file, naming the file when it is missing or corrupt."
     path = Path(path)
-    try: return json.loads(path.read_text())
-    except FileNotFoundError: raise DataError(f"{path} not found; run the stage that writes it (see `dvc repro`)") from None
-    except json.JSONDecodeError as e: raise DataError(f"{path} is corrupt ({e}); delete it and re-run the stage that writes it") from None
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(
+            f"{path} not found; run the stage that writes it (see `dvc repro`)"
+        ) from None
+    except json.JSONDecodeError as e:
+        raise DataError(
+            f"{path} is corrupt ({e}); delete it and re-run the stage that writes it"
+        ) from None
 
 # %% ../nbs/00_config.ipynb #2a63dc4d
 _LOG_FMT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
+
 def _configure_root_logger():
     logger = logging.getLogger("cryptovol")
-    if getattr(logger, "_cryptovol_configured", False): return logger
-    logger.setLevel(logging.DEBUG); logger.propagate = False
-    console = logging.StreamHandler(); console.setLevel(os.environ.get("CRYPTOVOL_LOG_LEVEL", "INFO"))
-    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s")); logger.addHandler(console)
+    if getattr(logger, "_cryptovol_configured", False):
+        return logger
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    console = logging.StreamHandler()
+    console.setLevel(os.environ.get("CRYPTOVOL_LOG_LEVEL", "INFO"))
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(console)
     try:
-        fh = logging.FileHandler(ensure_dir(logs_dir())/"cryptovol.log", encoding="utf-8")
-        fh.setLevel(logging.DEBUG); fh.setFormatter(logging.Formatter(_LOG_FMT)); logger.addHandler(fh)
-    except (OSError, ConfigError): pass  # read-only or no project: console only
+        fh = logging.FileHandler(ensure_dir(logs_dir()) / "cryptovol.log", encoding="utf-8")
+        fh.setLevel(logging.DEBUG)
+        fh.setFormatter(logging.Formatter(_LOG_FMT))
+        logger.addHandler(fh)
+    except (OSError, ConfigError):
+        pass  # read-only or no project: console only
     logger._cryptovol_configured = True
     return logger
+
 
 def get_logger(name: str = "cryptovol") -> logging.Logger:
     "A logger under `cryptovol` (console INFO + logs/cryptovol.log DEBUG), configured on first use."
     _configure_root_logger()
     return logging.getLogger(name if name.startswith("cryptovol") else f"cryptovol.{name}")
 
+
 def set_seeds(seed: int, deterministic: bool = False, tensorflow: bool | None = None):
-    "Seed Python, NumPy and (if in use or `tensorflow=True`) Keras/TensorFlow; optionally enable TF op determinism."
+    """Seed Python, NumPy and (if in use or `tensorflow=True`) Keras/TensorFlow; optionally enable
+    TF op determinism."""
     import sys
+
     os.environ["PYTHONHASHSEED"] = str(seed)
-    random.seed(seed); np.random.seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
     if tensorflow or (tensorflow is None and "tensorflow" in sys.modules):
-        tf = load_tensorflow(); import keras
+        tf = load_tensorflow()
+        import keras
+
         keras.utils.set_random_seed(seed)
-        if deterministic: tf.config.experimental.enable_op_determinism()
+        if deterministic:
+            tf.config.experimental.enable_op_determinism()
 
 # %% ../nbs/00_config.ipynb #0ca09e1a
 def quiet_tensorflow():
-    "Keep TensorFlow's C++ info/warning lines off the terminal (errors still show); a value the user set wins."
+    """Keep TensorFlow's C++ info/warning lines off the terminal (errors still show); a value the
+    user set wins."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+
 def preload_curl_cffi() -> bool:
-    "Load curl_cffi's libcurl before TensorFlow can shadow it (TF's bundled libcurl breaks impersonation); False if unavailable."
+    """Load curl_cffi's libcurl before TensorFlow can shadow it (TF's bundled libcurl breaks
+    impersonation); False if unavailable."""
     import sys
+
     if "curl_cffi" not in sys.modules and "tensorflow" in sys.modules:
-        get_logger("config").warning("TensorFlow was imported before curl_cffi: live yfinance downloads in this process may fail "
-                                     "with ImpersonateError; import cryptovol (or curl_cffi) before tensorflow")
-    try: import curl_cffi.requests  # noqa: F401  (loads the curl-impersonate library)
-    except ImportError: return False
+        get_logger("config").warning(
+            "TensorFlow was imported before curl_cffi: "
+            "live yfinance downloads in this process may fail "
+            "with ImpersonateError; import cryptovol (or curl_cffi) before tensorflow"
+        )
+    try:
+        import curl_cffi.requests  # noqa: F401  (loads the curl-impersonate library)
+    except ImportError:
+        return False
     return True
+
 
 _TF_SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
 import re as _re
-_TF_LINE = _re.compile(r"^(?:\d{4}-\d\d-\d\d [\d:.]+: )?([IWEF])\d{4} |^(?:\d{4}-\d\d-\d\d [\d:.]+: )([IWEF]) ")
+
+_TF_LINE = _re.compile(
+    r"^(?:\d{4}-\d\d-\d\d [\d:.]+: )?([IWEF])\d{4} |^(?:\d{4}-\d\d-\d\d [\d:.]+: )([IWEF]) "
+)
+
 
 def _shown_tf_line(line: str, min_level: int, has_gpu: bool) -> bool:
-    "Whether a native TensorFlow start-up line belongs on the console at TF_CPP_MIN_LOG_LEVEL=`min_level`."
-    if line.startswith("WARNING: All log messages before absl::InitializeLog()"): return min_level < 1
-    if not has_gpu and "failed call to cuInit" in line: return min_level < 1  # the CUDA probe on a machine without a GPU
+    """Whether a native TensorFlow start-up line belongs on the console at
+    TF_CPP_MIN_LOG_LEVEL=`min_level`."""
+    if line.startswith("WARNING: All log messages before absl::InitializeLog()"):
+        return min_level < 1
+    if not has_gpu and "failed call to cuInit" in line:
+        return min_level < 1  # the CUDA probe on a machine without a GPU
     m = _TF_LINE.match(line)
     return m is None or _TF_SEVERITY[m.group(1) or m.group(2)] >= min_level
 
+
 @contextmanager
 def _native_stderr() -> Iterator[list[str]]:
-    "Capture what C/C++ code writes to file descriptor 2 inside the block; the list holds its lines afterwards."
+    """Capture what C/C++ code writes to file descriptor 2 inside the block; the list holds its
+    lines afterwards."""
     import sys
+
     lines: list[str] = []
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as tmp:
         os.dup2(tmp.fileno(), 2)
-        try: yield lines
+        try:
+            yield lines
         finally:
-            sys.stderr.flush(); os.dup2(saved, 2); os.close(saved)
-            tmp.seek(0); lines.extend(tmp.read().decode("utf-8", "replace").splitlines())
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            lines.extend(tmp.read().decode("utf-8", "replace").splitlines())
+
 
 def load_tensorflow():
-    "Import TensorFlow once: curl_cffi first, start-up lines filtered by TF_CPP_MIN_LOG_LEVEL (the rest in logs/cryptovol.log)."
+    """Import TensorFlow once: curl_cffi first, start-up lines filtered by TF_CPP_MIN_LOG_LEVEL
+    (the rest in logs/cryptovol.log)."""
     import sys
-    if "tensorflow" in sys.modules: return sys.modules["tensorflow"]
-    quiet_tensorflow(); preload_curl_cffi()
-    try: min_level = int(os.environ["TF_CPP_MIN_LOG_LEVEL"])
-    except ValueError: min_level = 0
+
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    quiet_tensorflow()
+    preload_curl_cffi()
+    try:
+        min_level = int(os.environ["TF_CPP_MIN_LOG_LEVEL"])
+    except ValueError:
+        min_level = 0
     has_gpu = False
     with _native_stderr() as lines:
         import tensorflow as tf
-        has_gpu = bool(tf.config.list_physical_devices("GPU"))  # the CUDA probe runs here, inside the capture
+
+        # the CUDA probe runs here, inside the capture
+        has_gpu = bool(tf.config.list_physical_devices("GPU"))
     log = get_logger("config")
     for line in lines:
-        if _shown_tf_line(line, min_level, has_gpu): print(line, file=sys.stderr)
-        else: log.debug(f"TensorFlow start-up: {line}")
+        if _shown_tf_line(line, min_level, has_gpu):
+            print(line, file=sys.stderr)
+        else:
+            log.debug(f"TensorFlow start-up: {line}")
     log.debug(f"TensorFlow {tf.__version__} loaded; GPU: {has_gpu}")
     return tf
 
-quiet_tensorflow(); preload_curl_cffi()
+
+quiet_tensorflow()
+preload_curl_cffi()

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import (DataError, DataSourceError, ModelError, atomic_path, fear_greed_path, get_logger, get_params, load_json,
-                              model_dir, raw_prices_path, report_dir)
+from .config import DataError, DataSourceError, ModelError
+from .config import atomic_path, fear_greed_path, model_dir, raw_prices_path, report_dir
+from .config import get_logger, get_params, load_json
 
 log = get_logger(__name__)
 
@@ -24,24 +25,43 @@ __all__ = ['log', 'ACTIVATIONS', 'NUMPY_LAYERS', 'ENGINES', 'MODEL_FILES', 'fore
 
 # %% ../nbs/06_predict.ipynb #5807f9a6
 def _scale(values: np.ndarray, center, scale) -> np.ndarray:
-    return ((values - np.asarray(center, dtype="float64")) / np.asarray(scale, dtype="float64")).astype("float32")
+    return (
+        (values - np.asarray(center, dtype="float64")) / np.asarray(scale, dtype="float64")
+    ).astype("float32")
+
 
 def _refresh_live(symbol: str, sentiment: bool) -> str | None:
-    "Merge live prices of `symbol` (and Fear & Greed) into data/raw/; None on success, else why it failed."
+    """Merge live prices of `symbol` (and Fear & Greed) into data/raw/; None on success, else why it
+    failed."""
     from cryptovol.data import cache_fear_greed, cache_prices, live_params
+
     live = live_params(get_params())
     try:
         cache_prices(symbol, live)
-        if sentiment: cache_fear_greed(live)
-    except DataSourceError as e: return str(e)
+        if sentiment:
+            cache_fear_greed(live)
+    except DataSourceError as e:
+        return str(e)
     return None
 
-def forecast_inputs(symbol: str, params: dict, live: bool = False) -> tuple[pd.DataFrame, pd.DataFrame | None, str]:
-    "Prices, Fear & Greed (or None) and where they came from: the cache data/raw/ (refreshed first when `live`), else `data.source`."
-    from cryptovol.data import load_fear_greed, load_prices, read_cached_fear_greed, read_cached_prices
+
+def forecast_inputs(
+    symbol: str, params: dict, live: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame | None, str]:
+    """Prices, Fear & Greed (or None) and where they came from: the cache data/raw/ (refreshed first
+    when `live`), else `data.source`."""
+    from cryptovol.data import (
+        load_fear_greed,
+        load_prices,
+        read_cached_fear_greed,
+        read_cached_prices,
+    )
+
     p, start = params, params["data"]["start"]
     if live and (why := _refresh_live(symbol, p["features"]["sentiment"])):
-        log.warning(f"{symbol}: live refresh failed, forecasting from the cached data instead: {why}")
+        log.warning(
+            f"{symbol}: live refresh failed, forecasting from the cached data instead: {why}"
+        )
     if raw_prices_path(symbol).is_file():
         prices, where = read_cached_prices(symbol, p), f"cache {raw_prices_path(symbol)}"
         prices = prices.loc[start:] if start else prices
@@ -50,134 +70,213 @@ def forecast_inputs(symbol: str, params: dict, live: bool = False) -> tuple[pd.D
         where = f"data.source: {p['data']['source']}"
     fng = None
     if p["features"]["sentiment"]:
-        fng = read_cached_fear_greed() if fear_greed_path().is_file() else load_fear_greed(source=p["data"]["source"], params=p)
+        fng = (
+            read_cached_fear_greed()
+            if fear_greed_path().is_file()
+            else load_fear_greed(source=p["data"]["source"], params=p)
+        )
     return prices, fng, where
 
-def latest_window(symbol: str, trained, prices: pd.DataFrame | None = None, fng: pd.DataFrame | None = None) -> tuple[np.ndarray, pd.Timestamp]:
+
+def latest_window(
+    symbol: str, trained, prices: pd.DataFrame | None = None, fng: pd.DataFrame | None = None
+) -> tuple[np.ndarray, pd.Timestamp]:
     "The model-ready window (1, T, F) ending on the latest date with data, and that date."
     from cryptovol.features import build_features, garch_vol_forecast, log_returns
+
     p = trained.params
     if prices is None or (fng is None and p["features"]["sentiment"]):
         cached_prices, cached_fng, _ = forecast_inputs(symbol, p)
-        prices, fng = (cached_prices if prices is None else prices), (cached_fng if fng is None else fng)
+        prices, fng = (
+            (cached_prices if prices is None else prices),
+            (cached_fng if fng is None else fng),
+        )
     feats = build_features(prices, fng, p)
     names = [n for n in trained.feature_names if n != "garch_vol"]
     trained.check_features(list(feats.columns) + (["garch_vol"] if trained.needs_garch else []))
     sc = trained.scaler or {}
-    if "center" not in sc: raise ModelError(f"{trained.path}: scaler.json is missing from the model folder; retrain the model")
+    if "center" not in sc:
+        raise ModelError(
+            f"{trained.path}: scaler.json is missing from the model folder; retrain the model"
+        )
     X = _scale(feats[names].to_numpy(), sc["center"], sc["scale"])
     if trained.needs_garch:
-        g = garch_vol_forecast(log_returns(prices["Close"]), sc["garch"]["train_end"], p["target"]["horizon"])
-        X = np.concatenate([X, _scale(g.to_numpy()[:, None], sc["garch"]["center"], sc["garch"]["scale"])], axis=1)
+        g = garch_vol_forecast(
+            log_returns(prices["Close"]), sc["garch"]["train_end"], p["target"]["horizon"]
+        )
+        X = np.concatenate(
+            [X, _scale(g.to_numpy()[:, None], sc["garch"]["center"], sc["garch"]["scale"])], axis=1
+        )
     T = trained.n_steps
     window = X[-T:]
-    if len(window) < T: raise DataError(f"{symbol}: only {len(window)} days of features, the model needs {T}; load a longer history")
+    if len(window) < T:
+        raise DataError(
+            f"{symbol}: only {len(window)} days of features, the model needs {T}; "
+            "load a longer history"
+        )
     bad = ~np.isfinite(window)
     if bad.any():
         row, col = np.argwhere(bad)[-1]
-        raise DataError(f"{symbol}: the latest window has no value for feature '{trained.feature_names[col]}' on "
-                        f"{feats.index[-T + row].date()} (sentiment not published yet, or a data gap); "
-                        "wait for the data or refresh it with `cryptovol download`")
+        raise DataError(
+            f"{symbol}: the latest window has no value for feature "
+            f"'{trained.feature_names[col]}' on "
+            f"{feats.index[-T + row].date()} (sentiment not published yet, or a data gap); "
+            "wait for the data or refresh it with `cryptovol download`"
+        )
     return window[None], feats.index[-1]
 
 # %% ../nbs/06_predict.ipynb #50c9fff0
 class UnsupportedModel(ModelError):
-    "A saved model with a layer or option the numpy forward pass does not implement (forecast it with Keras)."
+    """A saved model with a layer or option the numpy forward pass does not implement (forecast it
+    with Keras)."""
+
 
 def _h5_weights(group) -> dict:
-    "{layer name: [arrays]} under an h5 group of a `.keras` file; a nested model gives a nested dict."
+    """{layer name: [arrays]} under an h5 group of a `.keras` file; a nested model gives a nested
+    dict."""
     out = {}
-    for g in (group["layers"].values() if "layers" in group else ()):
+    for g in group["layers"].values() if "layers" in group else ():
         name = g["vars"].attrs["name"]
-        if "layers" in g: out[name] = _h5_weights(g)
-        else:   # a recurrent layer keeps its weights on its cell
+        if "layers" in g:
+            out[name] = _h5_weights(g)
+        else:  # a recurrent layer keeps its weights on its cell
             v = g["cell"]["vars"] if "cell" in g else g["vars"]
             out[name] = [np.asarray(v[str(i)][()], "float64") for i in range(len(v))]
     return out
 
+
 def keras_archive(path: str | Path) -> tuple[dict, dict]:
-    "The functional graph (`config.json`'s config) and the weights by layer name of a `.keras` file, read with zipfile and h5py."
+    """The functional graph (`config.json`'s config) and the weights by layer name of a `.keras`
+    file, read with zipfile and h5py."""
     import h5py
+
     try:
         with zipfile.ZipFile(path) as z:
             if not {"config.json", "model.weights.h5"} <= set(z.namelist()):
                 raise UnsupportedModel(f"{path} holds no config.json + model.weights.h5")
             config = json.loads(z.read("config.json"))
-            with h5py.File(io.BytesIO(z.read("model.weights.h5")), "r") as h5: weights = _h5_weights(h5)
+            with h5py.File(io.BytesIO(z.read("model.weights.h5")), "r") as h5:
+                weights = _h5_weights(h5)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
-        raise UnsupportedModel(f"{path} could not be read without Keras ({type(e).__name__}: {e})") from None
-    if config.get("class_name") != "Functional": raise UnsupportedModel(f"{path} is a {config.get('class_name')} model")
+        raise UnsupportedModel(
+            f"{path} could not be read without Keras ({type(e).__name__}: {e})"
+        ) from None
+    if config.get("class_name") != "Functional":
+        raise UnsupportedModel(f"{path} is a {config.get('class_name')} model")
     return config["config"], weights
 
 # %% ../nbs/06_predict.ipynb #b171eb5f
-def _sigmoid(x): return 0.5 * (1.0 + np.tanh(0.5 * x))   # = 1 / (1 + e^-x), without overflow
+def _sigmoid(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # = 1 / (1 + e^-x), without overflow
 
-def gru_last_state(x: np.ndarray, kernel, recurrent, bias, act=np.tanh, ract=_sigmoid) -> np.ndarray:
-    "Last hidden state (N, U) of a Keras GRU (reset_after=True) over windows `x` (N, T, F); gates z, r, h̃; `bias` (2, 3U)."
+
+def gru_last_state(
+    x: np.ndarray, kernel, recurrent, bias, act=np.tanh, ract=_sigmoid
+) -> np.ndarray:
+    """Last hidden state (N, U) of a Keras GRU (reset_after=True) over windows `x` (N, T, F); gates
+    z, r, h̃; `bias` (2, 3U)."""
     U = recurrent.shape[0]
-    xw = x @ kernel + bias[0]                 # the input projections of every step at once
+    xw = x @ kernel + bias[0]  # the input projections of every step at once
     h = np.zeros((x.shape[0], U))
     for t in range(x.shape[1]):
         hr = h @ recurrent + bias[1]
-        z, r = ract(xw[:, t, :U] + hr[:, :U]), ract(xw[:, t, U:2 * U] + hr[:, U:2 * U])
-        h = z * h + (1 - z) * act(xw[:, t, 2 * U:] + r * hr[:, 2 * U:])
+        z, r = ract(xw[:, t, :U] + hr[:, :U]), ract(xw[:, t, U : 2 * U] + hr[:, U : 2 * U])
+        h = z * h + (1 - z) * act(xw[:, t, 2 * U :] + r * hr[:, 2 * U :])
     return h
 
 # %% ../nbs/06_predict.ipynb #06a438f8
-def lstm_last_state(x: np.ndarray, kernel, recurrent, bias, act=np.tanh, ract=_sigmoid) -> np.ndarray:
+def lstm_last_state(
+    x: np.ndarray, kernel, recurrent, bias, act=np.tanh, ract=_sigmoid
+) -> np.ndarray:
     "Last hidden state (N, U) of a Keras LSTM over windows `x` (N, T, F); gates i, f, g, o."
     U = recurrent.shape[0]
     xw = x @ kernel + bias
     h = c = np.zeros((x.shape[0], U))
     for t in range(x.shape[1]):
         a = xw[:, t] + h @ recurrent
-        i, f, o = ract(a[:, :U]), ract(a[:, U:2 * U]), ract(a[:, 3 * U:])
-        c = f * c + i * act(a[:, 2 * U:3 * U])
+        i, f, o = ract(a[:, :U]), ract(a[:, U : 2 * U]), ract(a[:, 3 * U :])
+        c = f * c + i * act(a[:, 2 * U : 3 * U])
         h = o * act(c)
     return h
 
 # %% ../nbs/06_predict.ipynb #852a17c7
-ACTIVATIONS = {"linear": lambda x: x, "relu": lambda x: np.maximum(x, 0.0), "tanh": np.tanh, "sigmoid": _sigmoid}
+ACTIVATIONS = {
+    "linear": lambda x: x,
+    "relu": lambda x: np.maximum(x, 0.0),
+    "tanh": np.tanh,
+    "sigmoid": _sigmoid,
+}
+
 
 def _activation(name: str):
-    if not isinstance(name, str) or name not in ACTIVATIONS: raise UnsupportedModel(f"activation {name!r}")
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        raise UnsupportedModel(f"activation {name!r}")
     return ACTIVATIONS[name]
+
 
 def _recurrent(step):
     def run(cfg, w, x):
-        on = [k for k in ("return_sequences", "return_state", "go_backwards", "stateful") if cfg.get(k)]
+        on = [
+            k
+            for k in ("return_sequences", "return_state", "go_backwards", "stateful")
+            if cfg.get(k)
+        ]
         if on or not cfg.get("use_bias", True) or not cfg.get("reset_after", True):
-            raise UnsupportedModel(f"recurrent layer {cfg['name']} with {on or 'no bias or reset_after=False'}")
+            raise UnsupportedModel(
+                f"recurrent layer {cfg['name']} with {on or 'no bias or reset_after=False'}"
+            )
         return step(x, *w, _activation(cfg["activation"]), _activation(cfg["recurrent_activation"]))
+
     return run
+
 
 def _logsumexp0(a):
     m = a.max(axis=0)
     return m + np.log(np.exp(a - m).sum(axis=0))
 
+
 def _lognormal_mixture(cfg, w, xs):
-    mu, s, logm = np.stack([x[..., 0] for x in xs]), np.stack([x[..., 1] for x in xs]), np.log(len(xs))
-    l1, l2 = _logsumexp0(2 * mu + 2 * s**2) - logm, _logsumexp0(4 * mu + 8 * s**2) - logm   # log E[σ²], log E[σ⁴]
+    mu, s, logm = (
+        np.stack([x[..., 0] for x in xs]),
+        np.stack([x[..., 1] for x in xs]),
+        np.log(len(xs)),
+    )
+    l1, l2 = (
+        _logsumexp0(2 * mu + 2 * s**2) - logm,
+        _logsumexp0(4 * mu + 8 * s**2) - logm,
+    )  # log E[σ²], log E[σ⁴]
     s2 = np.maximum((l2 - 2 * l1) / 4, 1e-8)
     return np.stack([l1 / 2 - s2, np.sqrt(s2)], axis=-1)
+
 
 def _lognormal_term_structure(cfg, w, xs):
     log_day_var, raw_spread = xs
     day_var = np.exp(np.clip(log_day_var, -12.0, 8.0))
     mean_var = np.cumsum(day_var, axis=-1) / np.arange(1, day_var.shape[-1] + 1)
-    s = np.logaddexp(0.0, raw_spread) + cfg["min_spread"]          # softplus
+    s = np.logaddexp(0.0, raw_spread) + cfg["min_spread"]  # softplus
     return np.stack([0.5 * np.log(mean_var) - s**2, s], axis=-1)
 
+
 def _concatenate(cfg, w, xs):
-    if cfg.get("axis", -1) != -1: raise UnsupportedModel(f"Concatenate {cfg['name']} on axis {cfg['axis']}")
+    if cfg.get("axis", -1) != -1:
+        raise UnsupportedModel(f"Concatenate {cfg['name']} on axis {cfg['axis']}")
     return np.concatenate(xs, axis=-1)
 
+
 def _log_vol_channels(cfg, w, x):
-    return np.log(np.maximum(x[:, -1, cfg["indices"]] * np.asarray(cfg["scale"]) + np.asarray(cfg["center"]), cfg["floor"]))
+    return np.log(
+        np.maximum(
+            x[:, -1, cfg["indices"]] * np.asarray(cfg["scale"]) + np.asarray(cfg["center"]),
+            cfg["floor"],
+        )
+    )
 
-def _dense(cfg, w, x): return _activation(cfg["activation"])(x @ w[0] + (w[1] if cfg.get("use_bias", True) else 0.0))
 
-NUMPY_LAYERS = {   # Keras class name -> f(config, weights, input) for one call of the layer
+def _dense(cfg, w, x):
+    return _activation(cfg["activation"])(x @ w[0] + (w[1] if cfg.get("use_bias", True) else 0.0))
+
+
+NUMPY_LAYERS = {  # Keras class name -> f(config, weights, input) for one call of the layer
     "Dropout": lambda cfg, w, x: x,
     "Dense": _dense,
     "GRU": _recurrent(gru_last_state),
@@ -190,50 +289,89 @@ NUMPY_LAYERS = {   # Keras class name -> f(config, weights, input) for one call 
     "SelectChannels": lambda cfg, w, x: x[..., cfg["indices"]],
     "LogNormalTermStructure": _lognormal_term_structure,
     "LogNormalMixture": _lognormal_mixture,
-    "LogNormalPoint": lambda cfg, w, x: x[..., 0] + x[..., 1] ** 2 * (1.0 if cfg["use"] == "variance" else 0.5),
+    "LogNormalPoint": lambda cfg, w, x: (
+        x[..., 0] + x[..., 1] ** 2 * (1.0 if cfg["use"] == "variance" else 0.5)
+    ),
 }
 
 # %% ../nbs/06_predict.ipynb #ca15a2a3
 def _refs(spec) -> list:
-    "`input_layers` / `output_layers` as a list of [layer, call, output] (Keras writes one bare triple for one tensor)."
+    """`input_layers` / `output_layers` as a list of [layer, call, output] (Keras writes one bare
+    triple for one tensor)."""
     return [spec] if spec and isinstance(spec[0], str) else list(spec)
+
 
 def _resolve(arg, values: dict):
     if isinstance(arg, dict) and arg.get("class_name") == "__keras_tensor__":
         name, call, index = arg["config"]["keras_history"]
         return values[(name, call)][index]
-    if isinstance(arg, list): return [_resolve(a, values) for a in arg]
+    if isinstance(arg, list):
+        return [_resolve(a, values) for a in arg]
     return arg
 
-def _masked(mask) -> bool: return any(map(_masked, mask)) if isinstance(mask, list) else mask is not None
+
+def _masked(mask) -> bool:
+    return any(map(_masked, mask)) if isinstance(mask, list) else mask is not None
+
 
 def _call_layer(layer: dict, weights: dict, x):
     kind, cfg = layer["class_name"], layer["config"]
-    if kind == "Functional": return run_functional(cfg, weights.get(layer["name"], {}), x if isinstance(x, list) else [x])
-    if kind not in NUMPY_LAYERS: raise UnsupportedModel(f"layer {layer['name']!r} ({kind}) has no numpy forward pass")
-    try: return [NUMPY_LAYERS[kind](cfg, weights.get(layer["name"], []), x)]
-    except (IndexError, KeyError, TypeError, ValueError) as e:   # weights or a config this pass does not read as Keras does
-        raise UnsupportedModel(f"layer {layer['name']!r} ({kind}): {type(e).__name__}: {e}") from None
+    if kind == "Functional":
+        return run_functional(
+            cfg, weights.get(layer["name"], {}), x if isinstance(x, list) else [x]
+        )
+    if kind not in NUMPY_LAYERS:
+        raise UnsupportedModel(f"layer {layer['name']!r} ({kind}) has no numpy forward pass")
+    try:
+        return [NUMPY_LAYERS[kind](cfg, weights.get(layer["name"], []), x)]
+    except (
+        IndexError,
+        KeyError,
+        TypeError,
+        ValueError,
+    ) as e:  # weights or a config this pass does not read as Keras does
+        raise UnsupportedModel(
+            f"layer {layer['name']!r} ({kind}): {type(e).__name__}: {e}"
+        ) from None
+
 
 def run_functional(config: dict, weights: dict, inputs: list) -> list:
-    "The outputs of a saved Keras functional graph (`keras_archive`) on `inputs`, in numpy; `UnsupportedModel` for a layer it lacks."
-    values = {(name, call): [x] for (name, call, _), x in zip(_refs(config["input_layers"]), inputs)}
+    """The outputs of a saved Keras functional graph (`keras_archive`) on `inputs`, in numpy;
+    `UnsupportedModel` for a layer it lacks."""
+    values = {
+        (name, call): [x] for (name, call, _), x in zip(_refs(config["input_layers"]), inputs)
+    }
     for layer in config["layers"]:
-        if layer["class_name"] == "InputLayer": continue
+        if layer["class_name"] == "InputLayer":
+            continue
         for call, node in enumerate(layer["inbound_nodes"]):
             kwargs = node.get("kwargs") or {}
-            if len(node["args"]) != 1 or set(kwargs) - {"training", "mask"} or _masked(kwargs.get("mask")):
-                raise UnsupportedModel(f"layer {layer['name']!r} is called with arguments {sorted(kwargs)} the numpy pass lacks")
-            values[(layer["name"], call)] = _call_layer(layer, weights, _resolve(node["args"][0], values))
+            if (
+                len(node["args"]) != 1
+                or set(kwargs) - {"training", "mask"}
+                or _masked(kwargs.get("mask"))
+            ):
+                raise UnsupportedModel(
+                    f"layer {layer['name']!r} is called with arguments {sorted(kwargs)} "
+                    "the numpy pass lacks"
+                )
+            values[(layer["name"], call)] = _call_layer(
+                layer, weights, _resolve(node["args"][0], values)
+            )
     nested = {l["name"] for l in config["layers"] if l["class_name"] == "Functional"}
-    return [values[(name, call - (name in nested))][i] for name, call, i in _refs(config["output_layers"])]
+    return [
+        values[(name, call - (name in nested))][i]
+        for name, call, i in _refs(config["output_layers"])
+    ]
 
 # %% ../nbs/06_predict.ipynb #7be824d2
 @dataclass
 class NumpyView:
-    "A global-scope coin view (models/{symbol}) run in numpy: the parts of `TrainedModel` that `forecast` uses."
-    point: tuple          # (graph, weights) of model.keras: windows (N, T, F) -> log sqrt(E[σ_k²]) (N, K)
-    distribution: tuple   # of distribution.keras: windows -> (μ_k, s_k) of log k-day vol (N, K, 2)
+    """A global-scope coin view (models/{symbol}) run in numpy: the parts of `TrainedModel` that
+    `forecast` uses."""
+
+    point: tuple  # (graph, weights) of model.keras: windows (N, T, F) -> log sqrt(E[σ_k²]) (N, K)
+    distribution: tuple  # of distribution.keras: windows -> (μ_k, s_k) of log k-day vol (N, K, 2)
     feature_names: list
     params: dict
     scaler: dict | None
@@ -246,24 +384,33 @@ class NumpyView:
     needs_garch: bool = False
 
     @property
-    def n_features(self) -> int: return len(self.feature_names)
+    def n_features(self) -> int:
+        return len(self.feature_names)
+
     @property
-    def name(self) -> str: return f"model {self.path} (numpy)"
+    def name(self) -> str:
+        return f"model {self.path} (numpy)"
 
     def check_features(self, names) -> None:
         "Raise `ModelError` unless `names` equal the model's input features (same order)."
         if list(names) != list(self.feature_names):
-            from cryptovol.train import check_feature_names   # the error names what differs (TensorFlow: on this path only)
+            from cryptovol.train import (
+                check_feature_names,
+            )  # the error names what differs (TensorFlow: on this path only)
+
             check_feature_names(self.feature_names, names, self.name)
 
     def _run(self, graph: tuple, X) -> np.ndarray:
         X = np.asarray(X, dtype=np.float32)
         if X.ndim != 3 or X.shape[1:] != (self.n_steps, self.n_features):
-            raise ModelError(f"{self.name} expects windows (N, {self.n_steps}, {self.n_features}), got {X.shape}")
+            raise ModelError(
+                f"{self.name} expects windows (N, {self.n_steps}, {self.n_features}), got {X.shape}"
+            )
         return run_functional(*graph, [X.astype("float64")])[0]
 
     def predict_horizons(self, X) -> np.ndarray:
-        "Annualised vol forecasts (N, K) of the point model, sqrt(E[σ_k²]), as `TrainedModel.predict_horizons`."
+        """Annualised vol forecasts (N, K) of the point model, sqrt(E[σ_k²]), as
+        `TrainedModel.predict_horizons`."""
         return np.exp(self._run(self.point, X)).astype(np.float32)
 
     def predict_distribution(self, X) -> tuple[np.ndarray, np.ndarray]:
@@ -273,30 +420,55 @@ class NumpyView:
 
 # %% ../nbs/06_predict.ipynb #407365da
 def _model_meta(folder: Path, name: str, required: bool = True):
-    if not (folder/name).is_file():
-        if required: raise UnsupportedModel(f"{folder/name} is missing")
+    if not (folder / name).is_file():
+        if required:
+            raise UnsupportedModel(f"{folder / name} is missing")
         return None
-    try: return load_json(folder/name)
-    except DataError as e: raise UnsupportedModel(str(e)) from None
+    try:
+        return load_json(folder / name)
+    except DataError as e:
+        raise UnsupportedModel(str(e)) from None
+
 
 def load_numpy_view(path: str | Path) -> NumpyView:
-    "The global-scope coin view in `path` (a models/{symbol} folder or its model.keras) as a `NumpyView`; `UnsupportedModel` saying why not."
+    """The global-scope coin view in `path` (a models/{symbol} folder or its model.keras) as a
+    `NumpyView`; `UnsupportedModel` saying why not."""
     path = Path(path)
-    file, folder = (path/"model.keras", path) if path.is_dir() else (path, path.parent)
-    if file.suffix != ".keras" or not file.is_file(): raise UnsupportedModel(f"no .keras model at {path}")
+    file, folder = (path / "model.keras", path) if path.is_dir() else (path, path.parent)
+    if file.suffix != ".keras" or not file.is_file():
+        raise UnsupportedModel(f"no .keras model at {path}")
     summary = _model_meta(folder, "summary.json", required=False) or {}
     if summary.get("model_type") != "global" or not summary.get("log_target", False):
-        raise UnsupportedModel(f"model type {summary.get('model_type', 'unknown')!r}: the numpy forward pass covers the global model's coin view only")
-    if not (folder/"distribution.keras").is_file(): raise UnsupportedModel(f"{folder} has no distribution.keras")
+        raise UnsupportedModel(
+            f"model type {summary.get('model_type', 'unknown')!r}: the numpy forward pass covers "
+            "the global model's coin view only"
+        )
+    if not (folder / "distribution.keras").is_file():
+        raise UnsupportedModel(f"{folder} has no distribution.keras")
     feats = _model_meta(folder, "features.json")
-    view = NumpyView(keras_archive(file), keras_archive(folder/"distribution.keras"), list(feats["feature_names"]),
-                     _model_meta(folder, "params.json"), _model_meta(folder, "scaler.json", required=False), file, summary,
-                     int(feats["sequence_length"]), int(feats["forecast_days"]), int(feats.get("horizon_column", 0)))
-    zero = np.zeros((1, view.n_steps, view.n_features), np.float32)   # every layer once: an unsupported one fails here
+    view = NumpyView(
+        keras_archive(file),
+        keras_archive(folder / "distribution.keras"),
+        list(feats["feature_names"]),
+        _model_meta(folder, "params.json"),
+        _model_meta(folder, "scaler.json", required=False),
+        file,
+        summary,
+        int(feats["sequence_length"]),
+        int(feats["forecast_days"]),
+        int(feats.get("horizon_column", 0)),
+    )
+    zero = np.zeros(
+        (1, view.n_steps, view.n_features), np.float32
+    )  # every layer once: an unsupported one fails here
     K = (view.predict_horizons(zero).shape[-1], view.predict_distribution(zero)[0].shape[-1])
     if K != (view.forecast_days,) * 2 or not 0 <= view.horizon_column < view.forecast_days:
-        raise ModelError(f"{file} forecasts {K} horizons but {folder/'features.json'} says forecast_days={view.forecast_days}, "
-                         f"horizon_column={view.horizon_column}; the folder mixes files from different runs: retrain")
+        raise ModelError(
+            f"{file} forecasts {K} horizons but {folder / 'features.json'} says "
+            f"forecast_days={view.forecast_days}, "
+            f"horizon_column={view.horizon_column}; "
+            "the folder mixes files from different runs: retrain"
+        )
     return view
 
 # %% ../nbs/06_predict.ipynb #19b71d9b
@@ -304,29 +476,42 @@ ENGINES = ("auto", "numpy", "keras")
 
 MODEL_FILES = ("model.keras", "model.h5")
 
+
 def check_model_path(path: str | Path) -> Path:
-    """`path` if it is a saved model (a folder holding model.keras or model.h5, or such a file); else a `ModelError`
-    naming the fix, raised before TensorFlow is imported (a missing model is answered in a second, not after TF's ~8 s)."""
+    """`path` if it is a saved model (a folder holding model.keras or model.h5, or such a file);
+    else a `ModelError` naming the fix, raised before TensorFlow is imported (a missing model is
+    answered in a second, not after TF's ~8 s)."""
     p = Path(path)
-    if p.is_file() or (p.is_dir() and any((p/n).is_file() for n in MODEL_FILES)): return p
+    if p.is_file() or (p.is_dir() and any((p / n).is_file() for n in MODEL_FILES)):
+        return p
     what = f"{p} holds no {' or '.join(MODEL_FILES)}" if p.is_dir() else f"model {p} does not exist"
-    raise ModelError(f"{what}: train it with `cryptovol train` (or `dvc repro train`), or pass --model_path to a model folder")
+    raise ModelError(
+        f"{what}: train it with `cryptovol train` (or `dvc repro train`), "
+        "or pass --model_path to a model folder"
+    )
+
 
 def load_forecaster(path: str | Path, engine: str = "auto"):
-    "The saved model at `path` ready to forecast: a `NumpyView` if it can run in numpy, else a Keras `TrainedModel` (`engine`: auto, numpy, keras)."
-    if engine not in ENGINES: raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    """The saved model at `path` ready to forecast: a `NumpyView` if it can run in numpy, else a
+    Keras `TrainedModel` (`engine`: auto, numpy, keras)."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     path = check_model_path(path)
     if engine != "keras":
-        try: return load_numpy_view(path)
+        try:
+            return load_numpy_view(path)
         except UnsupportedModel as e:
-            if engine == "numpy": raise
+            if engine == "numpy":
+                raise
             log.info(f"{path}: forecasting with Keras (TensorFlow), not numpy: {e}")
     from cryptovol.train import load_trained
+
     return load_trained(path)
 
 # %% ../nbs/06_predict.ipynb #a387927b
 def daily_vol_from_term_structure(vols: np.ndarray) -> np.ndarray:
-    "Implied single-day annualised vol of each day k from cumulative k-day vols (variance differences, floored at 0)."
+    """Implied single-day annualised vol of each day k from cumulative k-day vols (variance
+    differences, floored at 0)."""
     v = np.asarray(vols, dtype="float64") ** 2
     k = np.arange(1, len(v) + 1)
     day_var = k * v - np.concatenate([[0.0], (k[:-1]) * v[:-1]])
@@ -334,53 +519,88 @@ def daily_vol_from_term_structure(vols: np.ndarray) -> np.ndarray:
 
 # %% ../nbs/06_predict.ipynb #bb0c87e2
 def distribution_columns(trained, X: np.ndarray, days: int) -> pd.DataFrame:
-    "Per horizon k: E[sigma] (`vol_mean`) and the central 80% / 95% intervals (`lo80`..`hi95`) of the k-day vol, from the log-normal head."
-    from scipy.special import ndtri   # = scipy.stats.norm.ppf
+    """Per horizon k: E[sigma] (`vol_mean`) and the central 80% / 95% intervals (`lo80`..`hi95`)
+    of the k-day vol, from the log-normal head."""
+    from scipy.special import ndtri  # = scipy.stats.norm.ppf
+
     mu, s = (np.asarray(a[0][:days], "float64") for a in trained.predict_distribution(X))
-    out = pd.DataFrame({"vol_mean": np.exp(mu + s**2 / 2)})                     # E[σ] = exp(μ + s²/2)
-    for lv in (80, 95):   # the (1 - level)/2 and (1 + level)/2 quantiles exp(μ + z_q s)
-        out[f"lo{lv}"], out[f"hi{lv}"] = (np.exp(mu + ndtri(q) * s) for q in ((1 - lv / 100) / 2, (1 + lv / 100) / 2))
+    out = pd.DataFrame({"vol_mean": np.exp(mu + s**2 / 2)})  # E[σ] = exp(μ + s²/2)
+    for lv in (80, 95):  # the (1 - level)/2 and (1 + level)/2 quantiles exp(μ + z_q s)
+        out[f"lo{lv}"], out[f"hi{lv}"] = (
+            np.exp(mu + ndtri(q) * s) for q in ((1 - lv / 100) / 2, (1 + lv / 100) / 2)
+        )
     return out
 
 # %% ../nbs/06_predict.ipynb #224ab3c0
-def forecast(symbol: str, model_path: str | Path | None = None, days: int | None = None, prices: pd.DataFrame | None = None,
-             fng: pd.DataFrame | None = None, live: bool = False, engine: str = "auto") -> pd.DataFrame:
-    "Forecast table for the next `days` days from the last observed close (`last_close`): cumulative k-day vol and each day's vol."
-    trained = load_forecaster(model_path or model_dir(symbol), engine)   # numpy for the global view, else Keras
+def forecast(
+    symbol: str,
+    model_path: str | Path | None = None,
+    days: int | None = None,
+    prices: pd.DataFrame | None = None,
+    fng: pd.DataFrame | None = None,
+    live: bool = False,
+    engine: str = "auto",
+) -> pd.DataFrame:
+    """Forecast table for the next `days` days from the last observed close (`last_close`):
+    cumulative k-day vol and each day's vol."""
+    trained = load_forecaster(
+        model_path or model_dir(symbol), engine
+    )  # numpy for the global view, else Keras
     K = trained.forecast_days
     days = int(days or trained.params["predict"]["forecast_days"])
     if not 1 <= days <= K:
-        raise ModelError(f"the model at {trained.path} forecasts 1..{K} days ahead, not {days}; "
-                         f"retrain with predict.forecast_days: {days} in params.yaml (or ask for at most {K} days)")
+        raise ModelError(
+            f"the model at {trained.path} forecasts 1..{K} days ahead, not {days}; "
+            f"retrain with predict.forecast_days: {days} in params.yaml "
+            f"(or ask for at most {K} days)"
+        )
     where = "prices given by the caller"
     if prices is None:
         prices, cached_fng, where = forecast_inputs(symbol, trained.params, live=live)
         fng = cached_fng if fng is None else fng
     X, asof = latest_window(symbol, trained, prices, fng)
     curve = trained.predict_horizons(X)[0][:days]
-    table = pd.DataFrame({
-        "date": pd.date_range(asof + pd.Timedelta(days=1), periods=days, freq="D"),
-        "last_close": asof.normalize(),  # the forecast starts from this day's close: never mistake stale data for today's
-        "days_ahead": np.arange(1, days + 1),
-        "vol_next_k_days": curve,
-        "vol_of_day": daily_vol_from_term_structure(curve)}).set_index("date")
-    if getattr(trained, "distribution", None) is not None:   # probabilistic model: E[sigma] and 80%/95% intervals of each k-day vol
+    table = pd.DataFrame(
+        {
+            "date": pd.date_range(asof + pd.Timedelta(days=1), periods=days, freq="D"),
+            # the forecast starts from this day's close: never mistake stale data for today's
+            "last_close": asof.normalize(),
+            "days_ahead": np.arange(1, days + 1),
+            "vol_next_k_days": curve,
+            "vol_of_day": daily_vol_from_term_structure(curve),
+        }
+    ).set_index("date")
+    if (
+        getattr(trained, "distribution", None) is not None
+    ):  # probabilistic model: E[sigma] and 80%/95% intervals of each k-day vol
         table = table.join(distribution_columns(trained, X, days).set_index(table.index))
-    table.attrs.update(symbol=symbol, as_of=str(asof.date()), data=where, model=str(trained.path), model_type=trained.model_type)
+    table.attrs.update(
+        symbol=symbol,
+        as_of=str(asof.date()),
+        data=where,
+        model=str(trained.path),
+        model_type=trained.model_type,
+    )
     return table
 
 # %% ../nbs/06_predict.ipynb #60521bfe
 def save_forecast(table: pd.DataFrame, symbol: str, path: str | Path | None = None) -> Path:
     "Write the forecast table as CSV (default reports/{symbol}/forecast.csv) atomically."
-    path = Path(path) if path else report_dir(symbol)/"forecast.csv"
-    with atomic_path(path) as tmp: table.to_csv(tmp, float_format="%.6f", date_format="%Y-%m-%d")
+    path = Path(path) if path else report_dir(symbol) / "forecast.csv"
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, float_format="%.6f", date_format="%Y-%m-%d")
     return path
 
 # %% ../nbs/06_predict.ipynb #c4c464d9
 def forecast_header(table: pd.DataFrame, today: pd.Timestamp | None = None) -> str:
-    "One line naming the coin, the last observed close the forecast starts from, its data and how old it is."
+    """One line naming the coin, the last observed close the forecast starts from, its data and how
+    old it is."""
     a = table.attrs
     age = ((today or pd.Timestamp.now()).normalize() - pd.Timestamp(a["as_of"])).days
-    stale = f"; {age} days old: run with --live (or `make refresh`) for today's data" if age > 2 else ""
-    return (f"{a['symbol']}: {len(table)}-day volatility forecast from the last observed close on {a['as_of']} "
-            f"({a['data']}; model {a['model_type']}){stale}")
+    stale = (
+        f"; {age} days old: run with --live (or `make refresh`) for today's data" if age > 2 else ""
+    )
+    return (
+        f"{a['symbol']}: {len(table)}-day volatility forecast from the last observed close on "
+        f"{a['as_of']} ({a['data']}; model {a['model_type']}){stale}"
+    )
