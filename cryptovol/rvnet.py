@@ -542,6 +542,7 @@ class _RVNetFit(Fitted):
         f = self.frame(data)
         self.scale = target_scale(data.target, f["vol"], f["spread"], until, data.horizon)
         self.params["spread_scale"] = self.scale
+        self.spread *= self.scale  # the median spread a track record keeps, on the same scale
 
     def frame(self, data: CoinData) -> pd.DataFrame:
         """vol and spread at every date of `data.returns` (NaN without a window): the spread is

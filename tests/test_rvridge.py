@@ -158,6 +158,7 @@ def test_intervals_describe_the_scored_target_not_log_rv(universe):  # noqa: F81
     fit = RVRidge(spec()).fit(data, UNTIL)
     wide = RVRidge(spec()).fit(replace(data, target=noisy), UNTIL)
     assert wide.res is fit.res and wide.scale > 1.3 * fit.scale  # one fit, two bands
+    assert wide.spread == pytest.approx(wide.scale * fit.res.spread / 2)  # what a record keeps
     fc = wide.forecast(replace(data, target=noisy))
     lo, hi = fc.interval(0.8)
     train = fc.vol.index <= UNTIL - pd.Timedelta(days=H)
