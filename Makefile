@@ -51,10 +51,12 @@ FORMATTED := \
 	nbs/00_config.ipynb nbs/01_data.ipynb \
 	nbs/02_features.ipynb \
 	nbs/03_model.ipynb \
+	nbs/05_evaluate.ipynb \
 	nbs/06_predict.ipynb nbs/07_report.ipynb \
 	nbs/08_cli.ipynb \
 	nbs/09_main.ipynb \
 	nbs/11_sweep.ipynb \
+	nbs/12_global.ipynb \
 	nbs/13_intraday.ipynb \
 	nbs/14_realized.ipynb nbs/15_har.ipynb \
 	nbs/16_forecasters.ipynb \
@@ -84,6 +86,7 @@ FORMATTED := \
 	benchmarks/accuracy.py \
 	benchmarks/anchor_ablation.py \
 	benchmarks/har_realized.py \
+	benchmarks/interval_spread.py \
 	benchmarks/realized_speed.py \
 	benchmarks/residual_learning.py \
 	benchmarks/scope_on_validation.py \

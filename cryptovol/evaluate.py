@@ -13,16 +13,28 @@ import pandas as pd
 from scipy import stats
 import statsmodels.api as sm
 from statsmodels.stats.diagnostic import acorr_ljungbox
-from tqdm import tqdm  # text bar on a terminal; off (disable=None) in notebooks and rendered reports
 
-from .forecasters import FORECASTERS, CoinData, Origin, TrackRecord, make_forecasters, walk_forward
-from .har import load_measures, load_universe_measures  # also registers the HAR family on realized measures
-import cryptovol.rvnet  # noqa: F401  (registers rv_net, the network on realized measures; TensorFlow loads only when it fits)
-from .forecasters import (  # noqa: F401  (the classical formulas, re-exported: cryptovol.evaluate.har_forecast etc.)
-    baseline_forecasts, combine_forecasts, ewma_forecast, fit_har, fit_log_har, garch_forecast, har_components, har_forecast,  # noqa: F401
-    forward_realized_vol_from_returns, log_har_forecast, log_normal_point, naive_forecast, rolling_vol_components)  # noqa: F401
-from .config import (DataError, ModelError, atomic_path, ensure_dir, get_logger, get_params,
-                              load_json, model_dir, report_dir, save_json, with_overrides)
+# text bar on a terminal; off (disable=None) in notebooks and rendered reports
+from tqdm import tqdm
+
+from .forecasters import FORECASTERS, CoinData, Origin, TrackRecord
+from .forecasters import make_forecasters, walk_forward
+
+# also registers the HAR family on realized measures
+from .har import load_measures, load_universe_measures
+
+# registers rv_net, the network on realized measures; TensorFlow loads only when it fits
+import cryptovol.rvnet  # noqa: F401
+
+# the classical formulas, re-exported: cryptovol.evaluate.har_forecast etc.
+from .forecasters import baseline_forecasts, combine_forecasts, ewma_forecast  # noqa: F401
+from .forecasters import fit_har, fit_log_har, garch_forecast, har_components  # noqa: F401
+from .forecasters import har_forecast, forward_realized_vol_from_returns  # noqa: F401
+from .forecasters import log_har_forecast, log_normal_point, naive_forecast  # noqa: F401
+from .forecasters import rolling_vol_components  # noqa: F401
+from .config import DataError, ModelError, atomic_path, ensure_dir, get_logger
+from .config import get_params, load_json, model_dir, report_dir, save_json
+from .config import with_overrides
 
 log = get_logger(__name__)
 
@@ -40,30 +52,54 @@ def _arrays(*xs, names: Sequence[str] = ()) -> list[np.ndarray]:
     "Flatten inputs to float64 arrays of one common length."
     arrs = [np.asarray(x, dtype=np.float64).ravel() for x in xs]
     if len({len(a) for a in arrs}) != 1:
-        raise DataError(f"inputs {list(names) or ''} have different lengths {[len(a) for a in arrs]}; align them on the same dates first")
+        raise DataError(
+            f"inputs {list(names) or ''} have different lengths {[len(a) for a in arrs]}; "
+            "align them on the same dates first"
+        )
     return arrs
 
+
 def squared_error(actual, forecast) -> np.ndarray:
-    "Per-observation squared error of a vol forecast, e.g. `squared_error([0.5], [0.4])` -> `[0.01]`."
+    """Per-observation squared error of a vol forecast, e.g. `squared_error([0.5], [0.4])` ->
+    `[0.01]`."""
     a, f = _arrays(actual, forecast, names=("actual", "forecast"))
     return (a - f) ** 2
 
+
 def qlike_loss(actual, forecast) -> np.ndarray:
-    "Per-observation QLIKE on variances: a/f - log(a/f) - 1 with a=actual^2, f=forecast^2 (0 when exact)."
+    """Per-observation QLIKE on variances: a/f - log(a/f) - 1 with a=actual^2, f=forecast^2 (0 when
+    exact)."""
     a, f = _arrays(actual, forecast, names=("actual", "forecast"))
-    if np.any(f[np.isfinite(f)] <= 0): raise DataError("QLIKE needs strictly positive vol forecasts; got a forecast <= 0 (clip the forecast or check its scale)")
-    if np.any(a[np.isfinite(a)] <= 0): raise DataError("QLIKE needs strictly positive realised vols; got an actual <= 0 (a flat price stretch?)")
-    ratio = a ** 2 / f ** 2
+    if np.any(f[np.isfinite(f)] <= 0):
+        raise DataError(
+            "QLIKE needs strictly positive vol forecasts; got a forecast <= 0 "
+            "(clip the forecast or check its scale)"
+        )
+    if np.any(a[np.isfinite(a)] <= 0):
+        raise DataError(
+            "QLIKE needs strictly positive realised vols; got an actual <= 0 "
+            "(a flat price stretch?)"
+        )
+    ratio = a**2 / f**2
     return ratio - np.log(ratio) - 1.0
 
 # %% ../nbs/05_evaluate.ipynb #18803099
-def _rmse(a: np.ndarray, f: np.ndarray) -> float: return float(np.sqrt(np.mean((a - f) ** 2)))
+def _rmse(a: np.ndarray, f: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((a - f) ** 2)))
+
 
 def forecast_metrics(actual, forecast, naive, current) -> dict[str, float]:
-    "R2, RMSE, MAE, MAPE (%), correlation, directional accuracy, Theil's U vs `naive`, QLIKE, bias and n of one forecast."
-    a, f, nv, c = _arrays(actual, forecast, naive, current, names=("actual", "forecast", "naive", "current"))
+    """R2, RMSE, MAE, MAPE (%), correlation, directional accuracy, Theil's U vs `naive`, QLIKE,
+    bias and n of one forecast."""
+    a, f, nv, c = _arrays(
+        actual, forecast, naive, current, names=("actual", "forecast", "naive", "current")
+    )
     ok = np.isfinite(a) & np.isfinite(f) & np.isfinite(nv) & np.isfinite(c)
-    if ok.sum() < 3: raise DataError(f"need at least 3 dates where actual, forecast, naive and current are all known; got {int(ok.sum())}")
+    if ok.sum() < 3:
+        raise DataError(
+            "need at least 3 dates where actual, forecast, naive and current are all known; "
+            f"got {int(ok.sum())}"
+        )
     a, f, nv, c = a[ok], f[ok], nv[ok], c[ok]
     err = f - a
     sst = np.sum((a - a.mean()) ** 2)
@@ -71,7 +107,7 @@ def forecast_metrics(actual, forecast, naive, current) -> dict[str, float]:
     rmse_naive = _rmse(a, nv)
     return {
         "n": int(ok.sum()),
-        "r2": float(1.0 - np.sum(err ** 2) / sst) if sst > 0 else float("nan"),
+        "r2": float(1.0 - np.sum(err**2) / sst) if sst > 0 else float("nan"),
         "rmse": _rmse(a, f),
         "mae": float(np.mean(np.abs(err))),
         "mape": float(100.0 * np.mean(np.abs(err) / np.abs(a))),
@@ -84,309 +120,554 @@ def forecast_metrics(actual, forecast, naive, current) -> dict[str, float]:
 
 # %% ../nbs/05_evaluate.ipynb #1ed49203
 def diebold_mariano(loss_a, loss_b, h: int = 1) -> tuple[float, float]:
-    "HLN-corrected Diebold-Mariano statistic and two-sided p-value (t, n-1 df) for losses of A vs B; < 0 favours A."
+    """HLN-corrected Diebold-Mariano statistic and two-sided p-value (t, n-1 df) for losses of A vs
+    B; < 0 favours A."""
     la, lb = _arrays(loss_a, loss_b, names=("loss_a", "loss_b"))
     d = la - lb
     d = d[np.isfinite(d)]
     n = len(d)
-    if h < 1: raise DataError(f"Diebold-Mariano horizon must be >= 1; got {h}")
-    if n < h + 2: raise DataError(f"Diebold-Mariano needs more than h+1 = {h + 1} loss pairs; got {n}")
+    if h < 1:
+        raise DataError(f"Diebold-Mariano horizon must be >= 1; got {h}")
+    if n < h + 2:
+        raise DataError(f"Diebold-Mariano needs more than h+1 = {h + 1} loss pairs; got {n}")
     dc = d - d.mean()
-    gamma = np.array([dc[k:] @ dc[:n - k] / n for k in range(h)])
+    gamma = np.array([dc[k:] @ dc[: n - k] / n for k in range(h)])
     lrv = gamma[0] + 2.0 * gamma[1:].sum()
     if lrv <= 0:  # rectangular kernel can go negative; Bartlett weights keep it positive
         lrv = gamma[0] + 2.0 * np.sum((1.0 - np.arange(1, h) / h) * gamma[1:])
-    if not lrv > 0: return float("nan"), float("nan")   # identical losses
+    if not lrv > 0:
+        return float("nan"), float("nan")  # identical losses
     dm = d.mean() / math.sqrt(lrv / n)
     stat = dm * math.sqrt((n + 1 - 2 * h + h * (h - 1) / n) / n)
     return float(stat), float(2.0 * stats.t.sf(abs(stat), df=n - 1))
 
 # %% ../nbs/05_evaluate.ipynb #b42f76e5
 def residual_tests(actual, forecast, horizon: int = 1, lags: int | None = None) -> dict[str, float]:
-    "Ljung-Box, Jarque-Bera and Mincer-Zarnowitz (a=0, b=1 joint F, HAC) on the errors actual - forecast."
+    """Ljung-Box, Jarque-Bera and Mincer-Zarnowitz (a=0, b=1 joint F, HAC) on the errors actual -
+    forecast."""
     a, f = _arrays(actual, forecast, names=("actual", "forecast"))
     ok = np.isfinite(a) & np.isfinite(f)
     a, f = a[ok], f[ok]
     lags = lags or max(10, 2 * horizon)
-    if len(a) <= lags + 2: raise DataError(f"residual tests need more than {lags + 2} forecasts; got {len(a)}")
+    if len(a) <= lags + 2:
+        raise DataError(f"residual tests need more than {lags + 2} forecasts; got {len(a)}")
     e = a - f
     lb = acorr_ljungbox(e, lags=[lags], return_df=True)
     jb = stats.jarque_bera(e)
     cov = dict(cov_type="HAC", cov_kwds={"maxlags": horizon - 1}) if horizon > 1 else {}
     mz = sm.OLS(a, sm.add_constant(f, has_constant="add")).fit(**cov)
     ft = mz.f_test((np.eye(2), np.array([0.0, 1.0])))
-    return {"ljung_box_lags": int(lags), "ljung_box_stat": float(lb["lb_stat"].iloc[0]), "ljung_box_pvalue": float(lb["lb_pvalue"].iloc[0]),
-            "jarque_bera_stat": float(jb.statistic), "jarque_bera_pvalue": float(jb.pvalue),
-            "skew": float(stats.skew(e)), "excess_kurtosis": float(stats.kurtosis(e)),
-            "mz_alpha": float(mz.params[0]), "mz_beta": float(mz.params[1]), "mz_r2": float(mz.rsquared),
-            "mz_f_stat": float(np.squeeze(ft.fvalue)), "mz_f_pvalue": float(np.squeeze(ft.pvalue))}
+    return {
+        "ljung_box_lags": int(lags),
+        "ljung_box_stat": float(lb["lb_stat"].iloc[0]),
+        "ljung_box_pvalue": float(lb["lb_pvalue"].iloc[0]),
+        "jarque_bera_stat": float(jb.statistic),
+        "jarque_bera_pvalue": float(jb.pvalue),
+        "skew": float(stats.skew(e)),
+        "excess_kurtosis": float(stats.kurtosis(e)),
+        "mz_alpha": float(mz.params[0]),
+        "mz_beta": float(mz.params[1]),
+        "mz_r2": float(mz.rsquared),
+        "mz_f_stat": float(np.squeeze(ft.fvalue)),
+        "mz_f_pvalue": float(np.squeeze(ft.pvalue)),
+    }
 
 # %% ../nbs/05_evaluate.ipynb #4497ff51
-def permutation_importance(predict: Callable[[np.ndarray], np.ndarray], X: np.ndarray, y, feature_names: Sequence[str],
-                           repeats: int = 5, seed: int = 0) -> pd.DataFrame:
-    "Mean and std of the MSE increase when each feature is permuted across samples (all time steps together)."
-    X = np.asarray(X); y = np.asarray(y, dtype=np.float64).ravel()
+def permutation_importance(
+    predict: Callable[[np.ndarray], np.ndarray],
+    X: np.ndarray,
+    y,
+    feature_names: Sequence[str],
+    repeats: int = 5,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Mean and std of the MSE increase when each feature is permuted across samples (all time steps
+    together)."""
+    X = np.asarray(X)
+    y = np.asarray(y, dtype=np.float64).ravel()
     if X.ndim != 3 or X.shape[2] != len(feature_names) or X.shape[0] != len(y):
-        raise DataError(f"X has shape {X.shape}; expected (n={len(y)}, T, F={len(feature_names)}) matching y and feature_names")
+        raise DataError(
+            f"X has shape {X.shape}; expected (n={len(y)}, T, F={len(feature_names)}) "
+            "matching y and feature_names"
+        )
     n, T, F = X.shape
     mse = lambda p: np.mean((np.asarray(p, dtype=np.float64).reshape(-1, n) - y) ** 2, axis=1)
     base = float(mse(predict(X))[0])
     rng = np.random.default_rng(seed)
     rows = []
-    for j, name in enumerate(tqdm(feature_names, desc="permutation importance", leave=False, disable=None)):
+    for j, name in enumerate(
+        tqdm(feature_names, desc="permutation importance", leave=False, disable=None)
+    ):
         batch = np.repeat(X[None], repeats, axis=0)
-        for r in range(repeats): batch[r, :, :, j] = X[rng.permutation(n), :, j]
+        for r in range(repeats):
+            batch[r, :, :, j] = X[rng.permutation(n), :, j]
         inc = mse(predict(batch.reshape(repeats * n, T, F))) - base
-        rows.append({"feature": name, "importance_mean": float(inc.mean()), "importance_std": float(inc.std(ddof=1) if repeats > 1 else 0.0)})
+        rows.append(
+            {
+                "feature": name,
+                "importance_mean": float(inc.mean()),
+                "importance_std": float(inc.std(ddof=1) if repeats > 1 else 0.0),
+            }
+        )
     out = pd.DataFrame(rows).sort_values("importance_mean", ascending=False, ignore_index=True)
     out.attrs["baseline_mse"] = base
     return out
 
+
 def mean_attention(weights) -> np.ndarray:
     "Attention weight per time step averaged over samples (and heads), oldest step first."
     w = np.asarray(weights, dtype=np.float64)
-    if w.ndim < 2: raise ModelError(f"attention weights need a sample axis; got shape {w.shape}")
-    w = np.squeeze(w, axis=tuple(i for i in range(2, w.ndim) if w.shape[i] == 1)) if w.ndim > 2 else w
+    if w.ndim < 2:
+        raise ModelError(f"attention weights need a sample axis; got shape {w.shape}")
+    w = (
+        np.squeeze(w, axis=tuple(i for i in range(2, w.ndim) if w.shape[i] == 1))
+        if w.ndim > 2
+        else w
+    )
     return w.reshape(len(w), -1, w.shape[-1]).mean(axis=(0, 1)) if w.ndim > 2 else w.mean(axis=0)
 
 # %% ../nbs/05_evaluate.ipynb #288d3598
-METRIC_COLUMNS = ("r2", "rmse", "mae", "mape", "corr", "directional_accuracy", "theil_u", "qlike", "bias")
+METRIC_COLUMNS = (
+    "r2",
+    "rmse",
+    "mae",
+    "mape",
+    "corr",
+    "directional_accuracy",
+    "theil_u",
+    "qlike",
+    "bias",
+)
 HIGHER_IS_BETTER = {"r2", "corr", "directional_accuracy"}
 
+
 def comparison_table(metrics: dict, forecasts: Sequence[str] | None = None) -> pd.DataFrame:
-    "One row per forecast (model first, then baselines, then ensemble members) and one column per metric."
-    fc = metrics.get("forecasts", metrics)   # a metrics.json dict or a plain {name: metrics} dict
-    names = list(forecasts) if forecasts else [k for k in ("model", *FORECASTERS) if k in fc] + sorted(k for k in fc if k.startswith("member_"))
-    return pd.DataFrame({k: fc[k] for k in names}).T.reindex(columns=list(METRIC_COLUMNS)).astype(float)
+    """One row per forecast (model first, then baselines, then ensemble members) and one column per
+    metric."""
+    fc = metrics.get("forecasts", metrics)  # a metrics.json dict or a plain {name: metrics} dict
+    names = (
+        list(forecasts)
+        if forecasts
+        else [k for k in ("model", *FORECASTERS) if k in fc]
+        + sorted(k for k in fc if k.startswith("member_"))
+    )
+    return (
+        pd.DataFrame({k: fc[k] for k in names})
+        .T.reindex(columns=list(METRIC_COLUMNS))
+        .astype(float)
+    )
+
 
 def best_per_metric(table: pd.DataFrame) -> dict[str, str]:
     "Name of the best forecast for each metric column (|bias| for bias)."
     out = {}
     for c in table.columns:
         col = table[c].abs() if c == "bias" else table[c]
-        if col.notna().any(): out[c] = col.idxmax() if c in HIGHER_IS_BETTER else col.idxmin()
+        if col.notna().any():
+            out[c] = col.idxmax() if c in HIGHER_IS_BETTER else col.idxmin()
     return out
+
 
 def style_comparison(table: pd.DataFrame):
     "pandas Styler of `comparison_table` with the best value per metric in bold on green."
     best = best_per_metric(table)
-    def _hl(col): return ["font-weight: bold; background-color: #c7e9c0" if idx == best.get(col.name) else "" for idx in col.index]
+
+    def _hl(col):
+        return [
+            "font-weight: bold; background-color: #c7e9c0" if idx == best.get(col.name) else ""
+            for idx in col.index
+        ]
+
     return table.style.apply(_hl, axis=0).format("{:.4f}")
 
 # %% ../nbs/05_evaluate.ipynb #2ee184ea
 from matplotlib.figure import Figure
 
+
 def save_figure(fig: Figure, path) -> Path:
     "Save a figure as PNG atomically."
-    with atomic_path(path) as tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
     return Path(path)
+
 
 def plot_forecasts(pred: pd.DataFrame, best_baseline: str, title: str = "") -> Figure:
     "Actual vs model forecast over the test window, with the best baseline beside it."
-    fig = Figure(figsize=(11, 4)); ax = fig.subplots()
+    fig = Figure(figsize=(11, 4))
+    ax = fig.subplots()
     ax.plot(pred.index, pred["actual"], color="black", lw=1.2, label="actual")
-    if "model" in pred: ax.plot(pred.index, pred["model"], color="tab:red", lw=1.1, label="model")
-    for k, alpha in (("95", .10), ("80", .22)):
-        if f"lo{k}" in pred: ax.fill_between(pred.index, pred[f"lo{k}"], pred[f"hi{k}"], color="tab:red", alpha=alpha, lw=0, label=f"model {k}% interval")
-    ax.plot(pred.index, pred[best_baseline], color="tab:blue", lw=1.0, ls="--", label=f"{best_baseline} (best baseline)")
-    ax.set(ylabel="annualised vol", title=title or "Forecast vs actual (test)"); ax.legend(); ax.grid(alpha=.3)
+    if "model" in pred:
+        ax.plot(pred.index, pred["model"], color="tab:red", lw=1.1, label="model")
+    for k, alpha in (("95", 0.10), ("80", 0.22)):
+        if f"lo{k}" in pred:
+            ax.fill_between(
+                pred.index,
+                pred[f"lo{k}"],
+                pred[f"hi{k}"],
+                color="tab:red",
+                alpha=alpha,
+                lw=0,
+                label=f"model {k}% interval",
+            )
+    ax.plot(
+        pred.index,
+        pred[best_baseline],
+        color="tab:blue",
+        lw=1.0,
+        ls="--",
+        label=f"{best_baseline} (best baseline)",
+    )
+    ax.set(ylabel="annualised vol", title=title or "Forecast vs actual (test)")
+    ax.legend()
+    ax.grid(alpha=0.3)
     return fig
+
 
 def plot_scatter(pred: pd.DataFrame, columns: Sequence[str] = ("model",)) -> Figure:
     "Predicted vs actual scatter with the 45-degree line."
-    fig = Figure(figsize=(5.5, 5.5)); ax = fig.subplots()
-    for c in columns: ax.scatter(pred["actual"], pred[c], s=9, alpha=.6, label=c)
+    fig = Figure(figsize=(5.5, 5.5))
+    ax = fig.subplots()
+    for c in columns:
+        ax.scatter(pred["actual"], pred[c], s=9, alpha=0.6, label=c)
     lim = [0, float(np.nanmax(pred[["actual", *columns]].to_numpy())) * 1.05]
-    ax.plot(lim, lim, color="grey", lw=1); ax.set(xlim=lim, ylim=lim, xlabel="actual", ylabel="forecast", title="Predicted vs actual")
-    ax.legend(); ax.grid(alpha=.3)
+    ax.plot(lim, lim, color="grey", lw=1)
+    ax.set(xlim=lim, ylim=lim, xlabel="actual", ylabel="forecast", title="Predicted vs actual")
+    ax.legend()
+    ax.grid(alpha=0.3)
     return fig
+
 
 def plot_residuals(actual, forecast, lags: int = 30) -> Figure:
     "Residual histogram, normal Q-Q plot and autocorrelation of actual - forecast."
     from statsmodels.graphics.tsaplots import plot_acf
-    a, f = _arrays(actual, forecast); e = (a - f)[np.isfinite(a - f)]
-    fig = Figure(figsize=(14, 4)); ax1, ax2, ax3 = fig.subplots(1, 3)
-    ax1.hist(e, bins=40, color="tab:grey", edgecolor="white"); ax1.set(title="Residuals (actual - forecast)")
-    stats.probplot(e, dist="norm", plot=ax2); ax2.set(title="Normal Q-Q")
-    plot_acf(e, lags=min(lags, len(e) - 2), ax=ax3); ax3.set(title="Residual ACF")
+
+    a, f = _arrays(actual, forecast)
+    e = (a - f)[np.isfinite(a - f)]
+    fig = Figure(figsize=(14, 4))
+    ax1, ax2, ax3 = fig.subplots(1, 3)
+    ax1.hist(e, bins=40, color="tab:grey", edgecolor="white")
+    ax1.set(title="Residuals (actual - forecast)")
+    stats.probplot(e, dist="norm", plot=ax2)
+    ax2.set(title="Normal Q-Q")
+    plot_acf(e, lags=min(lags, len(e) - 2), ax=ax3)
+    ax3.set(title="Residual ACF")
     return fig
+
 
 def _history_frame(history) -> pd.DataFrame:
-    "Loss columns of a Keras history (dict of lists, {'history': ...}, or list of per-epoch records)."
-    if isinstance(history, dict) and isinstance(history.get("history"), (dict, list)): history = history["history"]
-    try: df = pd.DataFrame(history)
-    except (ValueError, TypeError): return pd.DataFrame()
-    return df[[c for c in df.columns if "loss" in str(c)]].apply(pd.to_numeric, errors="coerce").dropna(axis=1, how="all")
+    """Loss columns of a Keras history (dict of lists, {'history': ...}, or list of per-epoch
+    records)."""
+    if isinstance(history, dict) and isinstance(history.get("history"), (dict, list)):
+        history = history["history"]
+    try:
+        df = pd.DataFrame(history)
+    except (ValueError, TypeError):
+        return pd.DataFrame()
+    return (
+        df[[c for c in df.columns if "loss" in str(c)]]
+        .apply(pd.to_numeric, errors="coerce")
+        .dropna(axis=1, how="all")
+    )
+
 
 def plot_history(history) -> Figure:
-    "Training and validation loss per epoch from a Keras history (dict of lists or list of epoch records)."
-    fig = Figure(figsize=(8, 4)); ax = fig.subplots()
+    """Training and validation loss per epoch from a Keras history (dict of lists or list of epoch
+    records)."""
+    fig = Figure(figsize=(8, 4))
+    ax = fig.subplots()
     df = _history_frame(history)
-    for k in df.columns: ax.plot(np.arange(1, len(df) + 1), df[k], label=k)
-    ax.set(xlabel="epoch", ylabel="loss", title="Training history", yscale="log"); ax.legend(); ax.grid(alpha=.3)
+    for k in df.columns:
+        ax.plot(np.arange(1, len(df) + 1), df[k], label=k)
+    ax.set(xlabel="epoch", ylabel="loss", title="Training history", yscale="log")
+    ax.legend()
+    ax.grid(alpha=0.3)
     return fig
+
 
 def plot_importance(imp: pd.DataFrame, top: int = 25) -> Figure:
     "Horizontal bars of permutation importance (mean MSE increase, error bar = std)."
     d = imp.head(top).iloc[::-1]
-    fig = Figure(figsize=(7, max(3, 0.3 * len(d)))); ax = fig.subplots()
+    fig = Figure(figsize=(7, max(3, 0.3 * len(d))))
+    ax = fig.subplots()
     ax.barh(d["feature"], d["importance_mean"], xerr=d["importance_std"], color="tab:blue")
-    ax.set(xlabel="MSE increase when permuted", title="Permutation importance (test)"); ax.grid(alpha=.3, axis="x")
+    ax.set(xlabel="MSE increase when permuted", title="Permutation importance (test)")
+    ax.grid(alpha=0.3, axis="x")
     return fig
+
 
 def plot_correlation(frame: pd.DataFrame) -> Figure:
     "Heatmap of the Pearson correlation between features (and the target when present)."
     import seaborn as sns
+
     c = frame.corr()
-    fig = Figure(figsize=(0.38 * len(c) + 3, 0.38 * len(c) + 2)); ax = fig.subplots()
-    sns.heatmap(c, ax=ax, cmap="vlag", center=0, vmin=-1, vmax=1, square=True, cbar_kws={"shrink": .6})
+    fig = Figure(figsize=(0.38 * len(c) + 3, 0.38 * len(c) + 2))
+    ax = fig.subplots()
+    sns.heatmap(
+        c, ax=ax, cmap="vlag", center=0, vmin=-1, vmax=1, square=True, cbar_kws={"shrink": 0.6}
+    )
     ax.set(title="Feature correlation")
     return fig
+
 
 def plot_attention(weights: np.ndarray, dates=None) -> Figure:
     "Attention heatmap (test samples x time step) with the mean weight per lag below."
     w = np.asarray(weights, dtype=np.float64)
-    w = w.reshape(len(w), -1, w.shape[-1]).mean(axis=1) if w.ndim > 2 and w.shape[-1] > 1 else w.reshape(len(w), -1)
-    T = w.shape[1]; lags = np.arange(T - 1, -1, -1)
-    fig = Figure(figsize=(11, 6)); ax1, ax2 = fig.subplots(2, 1, height_ratios=[3, 1], sharex=True)
-    im = ax1.imshow(w, aspect="auto", cmap="viridis", interpolation="nearest", extent=(-0.5, T - 0.5, len(w) - 0.5, -0.5))
-    fig.colorbar(im, ax=(ax1, ax2), shrink=.8); ax1.set(ylabel="test sample", title="Attention weights over the input window")
+    w = (
+        w.reshape(len(w), -1, w.shape[-1]).mean(axis=1)
+        if w.ndim > 2 and w.shape[-1] > 1
+        else w.reshape(len(w), -1)
+    )
+    T = w.shape[1]
+    lags = np.arange(T - 1, -1, -1)
+    fig = Figure(figsize=(11, 6))
+    ax1, ax2 = fig.subplots(2, 1, height_ratios=[3, 1], sharex=True)
+    im = ax1.imshow(
+        w,
+        aspect="auto",
+        cmap="viridis",
+        interpolation="nearest",
+        extent=(-0.5, T - 0.5, len(w) - 0.5, -0.5),
+    )
+    fig.colorbar(im, ax=(ax1, ax2), shrink=0.8)
+    ax1.set(ylabel="test sample", title="Attention weights over the input window")
     if dates is not None and len(dates) == len(w):
         ticks = np.linspace(0, len(w) - 1, 6).astype(int)
         ax1.set_yticks(ticks, [str(pd.Timestamp(dates[i]).date()) for i in ticks])
     ax2.bar(np.arange(T), w.mean(axis=0), color="tab:purple")
-    step = max(1, T // 12); ax2.set_xticks(np.arange(0, T, step), lags[::step])
+    step = max(1, T // 12)
+    ax2.set_xticks(np.arange(0, T, step), lags[::step])
     ax2.set(xlabel="lag (days before the forecast date)", ylabel="mean weight")
     return fig
 
 # %% ../nbs/05_evaluate.ipynb #1d2af572
 def _clean(obj):
     "Replace NaN/inf by None (strict JSON) recursively."
-    if isinstance(obj, dict): return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)): return [_clean(v) for v in obj]
-    if isinstance(obj, (float, np.floating)): return float(obj) if np.isfinite(obj) else None
-    if isinstance(obj, np.integer): return int(obj)
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
     return obj
 
-def dm_table(actual, forecasts: pd.DataFrame, horizon: int, model: str = "model", baselines: Sequence[str] | None = None) -> dict:
-    "DM statistic and p-value of `model` against each baseline on squared error and on QLIKE (stat < 0: model better)."
+
+def dm_table(
+    actual,
+    forecasts: pd.DataFrame,
+    horizon: int,
+    model: str = "model",
+    baselines: Sequence[str] | None = None,
+) -> dict:
+    """DM statistic and p-value of `model` against each baseline on squared error and on QLIKE
+    (stat < 0: model better)."""
     a = np.asarray(actual, dtype=np.float64)
     se_m, ql_m = squared_error(a, forecasts[model]), qlike_loss(a, forecasts[model])
     out = {}
-    for b in (baselines if baselines is not None else [b for b in FORECASTERS if b in forecasts]):
+    for b in baselines if baselines is not None else [b for b in FORECASTERS if b in forecasts]:
         s1, p1 = diebold_mariano(se_m, squared_error(a, forecasts[b]), horizon)
         s2, p2 = diebold_mariano(ql_m, qlike_loss(a, forecasts[b]), horizon)
         out[b] = {"se_stat": s1, "se_pvalue": p1, "qlike_stat": s2, "qlike_pvalue": p2}
     return out
 
+
 def score_forecasts(pred: pd.DataFrame, horizon: int, model: str | None = "model") -> dict:
-    "{'forecasts': metrics of every forecast column of `pred` (needs actual, naive), 'dm': DM of `model` vs each baseline}."
+    """{'forecasts': metrics of every forecast column of `pred` (needs actual, naive), 'dm': DM of
+    `model` vs each baseline}."""
     names = [c for c in pred.columns if c != "actual"]
-    out = {"forecasts": {c: forecast_metrics(pred["actual"], pred[c], pred["naive"], pred["naive"]) for c in names}}
+    out = {
+        "forecasts": {
+            c: forecast_metrics(pred["actual"], pred[c], pred["naive"], pred["naive"])
+            for c in names
+        }
+    }
     if model is not None and model in pred:
-        out["dm"] = dm_table(pred["actual"], pred, horizon, model, [b for b in FORECASTERS if b in pred])
+        out["dm"] = dm_table(
+            pred["actual"], pred, horizon, model, [b for b in FORECASTERS if b in pred]
+        )
     return out
 
+
 def training_end(index: pd.DatetimeIndex, last_train_date, horizon: int) -> pd.Timestamp:
-    "End of the training period: the last day whose return the (purged) training targets use, i.e. last training date + h rows."
+    """End of the training period: the last day whose return the (purged) training targets use,
+    i.e. last training date + h rows."""
     pos = index.get_indexer([pd.Timestamp(last_train_date)])[0]
-    if pos < 0: raise DataError(f"last training date {pd.Timestamp(last_train_date).date()} is not in the dataset frame; rebuild the dataset")
+    if pos < 0:
+        raise DataError(
+            f"last training date {pd.Timestamp(last_train_date).date()} "
+            "is not in the dataset frame; rebuild the dataset"
+        )
     return index[min(pos + horizon, len(index) - 1)]
+
 
 def _split_inputs(inputs, n_features: int):
     "The (N, T, F) feature windows inside what `model_inputs` returned, and a rebuild(X) callable."
-    if isinstance(inputs, np.ndarray) and inputs.ndim == 3 and inputs.shape[-1] >= n_features: return inputs, lambda X: X
+    if isinstance(inputs, np.ndarray) and inputs.ndim == 3 and inputs.shape[-1] >= n_features:
+        return inputs, lambda X: X
     if isinstance(inputs, (list, tuple)):
-        i = next(i for i, a in enumerate(inputs) if np.ndim(a) == 3 and np.shape(a)[-1] == n_features)
+        i = next(
+            i for i, a in enumerate(inputs) if np.ndim(a) == 3 and np.shape(a)[-1] == n_features
+        )
+
         def rebuild(X):
             reps = len(X) // len(inputs[i])
-            return type(inputs)(X if j == i else np.concatenate([a] * reps) for j, a in enumerate(inputs))
+            return type(inputs)(
+                X if j == i else np.concatenate([a] * reps) for j, a in enumerate(inputs)
+            )
+
         return inputs[i], rebuild
     if isinstance(inputs, dict):
-        key = next(k for k, a in inputs.items() if np.ndim(a) == 3 and np.shape(a)[-1] == n_features)
+        key = next(
+            k for k, a in inputs.items() if np.ndim(a) == 3 and np.shape(a)[-1] == n_features
+        )
+
         def rebuild(X):
             reps = len(X) // len(inputs[key])
             return {k: (X if k == key else np.concatenate([a] * reps)) for k, a in inputs.items()}
+
         return inputs[key], rebuild
-    raise ModelError(f"cannot find the feature windows in model inputs of type {type(inputs).__name__}")
+    raise ModelError(
+        f"cannot find the feature windows in model inputs of type {type(inputs).__name__}"
+    )
 
 # %% ../nbs/05_evaluate.ipynb #90eee63a
 def dataset_range_var(ds, params: dict) -> pd.Series:
-    "The daily high-low variance (`evaluation.range_estimator`) kept in the dataset frame, for the range-based HAR."
+    """The daily high-low variance (`evaluation.range_estimator`) kept in the dataset frame, for the
+    range-based HAR."""
     col = f"var_{params['evaluation']['range_estimator']}"
     if col not in ds.frame:
         sym = getattr(ds, "symbol", "") or "SYMBOL"
-        raise DataError(f"{sym}: the dataset frame has no '{col}' column (built by an older cryptovol); "
-                        f"rebuild it with cryptovol.features.build_dataset('{sym}') or `dvc repro featurize`")
+        raise DataError(
+            f"{sym}: the dataset frame has no '{col}' column (built by an older cryptovol); "
+            f"rebuild it with cryptovol.features.build_dataset('{sym}') or `dvc repro featurize`"
+        )
     return ds.frame[col]
+
 
 _UNIVERSE: dict = {}
 
+
 def universe_measures(params: dict) -> dict[str, pd.DataFrame]:
-    "Every universe coin's daily realized measures (what the pooled forecasters fit on), read once per process and data folder."
-    key = json.dumps([params["universe"], params["data"], os.environ.get("CRYPTOVOL_DATA_DIR")], sort_keys=True, default=str)
-    if key not in _UNIVERSE: _UNIVERSE.clear(); _UNIVERSE[key] = load_universe_measures(params)
+    """Every universe coin's daily realized measures (what the pooled forecasters fit on), read once
+    per process and data folder."""
+    key = json.dumps(
+        [params["universe"], params["data"], os.environ.get("CRYPTOVOL_DATA_DIR")],
+        sort_keys=True,
+        default=str,
+    )
+    if key not in _UNIVERSE:
+        _UNIVERSE.clear()
+        _UNIVERSE[key] = load_universe_measures(params)
     return _UNIVERSE[key]
 
+
 def coin_data(ds, params: dict, horizon: int | None = None, symbol: str | None = None) -> CoinData:
-    """What the classical forecasters of `ds`'s coin read (`cryptovol.forecasters.CoinData`): its returns, target,
-    range variance and, with `evaluation.intraday`, its daily realized measures from hourly bars."""
+    """What the classical forecasters of `ds`'s coin read (`cryptovol.forecasters.CoinData`): its
+    returns, target, range variance and, with `evaluation.intraday`, its daily realized measures
+    from hourly bars."""
     f, h = ds.frame, horizon if horizon is not None else ds.horizon
     sym = symbol or getattr(ds, "symbol", "") or ""
     measures = universe = None
     if params["evaluation"].get("intraday"):
-        if not sym: raise DataError("evaluation.intraday needs the coin's symbol to read its hourly bars")
+        if not sym:
+            raise DataError("evaluation.intraday needs the coin's symbol to read its hourly bars")
         universe = universe_measures(params)
         measures = universe[sym] if sym in universe else load_measures(sym, params)
-    return CoinData(f["log_return"].astype("float64"), f["target"].astype("float64"), int(h),
-                    dataset_range_var(ds, params).astype("float64"), sym, measures, universe)
+    return CoinData(
+        f["log_return"].astype("float64"),
+        f["target"].astype("float64"),
+        int(h),
+        dataset_range_var(ds, params).astype("float64"),
+        sym,
+        measures,
+        universe,
+    )
 
-def classical_record(ds, params: dict, until, dates, k: int = 0, horizon: int | None = None,
-                     symbol: str | None = None) -> TrackRecord:
-    "Every classical forecaster `params` asks for, fitted on `ds`'s coin as known at `until`, forecasting `dates`: one origin of `walk_forward`."
+
+def classical_record(
+    ds,
+    params: dict,
+    until,
+    dates,
+    k: int = 0,
+    horizon: int | None = None,
+    symbol: str | None = None,
+) -> TrackRecord:
+    """Every classical forecaster `params` asks for, fitted on `ds`'s coin as known at `until`,
+    forecasting `dates`: one origin of `walk_forward`."""
     origin = Origin(k, pd.Timestamp(until), pd.DatetimeIndex(dates))
     return walk_forward(make_forecasters(params), coin_data(ds, params, horizon, symbol), [origin])
 
+
 def record_forecasts(rec: TrackRecord, k: int = 0) -> pd.DataFrame:
-    "The point forecasts of a one-origin record as a frame, with the fitted parameters in `.attrs` (as `baseline_forecasts` gives them)."
+    """The point forecasts of a one-origin record as a frame, with the fitted parameters in `.attrs`
+    (as `baseline_forecasts` gives them)."""
     out = rec.frame().drop(columns=["fold", "actual"])
     fits = rec.fits[k]["params"]
-    out.attrs.update(params={n: v for n, v in fits.items() if v is not None}, har_params=fits.get("har"))
+    out.attrs.update(
+        params={n: v for n, v in fits.items() if v is not None}, har_params=fits.get("har")
+    )
     return out
 
-def realized_scores(pred: pd.DataFrame, names, symbol: str, horizon: int, params: dict) -> dict | None:
-    """QLIKE and RMSE of the forecasts `names` (columns of `pred`) against the realized target, the annualised vol of
-    the next h days from hourly squared returns (`cryptovol.realized.realized_target`), on the days it is known; None
-    unless `evaluation.intraday`. The same forecasts, scored on a far less noisy measure of the same quantity."""
-    if not params["evaluation"].get("intraday"): return None
+
+def realized_scores(
+    pred: pd.DataFrame, names, symbol: str, horizon: int, params: dict
+) -> dict | None:
+    """QLIKE and RMSE of the forecasts `names` (columns of `pred`) against the realized target, the
+    annualised vol of the next h days from hourly squared returns
+    (`cryptovol.realized.realized_target`), on the days it is known; None unless
+    `evaluation.intraday`. The same forecasts, scored on a far less noisy measure of the same
+    quantity."""
+    if not params["evaluation"].get("intraday"):
+        return None
     from cryptovol.realized import realized_target
+
     y = realized_target(load_measures(symbol, params), horizon).reindex(pred.index)
     ok = y.notna().to_numpy()
     a, names = y.to_numpy()[ok], [f for f in names if f != "model_mean_vol"]
-    out = {"n_days": int(ok.sum()), "qlike": {f: float(np.mean(qlike_loss(a, pred[f].to_numpy()[ok]))) for f in names},
-           "rmse": {f: float(np.sqrt(np.mean((pred[f].to_numpy()[ok] - a) ** 2))) for f in names}}
-    if "model_mean_vol" in pred:   # E[sigma] is the model's point for squared error
-        out["rmse"]["model"] = float(np.sqrt(np.mean((pred["model_mean_vol"].to_numpy()[ok] - a) ** 2)))
-    if "fold" in pred:   # a walk-forward record: the same per fold, so a rule that picks per fold can be scored
-        q = pd.DataFrame({f: qlike_loss(a, pred[f].to_numpy()[ok]) for f in names}, index=pred.index[ok])
+    out = {
+        "n_days": int(ok.sum()),
+        "qlike": {f: float(np.mean(qlike_loss(a, pred[f].to_numpy()[ok]))) for f in names},
+        "rmse": {f: float(np.sqrt(np.mean((pred[f].to_numpy()[ok] - a) ** 2))) for f in names},
+    }
+    if "model_mean_vol" in pred:  # E[sigma] is the model's point for squared error
+        out["rmse"]["model"] = float(
+            np.sqrt(np.mean((pred["model_mean_vol"].to_numpy()[ok] - a) ** 2))
+        )
+    # a walk-forward record: the same per fold, so a rule that picks per fold can be scored
+    if "fold" in pred:
+        q = pd.DataFrame(
+            {f: qlike_loss(a, pred[f].to_numpy()[ok]) for f in names}, index=pred.index[ok]
+        )
         by = q.groupby(pred["fold"].to_numpy()[ok])
-        out["per_fold_qlike"] = {str(k): {f: float(v) for f, v in row.items()} for k, row in by.mean().iterrows()}
+        out["per_fold_qlike"] = {
+            str(k): {f: float(v) for f, v in row.items()} for k, row in by.mean().iterrows()
+        }
         out["per_fold_days"] = {str(k): int(n) for k, n in by.size().items()}
     return out
 
+
 INTERVAL_LEVELS = (0.8, 0.95)
 
+
 def forecast_bands(trained, inputs, dates) -> pd.DataFrame | None:
-    "E[sigma] (`model_mean_vol`) and the central 80%/95% forecast intervals (`lo80`, `hi80`, `lo95`, `hi95`) of a probabilistic model; None for others."
-    if getattr(trained, "distribution", None) is None: return None
-    out = pd.DataFrame({"model_mean_vol": trained.predict_mean_vol(inputs)}, index=pd.DatetimeIndex(dates))
+    """E[sigma] (`model_mean_vol`) and the central 80%/95% forecast intervals (`lo80`, `hi80`,
+    `lo95`, `hi95`) of a probabilistic model; None for others."""
+    if getattr(trained, "distribution", None) is None:
+        return None
+    out = pd.DataFrame(
+        {"model_mean_vol": trained.predict_mean_vol(inputs)}, index=pd.DatetimeIndex(dates)
+    )
     for lv in INTERVAL_LEVELS:
         lo, hi = trained.predict_intervals(inputs, lv)
         out[f"lo{round(lv * 100)}"], out[f"hi{round(lv * 100)}"] = lo, hi
     return out
 
+
 def interval_coverage(actual, bands: pd.DataFrame) -> dict:
-    "Share of `actual` inside each interval of `bands` ({'80': ..., '95': ...}) and the mean interval width relative to the forecast."
+    """Share of `actual` inside each interval of `bands` ({'80': ..., '95': ...}) and the mean
+    interval width relative to the forecast."""
     a = np.asarray(actual, dtype="float64")
     out = {}
     for lv in INTERVAL_LEVELS:
@@ -396,92 +677,178 @@ def interval_coverage(actual, bands: pd.DataFrame) -> dict:
     out["n"] = int(len(a))
     return out
 
+
 def best_baseline_on_validation(ds, base: pd.DataFrame, networks: bool = False) -> dict:
-    """The baseline with the lowest QLIKE on the validation dates, and each baseline's validation QLIKE; with `networks`
-    the registered networks (rv_net) compete too (what validation would ship), else never (the classical bar)."""
+    """The baseline with the lowest QLIKE on the validation dates, and each baseline's validation
+    QLIKE; with `networks` the registered networks (rv_net) compete too (what validation would
+    ship), else never (the classical bar)."""
     names = [b for b in FORECASTERS if b in base and (networks or FORECASTERS[b].classical)]
     vb = base.reindex(pd.DatetimeIndex(ds.dates_val))
     ok = vb[names].notna().all(axis=1).to_numpy()
     y = np.asarray(ds.y_val, dtype=np.float64)[ok]
     scores = {b: float(np.mean(qlike_loss(y, vb[b].to_numpy()[ok]))) for b in names}
-    return {"best_baseline": min(scores, key=scores.get), "best_baseline_rule": "lowest QLIKE on the validation window",
-            "validation_qlike": scores}
+    return {
+        "best_baseline": min(scores, key=scores.get),
+        "best_baseline_rule": "lowest QLIKE on the validation window",
+        "validation_qlike": scores,
+    }
 
 # %% ../nbs/05_evaluate.ipynb #65d2c06d
 def _test_forecasts(symbol: str, ds, trained, params: dict, h: int) -> tuple:
-    "The model's and every baseline's test forecasts, checked: (pred, base, inputs, bands, train_end)."
+    """The model's and every baseline's test forecasts, checked: (pred, base, inputs, bands,
+    train_end)."""
     from cryptovol.train import model_inputs
+
     dates = pd.DatetimeIndex(ds.dates_test)
     train_end = training_end(ds.frame.index, ds.dates_train[-1], h)
     actual = np.asarray(ds.y_test, dtype=np.float64).ravel()
     if not np.allclose(ds.frame["target"].reindex(dates).to_numpy(), actual, rtol=1e-4, atol=1e-6):
-        raise DataError(f"{symbol}: y_test does not match frame['target'] on the test dates; "
-                        "rebuild the dataset (`dvc repro featurize`)")
+        raise DataError(
+            f"{symbol}: y_test does not match frame['target'] on the test dates; "
+            "rebuild the dataset (`dvc repro featurize`)"
+        )
     log.info(f"{symbol}: computing baselines (train_end {train_end.date()}, h={h})")
-    base = record_forecasts(classical_record(ds, params, train_end, pd.DatetimeIndex(ds.dates_val).append(dates), 0, h, symbol))
-    inputs = model_inputs(ds, "test", trained)   # also checks the model's features against the dataset's
+    base = record_forecasts(
+        classical_record(
+            ds, params, train_end, pd.DatetimeIndex(ds.dates_val).append(dates), 0, h, symbol
+        )
+    )
+    # also checks the model's features against the dataset's
+    inputs = model_inputs(ds, "test", trained)
     model = np.asarray(trained.predict(inputs), dtype=np.float64).ravel()
     pred = pd.DataFrame({"actual": actual, "model": model}, index=dates).join(base.reindex(dates))
     pred.index.name = "date"
     missing = [c for c in pred if pred[c].isna().any()]
     if missing:
-        raise DataError(f"{symbol}: {missing} have NaN forecasts on test dates; "
-                        "the return history is too short for the baselines")
-    bands = forecast_bands(trained, inputs, dates)   # probabilistic models: E[sigma] and the 80%/95% intervals
-    if bands is not None: pred["model_mean_vol"] = bands.pop("model_mean_vol")
+        raise DataError(
+            f"{symbol}: {missing} have NaN forecasts on test dates; "
+            "the return history is too short for the baselines"
+        )
+    # probabilistic models: E[sigma] and the 80%/95% intervals
+    bands = forecast_bands(trained, inputs, dates)
+    if bands is not None:
+        pred["model_mean_vol"] = bands.pop("model_mean_vol")
     return pred, base, inputs, bands, train_end
 
-def _test_metrics(symbol: str, ds, trained, pred, base, inputs, bands, train_end, h: int, params: dict | None = None) -> dict:
-    "Every forecast scored on the test dates, the bar chosen on validation, intervals and residual tests."
+
+def _test_metrics(
+    symbol: str,
+    ds,
+    trained,
+    pred,
+    base,
+    inputs,
+    bands,
+    train_end,
+    h: int,
+    params: dict | None = None,
+) -> dict:
+    """Every forecast scored on the test dates, the bar chosen on validation, intervals and residual
+    tests."""
     from cryptovol.train import model_inputs
+
     dates = pred.index
-    members = trained.member_predictions(inputs) if callable(getattr(trained, "member_predictions", None)) else None
-    member_cols = {f"member_{k}": np.asarray(v, dtype=np.float64).ravel() for k, v in (members or {}).items()}
+    members = (
+        trained.member_predictions(inputs)
+        if callable(getattr(trained, "member_predictions", None))
+        else None
+    )
+    member_cols = {
+        f"member_{k}": np.asarray(v, dtype=np.float64).ravel() for k, v in (members or {}).items()
+    }
     scored = pd.concat([pred, pd.DataFrame(member_cols, index=dates)], axis=1)
-    metrics = {"symbol": symbol, "model_type": str(getattr(trained, "model_type", "")), "horizon": h,
-               "n_test": int(len(pred)), "train_end": str(train_end.date()),
-               "test_start": str(dates[0].date()), "test_end": str(dates[-1].date())}
+    metrics = {
+        "symbol": symbol,
+        "model_type": str(getattr(trained, "model_type", "")),
+        "horizon": h,
+        "n_test": int(len(pred)),
+        "train_end": str(train_end.date()),
+        "test_start": str(dates[0].date()),
+        "test_end": str(dates[-1].date()),
+    }
     metrics.update(score_forecasts(scored, h))
     metrics.update(best_baseline_on_validation(ds, base))
     val_inputs = model_inputs(ds, "val", trained)
     val_pred = np.asarray(trained.predict(val_inputs), dtype=np.float64).ravel()
-    metrics["model_validation_qlike"] = float(np.mean(qlike_loss(np.asarray(ds.y_val, dtype=np.float64), val_pred)))
+    metrics["model_validation_qlike"] = float(
+        np.mean(qlike_loss(np.asarray(ds.y_val, dtype=np.float64), val_pred))
+    )
     if bands is not None:
         val_bands = forecast_bands(trained, val_inputs, pd.DatetimeIndex(ds.dates_val))
-        metrics["intervals"] = {"test": interval_coverage(pred["actual"], bands),
-                                "validation": interval_coverage(ds.y_val, val_bands),
-                                "point_forecasts": {"model": "sqrt(E[sigma^2]) (QLIKE)",
-                                                    "model_mean_vol": "E[sigma] (squared error)"}}
+        metrics["intervals"] = {
+            "test": interval_coverage(pred["actual"], bands),
+            "validation": interval_coverage(ds.y_val, val_bands),
+            "point_forecasts": {
+                "model": "sqrt(E[sigma^2]) (QLIKE)",
+                "model_mean_vol": "E[sigma] (squared error)",
+            },
+        }
     metrics["residuals"] = residual_tests(pred["actual"], pred["model"], h)
-    if params and (realized := realized_scores(pred, [c for c in pred if c != "actual"], symbol, h, params)) is not None:
+    if (
+        params
+        and (
+            realized := realized_scores(pred, [c for c in pred if c != "actual"], symbol, h, params)
+        )
+        is not None
+    ):
         metrics["realized_target"] = realized
     metrics["har_coefficients"] = base.attrs["har_params"]
     metrics["baseline_parameters"] = base.attrs["params"]
     return metrics
 
-def _importance_and_attention(ds, trained, inputs, actual, params: dict, out: Path, importance: bool) -> tuple:
-    "Permutation importance (importance.csv) and mean attention per lag (attention.csv); returns both."
+
+def _importance_and_attention(
+    ds, trained, inputs, actual, params: dict, out: Path, importance: bool
+) -> tuple:
+    """Permutation importance (importance.csv) and mean attention per lag (attention.csv); returns
+    both."""
     X, rebuild = _split_inputs(inputs, len(ds.feature_names))
-    names = list(getattr(trained, "feature_names", None) or [])   # the model's input channels (hybrid: + GARCH)
+    # the model's input channels (hybrid: + GARCH)
+    names = list(getattr(trained, "feature_names", None) or [])
     if len(names) != X.shape[-1]:
-        names = list(ds.feature_names) + [f"extra_input_{k}" for k in range(X.shape[-1] - len(ds.feature_names))]
+        names = list(ds.feature_names) + [
+            f"extra_input_{k}" for k in range(X.shape[-1] - len(ds.feature_names))
+        ]
     imp = None
     if importance:
-        imp = permutation_importance(lambda Xb: trained.predict(rebuild(Xb)), X, actual, names,
-                                     params["evaluation"]["permutation_repeats"], params["training"]["seed"])
-        with atomic_path(out / "importance.csv") as tmp: imp.to_csv(tmp, index=False)
-    att = trained.attention_weights(inputs) if callable(getattr(trained, "attention_weights", None)) else None
-    per_lag = mean_attention(att) if att is not None else np.zeros(0)   # no attention (simple, global): header only
+        imp = permutation_importance(
+            lambda Xb: trained.predict(rebuild(Xb)),
+            X,
+            actual,
+            names,
+            params["evaluation"]["permutation_repeats"],
+            params["training"]["seed"],
+        )
+        with atomic_path(out / "importance.csv") as tmp:
+            imp.to_csv(tmp, index=False)
+    att = (
+        trained.attention_weights(inputs)
+        if callable(getattr(trained, "attention_weights", None))
+        else None
+    )
+    # no attention (simple, global): header only
+    per_lag = mean_attention(att) if att is not None else np.zeros(0)
     with atomic_path(out / "attention.csv") as tmp:
-        pd.DataFrame({"lag": np.arange(len(per_lag) - 1, -1, -1), "weight": per_lag}).to_csv(tmp, index=False)
+        pd.DataFrame({"lag": np.arange(len(per_lag) - 1, -1, -1), "weight": per_lag}).to_csv(
+            tmp, index=False
+        )
     return imp, att
 
-def evaluate(symbol: str, params: dict | None = None, plots: bool | None = None, importance: bool = True,
-             model_path: str | Path | None = None) -> dict:
-    "Score the trained model for `symbol` against all baselines on the test dates; write metrics.json, predictions.csv, PNGs."
+
+def evaluate(
+    symbol: str,
+    params: dict | None = None,
+    plots: bool | None = None,
+    importance: bool = True,
+    model_path: str | Path | None = None,
+) -> dict:
+    """Score the trained model for `symbol` against all baselines on the test dates; write
+    metrics.json, predictions.csv, PNGs."""
     from cryptovol.features import load_dataset
     from cryptovol.train import load_trained
-    if params is not None and any("." in k for k in params): params = with_overrides(None, **params)  # dotted overrides
+
+    if params is not None and any("." in k for k in params):
+        params = with_overrides(None, **params)  # dotted overrides
     params = params if params is not None else get_params()
     plots = params["evaluation"]["plots"] if plots is None else bool(plots)
     ds = load_dataset(symbol)
@@ -491,51 +858,94 @@ def evaluate(symbol: str, params: dict | None = None, plots: bool | None = None,
     pred, base, inputs, bands, train_end = _test_forecasts(symbol, ds, trained, params, h)
     metrics = _test_metrics(symbol, ds, trained, pred, base, inputs, bands, train_end, h, params)
     out = ensure_dir(report_dir(symbol))
-    imp, att = _importance_and_attention(ds, trained, inputs, pred["actual"].to_numpy(), params, out, importance)
+    imp, att = _importance_and_attention(
+        ds, trained, inputs, pred["actual"].to_numpy(), params, out, importance
+    )
     save_json(_clean(metrics), out / "metrics.json")
-    if bands is not None: pred = pred.join(bands)   # interval columns after the forecasts
-    with atomic_path(out / "predictions.csv") as tmp: pred.reset_index().to_csv(tmp, index=False, date_format="%Y-%m-%d")
+    if bands is not None:
+        pred = pred.join(bands)  # interval columns after the forecasts
+    with atomic_path(out / "predictions.csv") as tmp:
+        pred.reset_index().to_csv(tmp, index=False, date_format="%Y-%m-%d")
     if plots:
-        _write_plots(symbol, ensure_dir(out / "figures"), pred, metrics, ds, imp, att, h,
-                     mpath if mpath.is_dir() else mpath.parent)
+        _write_plots(
+            symbol,
+            ensure_dir(out / "figures"),
+            pred,
+            metrics,
+            ds,
+            imp,
+            att,
+            h,
+            mpath if mpath.is_dir() else mpath.parent,
+        )
     fc, best = metrics["forecasts"], metrics["best_baseline"]
-    log.info(f"{symbol}: model RMSE {fc['model']['rmse']:.4f} vs best baseline {best} {fc[best]['rmse']:.4f}; wrote {out}")
+    log.info(
+        f"{symbol}: model RMSE {fc['model']['rmse']:.4f} vs best baseline {best} "
+        f"{fc[best]['rmse']:.4f}; wrote {out}"
+    )
     return metrics
+
 
 def _write_plots(symbol, out: Path, pred, metrics, ds, imp, att, h, mdir: Path):
     "Write every evaluation PNG into `out` (reports/{symbol}/figures)."
     best = metrics["best_baseline"]
-    save_figure(plot_forecasts(pred, best, f"{symbol}: {h}-day realised vol, test window"), out / "forecast_vs_actual.png")
+    save_figure(
+        plot_forecasts(pred, best, f"{symbol}: {h}-day realised vol, test window"),
+        out / "forecast_vs_actual.png",
+    )
     save_figure(plot_scatter(pred, ("model", best)), out / "pred_vs_actual.png")
     save_figure(plot_residuals(pred["actual"], pred["model"]), out / "residuals.png")
     hist = load_json(mdir / "history.json") if (mdir / "history.json").exists() else None
     if hist is not None and not _history_frame(hist).empty:
         save_figure(plot_history(hist), out / "training_history.png")
     elif (mdir / "training_history.png").exists():
-        with atomic_path(out / "training_history.png") as tmp: shutil.copyfile(mdir / "training_history.png", tmp)
-    if imp is not None: save_figure(plot_importance(imp), out / "feature_importance.png")
+        with atomic_path(out / "training_history.png") as tmp:
+            shutil.copyfile(mdir / "training_history.png", tmp)
+    if imp is not None:
+        save_figure(plot_importance(imp), out / "feature_importance.png")
     cols = [c for c in ds.feature_names if c in ds.frame] + ["target"]
-    save_figure(plot_correlation(ds.frame.loc[:pd.Timestamp(metrics["train_end"]), cols]), out / "feature_correlation.png")
-    if att is not None: save_figure(plot_attention(att, ds.dates_test), out / "attention.png")
+    save_figure(
+        plot_correlation(ds.frame.loc[: pd.Timestamp(metrics["train_end"]), cols]),
+        out / "feature_correlation.png",
+    )
+    if att is not None:
+        save_figure(plot_attention(att, ds.dates_test), out / "attention.png")
 
 # %% ../nbs/05_evaluate.ipynb #b174ca2a
 def plain_reading(metrics: dict, alpha: float = 0.05) -> str:
-    "A short plain-language summary of a metrics dict (model vs baselines, DM significance, MZ bias)."
+    """A short plain-language summary of a metrics dict (model vs baselines, DM significance, MZ
+    bias)."""
     t = comparison_table(metrics)
     lines = []
     best_rmse, best_ql = t["rmse"].idxmin(), t["qlike"].idxmin()
-    lines.append(f"Lowest RMSE: {best_rmse} ({t.loc[best_rmse, 'rmse']:.4f}); lowest QLIKE: {best_ql} ({t.loc[best_ql, 'qlike']:.4f}).")
+    lines.append(
+        f"Lowest RMSE: {best_rmse} ({t.loc[best_rmse, 'rmse']:.4f}); "
+        f"lowest QLIKE: {best_ql} ({t.loc[best_ql, 'qlike']:.4f})."
+    )
     if "model" in t.index:
-        lines.append(f"The model's R2 is {t.loc['model', 'r2']:.3f} and its Theil's U {t.loc['model', 'theil_u']:.3f} "
-                     f"({'better' if t.loc['model', 'theil_u'] < 1 else 'not better'} than the naive no-change forecast).")
+        lines.append(
+            f"The model's R2 is {t.loc['model', 'r2']:.3f} "
+            f"and its Theil's U {t.loc['model', 'theil_u']:.3f} "
+            f"({'better' if t.loc['model', 'theil_u'] < 1 else 'not better'} "
+            "than the naive no-change forecast)."
+        )
     for b, d in metrics.get("dm", {}).items():
         for loss in ("se", "qlike"):
             s, p = d[f"{loss}_stat"], d[f"{loss}_pvalue"]
-            if s is None or p is None or not np.isfinite(p): continue
+            if s is None or p is None or not np.isfinite(p):
+                continue
             word = "significantly " if p < alpha else "not significantly "
             side = "better" if s < 0 else "worse"
-            lines.append(f"vs {b} on {'squared error' if loss == 'se' else 'QLIKE'}: model {word}{side} (DM {s:+.2f}, p={p:.3f}).")
+            lines.append(
+                f"vs {b} on {'squared error' if loss == 'se' else 'QLIKE'}: "
+                f"model {word}{side} (DM {s:+.2f}, p={p:.3f})."
+            )
     r = metrics.get("residuals")
-    if r: lines.append(f"Mincer-Zarnowitz: actual = {r['mz_alpha']:.3f} {'+' if r['mz_beta'] >= 0 else '-'} {abs(r['mz_beta']):.3f} x forecast; joint test a=0, b=1 p={r['mz_f_pvalue']:.3f}"
-                       f" ({'biased/inefficient' if r['mz_f_pvalue'] < alpha else 'no evidence of bias'}).")
+    if r:
+        lines.append(
+            f"Mincer-Zarnowitz: actual = {r['mz_alpha']:.3f} "
+            f"{'+' if r['mz_beta'] >= 0 else '-'} {abs(r['mz_beta']):.3f} x forecast; "
+            f"joint test a=0, b=1 p={r['mz_f_pvalue']:.3f}"
+            f" ({'biased/inefficient' if r['mz_f_pvalue'] < alpha else 'no evidence of bias'})."
+        )
     return "\n".join(lines)

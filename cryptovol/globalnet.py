@@ -11,17 +11,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import load_tensorflow; load_tensorflow()  # curl_cffi first, quiet start-up (see 00_config)
+from .config import load_tensorflow
+
+load_tensorflow()  # curl_cffi first, quiet start-up (see 00_config)
 import keras
 from keras import layers
 
-from .config import (VOL_FLOOR, ConfigError, DataError, ModelError, atomic_path, ensure_dir, get_logger, get_params, load_json,
-                              model_dir, safe_symbol, save_json, set_seeds)
+from .config import VOL_FLOOR, ConfigError, DataError, ModelError
+from .config import atomic_path, ensure_dir, get_logger, get_params, load_json
+from .config import model_dir, safe_symbol, save_json, set_seeds
 from .evaluate import qlike_loss
 from .features import SPLITS
-from .model import (LOSS_FLOOR, CoinIndex, head_loss, HorizonQlike, LogNormalMixture, LogNormalPoint,  # the head
-                             LogNormalTermStructure, SelectChannels, lognormal_interval, lognormal_mean_var,
-                             lognormal_mean_vol, mix_lognormals)
+from .model import LOSS_FLOOR, CoinIndex
+from .model import head_loss, HorizonQlike, LogNormalMixture, LogNormalPoint  # the head
+from .model import LogNormalTermStructure, SelectChannels, lognormal_interval
+from .model import lognormal_mean_var, lognormal_mean_vol, mix_lognormals
 
 log = get_logger(__name__)
 
@@ -34,88 +38,152 @@ __all__ = ['log', 'check_scope_params', 'anchor_logs', 'universe_datasets', 'Pan
 
 # %% ../nbs/12_global.ipynb #ff6ce327
 def check_scope_params(params: dict) -> None:
-    "Raise unless the params allow a global model: a date split (one calendar for all coins) and `symbols` inside `universe`."
+    """Raise unless the params allow a global model: a date split (one calendar for all coins) and
+    `symbols` inside `universe`."""
     if params["dataset"]["split"] != "date":
-        raise ConfigError("model.scope: global needs dataset.split: date (one calendar split for every coin; a per-coin fraction "
-                          "split would train on one coin's test dates while testing another); set it in params.yaml")
+        raise ConfigError(
+            "model.scope: global needs dataset.split: date (one calendar split for every coin; "
+            "a per-coin fraction split would train on one coin's test dates while testing "
+            "another); set it in params.yaml"
+        )
     missing = [s for s in params["symbols"] if s not in params["universe"]]
-    if missing: raise ConfigError(f"symbols {missing} are not in universe; add them to universe in params.yaml (the global model forecasts only its own coins)")
+    if missing:
+        raise ConfigError(
+            f"symbols {missing} are not in universe; add them to universe in params.yaml "
+            "(the global model forecasts only its own coins)"
+        )
+
 
 def anchor_logs(ds, features, split: str) -> np.ndarray:
-    "Unscaled log of the anchor regressors `features` on each window's last day, (N, A) float32 (the same units for every coin)."
+    """Unscaled log of the anchor regressors `features` on each window's last day, (N, A) float32
+    (the same units for every coin)."""
     from cryptovol.model import anchor_spec
+
     spec = anchor_spec(ds.feature_names, ds.scaler, features)
     X = np.asarray(getattr(ds, f"X_{split}"), "float64")
     raw = X[:, -1, spec["indices"]] * np.asarray(spec["scale"]) + np.asarray(spec["center"])
     return np.log(np.maximum(raw, VOL_FLOOR)).astype("float32")
 
+
 def universe_datasets(params: dict, coins=None, build=None) -> dict:
-    "Each coin's dataset (`build(coin)`, default: the processed dataset on disk); coins too short for the split are skipped with a warning."
+    """Each coin's dataset (`build(coin)`, default: the processed dataset on disk); coins too short
+    for the split are skipped with a warning."""
     from cryptovol.features import load_dataset
+
     build = build or load_dataset
     out = {}
     for c in list(coins or params["universe"]):
-        try: out[c] = build(c)
+        try:
+            out[c] = build(c)
         except DataError as e:
-            if c in params["symbols"]: raise
+            if c in params["symbols"]:
+                raise
             log.warning(f"global model: {c} left out of the panel: {str(e)[:200]}")
     return out
 
 # %% ../nbs/12_global.ipynb #7f62be36
 @dataclass
 class Panel:
-    "Windows of many coins on one calendar split: per split `windows` (N, T, F), `coin` (N,), `anchor` (N, A), `Y` (N, K), `dates`."
+    """Windows of many coins on one calendar split: per split `windows` (N, T, F), `coin` (N,),
+    `anchor` (N, A), `Y` (N, K), `dates`."""
+
     coins: list[str]
     feature_names: list[str]
     anchor_features: list[str]
     splits: dict = field(default_factory=dict)
 
-    def inputs(self, split: str) -> dict: return {k: self.splits[split][k] for k in ("windows", "coin", "anchor")}
-    def targets(self, split: str) -> np.ndarray: return self.splits[split]["Y"]
-    def n(self, split: str) -> int: return len(self.splits[split]["Y"])
+    def inputs(self, split: str) -> dict:
+        return {k: self.splits[split][k] for k in ("windows", "coin", "anchor")}
+
+    def targets(self, split: str) -> np.ndarray:
+        return self.splits[split]["Y"]
+
+    def n(self, split: str) -> int:
+        return len(self.splits[split]["Y"])
+
     def counts(self, split: str) -> dict:
         c = np.bincount(self.splits[split]["coin"], minlength=len(self.coins))
         return {coin: int(v) for coin, v in zip(self.coins, c)}
-    def rows_of(self, split: str, coin: str) -> np.ndarray: return self.splits[split]["coin"] == self.coins.index(coin)
-    def __repr__(self): return f"Panel({len(self.coins)} coins, " + ", ".join(f"{k} {self.n(k)}" for k in self.splits) + ")"
+
+    def rows_of(self, split: str, coin: str) -> np.ndarray:
+        return self.splits[split]["coin"] == self.coins.index(coin)
+
+    def __repr__(self):
+        return (
+            f"Panel({len(self.coins)} coins, "
+            + ", ".join(f"{k} {self.n(k)}" for k in self.splits)
+            + ")"
+        )
+
 
 def build_panel(datasets: dict, anchor_features, coins=None) -> Panel:
-    "Stack the coins' datasets split by split; `coins` fixes the coin vocabulary (default: the datasets' keys, in order)."
+    """Stack the coins' datasets split by split; `coins` fixes the coin vocabulary (default: the
+    datasets' keys, in order)."""
     coins = list(coins or datasets)
     names = {tuple(ds.feature_names) for ds in datasets.values()}
-    if len(names) != 1: raise DataError("the universe's datasets have different features; rebuild them with one params.yaml (`dvc repro featurize`)")
+    if len(names) != 1:
+        raise DataError(
+            "the universe's datasets have different features; rebuild them with one params.yaml "
+            "(`dvc repro featurize`)"
+        )
     unknown = [c for c in datasets if c not in coins]
-    if unknown: raise DataError(f"datasets {unknown} are not in the coin vocabulary {coins}")
+    if unknown:
+        raise DataError(f"datasets {unknown} are not in the coin vocabulary {coins}")
     panel = Panel(coins, list(next(iter(names))), list(anchor_features))
     for split in SPLITS:
         parts = [(c, ds) for c, ds in datasets.items() if len(getattr(ds, f"X_{split}"))]
         panel.splits[split] = {
-            "windows": np.concatenate([np.asarray(getattr(ds, f"X_{split}"), "float32") for _, ds in parts]),
-            "coin": np.concatenate([np.full(len(getattr(ds, f"X_{split}")), coins.index(c), "int32") for c, ds in parts]),
+            "windows": np.concatenate(
+                [np.asarray(getattr(ds, f"X_{split}"), "float32") for _, ds in parts]
+            ),
+            "coin": np.concatenate(
+                [
+                    np.full(len(getattr(ds, f"X_{split}")), coins.index(c), "int32")
+                    for c, ds in parts
+                ]
+            ),
             "anchor": np.concatenate([anchor_logs(ds, anchor_features, split) for _, ds in parts]),
             "Y": np.concatenate([np.asarray(ds.targets(split), "float32") for _, ds in parts]),
-            "dates": np.concatenate([np.asarray(getattr(ds, f"dates_{split}")).astype("datetime64[ns]") for _, ds in parts])}
+            "dates": np.concatenate(
+                [
+                    np.asarray(getattr(ds, f"dates_{split}")).astype("datetime64[ns]")
+                    for _, ds in parts
+                ]
+            ),
+        }
     return panel
 
+
 def check_panel_dates(panel: Panel, val_start, test_start, gap: int) -> None:
-    "Raise `DataError` if any coin's training target (ends `gap` days after its date) reaches the common validation start, or a validation target the test start."
+    """Raise `DataError` if any coin's training target (ends `gap` days after its date) reaches the
+    common validation start, or a validation target the test start."""
     v, t, g = pd.Timestamp(val_start), pd.Timestamp(test_start), pd.Timedelta(days=int(gap))
     for split, edge, what in (("train", v, "validation"), ("val", t, "test")):
         d, coin = pd.DatetimeIndex(panel.splits[split]["dates"]), panel.splits[split]["coin"]
         bad = np.flatnonzero(d + g >= edge)
-        if len(bad): raise DataError(f"cross-coin leakage: a {split} target of {panel.coins[coin[bad[0]]]} ({d[bad[0]].date()} + {gap} days) "
-                                     f"reaches the common {what} start {edge.date()}; build every coin with the same dataset.val_start/test_start")
+        if len(bad):
+            raise DataError(
+                f"cross-coin leakage: a {split} target of {panel.coins[coin[bad[0]]]} "
+                f"({d[bad[0]].date()} + {gap} days) reaches the common {what} start "
+                f"{edge.date()}; build every coin with the same dataset.val_start/test_start"
+            )
     for split, edge in (("val", v), ("test", t)):
         d = pd.DatetimeIndex(panel.splits[split]["dates"])
-        if len(d) and d.min() < edge: raise DataError(f"a {split} window of the panel starts {d.min().date()}, before the common {split} start {edge.date()}")
+        if len(d) and d.min() < edge:
+            raise DataError(
+                f"a {split} window of the panel starts {d.min().date()}, "
+                f"before the common {split} start {edge.date()}"
+            )
 
 # %% ../nbs/12_global.ipynb #680a4e5c
 def fit_pooled_anchor(anchor: np.ndarray, Y: np.ndarray) -> dict:
-    "OLS of log Y (N, K; floored at 0.01) on [1, anchor] (N, A): coefficients (A+1, K) and residual spread per horizon (K,)."
+    """OLS of log Y (N, K; floored at 0.01) on [1, anchor] (N, A): coefficients (A+1, K) and
+    residual spread per horizon (K,)."""
     A = np.c_[np.ones(len(anchor)), np.asarray(anchor, "float64")]
     L = np.log(np.maximum(np.asarray(Y, "float64"), LOSS_FLOOR))
     coef, *_ = np.linalg.lstsq(A, L, rcond=None)
     return {"coef": coef, "spread": (L - A @ coef).std(axis=0, ddof=A.shape[1])}
+
 
 def pooled_anchor_forecast(fit: dict, anchor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     "(μ, s) of the anchor alone: the OLS fit and its residual spread for every window, (N, K) each."
@@ -124,111 +192,221 @@ def pooled_anchor_forecast(fit: dict, anchor: np.ndarray) -> tuple[np.ndarray, n
 
 # %% ../nbs/12_global.ipynb #e323d047
 def input_channels(feature_names, wanted) -> list | None:
-    "Indices of the `global_model.input_features` among the dataset's features (None: all); `ConfigError` naming unknown ones."
-    if not wanted: return None
+    """Indices of the `global_model.input_features` among the dataset's features (None: all);
+    `ConfigError` naming unknown ones."""
+    if not wanted:
+        return None
     names = list(feature_names)
     missing = [f for f in wanted if f not in names]
-    if missing: raise ConfigError(f"global_model.input_features {missing} are not dataset features; choose from {names}")
+    if missing:
+        raise ConfigError(
+            f"global_model.input_features {missing} are not dataset features; choose from {names}"
+        )
     return [names.index(f) for f in wanted]
 
-def _inv_softplus(x): return np.log(np.expm1(np.maximum(np.asarray(x, "float64"), 1e-6)))
 
-def build_global(n_steps: int, n_features: int, n_coins: int, n_anchor: int, n_days: int, gp: dict,
-                 anchor_fit: dict | None = None, name: str = "global", horizon_column: int | None = None,
-                 channels: list | None = None) -> keras.Model:
-    "Uncompiled global network: inputs windows (T, F), coin index, anchor regressors (A,); output (K, 2) = (μ_k, s_k) of log k-day vol; `channels`: the window features the recurrent layer reads (None: all)."
-    if gp["cell"] not in ("gru", "lstm"): raise ConfigError(f"global_model.cell = {gp['cell']!r}; use gru or lstm")
+def _inv_softplus(x):
+    return np.log(np.expm1(np.maximum(np.asarray(x, "float64"), 1e-6)))
+
+
+def build_global(
+    n_steps: int,
+    n_features: int,
+    n_coins: int,
+    n_anchor: int,
+    n_days: int,
+    gp: dict,
+    anchor_fit: dict | None = None,
+    name: str = "global",
+    horizon_column: int | None = None,
+    channels: list | None = None,
+) -> keras.Model:
+    """Uncompiled global network: inputs windows (T, F), coin index, anchor regressors (A,); output
+    (K, 2) = (μ_k, s_k) of log k-day vol; `channels`: the window features the recurrent layer reads
+    (None: all)."""
+    if gp["cell"] not in ("gru", "lstm"):
+        raise ConfigError(f"global_model.cell = {gp['cell']!r}; use gru or lstm")
     windows = keras.Input((int(n_steps), int(n_features)), name="windows")
     coin = keras.Input((), dtype="int32", name="coin")
     anchor = keras.Input((int(n_anchor),), name="anchor")
     rnn = {"gru": layers.GRU, "lstm": layers.LSTM}[gp["cell"]]
     x = windows if channels is None else SelectChannels(channels, name="input_features")(windows)
     parts = [rnn(int(gp["units"]), name="recurrent")(x), anchor]
-    if int(gp["embedding_dim"]) > 0: parts.append(layers.Embedding(int(n_coins), int(gp["embedding_dim"]), name="coin_embedding")(coin))
-    h = layers.Dropout(float(gp["dropout"]), name="dropout_0")(layers.Concatenate(name="features")(parts))
-    h = layers.Dropout(float(gp["dropout"]), name="dropout_1")(layers.Dense(int(gp["dense_units"]), activation="relu", name="dense")(h))
+    if int(gp["embedding_dim"]) > 0:
+        parts.append(
+            layers.Embedding(int(n_coins), int(gp["embedding_dim"]), name="coin_embedding")(coin)
+        )
+    h = layers.Dropout(float(gp["dropout"]), name="dropout_0")(
+        layers.Concatenate(name="features")(parts)
+    )
+    h = layers.Dropout(float(gp["dropout"]), name="dropout_1")(
+        layers.Dense(int(gp["dense_units"]), activation="relu", name="dense")(h)
+    )
     residual = layers.Dense(int(n_days), kernel_initializer="zeros", name="log_var_residual")(h)
     spread = layers.Dense(int(n_days), kernel_initializer="zeros", name="spread")(h)
     base_layer = layers.Dense(int(n_days), trainable=False, name="har_anchor")
     log_var = layers.Add(name="log_day_variance")([base_layer(anchor), residual])
     out = LogNormalTermStructure(float(gp["min_spread"]), name="lognormal")([log_var, spread])
     model = keras.Model([windows, coin, anchor], out, name=name)
-    if anchor_fit is not None: set_anchor(model, anchor_fit, float(gp["min_spread"]), horizon_column)
+    if anchor_fit is not None:
+        set_anchor(model, anchor_fit, float(gp["min_spread"]), horizon_column)
     return model
 
-def set_anchor(model: keras.Model, fit: dict, min_spread: float, horizon_column: int | None = None) -> None:
-    "Fix the anchor branch at the pooled OLS with the log-normal correction; start the spread at its residual spread."
+
+def set_anchor(
+    model: keras.Model, fit: dict, min_spread: float, horizon_column: int | None = None
+) -> None:
+    """Fix the anchor branch at the pooled OLS with the log-normal correction; start the spread at
+    its residual spread."""
     c, s = np.asarray(fit["coef"]), np.asarray(fit["spread"])
     base = model.get_layer("har_anchor")
     k = len(s) if horizon_column is None else int(horizon_column) + 1
-    # every day starts at the anchor's E[σ_h²] of the target horizon h: a flat term structure whose C_h / h is the corrected
-    # anchor exactly (the j-day fits of short j are not per-day variances: their log-normal correction explodes)
-    kern, bias = np.repeat(2 * c[1:, k - 1:k], len(s), axis=1), np.full(len(s), 2 * c[0, k - 1] + 2 * s[k - 1] ** 2)
-    base.kernel.assign(kern.astype("float32")); base.bias.assign(bias.astype("float32"))
+    # every day starts at the anchor's E[σ_h²] of the target horizon h: a flat term structure
+    # whose C_h / h is the corrected anchor exactly (the j-day fits of short j are not per-day
+    # variances: their log-normal correction explodes)
+    kern, bias = (
+        np.repeat(2 * c[1:, k - 1 : k], len(s), axis=1),
+        np.full(len(s), 2 * c[0, k - 1] + 2 * s[k - 1] ** 2),
+    )
+    base.kernel.assign(kern.astype("float32"))
+    base.bias.assign(bias.astype("float32"))
     model.get_layer("spread").bias.assign(_inv_softplus(s - min_spread).astype("float32"))
 
 # %% ../nbs/12_global.ipynb #289cedde
 def member_params(params: dict, seed: int) -> dict:
-    "The `training` section `fit_network` reads, from `global_model` (epochs, batch size, learning rate, patience) and `seed`."
+    """The `training` section `fit_network` reads, from `global_model` (epochs, batch size, learning
+    rate, patience) and `seed`."""
     p, gp = copy.deepcopy(params), params["global_model"]
-    p["training"].update(epochs=int(gp["epochs"]), batch_size=int(gp["batch_size"]), learning_rate=float(gp["learning_rate"]),
-                         patience=int(gp["patience"]), lr_patience=max(1, int(gp["patience"]) // 2), seed=int(seed))
+    p["training"].update(
+        epochs=int(gp["epochs"]),
+        batch_size=int(gp["batch_size"]),
+        learning_rate=float(gp["learning_rate"]),
+        patience=int(gp["patience"]),
+        lr_patience=max(1, int(gp["patience"]) // 2),
+        seed=int(seed),
+    )
     return p
 
-def fit_member(panel: Panel, params: dict, seed: int, out: Path, anchor_fit: dict, verbose: int = 0) -> tuple[keras.Model, dict]:
-    "Train one seeded member on the panel's training windows, early-stopped on its validation windows; returns it and its history."
+
+def fit_member(
+    panel: Panel, params: dict, seed: int, out: Path, anchor_fit: dict, verbose: int = 0
+) -> tuple[keras.Model, dict]:
+    """Train one seeded member on the panel's training windows, early-stopped on its validation
+    windows; returns it and its history."""
     from cryptovol.train import fit_network
+
     p = member_params(params, seed)
     set_seeds(int(seed), bool(p["training"]["deterministic"]), tensorflow=True)
     W, Y = panel.splits["train"]["windows"], panel.targets("train")
-    model = build_global(W.shape[1], W.shape[2], len(panel.coins), len(panel.anchor_features), Y.shape[1], params["global_model"],
-                         anchor_fit, name=f"seed_{seed}", horizon_column=int(params["target"]["horizon"]) - 1,
-                         channels=input_channels(panel.feature_names, params["global_model"]["input_features"]))
+    model = build_global(
+        W.shape[1],
+        W.shape[2],
+        len(panel.coins),
+        len(panel.anchor_features),
+        Y.shape[1],
+        params["global_model"],
+        anchor_fit,
+        name=f"seed_{seed}",
+        horizon_column=int(params["target"]["horizon"]) - 1,
+        channels=input_channels(panel.feature_names, params["global_model"]["input_features"]),
+    )
     col = int(params["target"]["horizon"]) - 1
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=float(p["training"]["learning_rate"]), clipnorm=1.0),
-                  loss=head_loss(params["global_model"]["loss"]), metrics=[HorizonQlike(col)])
+    model.compile(
+        optimizer=keras.optimizers.Adam(
+            learning_rate=float(p["training"]["learning_rate"]), clipnorm=1.0
+        ),
+        loss=head_loss(params["global_model"]["loss"]),
+        metrics=[HorizonQlike(col)],
+    )
     data = (panel.inputs("train"), Y, panel.inputs("val"), panel.targets("val"))
     out = ensure_dir(out)
-    for f in ("checkpoint.keras", "last.keras", "history.json"): (out/f).unlink(missing_ok=True)
-    start, weights0 = _val_qlike(model, panel, col), model.get_weights()   # epoch 0: the corrected pooled anchor
+    for f in ("checkpoint.keras", "last.keras", "history.json"):
+        (out / f).unlink(missing_ok=True)
+    # epoch 0: the corrected pooled anchor
+    start, weights0 = _val_qlike(model, panel, col), model.get_weights()
     trace = QlikeTrace()
-    rec = fit_network(model, data, p, out, out/"training.csv", f"global seed {seed}", verbose=verbose, best_so_far=start,
-                      monitor="val_qlike_h", extra_callbacks=[trace])
+    rec = fit_network(
+        model,
+        data,
+        p,
+        out,
+        out / "training.csv",
+        f"global seed {seed}",
+        verbose=verbose,
+        best_so_far=start,
+        monitor="val_qlike_h",
+        extra_callbacks=[trace],
+    )
     rec["val_qlike_h"], rec["val_qlike_h_start"] = trace.values, start
-    rec["kept_start"] = not (out/"checkpoint.keras").is_file()   # no epoch beat the anchor on validation: keep the anchor
-    if rec["kept_start"]: model.set_weights(weights0)
+    # no epoch beat the anchor on validation: keep the anchor
+    rec["kept_start"] = not (out / "checkpoint.keras").is_file()
+    if rec["kept_start"]:
+        model.set_weights(weights0)
     return model, rec
+
 
 def _val_qlike(model: keras.Model, panel: Panel, col: int) -> float:
     mu, s = predict_lognormal(model, panel.inputs("val"))
     return qlike_of(mu, s, panel.targets("val"), col)
 
+
 class QlikeTrace(keras.callbacks.Callback):
     "Record the validation QLIKE at the target horizon (`val_qlike_h`) after every epoch."
-    def __init__(self): super().__init__(); self.values = []
-    def on_epoch_end(self, epoch, logs=None): self.values.append(float((logs or {}).get("val_qlike_h", np.nan)))
 
-def predict_lognormal(model: keras.Model, inputs: dict, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    def __init__(self):
+        super().__init__()
+        self.values = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.values.append(float((logs or {}).get("val_qlike_h", np.nan)))
+
+
+def predict_lognormal(
+    model: keras.Model, inputs: dict, batch_size: int = 1024
+) -> tuple[np.ndarray, np.ndarray]:
     "(μ, s), each (N, K), of a global model (member or ensemble) for panel-style `inputs`."
     import tensorflow as tf
+
     n = len(inputs["windows"])
-    if n == 0: k = int(model.output_shape[1]); return np.zeros((0, k)), np.zeros((0, k))
-    out = np.asarray(model.predict(tf.data.Dataset.from_tensor_slices(inputs).batch(int(batch_size)), verbose=0), "float64")
+    if n == 0:
+        k = int(model.output_shape[1])
+        return np.zeros((0, k)), np.zeros((0, k))
+    out = np.asarray(
+        model.predict(tf.data.Dataset.from_tensor_slices(inputs).batch(int(batch_size)), verbose=0),
+        "float64",
+    )
     return out[..., 0], out[..., 1]
 
+
 def combine_global(members: list) -> keras.Model:
-    "One Keras model averaging `members` as a log-normal mixture (`LogNormalMixture`); a single member is returned as it is."
-    if len(members) == 1: return members[0]
-    ins = [keras.Input(tuple(t.shape[1:]), dtype=t.dtype, name=t.name.split(":")[0]) for t in members[0].inputs]
-    return keras.Model(ins, LogNormalMixture(name="seed_mixture")([m(ins) for m in members]), name="global_ensemble")
+    """One Keras model averaging `members` as a log-normal mixture (`LogNormalMixture`); a single
+    member is returned as it is."""
+    if len(members) == 1:
+        return members[0]
+    ins = [
+        keras.Input(tuple(t.shape[1:]), dtype=t.dtype, name=t.name.split(":")[0])
+        for t in members[0].inputs
+    ]
+    return keras.Model(
+        ins,
+        LogNormalMixture(name="seed_mixture")([m(ins) for m in members]),
+        name="global_ensemble",
+    )
 
 # %% ../nbs/12_global.ipynb #e5cb2609
 def qlike_of(mu, s, Y, col: int) -> float:
-    "Mean QLIKE of the point forecast sqrt(E[σ²]) of horizon column `col` against the targets `Y` (N, K)."
-    return float(np.mean(qlike_loss(np.asarray(Y)[:, col], np.sqrt(lognormal_mean_var(mu[:, col], s[:, col])))))
+    """Mean QLIKE of the point forecast sqrt(E[σ²]) of horizon column `col` against the targets `Y`
+    (N, K)."""
+    return float(
+        np.mean(
+            qlike_loss(np.asarray(Y)[:, col], np.sqrt(lognormal_mean_var(mu[:, col], s[:, col])))
+        )
+    )
+
 
 def choose_ensemble_size(val_outputs: list, Y: np.ndarray, col: int) -> tuple[int, dict]:
-    "The number n of first members whose mixture has the lowest validation QLIKE (ties: fewer), and each n's score."
+    """The number n of first members whose mixture has the lowest validation QLIKE (ties: fewer),
+    and each n's score."""
     scores = {}
     for n in range(1, len(val_outputs) + 1):
         mu, s = mix_lognormals([o[0] for o in val_outputs[:n]], [o[1] for o in val_outputs[:n]])
@@ -236,8 +414,10 @@ def choose_ensemble_size(val_outputs: list, Y: np.ndarray, col: int) -> tuple[in
     best = min(scores, key=lambda n: (round(scores[n], 6), n))
     return best, scores
 
+
 def coverage(actual, mu, s, levels=(0.8, 0.95)) -> dict:
-    "Share of `actual` vols inside each central forecast interval of the log-normal (μ, s): {'80': ..., '95': ...}."
+    """Share of `actual` vols inside each central forecast interval of the log-normal (μ, s): {'80':
+    ..., '95': ...}."""
     a = np.asarray(actual, "float64")
     out = {}
     for lv in levels:
@@ -249,6 +429,7 @@ def coverage(actual, mu, s, levels=(0.8, 0.95)) -> dict:
 @dataclass
 class GlobalResult:
     "What `train_global` returns: the ensemble, its members, the panel, the folder and the summary."
+
     model: keras.Model
     members: list
     panel: Panel
@@ -256,125 +437,272 @@ class GlobalResult:
     summary: dict
     meta: dict
 
+
 def _panel_meta(panel: Panel, params: dict, anchor_fit: dict) -> dict:
     h, K = int(params["target"]["horizon"]), panel.targets("train").shape[1]
-    return {"coins": panel.coins, "feature_names": panel.feature_names, "anchor_features": panel.anchor_features,
-            "sequence_length": int(panel.splits["train"]["windows"].shape[1]), "forecast_days": int(K), "horizon": h,
-            "horizon_column": h - 1, "val_start": params["dataset"]["val_start"], "test_start": params["dataset"]["test_start"],
-            "anchor_coef": np.asarray(anchor_fit["coef"]).tolist(), "anchor_spread": np.asarray(anchor_fit["spread"]).tolist(),
-            "n_windows": {s: panel.counts(s) for s in SPLITS}}
+    return {
+        "coins": panel.coins,
+        "feature_names": panel.feature_names,
+        "anchor_features": panel.anchor_features,
+        "sequence_length": int(panel.splits["train"]["windows"].shape[1]),
+        "forecast_days": int(K),
+        "horizon": h,
+        "horizon_column": h - 1,
+        "val_start": params["dataset"]["val_start"],
+        "test_start": params["dataset"]["test_start"],
+        "anchor_coef": np.asarray(anchor_fit["coef"]).tolist(),
+        "anchor_spread": np.asarray(anchor_fit["spread"]).tolist(),
+        "n_windows": {s: panel.counts(s) for s in SPLITS},
+    }
 
-def train_global(panel: Panel, params: dict, out: str | Path, verbose: int = 1, progress: bool = True) -> GlobalResult:
-    "Fit `global_model.seeds` members on `panel`, keep the first n (chosen on validation QLIKE), save the ensemble to `out`."
+
+def train_global(
+    panel: Panel, params: dict, out: str | Path, verbose: int = 1, progress: bool = True
+) -> GlobalResult:
+    """Fit `global_model.seeds` members on `panel`, keep the first n (chosen on validation QLIKE),
+    save the ensemble to `out`."""
     from tqdm.auto import tqdm
     from cryptovol.train import plot_history, plt_close
+
     t0, out, gp = time.perf_counter(), ensure_dir(out), params["global_model"]
-    h = int(params["target"]["horizon"]); col = h - 1
+    h = int(params["target"]["horizon"])
+    col = h - 1
     anchor_fit = fit_pooled_anchor(panel.splits["train"]["anchor"], panel.targets("train"))
     meta = _panel_meta(panel, params, anchor_fit)
     members, recs, val_out = [], {}, []
     seeds = [int(params["training"]["seed"]) + i for i in range(int(gp["seeds"]))]
     for seed in tqdm(seeds, desc="global model", unit="seed", disable=not progress):
-        m, rec = fit_member(panel, params, seed, out/"members"/f"seed_{seed}", anchor_fit, verbose)
-        members.append(m); recs[f"seed_{seed}"] = rec; val_out.append(predict_lognormal(m, panel.inputs("val")))
+        m, rec = fit_member(
+            panel, params, seed, out / "members" / f"seed_{seed}", anchor_fit, verbose
+        )
+        members.append(m)
+        recs[f"seed_{seed}"] = rec
+        val_out.append(predict_lognormal(m, panel.inputs("val")))
     n, by_n = choose_ensemble_size(val_out, panel.targets("val"), col)
     model = combine_global(members[:n])
     mu_v, s_v = predict_lognormal(model, panel.inputs("val"))
     mu_a, s_a = pooled_anchor_forecast(anchor_fit, panel.splits["val"]["anchor"])
-    fit_s, epochs = sum(r["fit_seconds"] for r in recs.values()), sum(len(r["loss"]) for r in recs.values())
-    summary = {"model_type": "global", "coins": panel.coins, "n_train": panel.n("train"), "n_val": panel.n("val"),
-               "seeds_trained": seeds, "ensemble_size": n, "validation_qlike_by_size": {str(k): v for k, v in by_n.items()},
-               "validation_qlike": qlike_of(mu_v, s_v, panel.targets("val"), col),
-               "validation_qlike_anchor": qlike_of(mu_a, s_a, panel.targets("val"), col),
-               "validation_coverage": coverage(panel.targets("val")[:, col], mu_v[:, col], s_v[:, col]),
-               "best_epochs": [0 if r["kept_start"] else int(np.nanargmin(r["val_qlike_h"])) + 1 for r in recs.values()],
-               "members_kept_anchor": int(sum(r["kept_start"] for r in recs.values())),
-               "epochs_run": [len(r["loss"]) for r in recs.values()], "fit_seconds": round(fit_s, 1),
-               "samples_per_s": round(panel.n("train") * epochs / max(fit_s, 1e-9), 1),
-               "median_epoch_seconds": round(float(np.median([x for r in recs.values() for x in r["seconds"][1:]] or [0])), 3),
-               "n_params_member": int(members[0].count_params()), "total_seconds": round(time.perf_counter() - t0, 1),
-               "settings": gp}
-    keys = ("epoch", "loss", "val_loss", "learning_rate", "seconds", "val_qlike_h", "val_qlike_h_start", "kept_start")
+    fit_s, epochs = (
+        sum(r["fit_seconds"] for r in recs.values()),
+        sum(len(r["loss"]) for r in recs.values()),
+    )
+    summary = {
+        "model_type": "global",
+        "coins": panel.coins,
+        "n_train": panel.n("train"),
+        "n_val": panel.n("val"),
+        "seeds_trained": seeds,
+        "ensemble_size": n,
+        "validation_qlike_by_size": {str(k): v for k, v in by_n.items()},
+        "validation_qlike": qlike_of(mu_v, s_v, panel.targets("val"), col),
+        "validation_qlike_anchor": qlike_of(mu_a, s_a, panel.targets("val"), col),
+        "validation_coverage": coverage(panel.targets("val")[:, col], mu_v[:, col], s_v[:, col]),
+        "best_epochs": [
+            0 if r["kept_start"] else int(np.nanargmin(r["val_qlike_h"])) + 1 for r in recs.values()
+        ],
+        "members_kept_anchor": int(sum(r["kept_start"] for r in recs.values())),
+        "epochs_run": [len(r["loss"]) for r in recs.values()],
+        "fit_seconds": round(fit_s, 1),
+        "samples_per_s": round(panel.n("train") * epochs / max(fit_s, 1e-9), 1),
+        "median_epoch_seconds": round(
+            float(np.median([x for r in recs.values() for x in r["seconds"][1:]] or [0])), 3
+        ),
+        "n_params_member": int(members[0].count_params()),
+        "total_seconds": round(time.perf_counter() - t0, 1),
+        "settings": gp,
+    }
+    keys = (
+        "epoch",
+        "loss",
+        "val_loss",
+        "learning_rate",
+        "seconds",
+        "val_qlike_h",
+        "val_qlike_h_start",
+        "kept_start",
+    )
     history = {"members": {k: {kk: r[kk] for kk in keys} for k, r in recs.items()}}
-    save_json(meta, out/"meta.json"); save_json(history, out/"history.json"); save_json(summary, out/"summary.json")
-    save_json(params, out/"params.json")
-    plot_history(history, out/"training_history.png", title="global model"); plt_close()
-    with atomic_path(out/"model.keras") as tmp: model.save(tmp)
-    log.info(f"global model: {n} of {len(seeds)} seeds kept, validation QLIKE {summary['validation_qlike']:.4f} "
-             f"(anchor alone {summary['validation_qlike_anchor']:.4f}); {summary['samples_per_s']:.0f} samples/s; wrote {out}")
+    save_json(meta, out / "meta.json")
+    save_json(history, out / "history.json")
+    save_json(summary, out / "summary.json")
+    save_json(params, out / "params.json")
+    plot_history(history, out / "training_history.png", title="global model")
+    plt_close()
+    with atomic_path(out / "model.keras") as tmp:
+        model.save(tmp)
+    log.info(
+        f"global model: {n} of {len(seeds)} seeds kept, "
+        f"validation QLIKE {summary['validation_qlike']:.4f} "
+        f"(anchor alone {summary['validation_qlike_anchor']:.4f}); "
+        f"{summary['samples_per_s']:.0f} samples/s; wrote {out}"
+    )
     return GlobalResult(model, members[:n], panel, out, summary, meta)
 
 # %% ../nbs/12_global.ipynb #4430a14b
-def coin_view(model: keras.Model, coin_index: int, spec: dict, n_steps: int, n_features: int, name: str = "coin") -> tuple[keras.Model, keras.Model]:
-    "The global `model` as two models of one coin's windows (T, F): the log point forecast (N, K) and the distribution (N, K, 2)."
+def coin_view(
+    model: keras.Model,
+    coin_index: int,
+    spec: dict,
+    n_steps: int,
+    n_features: int,
+    name: str = "coin",
+) -> tuple[keras.Model, keras.Model]:
+    """The global `model` as two models of one coin's windows (T, F): the log point forecast (N, K)
+    and the distribution (N, K, 2)."""
     from cryptovol.model import LogVolChannels
+
     windows = keras.Input((int(n_steps), int(n_features)), name="windows")
-    dist = model([windows, CoinIndex(coin_index, name="coin_index")(windows), LogVolChannels(**spec, name="anchor_inputs")(windows)])
+    dist = model(
+        [
+            windows,
+            CoinIndex(coin_index, name="coin_index")(windows),
+            LogVolChannels(**spec, name="anchor_inputs")(windows),
+        ]
+    )
     point = LogNormalPoint("variance", name="point_forecast")(dist)
-    return keras.Model(windows, point, name=f"{name}_global"), keras.Model(windows, dist, name=f"{name}_distribution")
+    return (
+        keras.Model(windows, point, name=f"{name}_global"),
+        keras.Model(windows, dist, name=f"{name}_distribution"),
+    )
+
 
 def write_coin_view(res: GlobalResult, ds, symbol: str, params: dict, out: str | Path) -> Path:
-    "Write `symbol`'s view of the global model to `out` (models/{symbol}): the files `cryptovol.train.load_trained` reads, plus distribution.keras."
+    """Write `symbol`'s view of the global model to `out` (models/{symbol}): the files
+    `cryptovol.train.load_trained` reads, plus distribution.keras."""
     from cryptovol.model import anchor_spec
+
     out, meta = ensure_dir(out), res.meta
     if list(ds.feature_names) != meta["feature_names"]:
-        raise ModelError(f"{symbol}: its dataset's features differ from the global model's; rebuild it (`dvc repro featurize`)")
-    for stale in ("checkpoint.keras", "last.keras", "model.h5"): (out/stale).unlink(missing_ok=True)
-    shutil.rmtree(out/"members", ignore_errors=True)   # a per-coin ensemble's members must not linger beside the view
+        raise ModelError(
+            f"{symbol}: its dataset's features differ from the global model's; "
+            "rebuild it (`dvc repro featurize`)"
+        )
+    for stale in ("checkpoint.keras", "last.keras", "model.h5"):
+        (out / stale).unlink(missing_ok=True)
+    # a per-coin ensemble's members must not linger beside the view
+    shutil.rmtree(out / "members", ignore_errors=True)
     spec = anchor_spec(ds.feature_names, ds.scaler, meta["anchor_features"])
-    point, dist = coin_view(res.model, meta["coins"].index(symbol), spec, meta["sequence_length"], len(meta["feature_names"]), safe_symbol(symbol))
-    save_json({"feature_names": meta["feature_names"], "dataset_features": meta["feature_names"], "n_features": len(meta["feature_names"]),
-               "sequence_length": meta["sequence_length"], "needs_garch": False, "forecast_days": meta["forecast_days"],
-               "horizon": meta["horizon"], "horizon_column": meta["horizon_column"]}, out/"features.json")
-    save_json(ds.scaler, out/"scaler.json"); save_json(params, out/"params.json")
-    save_json(load_json(res.out/"history.json"), out/"history.json")
-    summary = {**res.summary, "symbol": symbol, "model_type": "global", "log_target": True, "point_forecast": "sqrt(E[sigma^2])",
-               "global_model": str(res.out), "coin_index": meta["coins"].index(symbol), "n_train_coin": int(len(ds.X_train))}
-    save_json(summary, out/"summary.json")
-    with atomic_path(out/"distribution.keras") as tmp: dist.save(tmp)
-    with atomic_path(out/"model.keras") as tmp: point.save(tmp)
+    point, dist = coin_view(
+        res.model,
+        meta["coins"].index(symbol),
+        spec,
+        meta["sequence_length"],
+        len(meta["feature_names"]),
+        safe_symbol(symbol),
+    )
+    save_json(
+        {
+            "feature_names": meta["feature_names"],
+            "dataset_features": meta["feature_names"],
+            "n_features": len(meta["feature_names"]),
+            "sequence_length": meta["sequence_length"],
+            "needs_garch": False,
+            "forecast_days": meta["forecast_days"],
+            "horizon": meta["horizon"],
+            "horizon_column": meta["horizon_column"],
+        },
+        out / "features.json",
+    )
+    save_json(ds.scaler, out / "scaler.json")
+    save_json(params, out / "params.json")
+    save_json(load_json(res.out / "history.json"), out / "history.json")
+    summary = {
+        **res.summary,
+        "symbol": symbol,
+        "model_type": "global",
+        "log_target": True,
+        "point_forecast": "sqrt(E[sigma^2])",
+        "global_model": str(res.out),
+        "coin_index": meta["coins"].index(symbol),
+        "n_train_coin": int(len(ds.X_train)),
+    }
+    save_json(summary, out / "summary.json")
+    with atomic_path(out / "distribution.keras") as tmp:
+        dist.save(tmp)
+    with atomic_path(out / "model.keras") as tmp:
+        point.save(tmp)
     return out
 
 # %% ../nbs/12_global.ipynb #b4689206
 def _check_dataset_split(ds, coin: str, params: dict) -> None:
     have, want = ds.params["dataset"], params["dataset"]
-    if (have["split"], have["val_start"], have["test_start"]) != (want["split"], want["val_start"], want["test_start"]):
-        raise DataError(f"{coin}: its processed dataset was split {have['split']} ({have['val_start']}/{have['test_start']}), params.yaml "
-                        f"says {want['split']} ({want['val_start']}/{want['test_start']}); rebuild with `dvc repro featurize` or cryptovol.features.build_dataset('{coin}')")
+    if (have["split"], have["val_start"], have["test_start"]) != (
+        want["split"],
+        want["val_start"],
+        want["test_start"],
+    ):
+        raise DataError(
+            f"{coin}: its processed dataset was split {have['split']} "
+            f"({have['val_start']}/{have['test_start']}), params.yaml "
+            f"says {want['split']} ({want['val_start']}/{want['test_start']}); "
+            f"rebuild with `dvc repro featurize` or cryptovol.features.build_dataset('{coin}')"
+        )
+
 
 def fit_universe(params: dict | None = None, verbose: int = 1) -> GlobalResult | None:
-    "Train `model.scope`'s models for `symbols`: the global ensemble over `universe` plus each coin's view, or one network per coin."
+    """Train `model.scope`'s models for `symbols`: the global ensemble over `universe` plus each
+    coin's view, or one network per coin."""
     p = params if params is not None else get_params()
     if p["model"]["scope"] == "per_coin":
         from cryptovol.train import train
-        for s in p["symbols"]: train(s, p, verbose=verbose)
+
+        for s in p["symbols"]:
+            train(s, p, verbose=verbose)
         d = ensure_dir(model_dir("global"))
-        (d/"README.md").write_text("model.scope is per_coin: each coin's network is in models/{coin}/; no global model was trained.\n")
+        (d / "README.md").write_text(
+            "model.scope is per_coin: each coin's network is in models/{coin}/; "
+            "no global model was trained.\n"
+        )
         return None
     check_scope_params(p)
     datasets = universe_datasets(p)
-    for c, ds in datasets.items(): _check_dataset_split(ds, c, p)
+    for c, ds in datasets.items():
+        _check_dataset_split(ds, c, p)
     panel = build_panel(datasets, p["global_model"]["anchor_features"], coins=p["universe"])
-    check_panel_dates(panel, p["dataset"]["val_start"], p["dataset"]["test_start"], max(p["target"]["horizon"], p["predict"]["forecast_days"]))
+    check_panel_dates(
+        panel,
+        p["dataset"]["val_start"],
+        p["dataset"]["test_start"],
+        max(p["target"]["horizon"], p["predict"]["forecast_days"]),
+    )
     log.info(f"global model: {panel} over {len(datasets)} coins")
     res = train_global(panel, p, model_dir("global"), verbose=verbose)
-    for s in p["symbols"]: write_coin_view(res, datasets[s], s, p, model_dir(s))
+    for s in p["symbols"]:
+        write_coin_view(res, datasets[s], s, p, model_dir(s))
     return res
 
 # %% ../nbs/12_global.ipynb #4115c24c
 def fold_forecasts(res: GlobalResult, panel: Panel, fold, symbols) -> pd.DataFrame:
-    "The fold's test forecasts of the reported `symbols`: point sqrt(E[σ²]), E[σ], 80%/95% intervals, μ and s at horizon h, and the pooled anchor alone."
+    """The fold's test forecasts of the reported `symbols`: point sqrt(E[σ²]), E[σ], 80%/95%
+    intervals, μ and s at horizon h, and the pooled anchor alone."""
     col = res.meta["horizon_column"]
     mu, s = predict_lognormal(res.model, panel.inputs("test"))
     mu, s = mu[:, col], s[:, col]
     te = panel.splits["test"]
-    frame = pd.DataFrame({"date": pd.DatetimeIndex(te["dates"]), "coin": np.asarray(panel.coins)[te["coin"]], "fold": fold.k,
-                          "model": np.sqrt(lognormal_mean_var(mu, s)), "model_mean_vol": lognormal_mean_vol(mu, s), "mu": mu, "s": s})
+    frame = pd.DataFrame(
+        {
+            "date": pd.DatetimeIndex(te["dates"]),
+            "coin": np.asarray(panel.coins)[te["coin"]],
+            "fold": fold.k,
+            "model": np.sqrt(lognormal_mean_var(mu, s)),
+            "model_mean_vol": lognormal_mean_vol(mu, s),
+            "mu": mu,
+            "s": s,
+        }
+    )
     for lv in (0.8, 0.95):
         lo, hi = lognormal_interval(mu, s, lv)
         frame[f"lo{round(lv * 100)}"], frame[f"hi{round(lv * 100)}"] = lo, hi
-    fit = {"coef": np.asarray(res.meta["anchor_coef"]), "spread": np.asarray(res.meta["anchor_spread"])}
-    mu_a, s_a = pooled_anchor_forecast(fit, te["anchor"])          # the model's own anchor alone: what the network must beat
+    fit = {
+        "coef": np.asarray(res.meta["anchor_coef"]),
+        "spread": np.asarray(res.meta["anchor_spread"]),
+    }
+    # the model's own anchor alone: what the network must beat
+    mu_a, s_a = pooled_anchor_forecast(fit, te["anchor"])
     frame["anchor_global"] = np.sqrt(lognormal_mean_var(mu_a[:, col], s_a[:, col]))
-    keep = frame["coin"].isin(list(symbols)) & (frame["date"] >= fold.start) & (frame["date"] <= fold.end)
+    keep = (
+        frame["coin"].isin(list(symbols))
+        & (frame["date"] >= fold.start)
+        & (frame["date"] <= fold.end)
+    )
     return frame[keep]
