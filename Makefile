@@ -55,6 +55,7 @@ FORMATTED := \
 	nbs/06_predict.ipynb nbs/07_report.ipynb \
 	nbs/08_cli.ipynb \
 	nbs/09_main.ipynb \
+	nbs/10_backtest.ipynb \
 	nbs/11_sweep.ipynb \
 	nbs/12_global.ipynb \
 	nbs/13_intraday.ipynb \
