@@ -227,3 +227,55 @@ def test_rvnet_residual_quick_run_rebuilds_the_anchor_and_chooses_on_validation(
     anchor = [x for x in out["rows"] if x["row"] == "anchor"]
     assert all(x["mean ratio"] == pytest.approx(1.0) for x in anchor)
     assert "no look-ahead check" in (tmp_path / "rvnet_residual_quick.md").read_text()
+
+
+def test_interval_spread_all_rows_rule_is_the_forecasters_band(tmp_path, mirror):
+    """benchmarks/interval_spread.py: its "all training rows" spread is `_log_spread` and its
+    coverage is that of `Forecast.interval` (the band every report counts) on the fold's test days;
+    every rule's coverage is a share and the 95% band covers at least what the 80% one does."""
+    import json, os, subprocess
+
+    import numpy as np
+    import pandas as pd
+
+    from cryptovol.backtest import plan_folds, window_dates
+    from cryptovol.config import get_params
+    from cryptovol.data import load_fear_greed, load_prices
+    from cryptovol.features import log_returns
+    from cryptovol.forecasters import FORECASTERS, Forecast, _log_spread, classical_data
+
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "CRYPTOVOL_DATA_DIR": str(mirror)}
+    script = repo / "benchmarks" / "interval_spread.py"
+    r = subprocess.run(
+        [sys.executable, str(script), "--forecasters", "har", "--out", str(tmp_path)],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads((tmp_path / "interval_spread.json").read_text())
+    p = get_params()
+    assert {row["coin"] for row in out["rows"]} == set(p["symbols"])
+    for row in out["rows"]:
+        for rule in ("all training rows", "last 365", "last 730", "EW half-life 365"):
+            c = row[rule]
+            assert 0 < c["80"] <= c["95"] <= 1 and c["s"] > 0
+    btc = [row for row in out["rows"] if row["coin"] == "BTC-USD" and row["fold"] == 0][0]
+    prices = load_prices("BTC-USD", params=p)
+    fold = plan_folds(window_dates(prices, load_fear_greed(params=p), p), p)[0][0]
+    data = classical_data(log_returns(prices["Close"]).dropna(), 7, symbol="BTC-USD")
+    until = fold.start - pd.Timedelta(days=1)
+    vol = FORECASTERS["har"].from_params(p).fit(data, until).series(data)
+    s = _log_spread(data.target, vol, until, 7)
+    assert btc["all training rows"]["s"] == pytest.approx(s, rel=1e-9)
+    test = (vol.index >= fold.start) & (vol.index <= fold.end)
+    actual = pd.Series(data.target).reindex(vol.index)[test]
+    ok = actual.notna()
+    band = Forecast("har", vol[test], pd.Series(s, index=vol.index[test]), 7, kind="point")
+    lo, hi = band.interval(0.8)
+    inside = ((actual > lo) & (actual < hi))[ok]
+    assert btc["days"] == int(ok.sum())
+    assert btc["all training rows"]["80"] == pytest.approx(float(np.mean(inside)), abs=1e-12)
