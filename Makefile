@@ -51,6 +51,7 @@ FORMATTED := \
 	nbs/00_config.ipynb nbs/01_data.ipynb \
 	nbs/02_features.ipynb \
 	nbs/03_model.ipynb \
+	nbs/04_train.ipynb \
 	nbs/05_evaluate.ipynb \
 	nbs/06_predict.ipynb nbs/07_report.ipynb \
 	nbs/08_cli.ipynb \

@@ -10,14 +10,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from .config import load_tensorflow; load_tensorflow()  # curl_cffi first, quiet start-up (see 00_config)
+from .config import load_tensorflow
+
+load_tensorflow()  # curl_cffi first, quiet start-up (see 00_config)
 import keras
 import tensorflow as tf
 
-from .config import (VOL_FLOOR, ConfigError, DataError, ModelError, atomic_path, ensure_dir, get_logger, get_params,
-                              load_json, logs_dir, model_dir, save_json, set_seeds, validate_params, with_overrides)
-from .model import (anchor_spec, fit_anchor, attention_model, build_member, build_model, combine_members, ensemble_weights, get_loss,
-                             member_outputs)
+from .config import VOL_FLOOR, ConfigError, DataError, ModelError, atomic_path, ensure_dir
+from .config import get_logger, get_params, load_json, logs_dir, model_dir, save_json
+from .config import set_seeds, validate_params, with_overrides
+from .model import anchor_spec, fit_anchor, attention_model, build_member, build_model
+from .model import combine_members, ensemble_weights, get_loss, member_outputs
 
 log = get_logger(__name__)
 
@@ -30,75 +33,121 @@ __all__ = ['log', 'MODEL_SUFFIXES', 'resolve_params', 'to_model_target', 'from_m
 
 # %% ../nbs/04_train.ipynb #8165d1a3
 def resolve_params(params: dict | None = None, **overrides) -> dict:
-    "Validated params: the project's (None), a full dict, or dotted overrides like `{'training.epochs': 3}`; then `overrides`."
-    if params is None: p = copy.deepcopy(get_params())
-    elif any("." in str(k) for k in params): p = with_overrides(None, **params)
-    else: p = validate_params(copy.deepcopy(params), "params given to train()")
+    """Validated params: the project's (None), a full dict, or dotted overrides like
+    `{'training.epochs': 3}`; then `overrides`."""
+    if params is None:
+        p = copy.deepcopy(get_params())
+    elif any("." in str(k) for k in params):
+        p = with_overrides(None, **params)
+    else:
+        p = validate_params(copy.deepcopy(params), "params given to train()")
     return with_overrides(p, **overrides) if any(v is not None for v in overrides.values()) else p
 
 # %% ../nbs/04_train.ipynb #a2c6d8ec
 def to_model_target(y: np.ndarray, log_target: bool) -> np.ndarray:
-    "Training target float32 (N, K) (a 1-D `y` gives (N, 1)): log(vol) when `log_target`, else vol; NaN stays NaN."
+    """Training target float32 (N, K) (a 1-D `y` gives (N, 1)): log(vol) when `log_target`, else
+    vol; NaN stays NaN."""
     y = np.asarray(y, dtype=np.float32)
     y = y.reshape(-1, 1) if y.ndim <= 1 else y.reshape(len(y), -1)
     return np.log(np.maximum(y, VOL_FLOOR)).astype(np.float32) if log_target else y
 
+
 def from_model_output(z: np.ndarray, log_target: bool) -> np.ndarray:
-    "Annualised vol from raw model output, exp() when `log_target`: (N,) or (N, 1) give (N,), (N, K) stays (N, K)."
+    """Annualised vol from raw model output, exp() when `log_target`: (N,) or (N, 1) give (N,),
+    (N, K) stays (N, K)."""
     z = np.asarray(z, dtype=np.float32)
-    if z.ndim != 2 or z.shape[1] == 1: z = z.reshape(-1)
+    if z.ndim != 2 or z.shape[1] == 1:
+        z = z.reshape(-1)
     return np.exp(z).astype(np.float32) if log_target else z
 
+
 def dataset_targets(dataset, split: str) -> np.ndarray:
-    "Raw multi-horizon targets (N, K) float32 of `split`: `Y_{split}`, or `y_{split}` as one column when the dataset has no `Y`."
+    """Raw multi-horizon targets (N, K) float32 of `split`: `Y_{split}`, or `y_{split}` as one
+    column when the dataset has no `Y`."""
     Y = getattr(dataset, f"Y_{split}", None)
-    if Y is None: return np.asarray(getattr(dataset, f"y_{split}"), np.float32).reshape(-1, 1)
+    if Y is None:
+        return np.asarray(getattr(dataset, f"y_{split}"), np.float32).reshape(-1, 1)
     return np.asarray(Y, np.float32)
 
+
 def dataset_horizon_column(dataset) -> int:
-    "Column of the multi-horizon targets that holds `y` (h-1); 0 for a dataset without `Y`. Checked on the training split."
-    if getattr(dataset, "Y_train", None) is None: return 0
-    h = int((getattr(dataset, "summary", None) or {}).get("horizon") or ((getattr(dataset, "params", None) or {}).get("target") or {}).get("horizon", 1))
+    """Column of the multi-horizon targets that holds `y` (h-1); 0 for a dataset without `Y`.
+    Checked on the training split."""
+    if getattr(dataset, "Y_train", None) is None:
+        return 0
+    h = int(
+        (getattr(dataset, "summary", None) or {}).get("horizon")
+        or ((getattr(dataset, "params", None) or {}).get("target") or {}).get("horizon", 1)
+    )
     Y, y = dataset_targets(dataset, "train"), np.asarray(dataset.y_train, np.float32)
     if not 1 <= h <= Y.shape[1] or not np.array_equal(Y[:, h - 1], y):
-        raise DataError(f"{getattr(dataset, 'symbol', '') or 'dataset'}: column {h - 1} of Y_train is not the {h}-day target y_train; "
-                        "rebuild the dataset with cryptovol.features.build_dataset(symbol)")
+        raise DataError(
+            f"{getattr(dataset, 'symbol', '') or 'dataset'}: column {h - 1} of Y_train "
+            f"is not the {h}-day target y_train; "
+            "rebuild the dataset with cryptovol.features.build_dataset(symbol)"
+        )
     return h - 1
 
+
 def input_feature_names(dataset, model_type: str) -> list[str]:
-    "Names of the model's input channels: the dataset's features, plus `garch_vol` for the hybrid model."
+    """Names of the model's input channels: the dataset's features, plus `garch_vol` for the hybrid
+    model."""
     return list(dataset.feature_names) + (["garch_vol"] if model_type == "hybrid" else [])
 
-def model_inputs(dataset, split: str = "test", trained: "TrainedModel | str | None" = None) -> np.ndarray:
-    "Float32 windows of `split` as the model takes them (GARCH channel appended for hybrid); checks the feature list."
-    if split not in ("train", "val", "test"): raise ValueError(f"split must be train, val or test, got {split!r}")
+
+def model_inputs(
+    dataset, split: str = "test", trained: "TrainedModel | str | None" = None
+) -> np.ndarray:
+    """Float32 windows of `split` as the model takes them (GARCH channel appended for hybrid);
+    checks the feature list."""
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split must be train, val or test, got {split!r}")
     kind = trained.model_type if isinstance(trained, TrainedModel) else (trained or "advanced")
     X = np.asarray(getattr(dataset, f"X_{split}"), dtype=np.float32)
     if kind == "hybrid":
         G = np.asarray(getattr(dataset, f"G_{split}"), dtype=np.float32)
-        if G.shape[:2] != X.shape[:2]: raise DataError(f"GARCH input {G.shape} does not match windows {X.shape} in split {split}; rebuild the dataset")
+        if G.shape[:2] != X.shape[:2]:
+            raise DataError(
+                f"GARCH input {G.shape} does not match windows {X.shape} in split {split}; "
+                "rebuild the dataset"
+            )
         X = np.concatenate([X, G.reshape(*X.shape[:2], -1)], axis=-1)
-    if isinstance(trained, TrainedModel): trained.check_features(input_feature_names(dataset, kind))
+    if isinstance(trained, TrainedModel):
+        trained.check_features(input_feature_names(dataset, kind))
     return X
 
 # %% ../nbs/04_train.ipynb #681569c9
 def check_feature_names(expected, names, where: str = "model") -> None:
     "Raise `ModelError` naming missing/unexpected/reordered features unless `names == expected`."
     expected, names = list(expected), list(names)
-    if names == expected: return
-    missing = [n for n in expected if n not in names]; extra = [n for n in names if n not in expected]
-    what = (f"missing {missing}" if missing else "") + (", " if missing and extra else "") + (f"unexpected {extra}" if extra else "")
-    raise ModelError(f"feature mismatch for {where}: {what or 'same names in a different order'}; "
-                     f"it was trained on {len(expected)} features {expected}. "
-                     "Rebuild the dataset with the params the model was trained with (its params.json) or retrain the model.")
+    if names == expected:
+        return
+    missing = [n for n in expected if n not in names]
+    extra = [n for n in names if n not in expected]
+    what = (
+        (f"missing {missing}" if missing else "")
+        + (", " if missing and extra else "")
+        + (f"unexpected {extra}" if extra else "")
+    )
+    raise ModelError(
+        f"feature mismatch for {where}: {what or 'same names in a different order'}; "
+        f"it was trained on {len(expected)} features {expected}. "
+        "Rebuild the dataset with the params the model was trained with (its params.json) "
+        "or retrain the model."
+    )
+
 
 def _batched(X: np.ndarray, batch_size: int) -> tf.data.Dataset:
-    "X as a batched dataset for `Model.predict`: Keras maps numpy input through a parallel tf.data map, which op determinism rewrites with a spurious TF error line."
+    """X as a batched dataset for `Model.predict`: Keras maps numpy input through a parallel tf.data
+    map, which op determinism rewrites with a spurious TF error line."""
     return tf.data.Dataset.from_tensor_slices(X).batch(int(batch_size))
+
 
 @dataclass
 class TrainedModel:
-    "A trained Keras model plus its feature list, params and target transform; `predict` returns annualised vol."
+    """A trained Keras model plus its feature list, params and target transform; `predict` returns
+    annualised vol."""
+
     model: keras.Model
     feature_names: list[str]
     params: dict
@@ -107,21 +156,31 @@ class TrainedModel:
     scaler: dict | None = None
     path: Path | None = None
     summary: dict = field(default_factory=dict)
-    horizon_column: int = 0   # output column of the h-day target (h - 1; 0 for a single-output model)
-    distribution: keras.Model | None = None   # probabilistic models (model.scope: global): windows -> (N, K, 2) = (mu, s) of log vol
+    # output column of the h-day target (h - 1; 0 for a single-output model)
+    horizon_column: int = 0
+    # probabilistic models (model.scope: global): windows -> (N, K, 2) = (mu, s) of log vol
+    distribution: keras.Model | None = None
 
     @property
-    def needs_garch(self) -> bool: return self.model_type == "hybrid"
+    def needs_garch(self) -> bool:
+        return self.model_type == "hybrid"
+
     @property
     def forecast_days(self) -> int:
         "K: the number of horizons the head forecasts (days 1..K)."
         return int(self.model.output_shape[-1])
+
     @property
-    def n_steps(self) -> int: return int(self.model.input_shape[1])
+    def n_steps(self) -> int:
+        return int(self.model.input_shape[1])
+
     @property
-    def n_features(self) -> int: return int(self.model.input_shape[2])
+    def n_features(self) -> int:
+        return int(self.model.input_shape[2])
+
     @property
-    def name(self) -> str: return f"model {self.path}" if self.path else f"model {self.model.name}"
+    def name(self) -> str:
+        return f"model {self.path}" if self.path else f"model {self.model.name}"
 
     def check_features(self, names) -> None:
         "Raise `ModelError` unless `names` equal the model's input features (same order)."
@@ -130,46 +189,68 @@ class TrainedModel:
     def _check_X(self, X) -> np.ndarray:
         X = np.asarray(X, dtype=np.float32)
         if X.ndim != 3 or X.shape[1:] != (self.n_steps, self.n_features):
-            raise ModelError(f"model {self.name} expects windows (N, {self.n_steps}, {self.n_features}), got {X.shape}; "
-                             "build inputs with cryptovol.train.model_inputs(dataset, split, trained)")
+            raise ModelError(
+                f"model {self.name} expects windows (N, {self.n_steps}, {self.n_features}), "
+                f"got {X.shape}; "
+                "build inputs with cryptovol.train.model_inputs(dataset, split, trained)"
+            )
         return X
 
     def predict_raw_horizons(self, X, batch_size: int = 512) -> np.ndarray:
         "Raw model output for every horizon (log vol if `log_target`), shape (N, K)."
         X = self._check_X(X)
-        if len(X) == 0: return np.zeros((0, self.forecast_days), np.float32)
-        return self.model.predict(_batched(X, batch_size), verbose=0).reshape(len(X), -1).astype(np.float32)
+        if len(X) == 0:
+            return np.zeros((0, self.forecast_days), np.float32)
+        return (
+            self.model.predict(_batched(X, batch_size), verbose=0)
+            .reshape(len(X), -1)
+            .astype(np.float32)
+        )
 
     def predict_raw(self, X, batch_size: int = 512) -> np.ndarray:
         "Raw model output of the h-day horizon (column h-1; log vol if `log_target`), shape (N,)."
         return self.predict_raw_horizons(X, batch_size)[:, self.horizon_column]
 
     def predict(self, X, batch_size: int = 512) -> np.ndarray:
-        "Annualised h-day volatility forecasts (N,) for windows X (N, T, F); the inverse target transform is applied here."
+        """Annualised h-day volatility forecasts (N,) for windows X (N, T, F); the inverse target
+        transform is applied here."""
         return from_model_output(self.predict_raw(X, batch_size), self.log_target)
 
     def predict_horizons(self, X, batch_size: int = 512) -> np.ndarray:
-        "Annualised vol forecasts (N, K) from the direct multi-horizon head: column k-1 = vol over days t+1..t+k."
+        """Annualised vol forecasts (N, K) from the direct multi-horizon head: column k-1 = vol over
+        days t+1..t+k."""
         z = self.predict_raw_horizons(X, batch_size)
         return np.exp(z).astype(np.float32) if self.log_target else z
 
     def predict_distribution(self, X, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
-        "(mu, s), each (N, K), of the log-normal forecast of log k-day vol; `ModelError` for a model without a distribution."
+        """(mu, s), each (N, K), of the log-normal forecast of log k-day vol; `ModelError` for a
+        model without a distribution."""
         if self.distribution is None:
-            raise ModelError(f"{self.name} has no distribution (only model.scope: global models do); retrain with model.scope: global")
+            raise ModelError(
+                f"{self.name} has no distribution (only model.scope: global models do); "
+                "retrain with model.scope: global"
+            )
         X = self._check_X(X)
-        out = np.asarray(self.distribution.predict(_batched(X, batch_size), verbose=0), np.float64) if len(X) else np.zeros((0, self.forecast_days, 2))
+        out = (
+            np.asarray(self.distribution.predict(_batched(X, batch_size), verbose=0), np.float64)
+            if len(X)
+            else np.zeros((0, self.forecast_days, 2))
+        )
         return out[..., 0], out[..., 1]
 
-    def predict_intervals(self, X, level: float = 0.8, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    def predict_intervals(
+        self, X, level: float = 0.8, batch_size: int = 512
+    ) -> tuple[np.ndarray, np.ndarray]:
         "Central `level` forecast interval (lower, upper) of the h-day vol, each (N,)."
         from scipy.stats import norm
+
         mu, s = self.predict_distribution(X, batch_size)
         mu, s, z = mu[:, self.horizon_column], s[:, self.horizon_column], norm.ppf((1 + level) / 2)
         return np.exp(mu - z * s), np.exp(mu + z * s)
 
     def predict_mean_vol(self, X, batch_size: int = 512) -> np.ndarray:
-        "E[sigma] of the h-day vol (N,): the point forecast for squared error (`predict` gives sqrt(E[sigma^2]), the one for QLIKE)."
+        """E[sigma] of the h-day vol (N,): the point forecast for squared error (`predict` gives
+        sqrt(E[sigma^2]), the one for QLIKE)."""
         mu, s = self.predict_distribution(X, batch_size)
         return np.exp(mu[:, self.horizon_column] + s[:, self.horizon_column] ** 2 / 2)
 
@@ -179,120 +260,231 @@ class TrainedModel:
         return None if am is None else am.predict(_batched(self._check_X(X), batch_size), verbose=0)
 
     def member_predictions(self, X, batch_size: int = 512) -> dict[str, np.ndarray] | None:
-        "Each ensemble member's annualised h-day vol forecast {kind: (N,)}, or None if this is not an ensemble."
+        """Each ensemble member's annualised h-day vol forecast {kind: (N,)}, or None if this is not
+        an ensemble."""
         raw = member_outputs(self.model, self._check_X(X), batch_size)
-        return None if raw is None else {k: from_model_output(v[:, self.horizon_column], self.log_target) for k, v in raw.items()}
+        return (
+            None
+            if raw is None
+            else {
+                k: from_model_output(v[:, self.horizon_column], self.log_target)
+                for k, v in raw.items()
+            }
+        )
 
     def __repr__(self):
-        return (f"TrainedModel({self.model_type}, T={self.n_steps}, F={self.n_features}, K={self.forecast_days}, "
-                f"log_target={self.log_target}, path={self.path})")
+        return (
+            f"TrainedModel({self.model_type}, T={self.n_steps}, F={self.n_features}, "
+            f"K={self.forecast_days}, log_target={self.log_target}, path={self.path})"
+        )
 
 # %% ../nbs/04_train.ipynb #5a864866
 MODEL_SUFFIXES = (".keras", ".h5")
-_LOAD_ERRORS = (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, zipfile.BadZipFile)
+_LOAD_ERRORS = (
+    OSError,
+    ValueError,
+    KeyError,
+    TypeError,
+    AttributeError,
+    EOFError,
+    zipfile.BadZipFile,
+)
+
 
 def _model_file(path: Path) -> Path:
     if path.is_dir():
         for name in ("model.keras", "model.h5"):
-            if (path/name).is_file(): return path/name
-        raise ModelError(f"{path} holds no model.keras or model.h5; train one with cryptovol.train.train(symbol) (or `dvc repro train`)")
+            if (path / name).is_file():
+                return path / name
+        raise ModelError(
+            f"{path} holds no model.keras or model.h5; "
+            "train one with cryptovol.train.train(symbol) (or `dvc repro train`)"
+        )
     if path.suffix and path.suffix not in MODEL_SUFFIXES:
-        raise ModelError(f"{path} is not a Keras model file; pass a model folder or a .keras/.h5 file")
+        raise ModelError(
+            f"{path} is not a Keras model file; pass a model folder or a .keras/.h5 file"
+        )
     if not path.is_file():
-        raise ModelError(f"model {path} does not exist; train one with cryptovol.train.train(symbol) (or `dvc repro train`)")
+        raise ModelError(
+            f"model {path} does not exist; "
+            "train one with cryptovol.train.train(symbol) (or `dvc repro train`)"
+        )
     return path
 
+
 def load_keras_model(path: str | Path, compile: bool = False) -> keras.Model:
-    "Load a .keras or .h5 model with `safe_mode=True`; `ModelError` naming the file if it is missing or corrupt."
-    path = _model_file(Path(path))  # every custom layer (the log-normal head too) is registered by cryptovol.model
-    try: return keras.models.load_model(path, compile=compile, safe_mode=True)
+    """Load a .keras or .h5 model with `safe_mode=True`; `ModelError` naming the file if it is
+    missing or corrupt."""
+    # every custom layer (the log-normal head too) is registered by cryptovol.model
+    path = _model_file(Path(path))
+    try:
+        return keras.models.load_model(path, compile=compile, safe_mode=True)
     except _LOAD_ERRORS as e:
-        raise ModelError(f"could not load model {path} ({type(e).__name__}: {str(e)[:300]}); the file is corrupt or was "
-                         "written by an incompatible version: delete it and retrain with cryptovol.train.train(symbol)") from e
+        raise ModelError(
+            f"could not load model {path} ({type(e).__name__}: {str(e)[:300]}); "
+            "the file is corrupt or was written by an incompatible version: "
+            "delete it and retrain with cryptovol.train.train(symbol)"
+        ) from e
+
 
 def _read_meta(folder: Path, name: str, required: bool = True):
-    f = folder/name
+    f = folder / name
     if not f.is_file():
-        if required: raise ModelError(f"{f} is missing; a model folder needs features.json and params.json next to the model: retrain with cryptovol.train.train(symbol)")
+        if required:
+            raise ModelError(
+                f"{f} is missing; a model folder needs features.json and params.json "
+                "next to the model: retrain with cryptovol.train.train(symbol)"
+            )
         return None
-    try: return load_json(f)
-    except DataError as e: raise ModelError(str(e)) from None
+    try:
+        return load_json(f)
+    except DataError as e:
+        raise ModelError(str(e)) from None
+
 
 def load_trained(path: str | Path) -> TrainedModel:
-    "Load a trained model from its folder (`models/{symbol}`) or a `.keras`/`.h5` file, with its metadata."
+    """Load a trained model from its folder (`models/{symbol}`) or a `.keras`/`.h5` file, with its
+    metadata."""
     file = _model_file(Path(path))
     folder = file.parent
     feats, params = _read_meta(folder, "features.json"), _read_meta(folder, "params.json")
     summary = _read_meta(folder, "summary.json", required=False) or {}
     model = load_keras_model(file)
     mp = params.get("model", {})
-    tm = TrainedModel(model=model, feature_names=list(feats["feature_names"]), params=params,
-                      model_type=summary.get("model_type", mp.get("type", "advanced")),
-                      log_target=bool(summary.get("log_target", mp.get("log_target", False))),
-                      scaler=_read_meta(folder, "scaler.json", required=False), path=file, summary=summary,
-                      horizon_column=int(feats.get("horizon_column", 0)),
-                      distribution=load_keras_model(folder/"distribution.keras") if (folder/"distribution.keras").is_file() else None)
+    tm = TrainedModel(
+        model=model,
+        feature_names=list(feats["feature_names"]),
+        params=params,
+        model_type=summary.get("model_type", mp.get("type", "advanced")),
+        log_target=bool(summary.get("log_target", mp.get("log_target", False))),
+        scaler=_read_meta(folder, "scaler.json", required=False),
+        path=file,
+        summary=summary,
+        horizon_column=int(feats.get("horizon_column", 0)),
+        distribution=load_keras_model(folder / "distribution.keras")
+        if (folder / "distribution.keras").is_file()
+        else None,
+    )
     if tm.n_features != len(tm.feature_names):
-        raise ModelError(f"{file} takes {tm.n_features} input features but {folder/'features.json'} lists {len(tm.feature_names)}; "
-                         "the folder mixes files from different runs: retrain")
-    if int(feats.get("forecast_days", tm.forecast_days)) != tm.forecast_days or not 0 <= tm.horizon_column < tm.forecast_days:
-        raise ModelError(f"{file} forecasts {tm.forecast_days} horizons but {folder/'features.json'} says forecast_days="
-                         f"{feats.get('forecast_days')}, horizon_column={tm.horizon_column}; the folder mixes files from different runs: retrain")
+        raise ModelError(
+            f"{file} takes {tm.n_features} input features but {folder / 'features.json'} "
+            f"lists {len(tm.feature_names)}; "
+            "the folder mixes files from different runs: retrain"
+        )
+    if (
+        int(feats.get("forecast_days", tm.forecast_days)) != tm.forecast_days
+        or not 0 <= tm.horizon_column < tm.forecast_days
+    ):
+        raise ModelError(
+            f"{file} forecasts {tm.forecast_days} horizons but {folder / 'features.json'} says "
+            f"forecast_days={feats.get('forecast_days')}, horizon_column={tm.horizon_column}; "
+            "the folder mixes files from different runs: retrain"
+        )
     return tm
 
 # %% ../nbs/04_train.ipynb #c7e889fe
 def n_rows(X) -> int:
-    "Number of samples in model inputs: an array, or a dict of arrays (a multi-input model such as the global one)."
+    """Number of samples in model inputs: an array, or a dict of arrays (a multi-input model such as
+    the global one)."""
     return len(next(iter(X.values()))) if isinstance(X, dict) else len(X)
 
+
 def _as_inputs(X):
-    "Float32 windows, or a dict of input arrays (integer ones, such as coin indices, keep their dtype)."
-    if isinstance(X, dict): return {k: (np.asarray(v) if np.issubdtype(np.asarray(v).dtype, np.integer) else np.asarray(v, np.float32)) for k, v in X.items()}
+    """Float32 windows, or a dict of input arrays (integer ones, such as coin indices, keep their
+    dtype)."""
+    if isinstance(X, dict):
+        return {
+            k: (
+                np.asarray(v)
+                if np.issubdtype(np.asarray(v).dtype, np.integer)
+                else np.asarray(v, np.float32)
+            )
+            for k, v in X.items()
+        }
     return np.asarray(X, np.float32)
 
-def make_tf_dataset(X: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
-    "Batched, prefetched `tf.data.Dataset` of (X, y); a seeded reshuffle every epoch when `shuffle`."
+
+def make_tf_dataset(
+    X: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = False, seed: int = 0
+) -> tf.data.Dataset:
+    """Batched, prefetched `tf.data.Dataset` of (X, y); a seeded reshuffle every epoch when
+    `shuffle`."""
     ds = tf.data.Dataset.from_tensor_slices((_as_inputs(X), np.asarray(y, np.float32)))
-    if shuffle: ds = ds.shuffle(n_rows(X), seed=seed, reshuffle_each_iteration=True)
+    if shuffle:
+        ds = ds.shuffle(n_rows(X), seed=seed, reshuffle_each_iteration=True)
     return ds.batch(int(batch_size)).prefetch(tf.data.AUTOTUNE)
 
 
 class AtomicCheckpoint(keras.callbacks.Callback):
-    "ModelCheckpoint that saves the full model atomically: on `monitor` improvement (`best_only`) or every epoch."
-    def __init__(self, path: str | Path, best_only: bool = True, monitor: str = "val_loss", initial_best: float = np.inf):
+    """ModelCheckpoint that saves the full model atomically: on `monitor` improvement (`best_only`)
+    or every epoch."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        best_only: bool = True,
+        monitor: str = "val_loss",
+        initial_best: float = np.inf,
+    ):
         super().__init__()
-        self.path, self.best_only, self.monitor, self.best = Path(path), best_only, monitor, float(initial_best)
+        self.path, self.best_only, self.monitor, self.best = (
+            Path(path),
+            best_only,
+            monitor,
+            float(initial_best),
+        )
         self.best_epoch = None
 
     def on_epoch_end(self, epoch, logs=None):
         cur = (logs or {}).get(self.monitor)
         if self.best_only:
-            if cur is None or not np.isfinite(cur) or cur >= self.best: return
+            if cur is None or not np.isfinite(cur) or cur >= self.best:
+                return
             self.best, self.best_epoch = float(cur), epoch + 1
-        with atomic_path(self.path) as tmp: self.model.save(tmp)
+        with atomic_path(self.path) as tmp:
+            self.model.save(tmp)
 
 
 class EpochProgress(keras.callbacks.Callback):
     "Per-epoch log line (loss, val_loss, lr, seconds, samples/s) and the records for history.json."
+
     def __init__(self, label: str, last_epoch: int, n_samples: int, verbose: int = 1):
         super().__init__()
         self.label, self.last_epoch, self.n, self.verbose = label, last_epoch, n_samples, verbose
-        self.records: dict[str, list] = {"epoch": [], "loss": [], "val_loss": [], "learning_rate": [], "seconds": []}
+        self.records: dict[str, list] = {
+            "epoch": [],
+            "loss": [],
+            "val_loss": [],
+            "learning_rate": [],
+            "seconds": [],
+        }
 
-    def on_epoch_begin(self, epoch, logs=None): self._t0 = time.perf_counter()
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t0 = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         logs, sec = logs or {}, time.perf_counter() - self._t0
         lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        for k, v in (("epoch", epoch + 1), ("loss", float(logs.get("loss", np.nan))), ("val_loss", float(logs.get("val_loss", np.nan))),
-                     ("learning_rate", lr), ("seconds", round(sec, 3))): self.records[k].append(v)
-        msg = (f"{self.label} epoch {epoch + 1}/{self.last_epoch}: loss={self.records['loss'][-1]:.5f} "
-               f"val_loss={self.records['val_loss'][-1]:.5f} lr={lr:.2e} ({sec:.1f}s, {self.n / max(sec, 1e-9):.0f} samples/s)")
+        for k, v in (
+            ("epoch", epoch + 1),
+            ("loss", float(logs.get("loss", np.nan))),
+            ("val_loss", float(logs.get("val_loss", np.nan))),
+            ("learning_rate", lr),
+            ("seconds", round(sec, 3)),
+        ):
+            self.records[k].append(v)
+        msg = (
+            f"{self.label} epoch {epoch + 1}/{self.last_epoch}: "
+            f"loss={self.records['loss'][-1]:.5f} val_loss={self.records['val_loss'][-1]:.5f} "
+            f"lr={lr:.2e} ({sec:.1f}s, {self.n / max(sec, 1e-9):.0f} samples/s)"
+        )
         (log.info if self.verbose else log.debug)(msg)
 
 
 class HistoryCheckpoint(keras.callbacks.Callback):
-    "After every epoch, save `previous` history merged with `progress.records` atomically to `path` (next to last.keras)."
+    """After every epoch, save `previous` history merged with `progress.records` atomically to
+    `path` (next to last.keras)."""
+
     def __init__(self, path: str | Path, progress: EpochProgress, previous: dict | None = None):
         super().__init__()
         self.path, self.progress, self.previous = Path(path), progress, previous
@@ -302,135 +494,225 @@ class HistoryCheckpoint(keras.callbacks.Callback):
 
 # %% ../nbs/04_train.ipynb #de1a2c4a
 def compile_model(model: keras.Model, params: dict) -> keras.Model:
-    "Compile with Adam (`training.learning_rate`, clipnorm 1) and the loss from `model.loss`/`model.log_target`."
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=float(params["training"]["learning_rate"]), clipnorm=1.0),
-                  loss=get_loss(params["model"]["loss"], params["model"]["log_target"]))
+    """Compile with Adam (`training.learning_rate`, clipnorm 1) and the loss from
+    `model.loss`/`model.log_target`."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(
+            learning_rate=float(params["training"]["learning_rate"]), clipnorm=1.0
+        ),
+        loss=get_loss(params["model"]["loss"], params["model"]["log_target"]),
+    )
     return model
 
-def fit_network(model: keras.Model, data: tuple, params: dict, unit_dir: Path, csv_path: Path, label: str,
-                initial_epoch: int = 0, epochs: int | None = None, best_so_far: float = np.inf, verbose: int = 1,
-                previous: dict | None = None, extra_callbacks: list | None = None, monitor: str = "val_loss") -> dict:
-    "Fit a compiled `model` on `data` = (Xtr, Ytr, Xva, Yva) up to epoch `epochs` (early stopping and checkpoints on `monitor`); returns this run's history records."
+
+def fit_network(
+    model: keras.Model,
+    data: tuple,
+    params: dict,
+    unit_dir: Path,
+    csv_path: Path,
+    label: str,
+    initial_epoch: int = 0,
+    epochs: int | None = None,
+    best_so_far: float = np.inf,
+    verbose: int = 1,
+    previous: dict | None = None,
+    extra_callbacks: list | None = None,
+    monitor: str = "val_loss",
+) -> dict:
+    """Fit a compiled `model` on `data` = (Xtr, Ytr, Xva, Yva) up to epoch `epochs` (early stopping
+    and checkpoints on `monitor`); returns this run's history records."""
     tp = params["training"]
     Xtr, ytr, Xva, yva = data
     epochs = int(epochs if epochs is not None else tp["epochs"])
-    ensure_dir(unit_dir); ensure_dir(csv_path.parent)
-    best_cb = AtomicCheckpoint(unit_dir/"checkpoint.keras", best_only=True, monitor=monitor, initial_best=best_so_far)
+    ensure_dir(unit_dir)
+    ensure_dir(csv_path.parent)
+    best_cb = AtomicCheckpoint(
+        unit_dir / "checkpoint.keras", best_only=True, monitor=monitor, initial_best=best_so_far
+    )
     progress = EpochProgress(label, epochs, n_rows(Xtr), verbose)
-    callbacks = [progress,  # first: records the learning rate used *during* the epoch
-                 keras.callbacks.TerminateOnNaN(),
-                 keras.callbacks.EarlyStopping(monitor=monitor, mode="min", patience=int(tp["patience"]), restore_best_weights=True),
-                 best_cb, AtomicCheckpoint(unit_dir/"last.keras", best_only=False),
-                 HistoryCheckpoint(unit_dir/"history.json", progress, previous),   # after last.keras: resume state
-                 keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode="min", factor=float(tp["lr_factor"]), patience=int(tp["lr_patience"]),
-                                                   min_lr=float(tp["min_lr"])),
-                 keras.callbacks.CSVLogger(str(csv_path), append=initial_epoch > 0), *(extra_callbacks or [])]
-    train_ds = make_tf_dataset(Xtr, ytr, tp["batch_size"], shuffle=True, seed=int(tp["seed"]) + initial_epoch)
+    callbacks = [
+        progress,  # first: records the learning rate used *during* the epoch
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.EarlyStopping(
+            monitor=monitor, mode="min", patience=int(tp["patience"]), restore_best_weights=True
+        ),
+        best_cb,
+        AtomicCheckpoint(unit_dir / "last.keras", best_only=False),
+        # after last.keras: resume state
+        HistoryCheckpoint(unit_dir / "history.json", progress, previous),
+        keras.callbacks.ReduceLROnPlateau(
+            monitor=monitor,
+            mode="min",
+            factor=float(tp["lr_factor"]),
+            patience=int(tp["lr_patience"]),
+            min_lr=float(tp["min_lr"]),
+        ),
+        keras.callbacks.CSVLogger(str(csv_path), append=initial_epoch > 0),
+        *(extra_callbacks or []),
+    ]
+    train_ds = make_tf_dataset(
+        Xtr, ytr, tp["batch_size"], shuffle=True, seed=int(tp["seed"]) + initial_epoch
+    )
     val_ds = make_tf_dataset(Xva, yva, max(int(tp["batch_size"]), 256))
     t0 = time.perf_counter()
-    model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks, shuffle=False,
-              verbose=2 if verbose >= 2 else 0)
+    model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        callbacks=callbacks,
+        shuffle=False,
+        verbose=2 if verbose >= 2 else 0,
+    )
     rec = progress.records
     rec["fit_seconds"] = time.perf_counter() - t0
-    if (unit_dir/"checkpoint.keras").is_file(): model.load_weights(unit_dir/"checkpoint.keras")
+    if (unit_dir / "checkpoint.keras").is_file():
+        model.load_weights(unit_dir / "checkpoint.keras")
     return rec
 
+
 def merge_history(old: dict | None, new: dict) -> dict:
-    "Concatenate the per-epoch lists (epoch, loss, val_loss, learning_rate, seconds) of `old` and `new`."
+    """Concatenate the per-epoch lists (epoch, loss, val_loss, learning_rate, seconds) of `old` and
+    `new`."""
     keys = ("epoch", "loss", "val_loss", "learning_rate", "seconds")
     return {k: list((old or {}).get(k, [])) + list(new.get(k, [])) for k in keys}
+
 
 def history_summary(h: dict) -> dict:
     "Best epoch (1-based), best/last val_loss and epochs run of one network's history."
     v = np.asarray(h["val_loss"], dtype=float)
     i = int(np.nanargmin(v)) if np.isfinite(v).any() else len(v) - 1
-    return {"best_epoch": int(h["epoch"][i]), "best_val_loss": float(v[i]), "last_val_loss": float(v[-1]),
-            "epochs_run": len(v), "final_learning_rate": float(h["learning_rate"][-1])}
+    return {
+        "best_epoch": int(h["epoch"][i]),
+        "best_val_loss": float(v[i]),
+        "last_val_loss": float(v[-1]),
+        "epochs_run": len(v),
+        "final_learning_rate": float(h["learning_rate"][-1]),
+    }
 
 # %% ../nbs/04_train.ipynb #71ba2d94
 @dataclass
 class TrainResult:
     "What `train` returns: the trained model, merged history, summary and the model folder."
+
     trained: TrainedModel
     history: dict
     summary: dict
     model_dir: Path
 
     @property
-    def model(self) -> keras.Model: return self.trained.model
+    def model(self) -> keras.Model:
+        return self.trained.model
 
 
 _DATASET_SECTIONS = ("data", "features", "target", "dataset")
 
+
 def _resume_folder(resume, symbol: str) -> Path:
     path = model_dir(symbol) if resume is True else Path(resume)
-    if path.is_file(): path = path.parent
-    if not (path/"params.json").is_file() or not (path/"features.json").is_file():
-        raise ModelError(f"cannot resume from {path}: it needs params.json and features.json (written when a train('{symbol}') run "
-                         "starts) and last.keras; train from scratch instead")
+    if path.is_file():
+        path = path.parent
+    if not (path / "params.json").is_file() or not (path / "features.json").is_file():
+        raise ModelError(
+            f"cannot resume from {path}: it needs params.json and features.json "
+            f"(written when a train('{symbol}') run "
+            "starts) and last.keras; train from scratch instead"
+        )
     return path
 
+
 def _unit_history(rdir: Path, unit_rel: str) -> dict | None:
-    "The per-epoch history of one network in a resume folder: `{unit}/history.json`, else the ensemble's combined file."
-    f = rdir/unit_rel/"history.json"
+    """The per-epoch history of one network in a resume folder: `{unit}/history.json`, else the
+    ensemble's combined file."""
+    f = rdir / unit_rel / "history.json"
     if f.is_file():
         h = load_json(f)
-        if "members" not in h: return h
-    if unit_rel.startswith("members/") and (rdir/"history.json").is_file():
-        return load_json(rdir/"history.json").get("members", {}).get(unit_rel.split("/", 1)[1])
+        if "members" not in h:
+            return h
+    if unit_rel.startswith("members/") and (rdir / "history.json").is_file():
+        return load_json(rdir / "history.json").get("members", {}).get(unit_rel.split("/", 1)[1])
     return None
+
 
 _MODEL_FILES = ("model.keras", "model.h5", "summary.json", "training_history.png")
 
+
 def _start_run(out: Path, meta: dict, ds, p: dict, fresh: bool) -> None:
-    "Write features/scaler/params.json for this run; a fresh run also drops the old history and an incompatible old model."
-    old = load_json(out/"features.json") if (out/"features.json").is_file() else None
+    """Write features/scaler/params.json for this run; a fresh run also drops the old history and an
+    incompatible old model."""
+    old = load_json(out / "features.json") if (out / "features.json").is_file() else None
     keys = ("feature_names", "sequence_length", "forecast_days", "horizon_column")
-    old_p = load_json(out/"params.json") if (out/"params.json").is_file() else {}
-    same = (old is not None and all(old.get(k) == meta.get(k) for k in keys)
-            and (old_p.get("model") or {}).get("type") == p["model"]["type"]
-            and (old_p.get("model") or {}).get("log_target") == p["model"]["log_target"])
-    if not same and any((out/f).is_file() for f in _MODEL_FILES[:2]):
-        log.warning(f"{out}: removing the previous model: it was trained on other inputs or outputs than this run, "
-                    "and must not be paired with this run's features.json/params.json")
-        for f in _MODEL_FILES: (out/f).unlink(missing_ok=True)
-    if fresh: (out/"history.json").unlink(missing_ok=True)  # an earlier run's history must never be merged into this one
-    save_json(meta, out/"features.json")
-    save_json(ds.scaler, out/"scaler.json")
-    save_json(p, out/"params.json")
+    old_p = load_json(out / "params.json") if (out / "params.json").is_file() else {}
+    same = (
+        old is not None
+        and all(old.get(k) == meta.get(k) for k in keys)
+        and (old_p.get("model") or {}).get("type") == p["model"]["type"]
+        and (old_p.get("model") or {}).get("log_target") == p["model"]["log_target"]
+    )
+    if not same and any((out / f).is_file() for f in _MODEL_FILES[:2]):
+        log.warning(
+            f"{out}: removing the previous model: "
+            "it was trained on other inputs or outputs than this run, "
+            "and must not be paired with this run's features.json/params.json"
+        )
+        for f in _MODEL_FILES:
+            (out / f).unlink(missing_ok=True)
+    if fresh:
+        # an earlier run's history must never be merged into this one
+        (out / "history.json").unlink(missing_ok=True)
+    save_json(meta, out / "features.json")
+    save_json(ds.scaler, out / "scaler.json")
+    save_json(p, out / "params.json")
+
 
 def _load_for_resume(path: Path) -> keras.Model:
     "The full model + optimizer state from `last.keras`."
-    f = path/"last.keras"
-    if not f.is_file(): raise ModelError(f"cannot resume: {f} is missing (it is written after every epoch); retrain instead")
+    f = path / "last.keras"
+    if not f.is_file():
+        raise ModelError(
+            f"cannot resume: {f} is missing (it is written after every epoch); retrain instead"
+        )
     return load_keras_model(f, compile=True)
 
+
 def transfer_weights(src: keras.Model, dst: keras.Model, skip: tuple = ("har_anchor",)) -> int:
-    "Copy the weights of every layer of `src` into the same-named, same-shaped layer of `dst` (except `skip`); returns the count."
+    """Copy the weights of every layer of `src` into the same-named, same-shaped layer of `dst`
+    (except `skip`); returns the count."""
     n = 0
     for layer in dst.layers:
-        if layer.name in skip or not layer.weights: continue
-        try: other = src.get_layer(layer.name)
-        except ValueError: continue
+        if layer.name in skip or not layer.weights:
+            continue
+        try:
+            other = src.get_layer(layer.name)
+        except ValueError:
+            continue
         if [w.shape for w in other.weights] == [w.shape for w in layer.weights]:
-            layer.set_weights(other.get_weights()); n += 1
-    if n == 0: raise ModelError(f"warm start: no layer of {src.name} matches {dst.name} (other architecture?); train from scratch instead")
+            layer.set_weights(other.get_weights())
+            n += 1
+    if n == 0:
+        raise ModelError(
+            f"warm start: no layer of {src.name} matches {dst.name} (other architecture?); "
+            "train from scratch instead"
+        )
     return n
+
 
 def _loss_value(y: np.ndarray, pred: np.ndarray, params: dict) -> float:
     "Mean training loss of `pred` against `y` (both in model space)."
     loss = get_loss(params["model"]["loss"], params["model"]["log_target"])
     return float(keras.ops.convert_to_numpy(keras.ops.mean(loss(y, pred))))
 
+
 def _constant_val_loss(ytr: np.ndarray, yva: np.ndarray, params: dict) -> float:
     "Validation loss of forecasting each horizon's training mean (model space)."
     return _loss_value(yva, np.broadcast_to(ytr.mean(axis=0), yva.shape).astype(np.float32), params)
-
 
 # %% ../nbs/04_train.ipynb #88e6699e
 @dataclass
 class _Run:
     "One `train` call's settings and state, shared by the functions that fit its network(s)."
+
     symbol: str
     p: dict
     out: Path
@@ -448,33 +730,52 @@ class _Run:
 
     def anchored(self, m: keras.Model) -> keras.Model:
         "Fit `m`'s frozen HAR anchor on the training windows only (when the model has one)."
-        if self.anchor is not None: self.anchor_coef[m.name] = fit_anchor(m, self.data[0], self.data[1])
+        if self.anchor is not None:
+            self.anchor_coef[m.name] = fit_anchor(m, self.data[0], self.data[1])
         return m
 
-def _run_params(symbol: str, params, model_type, epochs, batch_size, learning_rate, resume,
-                additional_epochs) -> tuple[dict, Path | None, int | None]:
-    "The run's params (a resumed run: the saved ones), the folder it resumes from and how many more epochs."
+
+def _run_params(
+    symbol: str, params, model_type, epochs, batch_size, learning_rate, resume, additional_epochs
+) -> tuple[dict, Path | None, int | None]:
+    """The run's params (a resumed run: the saved ones), the folder it resumes from and how many
+    more epochs."""
     if resume is None or resume is False:
-        overrides = {"model.type": model_type, "training.epochs": epochs, "training.batch_size": batch_size,
-                     "training.learning_rate": learning_rate}
+        overrides = {
+            "model.type": model_type,
+            "training.epochs": epochs,
+            "training.batch_size": batch_size,
+            "training.learning_rate": learning_rate,
+        }
         return resolve_params(params, **overrides), None, None
     rdir = _resume_folder(resume, symbol)
-    p = load_json(rdir/"params.json")
+    p = load_json(rdir / "params.json")
     n_more = additional_epochs if additional_epochs is not None else epochs
     if n_more is not None and n_more < 1:
-        raise ConfigError(f"resume from {rdir} needs additional_epochs >= 1 (e.g. additional_epochs=50)")
+        raise ConfigError(
+            f"resume from {rdir} needs additional_epochs >= 1 (e.g. additional_epochs=50)"
+        )
     if model_type and model_type != p["model"]["type"]:
-        raise ConfigError(f"cannot resume a {p['model']['type']} model as {model_type}; drop model_type or retrain")
-    if batch_size: p["training"]["batch_size"] = int(batch_size)
+        raise ConfigError(
+            f"cannot resume a {p['model']['type']} model as {model_type}; "
+            "drop model_type or retrain"
+        )
+    if batch_size:
+        p["training"]["batch_size"] = int(batch_size)
     return p, rdir, n_more
+
 
 def _check_resumable(rdir: Path, names: list[str], K: int, symbol: str) -> None:
     "The model in `rdir` has the dataset's input features and number of horizons."
     saved = _read_meta(rdir, "features.json")
     check_feature_names(saved["feature_names"], names, f"the model in {rdir}")
     if int(saved.get("forecast_days", 1)) != K:
-        raise ModelError(f"cannot resume the model in {rdir}: it forecasts {saved.get('forecast_days', 1)} horizons, "
-                         f"the dataset of {symbol} has {K} (predict.forecast_days / target.horizon changed); retrain instead")
+        raise ModelError(
+            f"cannot resume the model in {rdir}: it forecasts "
+            f"{saved.get('forecast_days', 1)} horizons, the dataset of {symbol} has {K} "
+            "(predict.forecast_days / target.horizon changed); retrain instead"
+        )
+
 
 def _training_arrays(ds, kind: str, log_target: bool, symbol: str) -> tuple:
     "(X_train, Y_train, X_val, Y_val) in model space; DataError if a split is empty or not finite."
@@ -483,78 +784,143 @@ def _training_arrays(ds, kind: str, log_target: bool, symbol: str) -> tuple:
     yva = to_model_target(dataset_targets(ds, "val"), log_target)
     for nm, a in (("X_train", Xtr), ("X_val", Xva), ("Y_train", ytr), ("Y_val", yva)):
         if len(a) == 0:
-            raise DataError(f"{symbol}: split {nm} is empty; check dataset.* in params.yaml and rebuild the dataset")
+            raise DataError(
+                f"{symbol}: split {nm} is empty; "
+                "check dataset.* in params.yaml and rebuild the dataset"
+            )
         if not np.isfinite(a).all():
-            raise DataError(f"{symbol}: {nm} holds NaN/inf; rebuild the dataset with "
-                            f"cryptovol.features.build_dataset('{symbol}')")
+            raise DataError(
+                f"{symbol}: {nm} holds NaN/inf; rebuild the dataset with "
+                f"cryptovol.features.build_dataset('{symbol}')"
+            )
     return Xtr, ytr, Xva, yva
 
-def _epoch_goals(rdir: Path | None, units: list[str], n_more: int | None, epochs: int) -> tuple[dict, dict, dict]:
+
+def _epoch_goals(
+    rdir: Path | None, units: list[str], n_more: int | None, epochs: int
+) -> tuple[dict, dict, dict]:
     "Per network: its earlier history (resume), the epochs it has done and the epoch it trains to."
     prevs, done = {u: None for u in units}, {u: 0 for u in units}
-    if rdir is None: return prevs, done, {u: int(epochs) for u in units}
-    for u in units:   # what each network has done, from the per-epoch histories next to its last.keras
+    if rdir is None:
+        return prevs, done, {u: int(epochs) for u in units}
+    # what each network has done, from the per-epoch histories next to its last.keras
+    for u in units:
         h = _unit_history(rdir, u)
-        if h is not None and len(h.get("loss", [])) and (rdir/u/"last.keras").is_file(): prevs[u], done[u] = h, len(h["loss"])
+        if h is not None and len(h.get("loss", [])) and (rdir / u / "last.keras").is_file():
+            prevs[u], done[u] = h, len(h["loss"])
     goal = {u: (done[u] + int(n_more)) if n_more is not None else int(epochs) for u in units}
     if all(goal[u] <= done[u] for u in units):
-        raise ConfigError(f"nothing to resume in {rdir}: it has {max(done.values())} epochs and training.epochs is "
-                          f"{epochs}; pass additional_epochs=N to train N more")
+        raise ConfigError(
+            f"nothing to resume in {rdir}: it has {max(done.values())} epochs "
+            f"and training.epochs is {epochs}; pass additional_epochs=N to train N more"
+        )
     return prevs, done, goal
 
 # %% ../nbs/04_train.ipynb #19801d0b
 def _resumed_model(run: _Run, unit_rel: str, udir: Path, label: str) -> tuple[keras.Model, float]:
-    "The network of `unit_rel` from the run it resumes (files copied into `udir`) and its best val_loss so far."
-    model = _load_for_resume(run.rdir/unit_rel)
-    if (run.rdir/unit_rel).resolve() != udir.resolve():
+    """The network of `unit_rel` from the run it resumes (files copied into `udir`) and its best
+    val_loss so far."""
+    model = _load_for_resume(run.rdir / unit_rel)
+    if (run.rdir / unit_rel).resolve() != udir.resolve():
         for f in ("checkpoint.keras", "last.keras", "history.json"):
-            if (run.rdir/unit_rel/f).is_file(): shutil.copy(run.rdir/unit_rel/f, udir/f)
+            if (run.rdir / unit_rel / f).is_file():
+                shutil.copy(run.rdir / unit_rel / f, udir / f)
     it, start = int(model.optimizer.iterations), run.done[unit_rel]
     if it != start * run.steps:
-        log.warning(f"{label}: last.keras has {it} optimizer steps but history.json records {start} epochs of "
-                    f"{run.steps} steps; the run was probably killed between the two writes: epoch numbers may be off by one")
+        log.warning(
+            f"{label}: last.keras has {it} optimizer steps but history.json records "
+            f"{start} epochs of {run.steps} steps; "
+            "the run was probably killed between the two writes: epoch numbers may be off by one"
+        )
     return model, float(np.nanmin(run.prevs[unit_rel]["val_loss"]))
 
+
 def _fit_unit(run: _Run, label: str, unit_seed: int, build, unit_rel: str, csv_path: Path) -> tuple:
-    "Fit (or resume) one network to its epoch goal: (model with its best weights, history, seconds, epochs run)."
+    """Fit (or resume) one network to its epoch goal: (model with its best weights, history,
+    seconds, epochs run)."""
     set_seeds(unit_seed, bool(run.p["training"]["deterministic"]), tensorflow=True)
-    udir = ensure_dir(run.out/unit_rel)
+    udir = ensure_dir(run.out / unit_rel)
     prev, start, end = run.prevs[unit_rel], run.done[unit_rel], run.goal[unit_rel]
-    if prev is not None: model, best = _resumed_model(run, unit_rel, udir, label)
+    if prev is not None:
+        model, best = _resumed_model(run, unit_rel, udir, label)
     else:
-        for f in ("checkpoint.keras", "last.keras", "history.json"): (udir/f).unlink(missing_ok=True)
+        for f in ("checkpoint.keras", "last.keras", "history.json"):
+            (udir / f).unlink(missing_ok=True)
         model = build()
-        if run.init_from is not None: transfer_weights(load_keras_model(run.init_from), model)
+        if run.init_from is not None:
+            transfer_weights(load_keras_model(run.init_from), model)
         model, best = compile_model(model, run.p), np.inf
-    if end <= start:  # this network already reached its goal (ensemble member finished before a kill)
-        if (udir/"checkpoint.keras").is_file(): model.load_weights(udir/"checkpoint.keras")
+    # this network already reached its goal (ensemble member finished before a kill)
+    if end <= start:
+        if (udir / "checkpoint.keras").is_file():
+            model.load_weights(udir / "checkpoint.keras")
         return model, merge_history(prev, {}), 0.0, 0
-    rec = fit_network(model, run.data, run.p, udir, csv_path, label, start, end, best, run.verbose, previous=prev,
-                      extra_callbacks=run.callbacks)
+    rec = fit_network(
+        model,
+        run.data,
+        run.p,
+        udir,
+        csv_path,
+        label,
+        start,
+        end,
+        best,
+        run.verbose,
+        previous=prev,
+        extra_callbacks=run.callbacks,
+    )
     return model, merge_history(prev, rec), rec["fit_seconds"], len(rec["loss"])
 
+
 def _fit_ensemble(run: _Run, T: int, F: int, bias, log_dir: Path, log_stem: str) -> tuple:
-    "Each member fitted with its own seed, combined with validation-loss weights: (model, history, timing, info)."
+    """Each member fitted with its own seed, combined with validation-loss weights: (model, history,
+    timing, info)."""
     mp, seed = run.p["model"], int(run.p["training"]["seed"])
     members, histories, secs, n_ep, member_epochs, member_secs = {}, {}, 0.0, 0, [], []
     for i, mk in enumerate(mp["ensemble_members"]):
         build = lambda mk=mk: run.anchored(build_member(mk, T, F, run.p, bias, anchor=run.anchor))
-        m, h, s, e = _fit_unit(run, f"{run.symbol} {mk}", seed + i, build, f"members/{mk}", log_dir/f"{log_stem}_{mk}.csv")
-        members[mk], histories[mk] = m, h; secs += s; n_ep += e; member_epochs.append(e); member_secs.append(s)
-    member_val = {k: float(np.nanmin(h["val_loss"])) for k, h in histories.items()}  # best weights are loaded
+        m, h, s, e = _fit_unit(
+            run,
+            f"{run.symbol} {mk}",
+            seed + i,
+            build,
+            f"members/{mk}",
+            log_dir / f"{log_stem}_{mk}.csv",
+        )
+        members[mk], histories[mk] = m, h
+        secs += s
+        n_ep += e
+        member_epochs.append(e)
+        member_secs.append(s)
+    # best weights are loaded
+    member_val = {k: float(np.nanmin(h["val_loss"])) for k, h in histories.items()}
     weights = ensemble_weights([member_val[k] for k in members], mp["ensemble_weighting"])
     model = combine_members(list(members.values()), weights)
-    history = {"members": histories, "weights": dict(zip(members, weights)), "member_val_loss": member_val}
+    history = {
+        "members": histories,
+        "weights": dict(zip(members, weights)),
+        "member_val_loss": member_val,
+    }
     best_info = {"members": {k: history_summary(h) for k, h in histories.items()}}
-    best_info.update({"best_epoch": None, "epochs_run": max(len(h["loss"]) for h in histories.values())})
-    med = sum(float(np.median(h["seconds"][-e:])) for h, e in zip(histories.values(), member_epochs) if e)
-    per_epoch = sum(s / max(e, 1) for s, e in zip(member_secs, member_epochs))  # one epoch of every member
+    best_info.update(
+        {"best_epoch": None, "epochs_run": max(len(h["loss"]) for h in histories.values())}
+    )
+    med = sum(
+        float(np.median(h["seconds"][-e:])) for h, e in zip(histories.values(), member_epochs) if e
+    )
+    # one epoch of every member
+    per_epoch = sum(s / max(e, 1) for s, e in zip(member_secs, member_epochs))
     return model, history, (secs, n_ep, med, per_epoch), best_info
+
 
 def _fit_single(run: _Run, kind: str, T: int, F: int, bias, csv: Path) -> tuple:
     "The one network of `kind`: (model, history, timing, info), as `_fit_ensemble`."
-    build = lambda: run.anchored(build_model(T, F, run.p, kind, output_bias=bias, anchor=run.anchor))
-    model, history, secs, n_ep = _fit_unit(run, f"{run.symbol} {kind}", int(run.p["training"]["seed"]), build, ".", csv)
+    build = lambda: run.anchored(
+        build_model(T, F, run.p, kind, output_bias=bias, anchor=run.anchor)
+    )
+    model, history, secs, n_ep = _fit_unit(
+        run, f"{run.symbol} {kind}", int(run.p["training"]["seed"]), build, ".", csv
+    )
     med = float(np.median(history["seconds"][-n_ep:])) if n_ep else 0.0
     return model, history, (secs, n_ep, med, secs / max(n_ep, 1)), history_summary(history)
 
@@ -562,125 +928,239 @@ def _fit_single(run: _Run, kind: str, T: int, F: int, bias, csv: Path) -> tuple:
 def _anchor_summary(anchor_coef: dict, features: list[str]) -> dict | None:
     "The fitted HAR anchor(s): constant and one coefficient row per regressor, rounded."
     rnd = lambda row: [round(float(x), 6) for x in row]
-    return {k: {"features": list(features), "const": rnd(c[0]), **{f: rnd(row) for f, row in zip(features, c[1:])}}
-            for k, c in anchor_coef.items()} or None
+    return {
+        k: {
+            "features": list(features),
+            "const": rnd(c[0]),
+            **{f: rnd(row) for f, row in zip(features, c[1:])},
+        }
+        for k, c in anchor_coef.items()
+    } or None
 
-def _training_summary(run: _Run, ds, trained: TrainedModel, model, timing: tuple, best_info: dict, meta: dict,
-                      t_start: float) -> dict:
-    "summary.json of a run: validation losses against the constant forecast, anchor, speed, provenance."
+
+def _training_summary(
+    run: _Run,
+    ds,
+    trained: TrainedModel,
+    model,
+    timing: tuple,
+    best_info: dict,
+    meta: dict,
+    t_start: float,
+) -> dict:
+    """summary.json of a run: validation losses against the constant forecast, anchor, speed,
+    provenance."""
     (Xtr, ytr, Xva, yva), p, mp = run.data, run.p, run.p["model"]
     secs, n_ep, med, per_epoch = timing
     hcol, (T, F) = meta["horizon_column"], Xtr.shape[1:]
     val_vol = trained.predict_horizons(Xva)
     rmse_by_day = np.sqrt(np.mean((val_vol - dataset_targets(ds, "val")) ** 2, axis=0))
-    return {"symbol": run.symbol, "model_type": trained.model_type, "loss": mp["loss"], "log_target": trained.log_target,
-            **best_info, "forecast_days": meta["forecast_days"], "horizon": meta["horizon"], "horizon_column": int(hcol),
-            "val_loss": _loss_value(yva, trained.predict_raw_horizons(Xva), p),
-            "val_loss_constant": _constant_val_loss(ytr, yva, p),
-            "val_rmse": float(np.sqrt(np.mean((val_vol[:, hcol] - ds.y_val) ** 2))),
-            "val_rmse_by_day": [round(float(v), 6) for v in rmse_by_day],
-            "har_anchor": _anchor_summary(run.anchor_coef, mp["anchor_features"]),
-            "fit_seconds": round(secs, 2), "seconds_per_epoch": round(per_epoch, 3),
-            "samples_per_s": round(len(Xtr) * n_ep / max(secs, 1e-9), 1), "epochs_this_run": n_ep,
-            "median_epoch_seconds": round(med, 3),  # typical epoch without the first's tracing (ensemble: summed)
-            "total_seconds": round(time.perf_counter() - t_start, 2), "n_train": len(Xtr), "n_val": len(Xva),
-            "sequence_length": int(T), "n_features": int(F), "n_params": int(model.count_params()),
-            "seed": int(p["training"]["seed"]), "deterministic": bool(p["training"]["deterministic"]),
-            "resumed_from": str(run.rdir) if run.rdir else None,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "versions": {"tensorflow": tf.__version__, "keras": keras.__version__}}
+    return {
+        "symbol": run.symbol,
+        "model_type": trained.model_type,
+        "loss": mp["loss"],
+        "log_target": trained.log_target,
+        **best_info,
+        "forecast_days": meta["forecast_days"],
+        "horizon": meta["horizon"],
+        "horizon_column": int(hcol),
+        "val_loss": _loss_value(yva, trained.predict_raw_horizons(Xva), p),
+        "val_loss_constant": _constant_val_loss(ytr, yva, p),
+        "val_rmse": float(np.sqrt(np.mean((val_vol[:, hcol] - ds.y_val) ** 2))),
+        "val_rmse_by_day": [round(float(v), 6) for v in rmse_by_day],
+        "har_anchor": _anchor_summary(run.anchor_coef, mp["anchor_features"]),
+        "fit_seconds": round(secs, 2),
+        "seconds_per_epoch": round(per_epoch, 3),
+        "samples_per_s": round(len(Xtr) * n_ep / max(secs, 1e-9), 1),
+        "epochs_this_run": n_ep,
+        # typical epoch without the first's tracing (ensemble: summed)
+        "median_epoch_seconds": round(med, 3),
+        "total_seconds": round(time.perf_counter() - t_start, 2),
+        "n_train": len(Xtr),
+        "n_val": len(Xva),
+        "sequence_length": int(T),
+        "n_features": int(F),
+        "n_params": int(model.count_params()),
+        "seed": int(p["training"]["seed"]),
+        "deterministic": bool(p["training"]["deterministic"]),
+        "resumed_from": str(run.rdir) if run.rdir else None,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+    }
 
-def _write_artefacts(out: Path, model, history: dict, summary: dict, kind: str, symbol: str) -> None:
+
+def _write_artefacts(
+    out: Path, model, history: dict, summary: dict, kind: str, symbol: str
+) -> None:
     "history.json, summary.json, the training plot, then the model file last (atomically)."
-    save_json(history, out/"history.json")
-    save_json(summary, out/"summary.json")
-    plot_history(history, out/"training_history.png", title=f"{symbol} {kind}")
+    save_json(history, out / "history.json")
+    save_json(summary, out / "summary.json")
+    plot_history(history, out / "training_history.png", title=f"{symbol} {kind}")
     plt_close()
     if kind == "ensemble":
-        with atomic_path(out/"checkpoint.keras") as tmp: model.save(tmp)
-    (out/"model.h5").unlink(missing_ok=True)  # a stale legacy file must not shadow the new model
-    with atomic_path(out/"model.keras") as tmp: model.save(tmp)
+        with atomic_path(out / "checkpoint.keras") as tmp:
+            model.save(tmp)
+    (out / "model.h5").unlink(missing_ok=True)  # a stale legacy file must not shadow the new model
+    with atomic_path(out / "model.keras") as tmp:
+        model.save(tmp)
+
 
 def _network_meta(ds, names: list[str], kind: str, p: dict, T: int, K: int, hcol: int) -> dict:
     "features.json of a model: its input channels, window shape, horizons."
-    return {"feature_names": names, "dataset_features": list(ds.feature_names), "n_features": len(names),
-            "sequence_length": int(T), "needs_garch": kind == "hybrid", "forecast_days": int(K),
-            "horizon": int(hcol + 1) if K > 1 else int(p["target"]["horizon"]), "horizon_column": int(hcol)}
+    return {
+        "feature_names": names,
+        "dataset_features": list(ds.feature_names),
+        "n_features": len(names),
+        "sequence_length": int(T),
+        "needs_garch": kind == "hybrid",
+        "forecast_days": int(K),
+        "horizon": int(hcol + 1) if K > 1 else int(p["target"]["horizon"]),
+        "horizon_column": int(hcol),
+    }
 
 # %% ../nbs/04_train.ipynb #6ec5635c
-def train(symbol: str, params: dict | None = None, model_type: str | None = None, epochs: int | None = None,
-          batch_size: int | None = None, learning_rate: float | None = None, resume: str | Path | bool | None = None,
-          additional_epochs: int | None = None, verbose: int = 1, dataset=None, out_dir: str | Path | None = None,
-          callbacks: list | None = None, init_from: str | Path | None = None) -> TrainResult:
-    "Train `model.type` on `symbol`'s processed dataset and write models/{symbol}/ (or `out_dir`); `resume=` folder continues (`additional_epochs`, default: up to training.epochs); `callbacks` are extra Keras callbacks (e.g. a sweep's reporter); `init_from` warm-starts from a saved model's weights (the anchor is refitted)."
+def train(
+    symbol: str,
+    params: dict | None = None,
+    model_type: str | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    learning_rate: float | None = None,
+    resume: str | Path | bool | None = None,
+    additional_epochs: int | None = None,
+    verbose: int = 1,
+    dataset=None,
+    out_dir: str | Path | None = None,
+    callbacks: list | None = None,
+    init_from: str | Path | None = None,
+) -> TrainResult:
+    """Train `model.type` on `symbol`'s processed dataset and write models/{symbol}/ (or `out_dir`);
+    `resume=` folder continues (`additional_epochs`, default: up to training.epochs); `callbacks`
+    are extra Keras callbacks (e.g. a sweep's reporter); `init_from` warm-starts from a saved
+    model's weights (the anchor is refitted)."""
     from cryptovol.features import load_dataset
+
     t_start = time.perf_counter()
     out = ensure_dir(Path(out_dir) if out_dir is not None else model_dir(symbol))
-    p, rdir, n_more = _run_params(symbol, params, model_type, epochs, batch_size, learning_rate, resume, additional_epochs)
+    p, rdir, n_more = _run_params(
+        symbol, params, model_type, epochs, batch_size, learning_rate, resume, additional_epochs
+    )
     ds = dataset if dataset is not None else load_dataset(symbol)
     for sec in _DATASET_SECTIONS:
-        if isinstance(getattr(ds, "params", None), dict) and sec in ds.params: p[sec] = copy.deepcopy(ds.params[sec])
+        if isinstance(getattr(ds, "params", None), dict) and sec in ds.params:
+            p[sec] = copy.deepcopy(ds.params[sec])
     mp, tp = p["model"], p["training"]
     kind, log_target = mp["type"], bool(mp["log_target"])
     names = input_feature_names(ds, kind)
     K, hcol = dataset_targets(ds, "train").shape[1], dataset_horizon_column(ds)
-    if rdir is not None: _check_resumable(rdir, names, K, symbol)
+    if rdir is not None:
+        _check_resumable(rdir, names, K, symbol)
     data = _training_arrays(ds, kind, log_target, symbol)
     T, F = data[0].shape[1:]
-    log_dir, log_stem = (out, "training") if out_dir is not None else (logs_dir(), f"{symbol}_training")
+    log_dir, log_stem = (
+        (out, "training") if out_dir is not None else (logs_dir(), f"{symbol}_training")
+    )
     meta = _network_meta(ds, names, kind, p, T, K, hcol)
     units = [f"members/{mk}" for mk in mp["ensemble_members"]] if kind == "ensemble" else ["."]
     if init_from is not None and (kind == "ensemble" or rdir is not None):
-        raise ConfigError("init_from (warm start) works for a single fresh network; not with model.type ensemble or resume=")
-    run = _Run(symbol, p, out, rdir, data, int(np.ceil(len(data[0]) / int(tp["batch_size"]))), verbose, callbacks,
-               init_from, *_epoch_goals(rdir, units, n_more, tp["epochs"]),
-               anchor=anchor_spec(ds.feature_names, ds.scaler, mp["anchor_features"]) if mp.get("har_anchor") else None)
+        raise ConfigError(
+            "init_from (warm start) works for a single fresh network; "
+            "not with model.type ensemble or resume="
+        )
+    run = _Run(
+        symbol,
+        p,
+        out,
+        rdir,
+        data,
+        int(np.ceil(len(data[0]) / int(tp["batch_size"]))),
+        verbose,
+        callbacks,
+        init_from,
+        *_epoch_goals(rdir, units, n_more, tp["epochs"]),
+        anchor=anchor_spec(ds.feature_names, ds.scaler, mp["anchor_features"])
+        if mp.get("har_anchor")
+        else None,
+    )
     _start_run(out, meta, ds, p, fresh=rdir is None)
     if rdir is None:  # a fresh run: files of an earlier run must not linger
-        shutil.rmtree(out/"members", ignore_errors=True)
-        if kind == "ensemble": (out/"last.keras").unlink(missing_ok=True)
-    log.info(f"{symbol}: training {kind} on {len(data[0])} windows ({T} days x {F} features, {K} horizons), validating on "
-             f"{len(data[2])}" + (f"; resuming from {rdir}: epochs {run.done} -> {run.goal}" if rdir else ""))
-    bias = data[1].mean(axis=0)   # per-horizon mean of the training target (model space): the head starts at the constant
-    model, history, timing, best_info = (_fit_ensemble(run, T, F, bias, log_dir, log_stem) if kind == "ensemble"
-                                         else _fit_single(run, kind, T, F, bias, log_dir/f"{log_stem}.csv"))
-    trained = TrainedModel(model, names, p, kind, log_target, scaler=ds.scaler, path=out/"model.keras", horizon_column=hcol)
+        shutil.rmtree(out / "members", ignore_errors=True)
+        if kind == "ensemble":
+            (out / "last.keras").unlink(missing_ok=True)
+    log.info(
+        f"{symbol}: training {kind} on {len(data[0])} windows "
+        f"({T} days x {F} features, {K} horizons), validating on {len(data[2])}"
+        + (f"; resuming from {rdir}: epochs {run.done} -> {run.goal}" if rdir else "")
+    )
+    # per-horizon mean of the training target (model space): the head starts at the constant
+    bias = data[1].mean(axis=0)
+    model, history, timing, best_info = (
+        _fit_ensemble(run, T, F, bias, log_dir, log_stem)
+        if kind == "ensemble"
+        else _fit_single(run, kind, T, F, bias, log_dir / f"{log_stem}.csv")
+    )
+    trained = TrainedModel(
+        model,
+        names,
+        p,
+        kind,
+        log_target,
+        scaler=ds.scaler,
+        path=out / "model.keras",
+        horizon_column=hcol,
+    )
     summary = _training_summary(run, ds, trained, model, timing, best_info, meta, t_start)
-    if kind == "ensemble": summary["ensemble_weights"] = history["weights"]
+    if kind == "ensemble":
+        summary["ensemble_weights"] = history["weights"]
     trained.summary = summary
     _write_artefacts(out, model, history, summary, kind, symbol)
     be = f"best epoch {summary['best_epoch']}, " if summary.get("best_epoch") else ""
-    log.info(f"{symbol} {kind}: {be}val_loss {summary['val_loss']:.5f} (constant forecast {summary['val_loss_constant']:.5f}); "
-             f"{timing[1]} epochs in {timing[0]:.1f}s ({summary['seconds_per_epoch']:.2f} s/epoch, "
-             f"{summary['samples_per_s']:.0f} samples/s); wrote {out}")
+    log.info(
+        f"{symbol} {kind}: {be}val_loss {summary['val_loss']:.5f} "
+        f"(constant forecast {summary['val_loss_constant']:.5f}); "
+        f"{timing[1]} epochs in {timing[0]:.1f}s ({summary['seconds_per_epoch']:.2f} s/epoch, "
+        f"{summary['samples_per_s']:.0f} samples/s); wrote {out}"
+    )
     return TrainResult(trained, history, summary, out)
 
 # %% ../nbs/04_train.ipynb #53f82ab1
 def plt_close():
     "Close all matplotlib figures (training runs in loops should not pile them up)."
     import matplotlib.pyplot as plt
+
     plt.close("all")
 
+
 def plot_history(history: dict, path: str | Path | None = None, title: str = "training"):
-    "Loss / val_loss (log scale) and learning rate per epoch; saved to `path` (png) when given. Returns the figure."
+    """Loss / val_loss (log scale) and learning rate per epoch; saved to `path` (png) when given.
+    Returns the figure."""
     import matplotlib.pyplot as plt
+
     runs = history["members"] if "members" in history else {"": history}
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
     for i, (name, h) in enumerate(runs.items()):
-        c = f"C{i}"; lab = f"{name} " if name else ""
+        c = f"C{i}"
+        lab = f"{name} " if name else ""
         ax1.plot(h["epoch"], h["loss"], c=c, ls="--", label=f"{lab}train")
         ax1.plot(h["epoch"], h["val_loss"], c=c, label=f"{lab}validation")
         if len(h["val_loss"]):
-            b = int(np.nanargmin(h["val_loss"])); ax1.scatter([h["epoch"][b]], [h["val_loss"][b]], c=c, marker="*", s=120, zorder=3)
+            b = int(np.nanargmin(h["val_loss"]))
+            ax1.scatter([h["epoch"][b]], [h["val_loss"][b]], c=c, marker="*", s=120, zorder=3)
         ax2.plot(h["epoch"], h["learning_rate"], c=c, label=name or "learning rate")
     vals = [v for h in runs.values() for v in h["loss"] + h["val_loss"] if np.isfinite(v)]
-    if vals and min(vals) > 0: ax1.set_yscale("log")
-    ax1.set(xlabel="epoch", ylabel="loss", title=f"{title}: loss (* = best validation epoch)"); ax1.legend(fontsize=8)
+    if vals and min(vals) > 0:
+        ax1.set_yscale("log")
+    ax1.set(xlabel="epoch", ylabel="loss", title=f"{title}: loss (* = best validation epoch)")
+    ax1.legend(fontsize=8)
     ax2.set(xlabel="epoch", ylabel="learning rate", yscale="log", title="learning rate")
     from matplotlib.ticker import MaxNLocator
-    for ax in (ax1, ax2): ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if len(runs) > 1: ax2.legend(fontsize=8)
+
+    for ax in (ax1, ax2):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if len(runs) > 1:
+        ax2.legend(fontsize=8)
     fig.tight_layout()
     if path is not None:
-        with atomic_path(path) as tmp: fig.savefig(tmp, dpi=100)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100)
     return fig
