@@ -1,4 +1,5 @@
-"""Wall time of `cryptovol track --replay START:END` (issue 23: the 190 days 2024-06-01..2024-12-07 in <= 10 min).
+"""Wall time of `cryptovol track --replay START:END` (issue 23: the 190 days 2024-06-01..2024-12-07
+in <= 10 min).
 
 Runs in a throw-away project root (copies of params.yaml and settings.ini; CRYPTOVOL_ROOT points at
 it), so the checkout's data/ and reports/ are never touched. `--models DIR` links a trained

@@ -1,4 +1,5 @@
-"""Screenshots of the reports for README (`make screenshots`): docs/index.png and docs/{COIN}_evaluate.png.
+"""Screenshots of the reports for README (`make screenshots`): docs/index.png and
+docs/{COIN}_evaluate.png.
 
 Run after `make run` (it reads reports/index.html and reports/{COIN}/html/05_evaluate.html).
 Headless Chromium via Playwright, with Debian's chromium (`make browser`); network requests are

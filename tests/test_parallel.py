@@ -266,7 +266,8 @@ def test_two_node_ray_cluster_equals_serial(two_nodes, fits):
 
 
 def test_walk_forward_on_the_two_node_cluster_equals_serial(two_nodes, fits):
-    "`walk_forward` given a Ray executor: the origins run as cluster tasks, same record to the digit."
+    """`walk_forward` given a Ray executor: the origins run as cluster tasks, same record to the
+    digit."""
     from cryptovol.forecasters import walk_forward
 
     one_fold, tasks, serial = fits
