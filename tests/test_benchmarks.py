@@ -157,29 +157,29 @@ def test_select_model_hands_over_to_the_global_selection(capsys):
     assert e.value.code == 0 and "validation windows" in capsys.readouterr().out
 
 
-def test_residual_learning_quick_run_checks_lookahead_and_scores_every_row(tmp_path, mirror):
-    """benchmarks/residual_learning.py --quick (first coin, last fold): the no-look-ahead check
-    passes, every row is scored."""
-    import json, os, subprocess
+def _run_benchmark(name: str, *args: str, mirror: Path) -> None:
+    """Run benchmarks/`name` in a subprocess on the mirror; fail with its stderr's tail."""
+    import os, subprocess
 
-    pytest.importorskip("sklearn")
     repo = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "CRYPTOVOL_DATA_DIR": str(mirror)}
     r = subprocess.run(
-        [
-            sys.executable,
-            str(repo / "benchmarks" / "residual_learning.py"),
-            "--quick",
-            "--out",
-            str(tmp_path),
-        ],
+        [sys.executable, str(repo / "benchmarks" / name), *args],
         cwd=repo,
-        env=env,
+        env={**os.environ, "CRYPTOVOL_DATA_DIR": str(mirror)},
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_residual_learning_quick_run_checks_lookahead_and_scores_every_row(tmp_path, mirror):
+    """benchmarks/residual_learning.py --quick (first coin, last fold): the no-look-ahead check
+    passes, every row is scored."""
+    import json
+
+    pytest.importorskip("sklearn")
+    _run_benchmark("residual_learning.py", "--quick", "--out", str(tmp_path), mirror=mirror)
     out = json.loads((tmp_path / "residual_learning_quick.json").read_text())
     assert out["quick"] and out["no_lookahead"]["passed"] and len(out["folds"]) == 1
     ((coin, days),) = out["days"].items()
@@ -199,21 +199,11 @@ def test_rvnet_residual_quick_run_rebuilds_the_anchor_and_chooses_on_validation(
     """benchmarks/rvnet_residual.py --quick --no-rvnet (last fold, the learners only): the anchor
     rebuilt from rv_net's rows equals the rv_log_har_pool Forecaster, the no-look-ahead check
     passes, every fit ends before the test fold and every row is scored."""
-    import json, os, subprocess
+    import json
 
     pytest.importorskip("sklearn")
-    repo = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "CRYPTOVOL_DATA_DIR": str(mirror)}
-    script = repo / "benchmarks" / "rvnet_residual.py"
-    r = subprocess.run(
-        [sys.executable, str(script), "--quick", "--no-rvnet", "--out", str(tmp_path)],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert r.returncode == 0, r.stderr[-2000:]
+    args = ("--quick", "--no-rvnet", "--out", str(tmp_path))
+    _run_benchmark("rvnet_residual.py", *args, mirror=mirror)
     out = json.loads((tmp_path / "rvnet_residual_quick.json").read_text())
     assert out["quick"] and out["no_lookahead"]["passed"] and len(out["folds"]) == 1
     assert out["anchor_check"] < 1e-6
@@ -233,7 +223,7 @@ def test_interval_spread_all_rows_rule_is_the_forecasters_band(tmp_path, mirror)
     """benchmarks/interval_spread.py: its "all training rows" spread is `_log_spread` and its
     coverage is that of `Forecast.interval` (the band every report counts) on the fold's test days;
     every rule's coverage is a share and the 95% band covers at least what the 80% one does."""
-    import json, os, subprocess
+    import json
 
     import numpy as np
     import pandas as pd
@@ -244,18 +234,9 @@ def test_interval_spread_all_rows_rule_is_the_forecasters_band(tmp_path, mirror)
     from cryptovol.features import log_returns
     from cryptovol.forecasters import FORECASTERS, Forecast, _log_spread, classical_data
 
-    repo = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "CRYPTOVOL_DATA_DIR": str(mirror)}
-    script = repo / "benchmarks" / "interval_spread.py"
-    r = subprocess.run(
-        [sys.executable, str(script), "--forecasters", "har", "--out", str(tmp_path)],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    _run_benchmark(
+        "interval_spread.py", "--forecasters", "har", "--out", str(tmp_path), mirror=mirror
     )
-    assert r.returncode == 0, r.stderr[-2000:]
     out = json.loads((tmp_path / "interval_spread.json").read_text())
     p = get_params()
     assert {row["coin"] for row in out["rows"]} == set(p["symbols"])
