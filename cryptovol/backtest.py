@@ -1090,7 +1090,7 @@ def backtest_summary(symbols: list[str] | None = None, out: str | Path | None = 
         tmp.write_text(summary_markdown(s), encoding="utf-8")
     return s
 
-# %% ../nbs/10_backtest.ipynb #992393b9
+# %% ../nbs/10_backtest.ipynb #f1961df9
 def _f(v, nd=3):
     "`v` as table text: a float to `nd` decimals, None as a dash."
     return "–" if v is None else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
@@ -1105,7 +1105,7 @@ def _dm(p: float, stat: float) -> str:
     "A Diebold-Mariano p-value with the side its statistic favours."
     return f"{p:.3f} ({'better' if stat < 0 else 'worse'})"
 
-# %% ../nbs/10_backtest.ipynb #ec093606
+# %% ../nbs/10_backtest.ipynb #a681f5f8
 def _coin_head(withm: bool, cov: bool) -> list[str]:
     "The per-coin table's column titles (the model's columns `withm`, the coverage one `cov`)."
     head = [
@@ -1218,7 +1218,7 @@ def summary_markdown(s: dict) -> str:
     ]
     return "\n".join(line for p in parts for line in p) + "\n"
 
-# %% ../nbs/10_backtest.ipynb #30729029
+# %% ../nbs/10_backtest.ipynb #78207a2b
 def realized_lines(rows: list[dict], horizon: int) -> list[str]:
     """The coins' QLIKE against the realized target as Markdown lines (none without
     `evaluation.intraday`)."""
@@ -1256,7 +1256,7 @@ def realized_lines(rows: list[dict], horizon: int) -> list[str]:
         out.append("| " + " | ".join(cells) + " |")
     return out
 
-# %% ../nbs/10_backtest.ipynb #a424c380
+# %% ../nbs/10_backtest.ipynb #00894427
 def panel_lines(pc: dict | None) -> list[str]:
     "The pick on the pooled validation losses (`panel_choice`) as Markdown lines."
     if not pc:
@@ -1283,7 +1283,7 @@ def panel_lines(pc: dict | None) -> list[str]:
     )
     return out
 
-# %% ../nbs/10_backtest.ipynb #e5d3d1be
+# %% ../nbs/10_backtest.ipynb #1ba7efea
 # issue 22: at least 10% below the bar of 0.606
 # (the validation-chosen classical forecaster before it)
 SHIPPED_GOAL = 0.545
@@ -1334,7 +1334,7 @@ def pick_lines(vp: dict | None) -> list[str]:
         )
     return out
 
-# %% ../nbs/10_backtest.ipynb #65ba44fe
+# %% ../nbs/10_backtest.ipynb #6f830747
 def _coverage(c: dict) -> str:
     "80% / 95% interval coverage `c` as percentages."
     return f"{c['80']:.1%} / {c['95']:.1%}"
@@ -1421,7 +1421,6 @@ def network_lines(rows: list[dict]) -> list[str]:
     nets = sorted({n for r in rows for n in r.get("networks", {})})
     out = []
     for n in nets:
-        out += _network_table(
-            n, [(r["coin"], r["networks"][n]) for r in rows if n in r.get("networks", {})]
-        )
+        rs = [(r["coin"], r["networks"][n]) for r in rows if n in r.get("networks", {})]
+        out += _network_table(n, rs)
     return out
