@@ -1090,14 +1090,24 @@ def backtest_summary(symbols: list[str] | None = None, out: str | Path | None = 
         tmp.write_text(summary_markdown(s), encoding="utf-8")
     return s
 
-
+# %% ../nbs/10_backtest.ipynb #f1961df9
 def _f(v, nd=3):
+    "`v` as table text: a float to `nd` decimals, None as a dash."
     return "–" if v is None else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
 
 
-def summary_markdown(s: dict) -> str:
-    "The backtest summary as Markdown tables: per coin, per year, and mean ranks."
-    rows, withm = list(s["coins"].values()), s["with_model"]
+def _row(cells: list[str]) -> str:
+    "One Markdown table row of `cells`."
+    return "| " + " | ".join(cells) + " |"
+
+
+def _dm(p: float, stat: float) -> str:
+    "A Diebold-Mariano p-value with the side its statistic favours."
+    return f"{p:.3f} ({'better' if stat < 0 else 'worse'})"
+
+# %% ../nbs/10_backtest.ipynb #a681f5f8
+def _coin_head(withm: bool, cov: bool) -> list[str]:
+    "The per-coin table's column titles (the model's columns `withm`, the coverage one `cov`)."
     head = [
         "coin",
         "folds",
@@ -1110,92 +1120,105 @@ def summary_markdown(s: dict) -> str:
         "anchor alone",
         "best single classical (hindsight)",
         "90% MCS",
+        "80% / 95% interval coverage" if cov else None,
     ]
-    cov = withm and all(r.get("coverage_80") is not None for r in rows)
+    return [h for h in head if h]
+
+
+def _coin_cells(r: dict, withm: bool, cov: bool) -> list[str]:
+    "One coin's cells in the per-coin table, in `_coin_head`'s order."
+    cells = [r["coin"], str(r["folds"]), str(r["days"])]
+    if withm:
+        cells.append(_f(r["model_qlike"]))
+    cells += [r["best_classical"], _f(r["best_classical_qlike"])]
+    if withm:
+        cells += [_f(r["ratio"]), _dm(r["dm_qlike_p"], r["dm_qlike_stat"])]
+    cells += [
+        _f(r["anchor_qlike"]),
+        f"{r['best_single_classical']} {_f(r['best_single_classical_qlike'])}",
+        ", ".join(r["mcs"]),
+    ]
     if cov:
-        head.append("80% / 95% interval coverage")
-    head = [h for h in head if h]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        cells = [r["coin"], str(r["folds"]), str(r["days"])]
-        if withm:
-            cells.append(_f(r["model_qlike"]))
-        cells += [r["best_classical"], _f(r["best_classical_qlike"])]
-        if withm:
-            cells += [
-                _f(r["ratio"]),
-                f"{r['dm_qlike_p']:.3f} ({'better' if r['dm_qlike_stat'] < 0 else 'worse'})",
-            ]
-        cells += [
-            _f(r["anchor_qlike"]),
-            f"{r['best_single_classical']} {_f(r['best_single_classical_qlike'])}",
-            ", ".join(r["mcs"]),
-        ]
-        if cov:
-            cells.append(f"{r['coverage_80']:.1%} / {r['coverage_95']:.1%}")
-        lines.append("| " + " | ".join(cells) + " |")
-    years = sorted({y for v in s["per_year_qlike"].values() for y in v})
-    fc = [f for f in next(iter(s["per_year_qlike"].values()))[years[0]]]
-    yl = [
+        cells.append(f"{r['coverage_80']:.1%} / {r['coverage_95']:.1%}")
+    return cells
+
+
+def _coin_lines(rows: list[dict], withm: bool) -> list[str]:
+    "The per-coin table as Markdown lines (with the coverage column when every coin has it)."
+    cov = withm and all(r.get("coverage_80") is not None for r in rows)
+    head = _coin_head(withm, cov)
+    out = [_row(head), "|" + "---|" * len(head)]
+    return out + [_row(_coin_cells(r, withm, cov)) for r in rows]
+
+
+def _year_lines(per_year: dict, horizon: int) -> list[str]:
+    "The QLIKE per coin and calendar year as Markdown lines, each row's lowest in bold."
+    years = sorted({y for v in per_year.values() for y in v})
+    fc = list(next(iter(per_year.values()))[years[0]])
+    out = [
         "",
-        f"QLIKE per calendar year (h = {s['horizon']}):",
+        f"QLIKE per calendar year (h = {horizon}):",
         "",
-        "| coin | year | " + " | ".join(fc) + " |",
+        _row(["coin", "year", *fc]),
         "|" + "---|" * (len(fc) + 2),
     ]
-    for c, py in s["per_year_qlike"].items():
+    for c, py in per_year.items():
         for y, v in py.items():
             best = min(v, key=v.get)
-            yl.append(
-                f"| {c} | {y} | "
-                + " | ".join(f"**{_f(v[f])}**" if f == best else _f(v[f]) for f in fc)
-                + " |"
+            out.append(
+                _row([c, str(y)] + [f"**{_f(v[f])}**" if f == best else _f(v[f]) for f in fc])
             )
-    mr = s["mean_rank"]
-    names = list(mr["qlike"])
-    rl = [
+    return out
+
+
+def _rank_lines(mr: dict) -> list[str]:
+    "The forecasters' mean ranks over coins, per metric, as Markdown lines."
+    out = [
         "",
         "Mean rank over coins (1 = best):",
         "",
-        "| forecaster | " + " | ".join(mr) + " |",
+        _row(["forecaster", *mr]),
         "|" + "---|" * (len(mr) + 1),
     ]
-    for f in names:
-        rl.append(f"| {f} | " + " | ".join(_f(mr[m].get(f), 2) for m in mr) + " |")
-    goal = []
-    if withm:
-        g = s["goal"]
-        goal = [
-            "",
-            "Model vs the best classical forecaster (chosen on validation): lower QLIKE on "
-            f"{g['coins_model_beats_best_classical']} of {g['n_coins']} coins, "
-            f"DM p < 0.05 in its favour on {g['coins_dm_p_below_0.05_model_better']}, "
-            f"in the 90% MCS on {g['coins_model_in_mcs']}, "
-            f"mean QLIKE ratio {g['mean_qlike_ratio']:.3f}; "
-            f"beats the anchor alone on {g['coins_model_beats_anchor']}; "
-            f"mean RMSE {g['mean_model_rmse']:.4f}"
-            + (
-                f"; 80% / 95% intervals cover {g['mean_coverage_80']:.1%} / "
-                f"{g['mean_coverage_95']:.1%} of days."
-                if "mean_coverage_80" in g
-                else "."
-            ),
-        ]
-    return (
-        "\n".join(
-            lines
-            + realized_lines(rows, s["horizon"])
-            + network_lines(rows)
-            + panel_lines(s.get("panel_choice"))
-            + pick_lines(s.get("validation_pick"))
-            + yl
-            + rl
-            + goal
-        )
-        + "\n"
+    return out + [_row([f] + [_f(mr[m].get(f), 2) for m in mr]) for f in mr["qlike"]]
+
+
+def _goal_lines(g: dict) -> list[str]:
+    "The model against the validation-chosen classical forecaster over the coins (`goal`)."
+    coverage = (
+        f"; 80% / 95% intervals cover {g['mean_coverage_80']:.1%} / "
+        f"{g['mean_coverage_95']:.1%} of days."
+        if "mean_coverage_80" in g
+        else "."
     )
+    return [
+        "",
+        "Model vs the best classical forecaster (chosen on validation): lower QLIKE on "
+        f"{g['coins_model_beats_best_classical']} of {g['n_coins']} coins, "
+        f"DM p < 0.05 in its favour on {g['coins_dm_p_below_0.05_model_better']}, "
+        f"in the 90% MCS on {g['coins_model_in_mcs']}, "
+        f"mean QLIKE ratio {g['mean_qlike_ratio']:.3f}; "
+        f"beats the anchor alone on {g['coins_model_beats_anchor']}; "
+        f"mean RMSE {g['mean_model_rmse']:.4f}" + coverage,
+    ]
 
 
+def summary_markdown(s: dict) -> str:
+    "The backtest summary as Markdown tables: per coin, per year, and mean ranks."
+    rows, withm = list(s["coins"].values()), s["with_model"]
+    parts = [
+        _coin_lines(rows, withm),
+        realized_lines(rows, s["horizon"]),
+        network_lines(rows),
+        panel_lines(s.get("panel_choice")),
+        pick_lines(s.get("validation_pick")),
+        _year_lines(s["per_year_qlike"], s["horizon"]),
+        _rank_lines(s["mean_rank"]),
+        _goal_lines(s["goal"]) if withm else [],
+    ]
+    return "\n".join(line for p in parts for line in p) + "\n"
+
+# %% ../nbs/10_backtest.ipynb #78207a2b
 def realized_lines(rows: list[dict], horizon: int) -> list[str]:
     """The coins' QLIKE against the realized target as Markdown lines (none without
     `evaluation.intraday`)."""
@@ -1233,7 +1256,7 @@ def realized_lines(rows: list[dict], horizon: int) -> list[str]:
         out.append("| " + " | ".join(cells) + " |")
     return out
 
-
+# %% ../nbs/10_backtest.ipynb #00894427
 def panel_lines(pc: dict | None) -> list[str]:
     "The pick on the pooled validation losses (`panel_choice`) as Markdown lines."
     if not pc:
@@ -1260,7 +1283,7 @@ def panel_lines(pc: dict | None) -> list[str]:
     )
     return out
 
-
+# %% ../nbs/10_backtest.ipynb #1ba7efea
 # issue 22: at least 10% below the bar of 0.606
 # (the validation-chosen classical forecaster before it)
 SHIPPED_GOAL = 0.545
@@ -1311,13 +1334,85 @@ def pick_lines(vp: dict | None) -> list[str]:
         )
     return out
 
-
+# %% ../nbs/10_backtest.ipynb #6f830747
 def _coverage(c: dict) -> str:
+    "80% / 95% interval coverage `c` as percentages."
     return f"{c['80']:.1%} / {c['95']:.1%}"
 
 
 def _mean(rs, key: str) -> float:
+    "The mean of `key` over `rs`, (coin, row) pairs."
     return float(np.mean([x[key] for _, x in rs]))
+
+
+def _network_head(n: str, anchor: str, rt: bool, cov: bool) -> list[str]:
+    "The lines above learned forecaster `n`'s table: its heading and the column titles."
+    return [
+        "",
+        f"The learned forecaster `{n}` against the best classical forecaster "
+        f"(chosen on validation, per fold) and its anchor `{anchor}`:",
+        "",
+        "| coin | QLIKE | best classical | ratio | DM p (QLIKE) | in 90% MCS | anchor | "
+        + ("realized: QLIKE | ratio | anchor |" if rt else "")
+        + (" 80% / 95% coverage |" if cov else ""),
+        "|" + "---|" * ((10 if rt else 7) + cov),
+    ]
+
+
+def _network_cells(c: str, x: dict, rt: bool, cov: bool) -> list[str]:
+    "Coin `c`'s cells in a learned forecaster's table (`x`: its `network_row`)."
+    cells = [
+        c,
+        _f(x["qlike"]),
+        _f(x["best_classical_qlike"]),
+        _f(x["ratio"]),
+        _dm(x["dm_qlike_p"], x["dm_qlike_stat"]),
+        "yes" if x["in_mcs"] else "no",
+        _f(x["anchor_qlike"]),
+    ]
+    if rt:
+        cells += [
+            _f(x["realized_qlike"]),
+            _f(x["realized_ratio"]),
+            "beaten" if x["realized_beats_anchor"] else "not beaten",
+        ]
+    if cov:
+        cells.append(_coverage({"80": x["coverage_80"], "95": x["coverage_95"]}))
+    return cells
+
+
+def _network_goal(n: str, rs: list, rt: bool, cov: bool) -> str:
+    "Learned forecaster `n`'s goals over its coins `rs` as one sentence."
+    k = len(rs)
+    goal = (
+        f"`{n}`: lower QLIKE than the classical pick on "
+        f"{sum(x['ratio'] < 1 for _, x in rs)} of {k} coins, DM p < 0.05 in its favour on "
+        f"{sum(x['dm_qlike_p'] < 0.05 and x['dm_qlike_stat'] < 0 for _, x in rs)}, "
+        f"in the 90% MCS on {sum(x['in_mcs'] for _, x in rs)}, "
+        f"beats its anchor on {sum(x['beats_anchor'] for _, x in rs)}; "
+        f"mean QLIKE {_mean(rs, 'qlike'):.3f} = "
+        f"{_mean(rs, 'qlike') / _mean(rs, 'best_classical_qlike'):.3f} x the classical pick's"
+    )
+    if rt:
+        ratio = _mean(rs, "realized_qlike") / np.mean(
+            [x["realized_qlike"] / x["realized_ratio"] for _, x in rs]
+        )
+        goal += f" (realized target: {_mean(rs, 'realized_qlike'):.3f} = {ratio:.3f} x)"
+    if cov:
+        goal += (
+            "; 80% intervals cover 75-85% of days on "
+            f"{sum(0.75 <= x['coverage_80'] <= 0.85 for _, x in rs)} of {k} coins"
+        )
+    return goal + "."
+
+
+def _network_table(n: str, rs: list) -> list[str]:
+    "Learned forecaster `n` on its coins `rs` (`(coin, network_row)` pairs) as Markdown lines."
+    rt = all("realized_qlike" in x for _, x in rs)
+    anchor, cov = rs[0][1]["anchor"], all("coverage_80" in x for _, x in rs)
+    out = _network_head(n, anchor, rt, cov)
+    out += [_row(_network_cells(c, x, rt, cov)) for c, x in rs]
+    return out + ["", _network_goal(n, rs, rt, cov)]
 
 
 def network_lines(rows: list[dict]) -> list[str]:
@@ -1327,56 +1422,5 @@ def network_lines(rows: list[dict]) -> list[str]:
     out = []
     for n in nets:
         rs = [(r["coin"], r["networks"][n]) for r in rows if n in r.get("networks", {})]
-        rt = all("realized_qlike" in x for _, x in rs)
-        anchor, cov = rs[0][1]["anchor"], all("coverage_80" in x for _, x in rs)
-        out += [
-            "",
-            f"The learned forecaster `{n}` against the best classical forecaster "
-            f"(chosen on validation, per fold) and its anchor `{anchor}`:",
-            "",
-            "| coin | QLIKE | best classical | ratio | DM p (QLIKE) | in 90% MCS | anchor | "
-            + ("realized: QLIKE | ratio | anchor |" if rt else "")
-            + (" 80% / 95% coverage |" if cov else ""),
-            "|" + "---|" * ((10 if rt else 7) + cov),
-        ]
-        for c, x in rs:
-            cells = [
-                c,
-                _f(x["qlike"]),
-                _f(x["best_classical_qlike"]),
-                _f(x["ratio"]),
-                f"{x['dm_qlike_p']:.3f} ({'better' if x['dm_qlike_stat'] < 0 else 'worse'})",
-                "yes" if x["in_mcs"] else "no",
-                _f(x["anchor_qlike"]),
-            ]
-            if rt:
-                cells += [
-                    _f(x["realized_qlike"]),
-                    _f(x["realized_ratio"]),
-                    "beaten" if x["realized_beats_anchor"] else "not beaten",
-                ]
-            if cov:
-                cells.append(_coverage({"80": x["coverage_80"], "95": x["coverage_95"]}))
-            out.append("| " + " | ".join(cells) + " |")
-        k = len(rs)
-        goal = (
-            f"`{n}`: lower QLIKE than the classical pick on "
-            f"{sum(x['ratio'] < 1 for _, x in rs)} of {k} coins, DM p < 0.05 in its favour on "
-            f"{sum(x['dm_qlike_p'] < 0.05 and x['dm_qlike_stat'] < 0 for _, x in rs)}, "
-            f"in the 90% MCS on {sum(x['in_mcs'] for _, x in rs)}, "
-            f"beats its anchor on {sum(x['beats_anchor'] for _, x in rs)}; "
-            f"mean QLIKE {_mean(rs, 'qlike'):.3f} = "
-            f"{_mean(rs, 'qlike') / _mean(rs, 'best_classical_qlike'):.3f} x the classical pick's"
-        )
-        if rt:
-            ratio = _mean(rs, "realized_qlike") / np.mean(
-                [x["realized_qlike"] / x["realized_ratio"] for _, x in rs]
-            )
-            goal += f" (realized target: {_mean(rs, 'realized_qlike'):.3f} = {ratio:.3f} x)"
-        if cov:
-            goal += (
-                "; 80% intervals cover 75-85% of days on "
-                f"{sum(0.75 <= x['coverage_80'] <= 0.85 for _, x in rs)} of {k} coins"
-            )
-        out += ["", goal + "."]
+        out += _network_table(n, rs)
     return out

@@ -272,6 +272,54 @@ def set_anchor(
     base.bias.assign(bias.astype("float32"))
     model.get_layer("spread").bias.assign(_inv_softplus(s - min_spread).astype("float32"))
 
+# %% ../nbs/12_global.ipynb #5a1d7c3e
+def _compiled_member(
+    panel: Panel, params: dict, p: dict, seed: int, anchor_fit: dict
+) -> keras.Model:
+    "Member `seed`'s network around the pooled anchor, compiled with its head loss and metric."
+    gp, col = params["global_model"], int(params["target"]["horizon"]) - 1
+    W, Y = panel.splits["train"]["windows"], panel.targets("train")
+    model = build_global(
+        W.shape[1],
+        W.shape[2],
+        len(panel.coins),
+        len(panel.anchor_features),
+        Y.shape[1],
+        gp,
+        anchor_fit,
+        name=f"seed_{seed}",
+        horizon_column=col,
+        channels=input_channels(panel.feature_names, gp["input_features"]),
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(
+            learning_rate=float(p["training"]["learning_rate"]), clipnorm=1.0
+        ),
+        loss=head_loss(gp["loss"]),
+        metrics=[HorizonQlike(col)],
+    )
+    return model
+
+
+def _fresh_member_dir(out: str | Path) -> Path:
+    "`out`, created, without a previous fit's checkpoint.keras, last.keras and history.json."
+    out = ensure_dir(out)
+    for f in ("checkpoint.keras", "last.keras", "history.json"):
+        (out / f).unlink(missing_ok=True)
+    return out
+
+
+def _keep_anchor_unless_beaten(
+    model: keras.Model, rec: dict, trace: QlikeTrace, start: float, weights0: list, out: Path
+) -> dict:
+    "Add the per-epoch validation QLIKE to `rec`; restore the anchor's weights if no epoch beat it."
+    rec["val_qlike_h"], rec["val_qlike_h_start"] = trace.values, start
+    # no epoch beat the anchor on validation: keep the anchor
+    rec["kept_start"] = not (out / "checkpoint.keras").is_file()
+    if rec["kept_start"]:
+        model.set_weights(weights0)
+    return rec
+
 # %% ../nbs/12_global.ipynb #289cedde
 def member_params(params: dict, seed: int) -> dict:
     """The `training` section `fit_network` reads, from `global_model` (epochs, batch size, learning
@@ -297,31 +345,15 @@ def fit_member(
 
     p = member_params(params, seed)
     set_seeds(int(seed), bool(p["training"]["deterministic"]), tensorflow=True)
-    W, Y = panel.splits["train"]["windows"], panel.targets("train")
-    model = build_global(
-        W.shape[1],
-        W.shape[2],
-        len(panel.coins),
-        len(panel.anchor_features),
-        Y.shape[1],
-        params["global_model"],
-        anchor_fit,
-        name=f"seed_{seed}",
-        horizon_column=int(params["target"]["horizon"]) - 1,
-        channels=input_channels(panel.feature_names, params["global_model"]["input_features"]),
-    )
+    model = _compiled_member(panel, params, p, seed, anchor_fit)
     col = int(params["target"]["horizon"]) - 1
-    model.compile(
-        optimizer=keras.optimizers.Adam(
-            learning_rate=float(p["training"]["learning_rate"]), clipnorm=1.0
-        ),
-        loss=head_loss(params["global_model"]["loss"]),
-        metrics=[HorizonQlike(col)],
+    data = (
+        panel.inputs("train"),
+        panel.targets("train"),
+        panel.inputs("val"),
+        panel.targets("val"),
     )
-    data = (panel.inputs("train"), Y, panel.inputs("val"), panel.targets("val"))
-    out = ensure_dir(out)
-    for f in ("checkpoint.keras", "last.keras", "history.json"):
-        (out / f).unlink(missing_ok=True)
+    out = _fresh_member_dir(out)
     # epoch 0: the corrected pooled anchor
     start, weights0 = _val_qlike(model, panel, col), model.get_weights()
     trace = QlikeTrace()
@@ -337,12 +369,7 @@ def fit_member(
         monitor="val_qlike_h",
         extra_callbacks=[trace],
     )
-    rec["val_qlike_h"], rec["val_qlike_h_start"] = trace.values, start
-    # no epoch beat the anchor on validation: keep the anchor
-    rec["kept_start"] = not (out / "checkpoint.keras").is_file()
-    if rec["kept_start"]:
-        model.set_weights(weights0)
-    return model, rec
+    return model, _keep_anchor_unless_beaten(model, rec, trace, start, weights0, out)
 
 
 def _val_qlike(model: keras.Model, panel: Panel, col: int) -> float:
@@ -425,6 +452,91 @@ def coverage(actual, mu, s, levels=(0.8, 0.95)) -> dict:
         out[f"{round(lv * 100):d}"] = float(np.mean((a >= lo) & (a <= hi)))
     return out
 
+# %% ../nbs/12_global.ipynb #b7e29f04
+def _fit_members(
+    panel: Panel, params: dict, out: Path, anchor_fit: dict, verbose: int, progress: bool
+) -> tuple[list, list, dict, list]:
+    "Fit each seed's member in turn: the seeds, the members, their records and validation (μ, s)."
+    from tqdm.auto import tqdm
+
+    members, recs, val_out = [], {}, []
+    n_seeds = int(params["global_model"]["seeds"])
+    seeds = [int(params["training"]["seed"]) + i for i in range(n_seeds)]
+    for seed in tqdm(seeds, desc="global model", unit="seed", disable=not progress):
+        m, rec = fit_member(
+            panel, params, seed, out / "members" / f"seed_{seed}", anchor_fit, verbose
+        )
+        members.append(m)
+        recs[f"seed_{seed}"] = rec
+        val_out.append(predict_lognormal(m, panel.inputs("val")))
+    return seeds, members, recs, val_out
+
+
+def _validation_scores(model: keras.Model, anchor_fit: dict, panel: Panel, col: int) -> dict:
+    "Validation QLIKE at column `col` of the ensemble and of the anchor alone; the coverage."
+    mu_v, s_v = predict_lognormal(model, panel.inputs("val"))
+    mu_a, s_a = pooled_anchor_forecast(anchor_fit, panel.splits["val"]["anchor"])
+    Y = panel.targets("val")
+    return {
+        "validation_qlike": qlike_of(mu_v, s_v, Y, col),
+        "validation_qlike_anchor": qlike_of(mu_a, s_a, Y, col),
+        "validation_coverage": coverage(Y[:, col], mu_v[:, col], s_v[:, col]),
+    }
+
+
+def _fit_stats(recs: dict, n_train: int) -> dict:
+    "The members' best epochs, anchors kept, epochs run, fit seconds and training throughput."
+    fit_s = sum(r["fit_seconds"] for r in recs.values())
+    epochs = sum(len(r["loss"]) for r in recs.values())
+    return {
+        "best_epochs": [
+            0 if r["kept_start"] else int(np.nanargmin(r["val_qlike_h"])) + 1 for r in recs.values()
+        ],
+        "members_kept_anchor": int(sum(r["kept_start"] for r in recs.values())),
+        "epochs_run": [len(r["loss"]) for r in recs.values()],
+        "fit_seconds": round(fit_s, 1),
+        "samples_per_s": round(n_train * epochs / max(fit_s, 1e-9), 1),
+        "median_epoch_seconds": round(
+            float(np.median([x for r in recs.values() for x in r["seconds"][1:]] or [0])), 3
+        ),
+    }
+
+
+def _member_history(recs: dict) -> dict:
+    "history.json of the ensemble: each member's per-epoch record and whether it kept the anchor."
+    keys = (
+        "epoch",
+        "loss",
+        "val_loss",
+        "learning_rate",
+        "seconds",
+        "val_qlike_h",
+        "val_qlike_h_start",
+        "kept_start",
+    )
+    return {"members": {k: {kk: r[kk] for kk in keys} for k, r in recs.items()}}
+
+
+def _save_keras(model: keras.Model, path: Path) -> None:
+    "Save `model` to `path` atomically (a temp file beside it, then a rename)."
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+
+
+def _save_global(
+    out: Path, model: keras.Model, meta: dict, history: dict, summary: dict, params: dict
+) -> None:
+    "Write the ensemble's folder: meta, history, summary, params, the history plot, model.keras."
+    from cryptovol.train import plot_history, plt_close
+
+    save_json(meta, out / "meta.json")
+    save_json(history, out / "history.json")
+    save_json(summary, out / "summary.json")
+    save_json(params, out / "params.json")
+    plot_history(history, out / "training_history.png", title="global model")
+    plt_close()
+    _save_keras(model, out / "model.keras")
+
 # %% ../nbs/12_global.ipynb #97a81e6c
 @dataclass
 class GlobalResult:
@@ -461,31 +573,13 @@ def train_global(
 ) -> GlobalResult:
     """Fit `global_model.seeds` members on `panel`, keep the first n (chosen on validation QLIKE),
     save the ensemble to `out`."""
-    from tqdm.auto import tqdm
-    from cryptovol.train import plot_history, plt_close
-
     t0, out, gp = time.perf_counter(), ensure_dir(out), params["global_model"]
-    h = int(params["target"]["horizon"])
-    col = h - 1
+    col = int(params["target"]["horizon"]) - 1
     anchor_fit = fit_pooled_anchor(panel.splits["train"]["anchor"], panel.targets("train"))
     meta = _panel_meta(panel, params, anchor_fit)
-    members, recs, val_out = [], {}, []
-    seeds = [int(params["training"]["seed"]) + i for i in range(int(gp["seeds"]))]
-    for seed in tqdm(seeds, desc="global model", unit="seed", disable=not progress):
-        m, rec = fit_member(
-            panel, params, seed, out / "members" / f"seed_{seed}", anchor_fit, verbose
-        )
-        members.append(m)
-        recs[f"seed_{seed}"] = rec
-        val_out.append(predict_lognormal(m, panel.inputs("val")))
+    seeds, members, recs, val_out = _fit_members(panel, params, out, anchor_fit, verbose, progress)
     n, by_n = choose_ensemble_size(val_out, panel.targets("val"), col)
     model = combine_global(members[:n])
-    mu_v, s_v = predict_lognormal(model, panel.inputs("val"))
-    mu_a, s_a = pooled_anchor_forecast(anchor_fit, panel.splits["val"]["anchor"])
-    fit_s, epochs = (
-        sum(r["fit_seconds"] for r in recs.values()),
-        sum(len(r["loss"]) for r in recs.values()),
-    )
     summary = {
         "model_type": "global",
         "coins": panel.coins,
@@ -494,42 +588,13 @@ def train_global(
         "seeds_trained": seeds,
         "ensemble_size": n,
         "validation_qlike_by_size": {str(k): v for k, v in by_n.items()},
-        "validation_qlike": qlike_of(mu_v, s_v, panel.targets("val"), col),
-        "validation_qlike_anchor": qlike_of(mu_a, s_a, panel.targets("val"), col),
-        "validation_coverage": coverage(panel.targets("val")[:, col], mu_v[:, col], s_v[:, col]),
-        "best_epochs": [
-            0 if r["kept_start"] else int(np.nanargmin(r["val_qlike_h"])) + 1 for r in recs.values()
-        ],
-        "members_kept_anchor": int(sum(r["kept_start"] for r in recs.values())),
-        "epochs_run": [len(r["loss"]) for r in recs.values()],
-        "fit_seconds": round(fit_s, 1),
-        "samples_per_s": round(panel.n("train") * epochs / max(fit_s, 1e-9), 1),
-        "median_epoch_seconds": round(
-            float(np.median([x for r in recs.values() for x in r["seconds"][1:]] or [0])), 3
-        ),
+        **_validation_scores(model, anchor_fit, panel, col),
+        **_fit_stats(recs, panel.n("train")),
         "n_params_member": int(members[0].count_params()),
         "total_seconds": round(time.perf_counter() - t0, 1),
         "settings": gp,
     }
-    keys = (
-        "epoch",
-        "loss",
-        "val_loss",
-        "learning_rate",
-        "seconds",
-        "val_qlike_h",
-        "val_qlike_h_start",
-        "kept_start",
-    )
-    history = {"members": {k: {kk: r[kk] for kk in keys} for k, r in recs.items()}}
-    save_json(meta, out / "meta.json")
-    save_json(history, out / "history.json")
-    save_json(summary, out / "summary.json")
-    save_json(params, out / "params.json")
-    plot_history(history, out / "training_history.png", title="global model")
-    plt_close()
-    with atomic_path(out / "model.keras") as tmp:
-        model.save(tmp)
+    _save_global(out, model, meta, _member_history(recs), summary, params)
     log.info(
         f"global model: {n} of {len(seeds)} seeds kept, "
         f"validation QLIKE {summary['validation_qlike']:.4f} "
@@ -537,6 +602,51 @@ def train_global(
         f"{summary['samples_per_s']:.0f} samples/s; wrote {out}"
     )
     return GlobalResult(model, members[:n], panel, out, summary, meta)
+
+# %% ../nbs/12_global.ipynb #c93f1a6d
+def _check_view_features(ds, symbol: str, meta: dict) -> None:
+    "Raise `ModelError` unless `symbol`'s dataset has the global model's features, in its order."
+    if list(ds.feature_names) != meta["feature_names"]:
+        raise ModelError(
+            f"{symbol}: its dataset's features differ from the global model's; "
+            "rebuild it (`dvc repro featurize`)"
+        )
+
+
+def _clear_view_dir(out: Path) -> None:
+    "Remove what a per-coin model left in `out`: checkpoint.keras, last.keras, model.h5, members/."
+    for stale in ("checkpoint.keras", "last.keras", "model.h5"):
+        (out / stale).unlink(missing_ok=True)
+    # a per-coin ensemble's members must not linger beside the view
+    shutil.rmtree(out / "members", ignore_errors=True)
+
+
+def _view_features(meta: dict) -> dict:
+    "features.json of a coin view: the global model's features, window length and horizons."
+    return {
+        "feature_names": meta["feature_names"],
+        "dataset_features": meta["feature_names"],
+        "n_features": len(meta["feature_names"]),
+        "sequence_length": meta["sequence_length"],
+        "needs_garch": False,
+        "forecast_days": meta["forecast_days"],
+        "horizon": meta["horizon"],
+        "horizon_column": meta["horizon_column"],
+    }
+
+
+def _view_summary(res: GlobalResult, ds, symbol: str) -> dict:
+    "summary.json of a coin view: the global summary plus the coin, its index and training size."
+    return {
+        **res.summary,
+        "symbol": symbol,
+        "model_type": "global",
+        "log_target": True,
+        "point_forecast": "sqrt(E[sigma^2])",
+        "global_model": str(res.out),
+        "coin_index": res.meta["coins"].index(symbol),
+        "n_train_coin": int(len(ds.X_train)),
+    }
 
 # %% ../nbs/12_global.ipynb #4430a14b
 def coin_view(
@@ -572,15 +682,8 @@ def write_coin_view(res: GlobalResult, ds, symbol: str, params: dict, out: str |
     from cryptovol.model import anchor_spec
 
     out, meta = ensure_dir(out), res.meta
-    if list(ds.feature_names) != meta["feature_names"]:
-        raise ModelError(
-            f"{symbol}: its dataset's features differ from the global model's; "
-            "rebuild it (`dvc repro featurize`)"
-        )
-    for stale in ("checkpoint.keras", "last.keras", "model.h5"):
-        (out / stale).unlink(missing_ok=True)
-    # a per-coin ensemble's members must not linger beside the view
-    shutil.rmtree(out / "members", ignore_errors=True)
+    _check_view_features(ds, symbol, meta)
+    _clear_view_dir(out)
     spec = anchor_spec(ds.feature_names, ds.scaler, meta["anchor_features"])
     point, dist = coin_view(
         res.model,
@@ -590,37 +693,13 @@ def write_coin_view(res: GlobalResult, ds, symbol: str, params: dict, out: str |
         len(meta["feature_names"]),
         safe_symbol(symbol),
     )
-    save_json(
-        {
-            "feature_names": meta["feature_names"],
-            "dataset_features": meta["feature_names"],
-            "n_features": len(meta["feature_names"]),
-            "sequence_length": meta["sequence_length"],
-            "needs_garch": False,
-            "forecast_days": meta["forecast_days"],
-            "horizon": meta["horizon"],
-            "horizon_column": meta["horizon_column"],
-        },
-        out / "features.json",
-    )
+    save_json(_view_features(meta), out / "features.json")
     save_json(ds.scaler, out / "scaler.json")
     save_json(params, out / "params.json")
     save_json(load_json(res.out / "history.json"), out / "history.json")
-    summary = {
-        **res.summary,
-        "symbol": symbol,
-        "model_type": "global",
-        "log_target": True,
-        "point_forecast": "sqrt(E[sigma^2])",
-        "global_model": str(res.out),
-        "coin_index": meta["coins"].index(symbol),
-        "n_train_coin": int(len(ds.X_train)),
-    }
-    save_json(summary, out / "summary.json")
-    with atomic_path(out / "distribution.keras") as tmp:
-        dist.save(tmp)
-    with atomic_path(out / "model.keras") as tmp:
-        point.save(tmp)
+    save_json(_view_summary(res, ds, symbol), out / "summary.json")
+    _save_keras(dist, out / "distribution.keras")
+    _save_keras(point, out / "model.keras")
     return out
 
 # %% ../nbs/12_global.ipynb #b4689206

@@ -505,33 +505,20 @@ def compile_model(model: keras.Model, params: dict) -> keras.Model:
     return model
 
 
-def fit_network(
-    model: keras.Model,
-    data: tuple,
-    params: dict,
+def _fit_callbacks(
+    tp: dict,
     unit_dir: Path,
     csv_path: Path,
-    label: str,
-    initial_epoch: int = 0,
-    epochs: int | None = None,
-    best_so_far: float = np.inf,
-    verbose: int = 1,
-    previous: dict | None = None,
-    extra_callbacks: list | None = None,
-    monitor: str = "val_loss",
-) -> dict:
-    """Fit a compiled `model` on `data` = (Xtr, Ytr, Xva, Yva) up to epoch `epochs` (early stopping
-    and checkpoints on `monitor`); returns this run's history records."""
-    tp = params["training"]
-    Xtr, ytr, Xva, yva = data
-    epochs = int(epochs if epochs is not None else tp["epochs"])
-    ensure_dir(unit_dir)
-    ensure_dir(csv_path.parent)
-    best_cb = AtomicCheckpoint(
-        unit_dir / "checkpoint.keras", best_only=True, monitor=monitor, initial_best=best_so_far
-    )
-    progress = EpochProgress(label, epochs, n_rows(Xtr), verbose)
-    callbacks = [
+    progress: EpochProgress,
+    best_cb: AtomicCheckpoint,
+    initial_epoch: int,
+    previous: dict | None,
+    extra_callbacks: list | None,
+    monitor: str,
+) -> list:
+    """The callbacks of `fit_network` in the order they run: progress, NaN stop, early stopping,
+    best and last checkpoints, history.json, LR schedule, CSV log, then `extra_callbacks`."""
+    return [
         progress,  # first: records the learning rate used *during* the epoch
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.EarlyStopping(
@@ -551,6 +538,20 @@ def fit_network(
         keras.callbacks.CSVLogger(str(csv_path), append=initial_epoch > 0),
         *(extra_callbacks or []),
     ]
+
+
+def _fit_epochs(
+    model: keras.Model,
+    data: tuple,
+    tp: dict,
+    callbacks: list,
+    epochs: int,
+    initial_epoch: int,
+    verbose: int,
+) -> float:
+    """`model.fit` from `initial_epoch` to `epochs` on batches reshuffled with seed
+    `training.seed + initial_epoch`; returns the seconds the fit took."""
+    Xtr, ytr, Xva, yva = data
     train_ds = make_tf_dataset(
         Xtr, ytr, tp["batch_size"], shuffle=True, seed=int(tp["seed"]) + initial_epoch
     )
@@ -565,8 +566,49 @@ def fit_network(
         shuffle=False,
         verbose=2 if verbose >= 2 else 0,
     )
+    return time.perf_counter() - t0
+
+
+def fit_network(
+    model: keras.Model,
+    data: tuple,
+    params: dict,
+    unit_dir: Path,
+    csv_path: Path,
+    label: str,
+    initial_epoch: int = 0,
+    epochs: int | None = None,
+    best_so_far: float = np.inf,
+    verbose: int = 1,
+    previous: dict | None = None,
+    extra_callbacks: list | None = None,
+    monitor: str = "val_loss",
+) -> dict:
+    """Fit a compiled `model` on `data` = (Xtr, Ytr, Xva, Yva) up to epoch `epochs` (early stopping
+    and checkpoints on `monitor`); returns this run's history records."""
+    tp = params["training"]
+    Xtr, ytr, Xva, yva = data  # a 4-tuple, checked before any folder is made
+    epochs = int(epochs if epochs is not None else tp["epochs"])
+    ensure_dir(unit_dir)
+    ensure_dir(csv_path.parent)
+    best_cb = AtomicCheckpoint(
+        unit_dir / "checkpoint.keras", best_only=True, monitor=monitor, initial_best=best_so_far
+    )
+    progress = EpochProgress(label, epochs, n_rows(Xtr), verbose)
+    callbacks = _fit_callbacks(
+        tp,
+        unit_dir,
+        csv_path,
+        progress,
+        best_cb,
+        initial_epoch,
+        previous,
+        extra_callbacks,
+        monitor,
+    )
+    seconds = _fit_epochs(model, data, tp, callbacks, epochs, initial_epoch, verbose)
     rec = progress.records
-    rec["fit_seconds"] = time.perf_counter() - t0
+    rec["fit_seconds"] = seconds
     if (unit_dir / "checkpoint.keras").is_file():
         model.load_weights(unit_dir / "checkpoint.keras")
     return rec
@@ -816,6 +858,84 @@ def _epoch_goals(
         )
     return prevs, done, goal
 
+# %% ../nbs/04_train.ipynb #b84e0d5a
+def _adopt_dataset_params(p: dict, ds) -> None:
+    """Replace the dataset-defining sections of `p` (data, features, target, dataset) by the
+    dataset's own, so params.json describes the windows the model saw."""
+    for sec in _DATASET_SECTIONS:
+        if isinstance(getattr(ds, "params", None), dict) and sec in ds.params:
+            p[sec] = copy.deepcopy(ds.params[sec])
+
+
+def _run_inputs(symbol: str, p: dict, ds, rdir: Path | None) -> tuple[tuple, dict]:
+    """The run's training arrays (model space) and its features.json; refuses to resume a model
+    whose features or horizons differ from the dataset's."""
+    kind, log_target = p["model"]["type"], bool(p["model"]["log_target"])
+    names = input_feature_names(ds, kind)
+    K, hcol = dataset_targets(ds, "train").shape[1], dataset_horizon_column(ds)
+    if rdir is not None:
+        _check_resumable(rdir, names, K, symbol)
+    data = _training_arrays(ds, kind, log_target, symbol)
+    T, _ = data[0].shape[1:]  # (T, F): 3-D windows
+    return data, _network_meta(ds, names, kind, p, T, K, hcol)
+
+
+def _new_run(
+    symbol: str,
+    p: dict,
+    ds,
+    out: Path,
+    rdir: Path | None,
+    n_more: int | None,
+    data: tuple,
+    verbose: int,
+    callbacks: list | None,
+    init_from: str | Path | None,
+) -> _Run:
+    """The `_Run` of a `train` call: its networks' epoch goals, steps per epoch and HAR anchor;
+    `ConfigError` for a warm start of an ensemble or a resumed run."""
+    mp, tp = p["model"], p["training"]
+    kind = mp["type"]
+    units = [f"members/{mk}" for mk in mp["ensemble_members"]] if kind == "ensemble" else ["."]
+    if init_from is not None and (kind == "ensemble" or rdir is not None):
+        raise ConfigError(
+            "init_from (warm start) works for a single fresh network; "
+            "not with model.type ensemble or resume="
+        )
+    return _Run(
+        symbol,
+        p,
+        out,
+        rdir,
+        data,
+        int(np.ceil(len(data[0]) / int(tp["batch_size"]))),
+        verbose,
+        callbacks,
+        init_from,
+        *_epoch_goals(rdir, units, n_more, tp["epochs"]),
+        anchor=anchor_spec(ds.feature_names, ds.scaler, mp["anchor_features"])
+        if mp.get("har_anchor")
+        else None,
+    )
+
+
+def _drop_old_units(out: Path, kind: str) -> None:
+    "A fresh run: remove an earlier run's ensemble members (and, for an ensemble, its last.keras)."
+    shutil.rmtree(out / "members", ignore_errors=True)
+    if kind == "ensemble":
+        (out / "last.keras").unlink(missing_ok=True)
+
+
+def _log_start(run: _Run, meta: dict) -> None:
+    "The log line that opens a run: type, windows, their shape, horizons, and what it resumes."
+    (Xtr, _, Xva, _), kind = run.data, run.p["model"]["type"]
+    T, F = Xtr.shape[1:]
+    log.info(
+        f"{run.symbol}: training {kind} on {len(Xtr)} windows "
+        f"({T} days x {F} features, {meta['forecast_days']} horizons), validating on {len(Xva)}"
+        + (f"; resuming from {run.rdir}: epochs {run.done} -> {run.goal}" if run.rdir else "")
+    )
+
 # %% ../nbs/04_train.ipynb #19801d0b
 def _resumed_model(run: _Run, unit_rel: str, udir: Path, label: str) -> tuple[keras.Model, float]:
     """The network of `unit_rel` from the run it resumes (files copied into `udir`) and its best
@@ -924,6 +1044,19 @@ def _fit_single(run: _Run, kind: str, T: int, F: int, bias, csv: Path) -> tuple:
     med = float(np.median(history["seconds"][-n_ep:])) if n_ep else 0.0
     return model, history, (secs, n_ep, med, secs / max(n_ep, 1)), history_summary(history)
 
+
+def _fit_networks(run: _Run, log_dir: Path, log_stem: str) -> tuple:
+    """Fit the run's network (or each ensemble member), its head starting at the per-horizon
+    training mean: (model, history, timing, info)."""
+    kind, (T, F) = run.p["model"]["type"], run.data[0].shape[1:]
+    # per-horizon mean of the training target (model space): the head starts at the constant
+    bias = run.data[1].mean(axis=0)
+    return (
+        _fit_ensemble(run, T, F, bias, log_dir, log_stem)
+        if kind == "ensemble"
+        else _fit_single(run, kind, T, F, bias, log_dir / f"{log_stem}.csv")
+    )
+
 # %% ../nbs/04_train.ipynb #90a0fa17
 def _anchor_summary(anchor_coef: dict, features: list[str]) -> dict | None:
     "The fitted HAR anchor(s): constant and one coefficient row per regressor, rounded."
@@ -1018,6 +1151,42 @@ def _network_meta(ds, names: list[str], kind: str, p: dict, T: int, K: int, hcol
         "horizon_column": int(hcol),
     }
 
+
+def _log_finish(run: _Run, summary: dict, timing: tuple) -> None:
+    "The log line that closes a run: best epoch, val_loss against the constant forecast, speed."
+    kind = run.p["model"]["type"]
+    be = f"best epoch {summary['best_epoch']}, " if summary.get("best_epoch") else ""
+    log.info(
+        f"{run.symbol} {kind}: {be}val_loss {summary['val_loss']:.5f} "
+        f"(constant forecast {summary['val_loss_constant']:.5f}); "
+        f"{timing[1]} epochs in {timing[0]:.1f}s ({summary['seconds_per_epoch']:.2f} s/epoch, "
+        f"{summary['samples_per_s']:.0f} samples/s); wrote {run.out}"
+    )
+
+
+def _finish_run(run: _Run, ds, meta: dict, fitted: tuple, t_start: float) -> TrainResult:
+    """The `TrainResult` of a fitted run, after writing its summary, history, plot and model and
+    logging the closing line."""
+    (model, history, timing, best_info), p, out = fitted, run.p, run.out
+    kind, log_target = p["model"]["type"], bool(p["model"]["log_target"])
+    trained = TrainedModel(
+        model,
+        meta["feature_names"],
+        p,
+        kind,
+        log_target,
+        scaler=ds.scaler,
+        path=out / "model.keras",
+        horizon_column=meta["horizon_column"],
+    )
+    summary = _training_summary(run, ds, trained, model, timing, best_info, meta, t_start)
+    if kind == "ensemble":
+        summary["ensemble_weights"] = history["weights"]
+    trained.summary = summary
+    _write_artefacts(out, model, history, summary, kind, run.symbol)
+    _log_finish(run, summary, timing)
+    return TrainResult(trained, history, summary, out)
+
 # %% ../nbs/04_train.ipynb #6ec5635c
 def train(
     symbol: str,
@@ -1046,82 +1215,18 @@ def train(
         symbol, params, model_type, epochs, batch_size, learning_rate, resume, additional_epochs
     )
     ds = dataset if dataset is not None else load_dataset(symbol)
-    for sec in _DATASET_SECTIONS:
-        if isinstance(getattr(ds, "params", None), dict) and sec in ds.params:
-            p[sec] = copy.deepcopy(ds.params[sec])
-    mp, tp = p["model"], p["training"]
-    kind, log_target = mp["type"], bool(mp["log_target"])
-    names = input_feature_names(ds, kind)
-    K, hcol = dataset_targets(ds, "train").shape[1], dataset_horizon_column(ds)
-    if rdir is not None:
-        _check_resumable(rdir, names, K, symbol)
-    data = _training_arrays(ds, kind, log_target, symbol)
-    T, F = data[0].shape[1:]
+    _adopt_dataset_params(p, ds)
+    data, meta = _run_inputs(symbol, p, ds, rdir)
     log_dir, log_stem = (
         (out, "training") if out_dir is not None else (logs_dir(), f"{symbol}_training")
     )
-    meta = _network_meta(ds, names, kind, p, T, K, hcol)
-    units = [f"members/{mk}" for mk in mp["ensemble_members"]] if kind == "ensemble" else ["."]
-    if init_from is not None and (kind == "ensemble" or rdir is not None):
-        raise ConfigError(
-            "init_from (warm start) works for a single fresh network; "
-            "not with model.type ensemble or resume="
-        )
-    run = _Run(
-        symbol,
-        p,
-        out,
-        rdir,
-        data,
-        int(np.ceil(len(data[0]) / int(tp["batch_size"]))),
-        verbose,
-        callbacks,
-        init_from,
-        *_epoch_goals(rdir, units, n_more, tp["epochs"]),
-        anchor=anchor_spec(ds.feature_names, ds.scaler, mp["anchor_features"])
-        if mp.get("har_anchor")
-        else None,
-    )
+    run = _new_run(symbol, p, ds, out, rdir, n_more, data, verbose, callbacks, init_from)
     _start_run(out, meta, ds, p, fresh=rdir is None)
     if rdir is None:  # a fresh run: files of an earlier run must not linger
-        shutil.rmtree(out / "members", ignore_errors=True)
-        if kind == "ensemble":
-            (out / "last.keras").unlink(missing_ok=True)
-    log.info(
-        f"{symbol}: training {kind} on {len(data[0])} windows "
-        f"({T} days x {F} features, {K} horizons), validating on {len(data[2])}"
-        + (f"; resuming from {rdir}: epochs {run.done} -> {run.goal}" if rdir else "")
-    )
-    # per-horizon mean of the training target (model space): the head starts at the constant
-    bias = data[1].mean(axis=0)
-    model, history, timing, best_info = (
-        _fit_ensemble(run, T, F, bias, log_dir, log_stem)
-        if kind == "ensemble"
-        else _fit_single(run, kind, T, F, bias, log_dir / f"{log_stem}.csv")
-    )
-    trained = TrainedModel(
-        model,
-        names,
-        p,
-        kind,
-        log_target,
-        scaler=ds.scaler,
-        path=out / "model.keras",
-        horizon_column=hcol,
-    )
-    summary = _training_summary(run, ds, trained, model, timing, best_info, meta, t_start)
-    if kind == "ensemble":
-        summary["ensemble_weights"] = history["weights"]
-    trained.summary = summary
-    _write_artefacts(out, model, history, summary, kind, symbol)
-    be = f"best epoch {summary['best_epoch']}, " if summary.get("best_epoch") else ""
-    log.info(
-        f"{symbol} {kind}: {be}val_loss {summary['val_loss']:.5f} "
-        f"(constant forecast {summary['val_loss_constant']:.5f}); "
-        f"{timing[1]} epochs in {timing[0]:.1f}s ({summary['seconds_per_epoch']:.2f} s/epoch, "
-        f"{summary['samples_per_s']:.0f} samples/s); wrote {out}"
-    )
-    return TrainResult(trained, history, summary, out)
+        _drop_old_units(out, p["model"]["type"])
+    _log_start(run, meta)
+    fitted = _fit_networks(run, log_dir, log_stem)
+    return _finish_run(run, ds, meta, fitted, t_start)
 
 # %% ../nbs/04_train.ipynb #53f82ab1
 def plt_close():
