@@ -731,6 +731,57 @@ def _test_forecasts(symbol: str, ds, trained, params: dict, h: int) -> tuple:
     return pred, base, inputs, bands, train_end
 
 
+def _member_columns(trained, inputs, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    "An ensemble's members' forecasts as columns `member_<k>`; no columns for a single model."
+    members = (
+        trained.member_predictions(inputs)
+        if callable(getattr(trained, "member_predictions", None))
+        else None
+    )
+    cols = {
+        f"member_{k}": np.asarray(v, dtype=np.float64).ravel() for k, v in (members or {}).items()
+    }
+    return pd.DataFrame(cols, index=dates)
+
+
+def _run_header(symbol: str, trained, pred: pd.DataFrame, train_end, h: int) -> dict:
+    "What was scored: the coin, the model type, the horizon and the test window's dates."
+    return {
+        "symbol": symbol,
+        "model_type": str(getattr(trained, "model_type", "")),
+        "horizon": h,
+        "n_test": int(len(pred)),
+        "train_end": str(train_end.date()),
+        "test_start": str(pred.index[0].date()),
+        "test_end": str(pred.index[-1].date()),
+    }
+
+
+def _validation_metrics(ds, trained, pred: pd.DataFrame, bands) -> dict:
+    """The model's validation QLIKE and, for a probabilistic model, its interval coverage on the
+    test and validation dates."""
+    from cryptovol.train import model_inputs
+
+    val_inputs = model_inputs(ds, "val", trained)
+    val_pred = np.asarray(trained.predict(val_inputs), dtype=np.float64).ravel()
+    out = {
+        "model_validation_qlike": float(
+            np.mean(qlike_loss(np.asarray(ds.y_val, dtype=np.float64), val_pred))
+        )
+    }
+    if bands is not None:
+        val_bands = forecast_bands(trained, val_inputs, pd.DatetimeIndex(ds.dates_val))
+        out["intervals"] = {
+            "test": interval_coverage(pred["actual"], bands),
+            "validation": interval_coverage(ds.y_val, val_bands),
+            "point_forecasts": {
+                "model": "sqrt(E[sigma^2]) (QLIKE)",
+                "model_mean_vol": "E[sigma] (squared error)",
+            },
+        }
+    return out
+
+
 def _test_metrics(
     symbol: str,
     ds,
@@ -745,52 +796,15 @@ def _test_metrics(
 ) -> dict:
     """Every forecast scored on the test dates, the bar chosen on validation, intervals and residual
     tests."""
-    from cryptovol.train import model_inputs
-
-    dates = pred.index
-    members = (
-        trained.member_predictions(inputs)
-        if callable(getattr(trained, "member_predictions", None))
-        else None
-    )
-    member_cols = {
-        f"member_{k}": np.asarray(v, dtype=np.float64).ravel() for k, v in (members or {}).items()
-    }
-    scored = pd.concat([pred, pd.DataFrame(member_cols, index=dates)], axis=1)
-    metrics = {
-        "symbol": symbol,
-        "model_type": str(getattr(trained, "model_type", "")),
-        "horizon": h,
-        "n_test": int(len(pred)),
-        "train_end": str(train_end.date()),
-        "test_start": str(dates[0].date()),
-        "test_end": str(dates[-1].date()),
-    }
+    scored = pd.concat([pred, _member_columns(trained, inputs, pred.index)], axis=1)
+    metrics = _run_header(symbol, trained, pred, train_end, h)
     metrics.update(score_forecasts(scored, h))
     metrics.update(best_baseline_on_validation(ds, base))
-    val_inputs = model_inputs(ds, "val", trained)
-    val_pred = np.asarray(trained.predict(val_inputs), dtype=np.float64).ravel()
-    metrics["model_validation_qlike"] = float(
-        np.mean(qlike_loss(np.asarray(ds.y_val, dtype=np.float64), val_pred))
-    )
-    if bands is not None:
-        val_bands = forecast_bands(trained, val_inputs, pd.DatetimeIndex(ds.dates_val))
-        metrics["intervals"] = {
-            "test": interval_coverage(pred["actual"], bands),
-            "validation": interval_coverage(ds.y_val, val_bands),
-            "point_forecasts": {
-                "model": "sqrt(E[sigma^2]) (QLIKE)",
-                "model_mean_vol": "E[sigma] (squared error)",
-            },
-        }
+    metrics.update(_validation_metrics(ds, trained, pred, bands))
     metrics["residuals"] = residual_tests(pred["actual"], pred["model"], h)
-    if (
-        params
-        and (
-            realized := realized_scores(pred, [c for c in pred if c != "actual"], symbol, h, params)
-        )
-        is not None
-    ):
+    forecasts = [c for c in pred if c != "actual"]
+    realized = realized_scores(pred, forecasts, symbol, h, params) if params else None
+    if realized is not None:
         metrics["realized_target"] = realized
     metrics["har_coefficients"] = base.attrs["har_params"]
     metrics["baseline_parameters"] = base.attrs["params"]

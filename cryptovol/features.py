@@ -742,6 +742,27 @@ def _targets(prices: pd.DataFrame, h: int, K: int, est: str) -> tuple[pd.Series,
     return target.where(~holes), Yall
 
 
+def _complete_windows(
+    feats: pd.DataFrame, target: pd.Series, n_days: int, name: str, p: dict
+) -> tuple[np.ndarray, int, int, str]:
+    """Positions of the complete windows, the feature warm-up in days, the days of history the
+    splits need, and the message that says so; raises `DataError` when there is no window."""
+    dp, h, T = p["dataset"], p["target"]["horizon"], p["dataset"]["sequence_length"]
+    ok_rows = np.isfinite(feats.to_numpy()).all(axis=1)
+    warmup = int(np.argmax(ok_rows)) if ok_rows.any() else len(feats)
+    need = min_dataset_days(warmup, p)
+    pos = np.flatnonzero(valid_samples(feats, target, T))
+    short = (
+        f"{name}: {n_days} days of history give {len(pos)} complete windows; "
+        f"sequence_length={T}, horizon={h} and dataset.min_split_samples={dp['min_split_samples']} "
+        f"per split need at least {need} days of price history (after a {warmup}-day feature "
+        "warm-up)"
+    )
+    if len(pos) == 0:
+        raise DataError(short + "; load a longer history or lower those settings")
+    return pos, warmup, need, short
+
+
 def make_dataset(
     prices: pd.DataFrame,
     fng: pd.DataFrame | None = None,
@@ -755,18 +776,7 @@ def make_dataset(
     K, T, name = forecast_days(p), dp["sequence_length"], symbol or "prices"
     feats = build_features(prices, fng, p)
     target, Yall = _targets(prices, h, K, est)
-    ok_rows = np.isfinite(feats.to_numpy()).all(axis=1)
-    warmup = int(np.argmax(ok_rows)) if ok_rows.any() else len(feats)
-    need = min_dataset_days(warmup, p)
-    pos = np.flatnonzero(valid_samples(feats, target, T))
-    short = (
-        f"{name}: {len(prices)} days of history give {len(pos)} complete windows; "
-        f"sequence_length={T}, horizon={h} and dataset.min_split_samples={dp['min_split_samples']} "
-        f"per split need at least {need} days of price history (after a {warmup}-day feature "
-        "warm-up)"
-    )
-    if len(pos) == 0:
-        raise DataError(short + "; load a longer history or lower those settings")
+    pos, warmup, need, short = _complete_windows(feats, target, len(prices), name, p)
     # no target crosses a split edge
     parts, purged, period_end = split_samples(pos, prices.index, max(h, K), p)
     _check_split_sizes(parts, short, dp)

@@ -420,22 +420,23 @@ def fetch_hourly(
     p = params if params is not None else get_params()
     pair = pair_of(symbol)
     client = client if client is not None else make_exchange(exchange_id, p["data"]["timeout"])
-    import ccxt  # installed: make_exchange names the fix when it is not
-
     exchange_id = getattr(client, "id", None) or exchange_id
     now = int(time.time() * 1000) if now_ms is None else int(now_ms)
+    pages = (int(since_ms), now, limit, p["data"]["retries"], clock() + deadline_s, sleep, clock)
+    rows = _fetch_rows(client, symbol, pair, exchange_id, pages, p)
+    name = f"{symbol} ({exchange_id} {pair} fetch_ohlcv)"
+    bars = bars_from_rows(rows, name)
+    bars = bars[bars.index.asi8 // 1_000_000 + HOUR_MS <= now]  # the current hour is not over
+    return validate_hourly(bars, name) if len(bars) else bars
+
+
+def _fetch_rows(client, symbol: str, pair: str, exchange_id: str, pages: tuple, p: dict) -> list:
+    """`_paginate(client, pair, *pages)`, its failures turned into one-line errors that name the
+    offline fix (`DataSourceError`) or the symbol (`DataError`)."""
+    import ccxt  # installed: make_exchange names the fix when it is not
+
     try:
-        rows = _paginate(
-            client,
-            pair,
-            int(since_ms),
-            now,
-            limit,
-            p["data"]["retries"],
-            clock() + deadline_s,
-            sleep,
-            clock,
-        )
+        return _paginate(client, pair, *pages)
     except _Failed as e:
         fix = offline_fix(_what(symbol, exchange_id), p)
         raise DataSourceError(
@@ -452,10 +453,6 @@ def fetch_hourly(
             f"{symbol}: {exchange_id} refused {pair} ({_one_line(e)}); "
             f"{offline_fix(_what(symbol, exchange_id), p)}"
         ) from None
-    name = f"{symbol} ({exchange_id} {pair} fetch_ohlcv)"
-    bars = bars_from_rows(rows, name)
-    bars = bars[bars.index.asi8 // 1_000_000 + HOUR_MS <= now]  # the current hour is not over
-    return validate_hourly(bars, name) if len(bars) else bars
 
 # %% ../nbs/13_intraday.ipynb #e5da8c7d
 def hourly_cache_path(symbol: str, exchange: str = EXCHANGE) -> Path:

@@ -936,7 +936,6 @@ def replay(
     offline mirror): forecasts, then the outcomes known that day, one transaction per day, into
     the replay log."""
     import time
-    from tqdm import tqdm
 
     p, path = (
         params if params is not None else get_params(),
@@ -950,6 +949,23 @@ def replay(
     for c, m in models.items():
         if hasattr(m, "prepare"):
             m.prepare(inputs[c], days, int(p["predict"]["forecast_days"]))
+    out = _replay_days(days, inputs, models, p, path, progress)
+    written = [r for r in out if r["status"] == "written"]
+    return {
+        "days": len(out),
+        "written": len(written),
+        "noop": len(out) - len(written),
+        "forecasts": sum(r["forecasts"] for r in written),
+        "outcomes": sum(r["outcomes"] for r in written),
+        "seconds": time.time() - t0,
+        "path": str(path),
+    }
+
+
+def _replay_days(days, inputs, models, p, path: Path, progress: bool) -> list[dict]:
+    "`track_day` for each of `days` in order, one log connection and one process pool for all."
+    from tqdm import tqdm
+
     forecasters, commit = track_forecasters(p), git_commit()
     con, out, pool = (open_log(path) if path.is_file() else None), [], _pool(inputs, p)
     try:
@@ -964,16 +980,7 @@ def replay(
             con.close()
         if pool is not None:
             pool.shutdown()
-    written = [r for r in out if r["status"] == "written"]
-    return {
-        "days": len(out),
-        "written": len(written),
-        "noop": len(out) - len(written),
-        "forecasts": sum(r["forecasts"] for r in written),
-        "outcomes": sum(r["outcomes"] for r in written),
-        "seconds": time.time() - t0,
-        "path": str(path),
-    }
+    return out
 
 # %% ../nbs/17_track.ipynb #ffc3758c
 def log(
