@@ -60,7 +60,7 @@ class Fold:
             "n_val_windows": self.n_val,
         }
 
-
+# %% ../nbs/10_backtest.ipynb #67fde9f7
 def window_dates(prices: pd.DataFrame, fng: pd.DataFrame | None, params: dict) -> pd.DatetimeIndex:
     """Forecast dates with a complete input window and a known target: the rows any dataset of these
     params can use."""
@@ -70,7 +70,7 @@ def window_dates(prices: pd.DataFrame, fng: pd.DataFrame | None, params: dict) -
     )
     return prices.index[valid_samples(feats, target, params["dataset"]["sequence_length"])]
 
-
+# %% ../nbs/10_backtest.ipynb #ff035be2
 def fold_bounds(
     dates: pd.DatetimeIndex, start, fold_days: int
 ) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
@@ -92,7 +92,7 @@ def fold_bounds(
         s = e + pd.Timedelta(days=1)
     return bounds
 
-
+# %% ../nbs/10_backtest.ipynb #de9b4c41
 def plan_folds(dates: pd.DatetimeIndex, params: dict) -> tuple[list[Fold], list[dict]]:
     """The folds a coin with window `dates` gets, and the skipped ones (too few training windows
     before them) with the reason."""
@@ -143,7 +143,7 @@ def fold_params(params: dict, fold: Fold) -> dict:
     )
     return p
 
-
+# %% ../nbs/10_backtest.ipynb #a2164811
 def restrict_test(ds, end) -> "Dataset":
     "A copy of `ds` whose test split keeps only forecast dates up to `end` (the fold's last day)."
     keep = pd.DatetimeIndex(ds.dates_test) <= pd.Timestamp(end)
@@ -153,7 +153,7 @@ def restrict_test(ds, end) -> "Dataset":
     }
     return dataclasses.replace(ds, **cut)
 
-
+# %% ../nbs/10_backtest.ipynb #bd6bedee
 def fold_dataset(
     prices: pd.DataFrame, fng: pd.DataFrame | None, params: dict, fold: Fold, symbol: str = ""
 ):
@@ -179,7 +179,7 @@ def check_fold_dates(ds, fold: Fold, gap: int) -> None:
             f"fold {fold.k}: test dates must lie in {fold.start.date()}..{fold.end.date()}"
         )
 
-
+# %% ../nbs/10_backtest.ipynb #eac0aca4
 def join_folds(preds: list[pd.DataFrame]) -> pd.DataFrame:
     """The folds' forecasts as one out-of-sample track record; raises unless there is one forecast
     per day with no gap."""
@@ -221,7 +221,7 @@ def interval_counts(rec, levels=INTERVAL_LEVELS) -> dict:
             out[n][str(round(lv * 100))] = int((ok & (a >= lo) & (a <= hi)).sum())
     return out
 
-
+# %% ../nbs/10_backtest.ipynb #11c1e633
 def coverage_of_counts(counts: list[dict]) -> dict | None:
     """Summed `interval_counts` of one forecaster over folds as shares ({'80': ..., '95': ...,
     'n': days}); None if any fold lacks it."""
@@ -232,7 +232,7 @@ def coverage_of_counts(counts: list[dict]) -> dict | None:
         {**{k: sum(c[k] for c in counts) / n for k in counts[0] if k != "n"}, "n": n} if n else None
     )
 
-
+# %% ../nbs/10_backtest.ipynb #503146bb
 def fold_classical(
     ds, params: dict, fold: Fold, symbol: str | None = None
 ) -> tuple[pd.DataFrame, dict]:
@@ -268,7 +268,7 @@ def fold_classical(
         "interval_counts": interval_counts(rec),
     }
 
-
+# %% ../nbs/10_backtest.ipynb #dc8b08d4
 def anchor_forecast(ds, features, split: str = "test") -> np.ndarray:
     """h-day vol forecast of the log-HAR anchor alone (OLS of log forward vols on the log
     `features` of each training window's last day, as `train` fits it)."""
@@ -332,7 +332,7 @@ def global_fold_forecasts(symbol: str, fold, rows: pd.DataFrame) -> pd.DataFrame
         )
     return mine.drop(columns=["coin", "fold"])
 
-
+# %% ../nbs/10_backtest.ipynb #d0dfb0e0
 def join_global_forecasts(
     pred: pd.DataFrame, symbol: str, fold: Fold, rows: pd.DataFrame
 ) -> tuple[pd.DataFrame, dict]:
@@ -354,7 +354,7 @@ def join_global_forecasts(
         "point_forecast": "sqrt(E[sigma^2])",
     }
 
-
+# %% ../nbs/10_backtest.ipynb #0c70455f
 def run_fold(
     symbol: str,
     prices,
@@ -393,7 +393,7 @@ def run_fold(
     info.update(cinfo, seconds=round(time.perf_counter() - t0, 1))
     return pred, info
 
-
+# %% ../nbs/10_backtest.ipynb #10679c44
 def global_folds(params: dict, inputs: dict) -> list:
     """The walk-forward folds shared by all coins (from the reported coins' usable dates) with the
     common validation start."""
@@ -407,7 +407,7 @@ def global_folds(params: dict, inputs: dict) -> list:
         )
     ]
 
-
+# %% ../nbs/10_backtest.ipynb #7e7f1e12
 GLOBAL_FOLD_KEYS = (
     "n_train",
     "n_val",
@@ -452,7 +452,7 @@ def fit_global_fold(p: dict, fold: Fold, inputs: dict, out: Path) -> tuple[pd.Da
     )
     return gn.fold_forecasts(res, panel, fold, p["symbols"]), info
 
-
+# %% ../nbs/10_backtest.ipynb #6225694f
 def save_global_folds(
     rows: list[pd.DataFrame], infos: list[dict], p: dict, out: Path, seconds: float
 ) -> pd.DataFrame:
@@ -472,7 +472,7 @@ def save_global_folds(
     )
     return pred
 
-
+# %% ../nbs/10_backtest.ipynb #a73d443a
 def backtest_global(
     params: dict | None = None, out: str | Path | None = None, progress: bool = True
 ) -> pd.DataFrame:
@@ -547,7 +547,7 @@ def forecasters_of(record: pd.DataFrame) -> list[str]:
     "The forecast columns of a track record, model first."
     return [c for c in record if c not in ("fold", "actual", *INTERVAL_COLUMNS)]
 
-
+# %% ../nbs/10_backtest.ipynb #ed41df08
 def interval_coverage(record: pd.DataFrame) -> dict | None:
     """Share of days whose actual vol lies inside the model's 80% and 95% forecast intervals (None
     without intervals)."""
@@ -556,13 +556,13 @@ def interval_coverage(record: pd.DataFrame) -> dict | None:
 
     return coverage_of(record["actual"], record) if "lo80" in record else None
 
-
+# %% ../nbs/10_backtest.ipynb #c3f10f80
 def network_names(names) -> list[str]:
     """The registered forecasters among `names` that are learned (`Forecaster.classical` False),
     e.g. rv_net and rv_ridge."""
     return [n for n in names if n in FORECASTERS and not FORECASTERS[n].classical]
 
-
+# %% ../nbs/10_backtest.ipynb #99611bf3
 def score_record(record: pd.DataFrame, horizon: int, params: dict) -> dict:
     """Every metric per forecaster, per-year QLIKE, DM (HLN; QLIKE and squared error) of the model
     against each, and the 90% MCS."""
@@ -618,13 +618,13 @@ def backtest_dir() -> Path:
     "reports/backtest: where `backtest` writes each coin's track record and the summary."
     return project_root() / "reports" / "backtest"
 
-
+# %% ../nbs/10_backtest.ipynb #4682cd8a
 def _read_inputs(symbol: str, p: dict):
     """A coin's daily inputs as every fold reads them (`cryptovol.realized.read_inputs`: hourly RV
     added for that target)."""
     return read_inputs(symbol, p)
 
-
+# %% ../nbs/10_backtest.ipynb #f547de3a
 def models_dir(symbol: str, out: Path) -> Path:
     """Where a coin's fold networks go (model.scope per_coin): models/backtest/{symbol}, or
     {out}/models/{symbol} elsewhere."""
@@ -634,7 +634,7 @@ def models_dir(symbol: str, out: Path) -> Path:
         else out / "models" / safe_symbol(symbol)
     )
 
-
+# %% ../nbs/10_backtest.ipynb #2103d6cf
 @dataclass(frozen=True)
 class FoldJob:
     """(coin, fold) runs that one task makes in order, in one process; each run's networks go to its
@@ -648,7 +648,7 @@ class FoldJob:
     global_fold: Fold | None = None
     global_dir: Path | None = None  # ... and where its members go (global_dir/fold_k)
 
-
+# %% ../nbs/10_backtest.ipynb #6c1928c7
 @dataclass(frozen=True)
 class JobResult:
     """What a job gives back: each run's (record, info) in order and, with the global model, its
@@ -658,7 +658,7 @@ class JobResult:
     global_rows: pd.DataFrame | None = None
     global_info: dict | None = None
 
-
+# %% ../nbs/10_backtest.ipynb #df53c58a
 def run_fold_job(job: FoldJob) -> JobResult:
     """`run_fold` for each of the job's runs, in order: a coin's inputs are read once, the fits of
     an origin that pool the coins are made once for all of them (the global model here, rv_net's
@@ -679,7 +679,7 @@ def run_fold_job(job: FoldJob) -> JobResult:
             prev[symbol] = fdir / "model.keras"
     return JobResult(out, rows, ginfo)
 
-
+# %% ../nbs/10_backtest.ipynb #10114fc5
 def global_plan(p: dict, out: Path, inputs: dict) -> tuple[dict, Path]:
     """model.scope global: the origins of the global model by fold number (from the reported coins'
     `inputs`, read here if missing), and where its members go (models/backtest/global)."""
@@ -691,7 +691,7 @@ def global_plan(p: dict, out: Path, inputs: dict) -> tuple[dict, Path]:
     have = {c: inputs[c] if c in inputs else _read_inputs(c, p) for c in p["symbols"]}
     return {f.k: f for f in global_folds(p, have)}, gdir
 
-
+# %% ../nbs/10_backtest.ipynb #830ddcdf
 def plan_jobs(
     folds: dict,
     params: dict,
@@ -727,7 +727,7 @@ def plan_jobs(
         for key in sorted(groups)
     ]
 
-
+# %% ../nbs/10_backtest.ipynb #2eb1abbb
 def score_coin(
     symbol: str, p: dict, results: list, skipped: list, with_model: bool, warm: bool, out: Path
 ) -> dict:
@@ -770,7 +770,7 @@ def score_coin(
     )
     return res
 
-
+# %% ../nbs/10_backtest.ipynb #b894540b
 def backtest_coins(
     symbols: list[str],
     params: dict | None = None,
@@ -819,7 +819,7 @@ def backtest_coins(
         for s, (fs, skipped) in plans.items()
     ]
 
-
+# %% ../nbs/10_backtest.ipynb #cd136795
 def backtest(
     symbol: str,
     params: dict | None = None,
@@ -833,7 +833,7 @@ def backtest(
     {symbol}_predictions.csv; returns the results."""
     return backtest_coins([symbol], params, with_model, warm_start, out, progress, executor)[0]
 
-
+# %% ../nbs/10_backtest.ipynb #ab66e943
 def load_backtest(symbol: str, out: str | Path | None = None) -> tuple[dict, pd.DataFrame]:
     "A coin's backtest results and track record, as `backtest` wrote them."
     d = Path(out) if out is not None else backtest_dir()
@@ -853,7 +853,7 @@ def _fold_mean(per_fold: dict, days: dict, pick: dict) -> float:
     n = sum(days[k] for k in pick)
     return float(sum(per_fold[k][f] * days[k] for k, f in pick.items()) / n)
 
-
+# %% ../nbs/10_backtest.ipynb #ea7fd56b
 def panel_choice(results: list[dict]) -> dict:
     """Per fold, the classical forecaster with the lowest mean validation QLIKE over the coins of
     `results` (backtest results); each coin's test QLIKE of those picks, against both targets where
@@ -889,7 +889,7 @@ def panel_choice(results: list[dict]) -> dict:
         out["mean_realized_qlike"] = float(np.mean([c["realized_qlike"] for c in coins.values()]))
     return out
 
-
+# %% ../nbs/10_backtest.ipynb #89e8a17e
 def validation_pick(results: list[dict]) -> dict | None:
     """What validation would ship: per coin and fold, the forecaster with the lowest validation
     QLIKE among the classical ones and the learned ones scored out of sample on validation (rv_net,
@@ -945,13 +945,13 @@ def mean_ranks(results: list[dict], metrics=tuple(LOWER_IS_BETTER)) -> dict:
         )
     return out
 
-
+# %% ../nbs/10_backtest.ipynb #6e869d81
 def own_anchor(metrics: dict) -> str:
     """The model's own anchor alone: the pooled, corrected anchor of the global model
     (`anchor_global`), else the per-coin log-HAR anchor."""
     return "anchor_global" if "anchor_global" in metrics else "anchor"
 
-
+# %% ../nbs/10_backtest.ipynb #a6c85474
 def coin_row(r: dict) -> dict:
     """The summary line of one coin: the model against the best classical forecaster chosen on
     validation, per fold."""
@@ -1001,7 +1001,7 @@ def coin_row(r: dict) -> dict:
         row["networks"] = {n: network_row(r, n) for n in r["dm_networks"]}
     return row
 
-
+# %% ../nbs/10_backtest.ipynb #e2baa0ad
 def network_row(r: dict, n: str) -> dict:
     """A network forecaster of one coin's backtest against the classical pick, its own anchor and
     the MCS, on both targets."""
@@ -1027,7 +1027,7 @@ def network_row(r: dict, n: str) -> dict:
         )
     return out
 
-
+# %% ../nbs/10_backtest.ipynb #943bcc71
 def realized_row(r: dict, best_single: str) -> dict:
     """QLIKE against the realized target of the model, the validation pick, the anchor and the best
     single classical forecaster."""
@@ -1047,7 +1047,7 @@ def realized_row(r: dict, best_single: str) -> dict:
         "best_single_qlike": classical[best],
     }
 
-
+# %% ../nbs/10_backtest.ipynb #3f97c9c4
 def backtest_summary(symbols: list[str] | None = None, out: str | Path | None = None) -> dict:
     "Cross-coin summary of the coins' backtests: reports/backtest/summary.json and summary.md."
     d = Path(out) if out is not None else backtest_dir()
@@ -1095,12 +1095,12 @@ def _f(v, nd=3):
     "`v` as table text: a float to `nd` decimals, None as a dash."
     return "–" if v is None else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
 
-
+# %% ../nbs/10_backtest.ipynb #398347c2
 def _row(cells: list[str]) -> str:
     "One Markdown table row of `cells`."
     return "| " + " | ".join(cells) + " |"
 
-
+# %% ../nbs/10_backtest.ipynb #8fb87101
 def _dm(p: float, stat: float) -> str:
     "A Diebold-Mariano p-value with the side its statistic favours."
     return f"{p:.3f} ({'better' if stat < 0 else 'worse'})"
@@ -1124,7 +1124,7 @@ def _coin_head(withm: bool, cov: bool) -> list[str]:
     ]
     return [h for h in head if h]
 
-
+# %% ../nbs/10_backtest.ipynb #706e6511
 def _coin_cells(r: dict, withm: bool, cov: bool) -> list[str]:
     "One coin's cells in the per-coin table, in `_coin_head`'s order."
     cells = [r["coin"], str(r["folds"]), str(r["days"])]
@@ -1142,7 +1142,7 @@ def _coin_cells(r: dict, withm: bool, cov: bool) -> list[str]:
         cells.append(f"{r['coverage_80']:.1%} / {r['coverage_95']:.1%}")
     return cells
 
-
+# %% ../nbs/10_backtest.ipynb #83301818
 def _coin_lines(rows: list[dict], withm: bool) -> list[str]:
     "The per-coin table as Markdown lines (with the coverage column when every coin has it)."
     cov = withm and all(r.get("coverage_80") is not None for r in rows)
@@ -1150,7 +1150,7 @@ def _coin_lines(rows: list[dict], withm: bool) -> list[str]:
     out = [_row(head), "|" + "---|" * len(head)]
     return out + [_row(_coin_cells(r, withm, cov)) for r in rows]
 
-
+# %% ../nbs/10_backtest.ipynb #d434dabb
 def _year_lines(per_year: dict, horizon: int) -> list[str]:
     "The QLIKE per coin and calendar year as Markdown lines, each row's lowest in bold."
     years = sorted({y for v in per_year.values() for y in v})
@@ -1170,7 +1170,7 @@ def _year_lines(per_year: dict, horizon: int) -> list[str]:
             )
     return out
 
-
+# %% ../nbs/10_backtest.ipynb #bb91b09e
 def _rank_lines(mr: dict) -> list[str]:
     "The forecasters' mean ranks over coins, per metric, as Markdown lines."
     out = [
@@ -1182,7 +1182,7 @@ def _rank_lines(mr: dict) -> list[str]:
     ]
     return out + [_row([f] + [_f(mr[m].get(f), 2) for m in mr]) for f in mr["qlike"]]
 
-
+# %% ../nbs/10_backtest.ipynb #293a65d2
 def _goal_lines(g: dict) -> list[str]:
     "The model against the validation-chosen classical forecaster over the coins (`goal`)."
     coverage = (
@@ -1202,7 +1202,7 @@ def _goal_lines(g: dict) -> list[str]:
         f"mean RMSE {g['mean_model_rmse']:.4f}" + coverage,
     ]
 
-
+# %% ../nbs/10_backtest.ipynb #522efb0b
 def summary_markdown(s: dict) -> str:
     "The backtest summary as Markdown tables: per coin, per year, and mean ranks."
     rows, withm = list(s["coins"].values()), s["with_model"]
@@ -1339,12 +1339,12 @@ def _coverage(c: dict) -> str:
     "80% / 95% interval coverage `c` as percentages."
     return f"{c['80']:.1%} / {c['95']:.1%}"
 
-
+# %% ../nbs/10_backtest.ipynb #66f2822f
 def _mean(rs, key: str) -> float:
     "The mean of `key` over `rs`, (coin, row) pairs."
     return float(np.mean([x[key] for _, x in rs]))
 
-
+# %% ../nbs/10_backtest.ipynb #9a5966c8
 def _network_head(n: str, anchor: str, rt: bool, cov: bool) -> list[str]:
     "The lines above learned forecaster `n`'s table: its heading and the column titles."
     return [
@@ -1358,7 +1358,7 @@ def _network_head(n: str, anchor: str, rt: bool, cov: bool) -> list[str]:
         "|" + "---|" * ((10 if rt else 7) + cov),
     ]
 
-
+# %% ../nbs/10_backtest.ipynb #28c5dcb9
 def _network_cells(c: str, x: dict, rt: bool, cov: bool) -> list[str]:
     "Coin `c`'s cells in a learned forecaster's table (`x`: its `network_row`)."
     cells = [
@@ -1380,7 +1380,7 @@ def _network_cells(c: str, x: dict, rt: bool, cov: bool) -> list[str]:
         cells.append(_coverage({"80": x["coverage_80"], "95": x["coverage_95"]}))
     return cells
 
-
+# %% ../nbs/10_backtest.ipynb #097e6a26
 def _network_goal(n: str, rs: list, rt: bool, cov: bool) -> str:
     "Learned forecaster `n`'s goals over its coins `rs` as one sentence."
     k = len(rs)
@@ -1405,7 +1405,7 @@ def _network_goal(n: str, rs: list, rt: bool, cov: bool) -> str:
         )
     return goal + "."
 
-
+# %% ../nbs/10_backtest.ipynb #2f4bd013
 def _network_table(n: str, rs: list) -> list[str]:
     "Learned forecaster `n` on its coins `rs` (`(coin, network_row)` pairs) as Markdown lines."
     rt = all("realized_qlike" in x for _, x in rs)
@@ -1414,7 +1414,7 @@ def _network_table(n: str, rs: list) -> list[str]:
     out += [_row(_network_cells(c, x, rt, cov)) for c, x in rs]
     return out + ["", _network_goal(n, rs, rt, cov)]
 
-
+# %% ../nbs/10_backtest.ipynb #0108d9f7
 def network_lines(rows: list[dict]) -> list[str]:
     """Each learned forecaster (rv_net, rv_ridge) against the classical pick and its anchor, both
     targets, as Markdown lines, with its goals."""

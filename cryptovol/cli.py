@@ -30,7 +30,7 @@ def _range_text(kind: type, at_least=None, at_most=None, above=None) -> str:
     parts = [f"{op} {v}" for op, v in bounds if v is not None]
     return f"{what} {' and '.join(parts)}" if parts else what
 
-
+# %% ../nbs/08_cli.ipynb #05396e4c
 def in_range(kind: type = int, at_least=None, at_most=None, above=None):
     "An argparse `type=`: the text as a finite `kind` (int, float) in range, or an error naming it."
 
@@ -59,7 +59,7 @@ def in_range(kind: type = int, at_least=None, at_most=None, above=None):
 class UsageError(CryptovolError, ValueError):
     "A command-line argument refused before any work: one line naming the valid values, status 1."
 
-
+# %% ../nbs/08_cli.ipynb #085e4d2e
 class CliParser(argparse.ArgumentParser):
     "An `ArgumentParser` whose errors are one line, `PROG: error: MESSAGE`, and exit status 1."
 
@@ -76,7 +76,7 @@ def add_flag(parser: argparse.ArgumentParser, name: str, **kwargs):
     spellings = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
     parser.add_argument(*spellings, dest=name, **kwargs)
 
-
+# %% ../nbs/08_cli.ipynb #f807abad
 MODEL_TYPES = ["simple", "advanced", "ensemble", "hybrid"]
 POSITIVE_INT = in_range(int, at_least=1)
 
@@ -90,7 +90,7 @@ def _common(p: argparse.ArgumentParser):
     )
     add_flag(p, "verbose", action="store_true", help="show tracebacks and debug logging")
 
-
+# %% ../nbs/08_cli.ipynb #87d6511d
 def _training_flags(p: argparse.ArgumentParser):
     add_flag(
         p,
@@ -158,7 +158,7 @@ def _sweep_cluster_flags(p: argparse.ArgumentParser) -> None:
         help="GPUs per trial, >= 0 (default 0; e.g. 0.5 shares a GPU between two trials)",
     )
 
-
+# %% ../nbs/08_cli.ipynb #c975c3b6
 def _sweep_run_flags(p: argparse.ArgumentParser) -> None:
     "How `sweep` runs: start over or resume, apply the best configuration, verbosity."
     add_flag(
@@ -183,7 +183,7 @@ def _sweep_run_flags(p: argparse.ArgumentParser) -> None:
         help="show tracebacks, debug logging and Ray Tune's per-trial output",
     )
 
-
+# %% ../nbs/08_cli.ipynb #6827c5dd
 def _add_sweep_parser(sub) -> None:
     "The `sweep` subcommand: a Ray Tune search over sweep.yaml (see nbs/11_sweep.ipynb)."
     p = sub.add_parser(
@@ -275,7 +275,7 @@ def _add_download_parser(sub) -> None:
         ),
     )
 
-
+# %% ../nbs/08_cli.ipynb #9b4da19e
 def _add_manifest_parser(sub) -> None:
     "The `manifest` subcommand: what the downloads read, into data/manifest/."
     p = sub.add_parser(
@@ -296,7 +296,7 @@ def _add_manifest_parser(sub) -> None:
         ),
     )
 
-
+# %% ../nbs/08_cli.ipynb #47056ed1
 def _add_preprocess_parser(sub) -> None:
     "The `preprocess` subcommand: features, target and windows per coin."
     p = sub.add_parser(
@@ -304,7 +304,7 @@ def _add_preprocess_parser(sub) -> None:
     )
     _common(p)
 
-
+# %% ../nbs/08_cli.ipynb #4ca6eedf
 def _add_train_parser(sub) -> None:
     "The `train` subcommand: a model into models/SYMBOL/, or resume a checkpoint."
     p = sub.add_parser("train", help="train a model into models/SYMBOL/")
@@ -324,7 +324,7 @@ def _add_train_parser(sub) -> None:
         help="with --resume: train N more epochs, >= 1",
     )
 
-
+# %% ../nbs/08_cli.ipynb #f4deab51
 def _add_evaluate_parser(sub) -> None:
     "The `evaluate` subcommand: metrics, baselines, tests and plots per coin."
     p = sub.add_parser("evaluate", help="metrics, baselines, tests and plots into reports/SYMBOL/")
@@ -334,7 +334,7 @@ def _add_evaluate_parser(sub) -> None:
     )
     add_flag(p, "no_plots", action="store_true", help="skip the PNG plots")
 
-
+# %% ../nbs/08_cli.ipynb #ed4a6c3f
 def _add_predict_parser(sub) -> None:
     "The `predict` subcommand: forecasts for the next N days from a saved model."
     p = sub.add_parser(
@@ -370,7 +370,7 @@ def _add_predict_parser(sub) -> None:
         ),
     )
 
-
+# %% ../nbs/08_cli.ipynb #b7d9ca38
 def _add_report_parser(sub) -> None:
     "The `report` subcommand: the HTML reports (and reports/index.html)."
     p = sub.add_parser(
@@ -394,7 +394,7 @@ def _add_report_parser(sub) -> None:
         ),
     )
 
-
+# %% ../nbs/08_cli.ipynb #e53cb149
 def _add_backtest_parser(sub) -> None:
     "The `backtest` subcommand: the walk-forward track record per coin."
     p = sub.add_parser(
@@ -440,7 +440,7 @@ def _add_backtest_parser(sub) -> None:
         help="write results here instead of reports/backtest (fold models under DIR/models)",
     )
 
-
+# %% ../nbs/08_cli.ipynb #bd1b56b6
 def _add_pipeline_parser(sub) -> None:
     "The `pipeline` subcommand: every step, for one or all symbols."
     p = sub.add_parser(
@@ -451,7 +451,7 @@ def _add_pipeline_parser(sub) -> None:
     add_flag(p, "no_plots", action="store_true", help="skip the PNG plots")
     add_flag(p, "no_report", action="store_true", help="skip the HTML reports")
 
-
+# %% ../nbs/08_cli.ipynb #4d5d0d01
 def build_parser() -> argparse.ArgumentParser:
     "The `cryptovol` argument parser with one subcommand per pipeline step."
     parser = CliParser(
@@ -481,7 +481,7 @@ def _symbols(args) -> list[str]:
         else list(get_params()["symbols"])
     )
 
-
+# %% ../nbs/08_cli.ipynb #1c37ad79
 def _params(args) -> dict:
     return with_overrides(
         None,
@@ -493,7 +493,7 @@ def _params(args) -> dict:
         },
     )
 
-
+# %% ../nbs/08_cli.ipynb #37281e5e
 def _symbol_from_model_path(path: str | None) -> str | None:
     "models/BTC-USD/model.keras -> BTC-USD (the folder name), when the path follows the layout."
     if not path:
@@ -501,7 +501,7 @@ def _symbol_from_model_path(path: str | None) -> str | None:
     p = Path(path)
     return (p if p.is_dir() else p.parent).name or None
 
-
+# %% ../nbs/08_cli.ipynb #ca9b2705
 def cmd_download(args):
     from cryptovol.data import cache_prices, cache_fear_greed, live_params
 
@@ -515,7 +515,7 @@ def cmd_download(args):
     if args.sentiment or (not args.crypto_symbol and params["features"]["sentiment"]):
         print(f"Fear & Greed -> {cache_fear_greed(params)}")
 
-
+# %% ../nbs/08_cli.ipynb #f000c104
 def cmd_manifest(args):
     from cryptovol.data import manifest_table, write_manifests
 
@@ -528,7 +528,7 @@ def cmd_manifest(args):
         return
     print(manifest_table(write_manifests(symbols, _params(args))))
 
-
+# %% ../nbs/08_cli.ipynb #006a56a0
 def cmd_preprocess(args):
     from cryptovol.features import build_dataset
     from cryptovol.realized import read_inputs  # daily inputs (+ hourly RV for that target)
@@ -537,7 +537,7 @@ def cmd_preprocess(args):
     for s in _symbols(args):
         build_dataset(s, params, inputs=read_inputs(s, params))
 
-
+# %% ../nbs/08_cli.ipynb #4078c086
 def cmd_train(args):  # check_args (below) refused bad flag combinations and a global-scope symbol
     from cryptovol.train import train
 
@@ -555,7 +555,7 @@ def cmd_train(args):  # check_args (below) refused bad flag combinations and a g
     for s in symbols:
         train(s, params, resume=args.resume, additional_epochs=args.additional_epochs)
 
-
+# %% ../nbs/08_cli.ipynb #c705ddb0
 def cmd_evaluate(args):
     from cryptovol.evaluate import evaluate
 
@@ -568,7 +568,7 @@ def cmd_evaluate(args):
     for s in symbols:
         evaluate(s, params, plots=False if args.no_plots else None, model_path=args.model_path)
 
-
+# %% ../nbs/08_cli.ipynb #d217072c
 def cmd_predict(args):
     from cryptovol.predict import forecast, forecast_header, save_forecast
 
@@ -580,7 +580,7 @@ def cmd_predict(args):
     print(table.to_string(float_format=lambda v: f"{v:.4f}"))
     print(f"written to {save_forecast(table, symbol, args.output)}")
 
-
+# %% ../nbs/08_cli.ipynb #ebfc9f8f
 def cmd_report(args):
     from cryptovol.report import build_index, build_report
 
@@ -590,7 +590,7 @@ def cmd_report(args):
     if not args.no_index:
         print(f"index -> {build_index()}")
 
-
+# %% ../nbs/08_cli.ipynb #413d4694
 def cmd_backtest(args):
     from cryptovol.backtest import backtest_coins, backtest_summary, backtest_dir
 
@@ -630,7 +630,7 @@ def cmd_backtest(args):
         )
         print((out / "summary.md").read_text(encoding="utf-8"))
 
-
+# %% ../nbs/08_cli.ipynb #765917c8
 def cmd_pipeline(args):
     params = _params(args)
     from cryptovol.data import cache_prices, cache_fear_greed
@@ -732,7 +732,7 @@ def _track_line(res: dict, path) -> str:
         f"to {path}"
     )
 
-
+# %% ../nbs/08_cli.ipynb #f3afc7e6
 def cmd_track(args):
     from cryptovol import track
 
@@ -771,13 +771,13 @@ def mirror_coins(params: dict | None = None) -> list[str]:
         return []
     return sorted(f.stem for f in (m / "yahoo").glob("*.csv"))
 
-
+# %% ../nbs/08_cli.ipynb #ce6847af
 def cached_coins() -> list[str]:
     "Coins downloaded into data/raw/ (`{SYMBOL}.csv`; not the Fear & Greed file)."
     d = raw_dir()
     return sorted(f.stem for f in d.glob("*.csv") if f.stem != "fear_greed") if d.is_dir() else []
 
-
+# %% ../nbs/08_cli.ipynb #3b4058f5
 def valid_symbols(command: str, params: dict | None = None) -> list[str]:
     "The symbols `cryptovol COMMAND --crypto_symbol` accepts, sorted (the rules above)."
     p = params if params is not None else get_params()
@@ -788,7 +788,7 @@ def valid_symbols(command: str, params: dict | None = None) -> list[str]:
         coins |= set(cached_coins())
     return sorted(coins)
 
-
+# %% ../nbs/08_cli.ipynb #dee2fdfb
 def data_is_live(params: dict | None = None, live: bool = False) -> bool:
     "True when prices come from the live services: `--live`, `data.source: yfinance` or no mirror."
     p = params if params is not None else get_params()
@@ -803,7 +803,7 @@ def _with_data(p: dict) -> dict[str, str]:
         coins = list(p["universe"])  # bad $CRYPTOVOL_DATA_DIR: the command says so
     return {s.upper(): s for s in coins}
 
-
+# %% ../nbs/08_cli.ipynb #ee2fdc06
 def symbol_error(symbol: str, command: str, valid: list[str], params: dict | None = None) -> str:
     "Why `command` refuses `symbol`, in one line: the closest of `valid` (never another), `valid`."
     p = params if params is not None else get_params()
@@ -827,7 +827,7 @@ def symbol_error(symbol: str, command: str, valid: list[str], params: dict | Non
         )
     return msg
 
-
+# %% ../nbs/08_cli.ipynb #8806e7b8
 def check_symbol(symbol: str, command: str, params: dict | None = None, live: bool = False) -> str:
     "`symbol` as `command` knows it (`btc-usd` -> `BTC-USD`), else `UsageError` naming the closest."
     p = params if params is not None else get_params()
@@ -860,7 +860,7 @@ def forecast_days_limit(
     K = forecast_days(params if params is not None else get_params())
     return K, "a model trained with this params.yaml"
 
-
+# %% ../nbs/08_cli.ipynb #25e81798
 def check_forecast_days(
     days: int, model_path: str | Path | None, symbol: str, params: dict | None = None
 ) -> int:
@@ -894,7 +894,7 @@ def _check_train(args: argparse.Namespace, p: dict) -> None:
             f"{alone}"
         )
 
-
+# %% ../nbs/08_cli.ipynb #4fffaab7
 def _check_track(args: argparse.Namespace, p: dict) -> None:
     "`--replay START:END`: two dates in order, inside every reported coin's mirror prices."
     if not args.replay:
@@ -909,7 +909,7 @@ def _check_track(args: argparse.Namespace, p: dict) -> None:
     except CryptovolError as e:
         raise UsageError(f"--replay reads the offline mirror: {e}") from None
 
-
+# %% ../nbs/08_cli.ipynb #503fe817
 def check_args(args: argparse.Namespace, params: dict | None = None) -> argparse.Namespace:
     "Check parsed `args` before any work: flag combinations, the symbol (made canonical), the days."
     p = params if params is not None else get_params()

@@ -29,20 +29,20 @@ VOL_FLOOR = 1e-4
 class CryptovolError(Exception):
     "Base class of every error cryptovol raises on purpose."
 
-
+# %% ../nbs/00_config.ipynb #5bb7ffef
 class ConfigError(CryptovolError, ValueError):
     """`params.yaml` (or an override) is missing a key, has an unknown key, a wrong type or an
     impossible value."""
 
-
+# %% ../nbs/00_config.ipynb #cbca0999
 class DataError(CryptovolError, ValueError):
     "Input data is unusable: empty, malformed, too short or inconsistent."
 
-
+# %% ../nbs/00_config.ipynb #05136a61
 class DataSourceError(CryptovolError, RuntimeError):
     "A data service (yfinance, Fear & Greed API) or the offline mirror could not deliver data."
 
-
+# %% ../nbs/00_config.ipynb #1f4b95b9
 class ModelError(CryptovolError, RuntimeError):
     "A saved model is missing, corrupt or does not match the data it is given."
 
@@ -50,7 +50,7 @@ class ModelError(CryptovolError, RuntimeError):
 def _is_root(p: Path) -> bool:
     return (p / "params.yaml").is_file() and (p / "settings.ini").is_file()
 
-
+# %% ../nbs/00_config.ipynb #0658d712
 def project_root() -> Path:
     """The cryptovol project folder: `$CRYPTOVOL_ROOT`, else the nearest parent of the cwd with
     params.yaml + settings.ini."""
@@ -341,14 +341,14 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
             out[key] = v
     return out
 
-
+# %% ../nbs/00_config.ipynb #d65ae29b
 def _set_dotted(d: dict, key: str, value: Any):
     *parents, last = key.split(".")
     for p in parents:
         d = d.setdefault(p, {})
     d[last] = value
 
-
+# %% ../nbs/00_config.ipynb #a270be1d
 DATE_KEYS = ("data.start", "data.end", "dataset.val_start", "dataset.test_start", "backtest.start")
 
 
@@ -373,7 +373,7 @@ def _normalise_dates(params: dict, flat: dict, src: str):
             flat[key] = iso
             _set_dotted(params, key, iso)
 
-
+# %% ../nbs/00_config.ipynb #ee0a1ff5
 def _check_cross(flat: dict, src: str):
     if flat["dataset.train_frac"] + flat["dataset.val_frac"] >= 1:
         raise ConfigError(
@@ -395,7 +395,7 @@ def _check_cross(flat: dict, src: str):
     if flat["data.start"] and flat["data.end"] and not flat["data.start"] < flat["data.end"]:
         raise ConfigError(f"{src}: data.start must come before data.end")
 
-
+# %% ../nbs/00_config.ipynb #3fc36381
 def validate_params(params: dict, src: str = "params.yaml") -> dict:
     """Check `params` against `PARAM_SCHEMA`; raise `ConfigError` naming the key and the expected
     value."""
@@ -450,7 +450,7 @@ def load_params(path: str | Path | None = None, overrides: dict | None = None) -
         _set_dotted(params, key, value)
     return validate_params(params, str(path))
 
-
+# %% ../nbs/00_config.ipynb #f618347e
 _PARAMS: dict | None = None
 
 
@@ -461,13 +461,13 @@ def get_params() -> dict:
         _PARAMS = load_params()
     return _PARAMS
 
-
+# %% ../nbs/00_config.ipynb #6fb84b92
 def reset_params():
     "Forget the cached params (after editing params.yaml or changing `CRYPTOVOL_ROOT`)."
     global _PARAMS
     _PARAMS = None
 
-
+# %% ../nbs/00_config.ipynb #fe6e99c9
 def with_overrides(params: dict | None, **overrides) -> dict:
     """A validated deep copy of `params` (default: the project's) with dotted overrides applied,
     e.g. `**{'training.epochs': 3}`."""
@@ -498,50 +498,50 @@ def safe_symbol(symbol: str) -> str:
         )
     return symbol
 
-
+# %% ../nbs/00_config.ipynb #bb0e63f8
 def data_dir() -> Path:
     return project_root() / "data"
 
-
+# %% ../nbs/00_config.ipynb #d18492cd
 def raw_dir() -> Path:
     return data_dir() / "raw"
 
-
+# %% ../nbs/00_config.ipynb #e827d110
 def raw_prices_path(symbol: str) -> Path:
     return raw_dir() / f"{safe_symbol(symbol)}.csv"
 
-
+# %% ../nbs/00_config.ipynb #1ec7679f
 def fear_greed_path() -> Path:
     return raw_dir() / "fear_greed.csv"
 
-
+# %% ../nbs/00_config.ipynb #2ca7b49d
 def processed_dir(symbol: str) -> Path:
     return data_dir() / "processed" / safe_symbol(symbol)
 
-
+# %% ../nbs/00_config.ipynb #2dd73a45
 def model_dir(symbol: str) -> Path:
     return project_root() / "models" / safe_symbol(symbol)
 
-
+# %% ../nbs/00_config.ipynb #c9df6a8e
 def report_dir(symbol: str) -> Path:
     return project_root() / "reports" / safe_symbol(symbol)
 
-
+# %% ../nbs/00_config.ipynb #aeaeaee1
 def logs_dir() -> Path:
     return project_root() / "logs"
 
-
+# %% ../nbs/00_config.ipynb #75dfdb56
 def manifest_dir() -> Path:
     return data_dir() / "manifest"  # what the download stages read (DVC deps)
 
-
+# %% ../nbs/00_config.ipynb #f2cea093
 def ensure_dir(path: str | Path) -> Path:
     "Create `path` (and parents) if needed and return it."
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
-
+# %% ../nbs/00_config.ipynb #c5996cf1
 # params.yaml's default data.mirror_dir: the offline mirror beside the checkout
 MIRROR_DIR = "../shared/data"
 ENV_DATA_DIR = "CRYPTOVOL_DATA_DIR"
@@ -555,7 +555,7 @@ def _checkout_root() -> Path | None:
     spec = importlib.util.find_spec("cryptovol")
     return Path(spec.origin).resolve().parent.parent if spec is not None and spec.origin else None
 
-
+# %% ../nbs/00_config.ipynb #1b16107f
 def _resolve_dir(raw: str) -> Path:
     """`raw` as a folder: absolute, or against the project root, else the checkout the package
     runs from."""
@@ -569,7 +569,7 @@ def _resolve_dir(raw: str) -> Path:
         else here
     )
 
-
+# %% ../nbs/00_config.ipynb #c80249bf
 def configured_mirror(params: dict | None = None) -> tuple[str, Path | None]:
     """Where the offline data is looked for: (`'CRYPTOVOL_DATA_DIR'` or `'data.mirror_dir'`, the
     folder or None)."""
@@ -579,7 +579,7 @@ def configured_mirror(params: dict | None = None) -> tuple[str, Path | None]:
     raw = (params if params is not None else get_params())["data"]["mirror_dir"]
     return "data.mirror_dir", _resolve_dir(raw) if raw else None
 
-
+# %% ../nbs/00_config.ipynb #00e9bee7
 def mirror_dir(params: dict | None = None) -> Path | None:
     """The offline data folder, or None when the live services are the source.
 
@@ -619,7 +619,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         if tmp.exists():
             tmp.unlink()
 
-
+# %% ../nbs/00_config.ipynb #138152e2
 def save_json(obj: Any, path: str | Path, indent: int = 2) -> Path:
     "Write `obj` as JSON atomically (numpy scalars and arrays are converted)."
 
@@ -636,7 +636,7 @@ def save_json(obj: Any, path: str | Path, indent: int = 2) -> Path:
         tmp.write_text(json.dumps(obj, indent=indent, default=_default) + "\n")
     return Path(path)
 
-
+# %% ../nbs/00_config.ipynb #db9563f8
 def load_json(path: str | Path) -> Any:
     "Read a JSON file, naming the file when it is missing or corrupt."
     path = Path(path)
@@ -675,13 +675,13 @@ def _configure_root_logger():
     logger._cryptovol_configured = True
     return logger
 
-
+# %% ../nbs/00_config.ipynb #ce733240
 def get_logger(name: str = "cryptovol") -> logging.Logger:
     "A logger under `cryptovol` (console INFO + logs/cryptovol.log DEBUG), configured on first use."
     _configure_root_logger()
     return logging.getLogger(name if name.startswith("cryptovol") else f"cryptovol.{name}")
 
-
+# %% ../nbs/00_config.ipynb #199055af
 def set_seeds(seed: int, deterministic: bool = False, tensorflow: bool | None = None):
     """Seed Python, NumPy and (if in use or `tensorflow=True`) Keras/TensorFlow; optionally enable
     TF op determinism."""
@@ -704,7 +704,7 @@ def quiet_tensorflow():
     user set wins."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-
+# %% ../nbs/00_config.ipynb #1b55b551
 def preload_curl_cffi() -> bool:
     """Load curl_cffi's libcurl before TensorFlow can shadow it (TF's bundled libcurl breaks
     impersonation); False if unavailable."""
@@ -722,7 +722,7 @@ def preload_curl_cffi() -> bool:
         return False
     return True
 
-
+# %% ../nbs/00_config.ipynb #9479ca9a
 _TF_SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
 import re as _re
 
@@ -741,7 +741,7 @@ def _shown_tf_line(line: str, min_level: int, has_gpu: bool) -> bool:
     m = _TF_LINE.match(line)
     return m is None or _TF_SEVERITY[m.group(1) or m.group(2)] >= min_level
 
-
+# %% ../nbs/00_config.ipynb #98624ed6
 @contextmanager
 def _native_stderr() -> Iterator[list[str]]:
     """Capture what C/C++ code writes to file descriptor 2 inside the block; the list holds its
@@ -762,7 +762,7 @@ def _native_stderr() -> Iterator[list[str]]:
             tmp.seek(0)
             lines.extend(tmp.read().decode("utf-8", "replace").splitlines())
 
-
+# %% ../nbs/00_config.ipynb #db672f8f
 def load_tensorflow():
     """Import TensorFlow once: curl_cffi first, start-up lines filtered by TF_CPP_MIN_LOG_LEVEL
     (the rest in logs/cryptovol.log)."""

@@ -63,7 +63,7 @@ def _longest_feature_window(f: dict) -> int:
     ]
     return int(max(windows))
 
-
+# %% ../nbs/01_data.ipynb #7eae8865
 def min_history_days(params: dict | None = None) -> int:
     """Fewest daily rows a series needs: longest feature window + 1 return + sequence_length +
     horizon + 3 x min_split_samples."""
@@ -113,12 +113,12 @@ def _parse_dates(values, name: str) -> pd.DatetimeIndex:
         idx = idx.tz_localize(None)
     return pd.DatetimeIndex(idx.normalize().as_unit("ns"), name="Date")
 
-
+# %% ../nbs/01_data.ipynb #8d2db5dd
 def _first(mask: pd.Series | np.ndarray, index) -> str:
     i = int(np.flatnonzero(np.asarray(mask))[0])
     return str(index[i].date()) if hasattr(index[i], "date") else str(index[i])
 
-
+# %% ../nbs/01_data.ipynb #1599a141
 def _check_history_length(df: pd.DataFrame, name: str, need: int):
     if len(df) < need:
         span = f"{df.index[0].date()}..{df.index[-1].date()}" if len(df) else "no dates"
@@ -146,7 +146,7 @@ def _clean_nans(df: pd.DataFrame, name: str, max_ffill: int) -> pd.DataFrame:
     )
     return out
 
-
+# %% ../nbs/01_data.ipynb #5a530fc4
 def _report_gaps(df: pd.DataFrame, name: str):
     steps = df.index.to_series().diff().dt.days
     gaps = steps[steps > 1]
@@ -169,7 +169,7 @@ def _check_frame(df, name: str) -> None:
             "the symbol and date range"
         )
 
-
+# %% ../nbs/01_data.ipynb #7d4dbf58
 def _check_columns(df: pd.DataFrame, name: str) -> None:
     "DataError naming the missing price columns (with a hint when another delimiter was used)."
     missing = [c for c in PRICE_COLUMNS if c not in df.columns]
@@ -186,7 +186,7 @@ def _check_columns(df: pd.DataFrame, name: str) -> None:
             f"{','.join(YF_COLUMNS)} (got {cols[:8]}){hint}"
         )
 
-
+# %% ../nbs/01_data.ipynb #e08a4fcb
 def _to_numeric(df: pd.DataFrame, name: str) -> pd.DataFrame:
     "The price columns as float64 on parsed dates; DataError on non-numeric or infinite cells."
     raw = df[PRICE_COLUMNS]
@@ -209,7 +209,7 @@ def _to_numeric(df: pd.DataFrame, name: str) -> pd.DataFrame:
         )
     return num
 
-
+# %% ../nbs/01_data.ipynb #aee696cf
 def _sort_dedup(num: pd.DataFrame, name: str) -> pd.DataFrame:
     "Sort the dates (stable) and keep the last row of each duplicated date, warning about either."
     if not num.index.is_monotonic_increasing:
@@ -224,7 +224,7 @@ def _sort_dedup(num: pd.DataFrame, name: str) -> pd.DataFrame:
         num = num[~dup]
     return num
 
-
+# %% ../nbs/01_data.ipynb #c91119b5
 def _check_values(num: pd.DataFrame, name: str) -> None:
     "DataError on no rows, non-positive prices, negative Volume or High < Low."
     if len(num) == 0:
@@ -250,7 +250,7 @@ def _check_values(num: pd.DataFrame, name: str) -> None:
             f"{_first(inverted, num.index)}); the file is corrupted: fix or delete it and reload"
         )
 
-
+# %% ../nbs/01_data.ipynb #6c9bbc50
 def validate_prices(
     df: pd.DataFrame, name: str, params: dict | None = None, min_rows: int | None = None
 ) -> pd.DataFrame:
@@ -312,7 +312,7 @@ class _Failed(Exception):
         seen = list(dict.fromkeys(e.split(": ", 1)[-1] for e in self.errors))
         return f"{len(self.errors)} attempt(s): " + " | then: ".join(seen)
 
-
+# %% ../nbs/01_data.ipynb #0a64e365
 def _with_retries(
     fetch: Callable[[float], Any],
     what: str,
@@ -340,14 +340,14 @@ def _with_retries(
                 )
     raise _Failed(errors or ["no attempt fitted in the time budget"])
 
-
+# %% ../nbs/01_data.ipynb #903719a5
 def _check_symbol(symbol: str):
     if not isinstance(symbol, str) or not re.fullmatch(
         r"[A-Za-z0-9^][A-Za-z0-9.\-=^_]{0,31}", symbol
     ):
         raise DataError(f"invalid symbol {symbol!r}; use a Yahoo Finance ticker such as 'BTC-USD'")
 
-
+# %% ../nbs/01_data.ipynb #09f2540b
 def _as_date(value, key: str) -> pd.Timestamp | None:
     if value is None:
         return None
@@ -375,7 +375,7 @@ def _route_yfinance_logging():
     yl.propagate = False
     yl._cryptovol_routed = True
 
-
+# %% ../nbs/01_data.ipynb #fef37e1c
 def _yfinance_history(
     symbol: str, start: pd.Timestamp | None, end: pd.Timestamp | None, params: dict
 ) -> pd.DataFrame:
@@ -420,7 +420,7 @@ def _yfinance_history(
             f"{offline_fix(f'yahoo/{symbol}.csv (yfinance history().to_csv() format)', params)}"
         ) from None
 
-
+# %% ../nbs/01_data.ipynb #4d474f79
 def _mirror_file(symbol: str, params: dict) -> Path:
     root = mirror_dir(params)
     if root is None:
@@ -444,7 +444,7 @@ def _mirror_file(symbol: str, params: dict) -> Path:
         )
     return path
 
-
+# %% ../nbs/01_data.ipynb #5e5b8bbe
 def _resolve_source(source: str, params: dict) -> str:
     if source not in ("auto", "mirror", "yfinance"):
         raise ConfigError(f"source={source!r}; use 'auto', 'mirror' or 'yfinance'")
@@ -490,13 +490,13 @@ def merge_new_rows(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
     both = pd.concat([old, new[old.columns] if set(old.columns) <= set(new.columns) else new])
     return both[~both.index.duplicated(keep="last")].sort_index()
 
-
+# %% ../nbs/01_data.ipynb #72060a00
 def _write_csv(df: pd.DataFrame, path: Path) -> Path:
     with atomic_path(path) as tmp:
         df.to_csv(tmp, date_format="%Y-%m-%d")
     return path
 
-
+# %% ../nbs/01_data.ipynb #363d555e
 def read_cached_prices(symbol: str, params: dict | None = None) -> pd.DataFrame:
     "The canonical frame from data/raw/{symbol}.csv; DataError if it is missing or broken."
     _check_symbol(symbol)
@@ -510,7 +510,7 @@ def read_cached_prices(symbol: str, params: dict | None = None) -> pd.DataFrame:
         read_price_csv(path, f"{symbol} (cache {path})"), f"{symbol} (cache {path})", params
     )
 
-
+# %% ../nbs/01_data.ipynb #a52246d8
 def cache_prices(symbol: str, params: dict | None = None) -> Path:
     """Load `symbol` per `data.source` and merge it into data/raw/{symbol}.csv atomically;
     returns the path."""
@@ -601,7 +601,7 @@ def _fng_source(source: str, params: dict) -> str:
     # data.source 'yfinance' means: use the online services
     return "mirror" if source == "mirror" else "api"
 
-
+# %% ../nbs/01_data.ipynb #12ba6e96
 def load_fear_greed(source: str = "auto", params: dict | None = None) -> pd.DataFrame:
     """Daily Fear & Greed index from the mirror's sentiment/fear_greed.json or the API
     (`data.fng_url`; timeout, retries)."""
@@ -638,7 +638,7 @@ def load_fear_greed(source: str = "auto", params: dict | None = None) -> pd.Data
         ) from None
     return parse_fear_greed(payload, url)
 
-
+# %% ../nbs/01_data.ipynb #4cc14aec
 def read_cached_fear_greed() -> pd.DataFrame:
     "The Fear & Greed frame cached in data/raw/fear_greed.csv; DataError if missing or broken."
     path = fear_greed_path()
@@ -659,7 +659,7 @@ def read_cached_fear_greed() -> pd.DataFrame:
     df.index = _parse_dates(df.index, str(path))
     return df.astype({"fng_value": "float64", "fng_class": str})
 
-
+# %% ../nbs/01_data.ipynb #f7c3fc40
 def cache_fear_greed(params: dict | None = None) -> Path:
     """Load Fear & Greed per `data.source` and merge it into data/raw/fear_greed.csv;
     if the service is down, keep the cache (warning)."""
@@ -707,7 +707,7 @@ def _file_record(root: Path, rel: str, rows: int, first: str, last: str) -> dict
         last=last,
     )
 
-
+# %% ../nbs/01_data.ipynb #990c86cf
 def _price_record(root: Path, symbol: str) -> dict:
     lines = [
         l
@@ -721,7 +721,7 @@ def _price_record(root: Path, symbol: str) -> dict:
         )
     return _file_record(root, f"yahoo/{symbol}.csv", len(lines) - 1, lines[1][:10], lines[-1][:10])
 
-
+# %% ../nbs/01_data.ipynb #8b6a3ed2
 def _fng_record(root: Path) -> dict:
     fng = parse_fear_greed(
         (root / "sentiment" / "fear_greed.json").read_text(encoding="utf-8"),
@@ -735,7 +735,7 @@ def _fng_record(root: Path) -> dict:
         f"{fng.index[-1].date()}",
     )
 
-
+# %% ../nbs/01_data.ipynb #7d534e6c
 def source_manifest(
     symbol: str | None = None, params: dict | None = None, today: str | None = None
 ) -> dict:
@@ -766,14 +766,14 @@ def source_manifest(
         return _fng_record(root)
     return _price_record(_mirror_file(symbol, p).parents[1], symbol)
 
-
+# %% ../nbs/01_data.ipynb #6744caf2
 def _write_if_changed(path: Path, text: str) -> Path:
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
         with atomic_path(path) as tmp:
             tmp.write_text(text, encoding="utf-8")
     return path
 
-
+# %% ../nbs/01_data.ipynb #fb6bf5a7
 def write_manifests(
     symbols: list[str] | None = None, params: dict | None = None
 ) -> dict[str, dict]:
@@ -790,7 +790,7 @@ def write_manifests(
         )
     return records
 
-
+# %% ../nbs/01_data.ipynb #1a983c33
 def manifest_table(records: dict[str, dict]) -> str:
     "A Markdown table of `write_manifests`' records: file, rows, first and last day, SHA-256."
     rows = ["| file | rows | first | last | SHA-256 |", "| --- | ---: | --- | --- | --- |"]

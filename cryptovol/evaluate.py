@@ -58,14 +58,14 @@ def _arrays(*xs, names: Sequence[str] = ()) -> list[np.ndarray]:
         )
     return arrs
 
-
+# %% ../nbs/05_evaluate.ipynb #5d79f971
 def squared_error(actual, forecast) -> np.ndarray:
     """Per-observation squared error of a vol forecast, e.g. `squared_error([0.5], [0.4])` ->
     `[0.01]`."""
     a, f = _arrays(actual, forecast, names=("actual", "forecast"))
     return (a - f) ** 2
 
-
+# %% ../nbs/05_evaluate.ipynb #18a90254
 def qlike_loss(actual, forecast) -> np.ndarray:
     """Per-observation QLIKE on variances: a/f - log(a/f) - 1 with a=actual^2, f=forecast^2 (0 when
     exact)."""
@@ -87,7 +87,7 @@ def qlike_loss(actual, forecast) -> np.ndarray:
 def _rmse(a: np.ndarray, f: np.ndarray) -> float:
     return float(np.sqrt(np.mean((a - f) ** 2)))
 
-
+# %% ../nbs/05_evaluate.ipynb #114539c4
 def forecast_metrics(actual, forecast, naive, current) -> dict[str, float]:
     """R2, RMSE, MAE, MAPE (%), correlation, directional accuracy, Theil's U vs `naive`, QLIKE,
     bias and n of one forecast."""
@@ -213,7 +213,7 @@ def permutation_importance(
     out.attrs["baseline_mse"] = base
     return out
 
-
+# %% ../nbs/05_evaluate.ipynb #963f8fa3
 def mean_attention(weights) -> np.ndarray:
     "Attention weight per time step averaged over samples (and heads), oldest step first."
     w = np.asarray(weights, dtype=np.float64)
@@ -257,7 +257,7 @@ def comparison_table(metrics: dict, forecasts: Sequence[str] | None = None) -> p
         .astype(float)
     )
 
-
+# %% ../nbs/05_evaluate.ipynb #608f2612
 def best_per_metric(table: pd.DataFrame) -> dict[str, str]:
     "Name of the best forecast for each metric column (|bias| for bias)."
     out = {}
@@ -267,7 +267,7 @@ def best_per_metric(table: pd.DataFrame) -> dict[str, str]:
             out[c] = col.idxmax() if c in HIGHER_IS_BETTER else col.idxmin()
     return out
 
-
+# %% ../nbs/05_evaluate.ipynb #8df2497c
 def style_comparison(table: pd.DataFrame):
     "pandas Styler of `comparison_table` with the best value per metric in bold on green."
     best = best_per_metric(table)
@@ -290,7 +290,7 @@ def save_figure(fig: Figure, path) -> Path:
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
     return Path(path)
 
-
+# %% ../nbs/05_evaluate.ipynb #5361c3fe
 def plot_forecasts(pred: pd.DataFrame, best_baseline: str, title: str = "") -> Figure:
     "Actual vs model forecast over the test window, with the best baseline beside it."
     fig = Figure(figsize=(11, 4))
@@ -322,7 +322,7 @@ def plot_forecasts(pred: pd.DataFrame, best_baseline: str, title: str = "") -> F
     ax.grid(alpha=0.3)
     return fig
 
-
+# %% ../nbs/05_evaluate.ipynb #12da93d3
 def plot_scatter(pred: pd.DataFrame, columns: Sequence[str] = ("model",)) -> Figure:
     "Predicted vs actual scatter with the 45-degree line."
     fig = Figure(figsize=(5.5, 5.5))
@@ -336,7 +336,7 @@ def plot_scatter(pred: pd.DataFrame, columns: Sequence[str] = ("model",)) -> Fig
     ax.grid(alpha=0.3)
     return fig
 
-
+# %% ../nbs/05_evaluate.ipynb #f037281f
 def plot_residuals(actual, forecast, lags: int = 30) -> Figure:
     "Residual histogram, normal Q-Q plot and autocorrelation of actual - forecast."
     from statsmodels.graphics.tsaplots import plot_acf
@@ -353,7 +353,7 @@ def plot_residuals(actual, forecast, lags: int = 30) -> Figure:
     ax3.set(title="Residual ACF")
     return fig
 
-
+# %% ../nbs/05_evaluate.ipynb #a4550137
 def _history_frame(history) -> pd.DataFrame:
     """Loss columns of a Keras history (dict of lists, {'history': ...}, or list of per-epoch
     records)."""
@@ -369,7 +369,7 @@ def _history_frame(history) -> pd.DataFrame:
         .dropna(axis=1, how="all")
     )
 
-
+# %% ../nbs/05_evaluate.ipynb #c5c0270f
 def plot_history(history) -> Figure:
     """Training and validation loss per epoch from a Keras history (dict of lists or list of epoch
     records)."""
@@ -383,7 +383,7 @@ def plot_history(history) -> Figure:
     ax.grid(alpha=0.3)
     return fig
 
-
+# %% ../nbs/05_evaluate.ipynb #0d18938a
 def plot_importance(imp: pd.DataFrame, top: int = 25) -> Figure:
     "Horizontal bars of permutation importance (mean MSE increase, error bar = std)."
     d = imp.head(top).iloc[::-1]
@@ -394,7 +394,7 @@ def plot_importance(imp: pd.DataFrame, top: int = 25) -> Figure:
     ax.grid(alpha=0.3, axis="x")
     return fig
 
-
+# %% ../nbs/05_evaluate.ipynb #5eb90250
 def plot_correlation(frame: pd.DataFrame) -> Figure:
     "Heatmap of the Pearson correlation between features (and the target when present)."
     import seaborn as sns
@@ -408,7 +408,7 @@ def plot_correlation(frame: pd.DataFrame) -> Figure:
     ax.set(title="Feature correlation")
     return fig
 
-
+# %% ../nbs/05_evaluate.ipynb #d56495f8
 def plot_attention(weights: np.ndarray, dates=None) -> Figure:
     "Attention heatmap (test samples x time step) with the mean weight per lag below."
     w = np.asarray(weights, dtype=np.float64)
@@ -452,7 +452,7 @@ def _clean(obj):
         return int(obj)
     return obj
 
-
+# %% ../nbs/05_evaluate.ipynb #a6286363
 def dm_table(
     actual,
     forecasts: pd.DataFrame,
@@ -471,7 +471,7 @@ def dm_table(
         out[b] = {"se_stat": s1, "se_pvalue": p1, "qlike_stat": s2, "qlike_pvalue": p2}
     return out
 
-
+# %% ../nbs/05_evaluate.ipynb #7ec0395d
 def score_forecasts(pred: pd.DataFrame, horizon: int, model: str | None = "model") -> dict:
     """{'forecasts': metrics of every forecast column of `pred` (needs actual, naive), 'dm': DM of
     `model` vs each baseline}."""
@@ -488,7 +488,7 @@ def score_forecasts(pred: pd.DataFrame, horizon: int, model: str | None = "model
         )
     return out
 
-
+# %% ../nbs/05_evaluate.ipynb #fedfddea
 def training_end(index: pd.DatetimeIndex, last_train_date, horizon: int) -> pd.Timestamp:
     """End of the training period: the last day whose return the (purged) training targets use,
     i.e. last training date + h rows."""
@@ -500,7 +500,7 @@ def training_end(index: pd.DatetimeIndex, last_train_date, horizon: int) -> pd.T
         )
     return index[min(pos + horizon, len(index) - 1)]
 
-
+# %% ../nbs/05_evaluate.ipynb #8e62dff9
 def _split_inputs(inputs, n_features: int):
     "The (N, T, F) feature windows inside what `model_inputs` returned, and a rebuild(X) callable."
     if isinstance(inputs, np.ndarray) and inputs.ndim == 3 and inputs.shape[-1] >= n_features:
@@ -544,7 +544,7 @@ def dataset_range_var(ds, params: dict) -> pd.Series:
         )
     return ds.frame[col]
 
-
+# %% ../nbs/05_evaluate.ipynb #396224c4
 _UNIVERSE: dict = {}
 
 
@@ -561,7 +561,7 @@ def universe_measures(params: dict) -> dict[str, pd.DataFrame]:
         _UNIVERSE[key] = load_universe_measures(params)
     return _UNIVERSE[key]
 
-
+# %% ../nbs/05_evaluate.ipynb #a574324b
 def coin_data(ds, params: dict, horizon: int | None = None, symbol: str | None = None) -> CoinData:
     """What the classical forecasters of `ds`'s coin read (`cryptovol.forecasters.CoinData`): its
     returns, target, range variance and, with `evaluation.intraday`, its daily realized measures
@@ -584,7 +584,7 @@ def coin_data(ds, params: dict, horizon: int | None = None, symbol: str | None =
         universe,
     )
 
-
+# %% ../nbs/05_evaluate.ipynb #0430dede
 def classical_record(
     ds,
     params: dict,
@@ -599,7 +599,7 @@ def classical_record(
     origin = Origin(k, pd.Timestamp(until), pd.DatetimeIndex(dates))
     return walk_forward(make_forecasters(params), coin_data(ds, params, horizon, symbol), [origin])
 
-
+# %% ../nbs/05_evaluate.ipynb #645a3612
 def record_forecasts(rec: TrackRecord, k: int = 0) -> pd.DataFrame:
     """The point forecasts of a one-origin record as a frame, with the fitted parameters in `.attrs`
     (as `baseline_forecasts` gives them)."""
@@ -610,7 +610,7 @@ def record_forecasts(rec: TrackRecord, k: int = 0) -> pd.DataFrame:
     )
     return out
 
-
+# %% ../nbs/05_evaluate.ipynb #06945714
 def realized_scores(
     pred: pd.DataFrame, names, symbol: str, horizon: int, params: dict
 ) -> dict | None:
@@ -647,7 +647,7 @@ def realized_scores(
         out["per_fold_days"] = {str(k): int(n) for k, n in by.size().items()}
     return out
 
-
+# %% ../nbs/05_evaluate.ipynb #fd539503
 INTERVAL_LEVELS = (0.8, 0.95)
 
 
@@ -664,7 +664,7 @@ def forecast_bands(trained, inputs, dates) -> pd.DataFrame | None:
         out[f"lo{round(lv * 100)}"], out[f"hi{round(lv * 100)}"] = lo, hi
     return out
 
-
+# %% ../nbs/05_evaluate.ipynb #11a41382
 def interval_coverage(actual, bands: pd.DataFrame) -> dict:
     """Share of `actual` inside each interval of `bands` ({'80': ..., '95': ...}) and the mean
     interval width relative to the forecast."""
@@ -677,7 +677,7 @@ def interval_coverage(actual, bands: pd.DataFrame) -> dict:
     out["n"] = int(len(a))
     return out
 
-
+# %% ../nbs/05_evaluate.ipynb #3ab94115
 def best_baseline_on_validation(ds, base: pd.DataFrame, networks: bool = False) -> dict:
     """The baseline with the lowest QLIKE on the validation dates, and each baseline's validation
     QLIKE; with `networks` the registered networks (rv_net) compete too (what validation would
@@ -730,7 +730,7 @@ def _test_forecasts(symbol: str, ds, trained, params: dict, h: int) -> tuple:
         pred["model_mean_vol"] = bands.pop("model_mean_vol")
     return pred, base, inputs, bands, train_end
 
-
+# %% ../nbs/05_evaluate.ipynb #00f8834e
 def _member_columns(trained, inputs, dates: pd.DatetimeIndex) -> pd.DataFrame:
     "An ensemble's members' forecasts as columns `member_<k>`; no columns for a single model."
     members = (
@@ -743,7 +743,7 @@ def _member_columns(trained, inputs, dates: pd.DatetimeIndex) -> pd.DataFrame:
     }
     return pd.DataFrame(cols, index=dates)
 
-
+# %% ../nbs/05_evaluate.ipynb #1a75d8ca
 def _run_header(symbol: str, trained, pred: pd.DataFrame, train_end, h: int) -> dict:
     "What was scored: the coin, the model type, the horizon and the test window's dates."
     return {
@@ -756,7 +756,7 @@ def _run_header(symbol: str, trained, pred: pd.DataFrame, train_end, h: int) -> 
         "test_end": str(pred.index[-1].date()),
     }
 
-
+# %% ../nbs/05_evaluate.ipynb #5fb26d62
 def _validation_metrics(ds, trained, pred: pd.DataFrame, bands) -> dict:
     """The model's validation QLIKE and, for a probabilistic model, its interval coverage on the
     test and validation dates."""
@@ -781,7 +781,7 @@ def _validation_metrics(ds, trained, pred: pd.DataFrame, bands) -> dict:
         }
     return out
 
-
+# %% ../nbs/05_evaluate.ipynb #fd42333d
 def _test_metrics(
     symbol: str,
     ds,
@@ -810,7 +810,7 @@ def _test_metrics(
     metrics["baseline_parameters"] = base.attrs["params"]
     return metrics
 
-
+# %% ../nbs/05_evaluate.ipynb #db829bd1
 def _importance_and_attention(
     ds, trained, inputs, actual, params: dict, out: Path, importance: bool
 ) -> tuple:
@@ -848,7 +848,7 @@ def _importance_and_attention(
         )
     return imp, att
 
-
+# %% ../nbs/05_evaluate.ipynb #7223ad94
 def evaluate(
     symbol: str,
     params: dict | None = None,
@@ -899,7 +899,7 @@ def evaluate(
     )
     return metrics
 
-
+# %% ../nbs/05_evaluate.ipynb #b69a7955
 def _write_plots(symbol, out: Path, pred, metrics, ds, imp, att, h, mdir: Path):
     "Write every evaluation PNG into `out` (reports/{symbol}/figures)."
     best = metrics["best_baseline"]

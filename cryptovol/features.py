@@ -69,13 +69,13 @@ def _check_prices(
             "cryptovol.data.validate_prices"
         )
 
-
+# %% ../nbs/02_features.ipynb #8915444f
 def log_returns(close: pd.Series) -> pd.Series:
     "Daily log returns `ln(C_t / C_{t-1})` (first value NaN), e.g. `log_returns(prices.Close)`."
     close = close.astype("float64")
     return np.log(close / close.shift(1)).rename("log_return")
 
-
+# %% ../nbs/02_features.ipynb #c906b8ee
 def daily_variance(
     prices: pd.DataFrame | pd.Series, estimator: str = "close_to_close"
 ) -> pd.Series:
@@ -110,11 +110,11 @@ def daily_variance(
     co = np.log(prices["Close"] / prices["Open"]) ** 2
     return (0.5 * hl - (2 * np.log(2) - 1) * co).clip(lower=0)
 
-
+# %% ../nbs/02_features.ipynb #d4802baa
 def _annualise(sum_var, window: int):
     return np.sqrt(ANNUALISATION / window * sum_var)
 
-
+# %% ../nbs/02_features.ipynb #a2bd836b
 def realized_vol(returns: pd.Series, window: int) -> pd.Series:
     """Annualised trailing realised vol `sqrt(365/w * sum r^2)` over the `window` days up to and
     including t."""
@@ -122,7 +122,7 @@ def realized_vol(returns: pd.Series, window: int) -> pd.Series:
         f"rv_{window}"
     )
 
-
+# %% ../nbs/02_features.ipynb #e79d003d
 def parkinson_vol(prices: pd.DataFrame, window: int) -> pd.Series:
     """Annualised trailing Parkinson (high-low range) vol over the `window` days up to and including
     t."""
@@ -131,7 +131,7 @@ def parkinson_vol(prices: pd.DataFrame, window: int) -> pd.Series:
         f"parkinson_{window}"
     )
 
-
+# %% ../nbs/02_features.ipynb #53ad8d53
 def garman_klass_vol(prices: pd.DataFrame, window: int) -> pd.Series:
     "Annualised trailing Garman-Klass (OHLC) vol over the `window` days up to and including t."
     v = daily_variance(prices, "garman_klass")
@@ -161,7 +161,7 @@ def forecast_days(params: dict) -> int:
     h = int(params["target"]["horizon"])
     return max(int((params.get("predict") or {}).get("forecast_days", h)), h)
 
-
+# %% ../nbs/02_features.ipynb #e20a6442
 def forward_vol_horizons(
     prices: pd.DataFrame | pd.Series, max_days: int, estimator: str = "close_to_close"
 ) -> pd.DataFrame:
@@ -248,7 +248,7 @@ def align_fear_greed(
         index=index,
     )
 
-
+# %% ../nbs/02_features.ipynb #194284e5
 def sentiment_features(aligned: pd.DataFrame, short: int = 7, long: int = 30) -> pd.DataFrame:
     """Fear & Greed features: value, `short`/`long`-day moving averages, `short`-day change,
     availability flag."""
@@ -290,7 +290,7 @@ def _sentiment_missing(fp: dict, why: str) -> None:
         )
     log.warning(f"{msg}: sentiment features disabled (features.on_missing_sentiment: disable)")
 
-
+# %% ../nbs/02_features.ipynb #bdaf03a9
 def indicator_warmup(fp: dict) -> int:
     """Leading rows that `build_features` leaves NaN:
     enough for every indicator, so a value never depends on how short the input was."""
@@ -306,7 +306,7 @@ def indicator_warmup(fp: dict) -> int:
         max(fp["vol_windows"]) + 1,
     )
 
-
+# %% ../nbs/02_features.ipynb #e613700a
 def _technical_features(prices: pd.DataFrame, fp: dict) -> dict:
     "`build_features`' pandas-ta indicators: RSI, MACD, Bollinger, SMA/EMA, ATR, volume, OBV."
     import pandas_ta as ta
@@ -339,7 +339,7 @@ def _technical_features(prices: pd.DataFrame, fp: dict) -> dict:
     f[f"obv_change_{vw}"] = (obv - obv.shift(vw)) / v.rolling(vw, min_periods=vw).sum()
     return f
 
-
+# %% ../nbs/02_features.ipynb #08565859
 def _join_sentiment(out: pd.DataFrame, fng, prices: pd.DataFrame, fp: dict) -> pd.DataFrame:
     "`out` with the Fear & Greed features if `features.sentiment` (else: the rule for none)."
     if not fp["sentiment"]:
@@ -357,7 +357,7 @@ def _join_sentiment(out: pd.DataFrame, fng, prices: pd.DataFrame, fp: dict) -> p
         return out
     return out.join(sentiment_features(al, min(fp["vol_windows"]), max(fp["vol_windows"])))
 
-
+# %% ../nbs/02_features.ipynb #5064c8e9
 def build_features(
     prices: pd.DataFrame, fng: pd.DataFrame | None = None, params: dict | None = None
 ) -> pd.DataFrame:
@@ -430,12 +430,12 @@ def valid_samples(features: pd.DataFrame, target: pd.Series, sequence_length: in
         full[sequence_length - 1 :] = (bad[sequence_length:] - bad[: n - sequence_length + 1]) == 0
     return full & np.isfinite(target.to_numpy(dtype="float64"))
 
-
+# %% ../nbs/02_features.ipynb #1e9145a7
 def _fraction_counts(n: int, train_frac: float, val_frac: float) -> tuple[int, int, int]:
     n_train, n_val = int(n * train_frac), int(n * val_frac)
     return n_train, n_val, n - n_train - n_val
 
-
+# %% ../nbs/02_features.ipynb #0149c186
 def split_samples(
     positions: np.ndarray, dates: pd.DatetimeIndex, horizon: int, params: dict
 ) -> tuple[dict, dict, dict]:
@@ -462,7 +462,7 @@ def split_samples(
         out[name] = part
     return out, purged, period_end
 
-
+# %% ../nbs/02_features.ipynb #b34ce4b4
 def min_dataset_days(warmup: int, params: dict) -> int:
     """Days of price history needed for `fraction` splits of `min_split_samples` windows each after
     `warmup` rows."""
@@ -506,7 +506,7 @@ def fit_scaler(rows: np.ndarray, kind: str = "standard") -> dict:
         "n_rows": int(len(rows)),
     }
 
-
+# %% ../nbs/02_features.ipynb #22f062c6
 def apply_scaler(x: np.ndarray, scaler: dict) -> np.ndarray:
     "`(x - center) / scale` over the last axis, as float32."
     return (
@@ -514,7 +514,7 @@ def apply_scaler(x: np.ndarray, scaler: dict) -> np.ndarray:
         / np.asarray(scaler["scale"])
     ).astype("float32")
 
-
+# %% ../nbs/02_features.ipynb #1a6f114b
 def make_windows(values: np.ndarray, end_positions: np.ndarray, sequence_length: int) -> np.ndarray:
     """Windows `(N, T, F)` float32 of the `sequence_length` rows ending at each of `end_positions`
     (rows of `values` (n, F))."""
@@ -604,7 +604,7 @@ def _check_split_sizes(parts: dict, short: str, dp: dict) -> None:
                 + "; load a longer history or lower those settings"
             )
 
-
+# %% ../nbs/02_features.ipynb #7f2228ba
 def _train_rows(n_rows: int, train_ends: np.ndarray, T: int) -> np.ndarray:
     """Mask of the rows inside at least one training window (windows end at `train_ends`, `T` days
     long)."""
@@ -613,7 +613,7 @@ def _train_rows(n_rows: int, train_ends: np.ndarray, T: int) -> np.ndarray:
     np.add.at(cover, train_ends + 1, -1)
     return np.cumsum(cover)[:-1] > 0
 
-
+# %% ../nbs/02_features.ipynb #ff557bb8
 def _feature_scaler(feats: pd.DataFrame, train_rows: np.ndarray, how: str) -> dict:
     "The scaler fitted on exactly the training rows; `UNSCALED_FEATURES` keep their units."
     names = list(feats.columns)
@@ -629,7 +629,7 @@ def _feature_scaler(feats: pd.DataFrame, train_rows: np.ndarray, how: str) -> di
     }
     return scaler
 
-
+# %% ../nbs/02_features.ipynb #1b58d1e3
 def _garch_input(
     rets: pd.Series, train_end, h: int, train_rows: np.ndarray, scaler: dict, how: str
 ) -> tuple[pd.Series, np.ndarray]:
@@ -643,7 +643,7 @@ def _garch_input(
     }
     return garch, apply_scaler(garch.to_numpy()[:, None], gsc)
 
-
+# %% ../nbs/02_features.ipynb #aa1382c5
 def _split_arrays(
     name: str, scaled, g_scaled, target: pd.Series, Yall, dates, parts: dict, T: int, h: int
 ) -> dict:
@@ -676,7 +676,7 @@ def _split_arrays(
                 )
     return arrays
 
-
+# %% ../nbs/02_features.ipynb #057edf51
 def _dataset_frame(
     feats: pd.DataFrame, prices: pd.DataFrame, target, rets, garch, parts: dict
 ) -> pd.DataFrame:
@@ -698,7 +698,7 @@ def _dataset_frame(
     frame["split"] = split_col
     return frame
 
-
+# %% ../nbs/02_features.ipynb #72020b7a
 def _dataset_summary(symbol, names, p, prices, first_row, need, purged, train_end, parts) -> dict:
     "What `make_dataset` built, as `Dataset.summary` (settings, history, splits)."
     dp = p["dataset"]
@@ -731,7 +731,7 @@ def _dataset_summary(symbol, names, p, prices, first_row, need, purged, train_en
         },
     }
 
-
+# %% ../nbs/02_features.ipynb #4dbf0ca5
 def _targets(prices: pd.DataFrame, h: int, K: int, est: str) -> tuple[pd.Series, np.ndarray]:
     """The target (h days) and the multi-horizon targets (1..K days) of every row. A row with a
     horizon missing inside the data (a short day of hourly bars: target.estimator realized) is no
@@ -741,7 +741,7 @@ def _targets(prices: pd.DataFrame, h: int, K: int, est: str) -> tuple[pd.Series,
     holes = (np.arange(len(prices)) < len(prices) - K) & ~np.isfinite(Yall).all(axis=1)
     return target.where(~holes), Yall
 
-
+# %% ../nbs/02_features.ipynb #0f0ccab4
 def _complete_windows(
     feats: pd.DataFrame, target: pd.Series, n_days: int, name: str, p: dict
 ) -> tuple[np.ndarray, int, int, str]:
@@ -762,7 +762,7 @@ def _complete_windows(
         raise DataError(short + "; load a longer history or lower those settings")
     return pos, warmup, need, short
 
-
+# %% ../nbs/02_features.ipynb #7a7fee1c
 def make_dataset(
     prices: pd.DataFrame,
     fng: pd.DataFrame | None = None,
@@ -823,7 +823,7 @@ def _save_npz(path: Path, arrays: dict) -> None:
                 ) as fh:
                     np.lib.format.write_array(fh, np.asarray(a), allow_pickle=False)
 
-
+# %% ../nbs/02_features.ipynb #a959beec
 def _replace_dir(new: Path, path: Path) -> None:
     """Put folder `new` in the place of folder `path` (same parent) by renames;
     the old folder is deleted last."""
@@ -836,7 +836,7 @@ def _replace_dir(new: Path, path: Path) -> None:
     if old.exists():
         shutil.rmtree(old, ignore_errors=True)
 
-
+# %% ../nbs/02_features.ipynb #387dbf94
 def save_dataset(ds: Dataset, path: str | Path) -> Path:
     """Write `ds` as folder `path` (windows.npz, features.json, scaler.json, params.json, frame.csv,
     summary.json), all or nothing."""
@@ -878,7 +878,7 @@ def save_dataset(ds: Dataset, path: str | Path) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
     return path
 
-
+# %% ../nbs/02_features.ipynb #cbebe096
 def load_dataset(symbol: str, path: str | Path | None = None) -> Dataset:
     "Read the dataset `build_dataset(symbol)` wrote (from `data/processed/{symbol}/` or `path`)."
     path = Path(path) if path is not None else processed_dir(symbol)
@@ -934,7 +934,7 @@ def _read_inputs(symbol: str, p: dict) -> tuple[pd.DataFrame, pd.DataFrame | Non
                 log.warning(f"Fear & Greed unavailable: {e}")
     return prices, fng
 
-
+# %% ../nbs/02_features.ipynb #cc915549
 def build_dataset(symbol: str, params: dict | None = None, inputs: tuple | None = None) -> Dataset:
     """Build the leak-free dataset of `symbol` from the raw cache (or the loaders), or from
     `inputs` = (prices, fng) when given, and write `data/processed/{symbol}/`. With

@@ -213,7 +213,7 @@ class Fitted:
     def __repr__(self):
         return f"Fitted({self.name!r}, until={self.until.date()}, params={self.params})"
 
-
+# %% ../nbs/16_forecasters.ipynb #90a2eacc
 class Forecaster:
     """One forecasting method. `fit(data, until)` reads only what was known at the close of `until`.
 
@@ -246,7 +246,7 @@ class Forecaster:
     def __repr__(self):
         return f"{type(self).__name__}()"
 
-
+# %% ../nbs/16_forecasters.ipynb #cb61a43d
 FORECASTERS: dict[str, type[Forecaster]] = {}
 
 
@@ -277,7 +277,7 @@ def forecaster_names(params: Mapping | None = None) -> list[str]:
         )
     return [n for n in FORECASTERS if n in want]
 
-
+# %% ../nbs/16_forecasters.ipynb #35803486
 def make_forecasters(
     params: Mapping | None = None, names: Sequence[str] | None = None
 ) -> list[Forecaster]:
@@ -288,7 +288,7 @@ def make_forecasters(
         for n in (names if names is not None else forecaster_names(params))
     ]
 
-
+# %% ../nbs/16_forecasters.ipynb #98a1bc1c
 def fit_all(forecasters: Sequence[Forecaster], data: CoinData, until) -> dict[str, Fitted]:
     """Fit every forecaster on `data` known at `until`; a combination is fitted after the members it
     `needs`.
@@ -320,7 +320,7 @@ def naive_forecast(returns: pd.Series, horizon: int) -> pd.Series:
     out = np.sqrt(365.0 / horizon * (r**2).rolling(horizon, min_periods=horizon).sum())
     return out.rename("naive")
 
-
+# %% ../nbs/16_forecasters.ipynb #7e8e6aa7
 def forward_realized_vol_from_returns(returns: pd.Series, horizon: int) -> pd.Series:
     """The close-to-close target at t: annualised realised vol of returns t+1..t+h (NaN at the last
     h dates).
@@ -370,14 +370,14 @@ def rolling_vol_components(
         {f"{prefix}_{w}": np.sqrt(365.0 / w * v.rolling(w, min_periods=w).sum()) for w in windows}
     )
 
-
+# %% ../nbs/16_forecasters.ipynb #5de41d29
 def har_components(returns: pd.Series, windows: Sequence[int] = (1, 7, 30)) -> pd.DataFrame:
     """Trailing annualised realised vol over each window in `windows` (columns rv_1, rv_7, rv_30),
     the HAR regressors.
     """
     return rolling_vol_components(pd.Series(returns, dtype="float64") ** 2, windows, "rv")
 
-
+# %% ../nbs/16_forecasters.ipynb #b156e8b2
 def _train_rows(index: pd.Index, train_end, horizon: int) -> np.ndarray:
     "Boolean mask of rows whose target window (t+1..t+h) ends on or before `train_end`."
     train_end = pd.Timestamp(train_end)
@@ -388,7 +388,7 @@ def _train_rows(index: pd.Index, train_end, horizon: int) -> np.ndarray:
     last = index.searchsorted(train_end, side="right") - 1 - horizon
     return np.arange(len(index)) <= last
 
-
+# %% ../nbs/16_forecasters.ipynb #3ceb58c1
 def fit_har(
     returns: pd.Series,
     train_end,
@@ -418,7 +418,7 @@ def fit_har(
         )
     return sm.OLS(target[use], X[use]).fit()
 
-
+# %% ../nbs/16_forecasters.ipynb #e348705a
 def har_forecast(
     returns: pd.Series,
     train_end,
@@ -446,7 +446,7 @@ def log_normal_point(mu, s2: float, use: str = "variance"):
         raise ValueError(f"use must be 'variance' or 'vol', got {use!r}")
     return np.exp(np.asarray(mu, dtype="float64") + (s2 if use == "variance" else s2 / 2))
 
-
+# %% ../nbs/16_forecasters.ipynb #21ae2478
 def _log_har_design(
     components: pd.DataFrame, linear: pd.DataFrame | None = None, floor: float = VOL_FLOOR
 ) -> pd.DataFrame:
@@ -456,7 +456,7 @@ def _log_har_design(
     X = sm.add_constant(np.log(components.clip(lower=floor)), has_constant="add")
     return X if linear is None else X.join(linear.reindex(components.index))
 
-
+# %% ../nbs/16_forecasters.ipynb #4b5c0bc5
 def fit_log_har(
     components: pd.DataFrame,
     target: pd.Series,
@@ -483,7 +483,7 @@ def fit_log_har(
         )
     return sm.OLS(y[use], X[use]).fit()
 
-
+# %% ../nbs/16_forecasters.ipynb #6a24292b
 def log_har_forecast(
     components: pd.DataFrame,
     target: pd.Series,
@@ -502,7 +502,7 @@ def log_har_forecast(
     out.attrs["params"] = {**{k: float(v) for k, v in res.params.items()}, "s2": s2}
     return out
 
-
+# %% ../nbs/16_forecasters.ipynb #1116517b
 def combine_forecasts(
     forecasts: pd.DataFrame, members: Sequence[str], name: str = "combo"
 ) -> pd.Series:
@@ -528,7 +528,7 @@ def _log_spread(target: pd.Series, vol: pd.Series, until, horizon: int) -> float
     ok = (a > 0) & (f > 0) & a.notna() & f.notna()
     return float(np.std(np.log(a[ok] / f[ok]), ddof=1)) if ok.sum() > 2 else None
 
-
+# %% ../nbs/16_forecasters.ipynb #472c1725
 class _SeriesFit(Fitted):
     "A fit whose forecast at every date is `rule(data)`: the parameters are already inside `rule`."
 
@@ -539,7 +539,7 @@ class _SeriesFit(Fitted):
     def series(self, data: CoinData) -> pd.Series:
         return self._rule(data)
 
-
+# %% ../nbs/16_forecasters.ipynb #22e12cd3
 def _point_fit(name: str, data: CoinData, until, rule, params=None) -> Fitted:
     "Wrap a rule as a fit whose spread is its log errors' on the training rows."
     return _SeriesFit(
@@ -556,7 +556,7 @@ class Naive(Forecaster):
     def fit(self, data, until, fitted=None):
         return _point_fit(self.name, data, until, lambda d: naive_forecast(d.returns, d.horizon))
 
-
+# %% ../nbs/16_forecasters.ipynb #825bfa93
 @register
 class EWMA(Forecaster):
     """RiskMetrics EWMA of squared returns (J.P. Morgan/Reuters 1996), lambda from
@@ -592,7 +592,7 @@ class _GarchFit(Fitted):
             return self._series  # the fit's own data: the filter already ran over it
         return garch_forecast(data.returns, self.until, data.horizon, self.refit_every)
 
-
+# %% ../nbs/16_forecasters.ipynb #87aa97b6
 @register
 class GARCH(Forecaster):
     """GARCH(1,1) with Student-t errors (Bollerslev 1986, 1987) from `arch`, fitted once at the
@@ -636,7 +636,7 @@ class HAR(Forecaster):
             self.name, data, until, rule, {k: float(v) for k, v in res.params.items()}
         )
 
-
+# %% ../nbs/16_forecasters.ipynb #de5b76fe
 class _LogHARFit(Fitted):
     """A log-HAR fit: exp(x'b + s^2) on the regressors `regressors(data)`, spread s from the
     residuals.
@@ -659,7 +659,7 @@ class _LogHARFit(Fitted):
         X = _log_har_design(comp, linear, self._floor)
         return pd.Series(log_normal_point(X @ self._res.params, self._s2), index=comp.index)
 
-
+# %% ../nbs/16_forecasters.ipynb #1351f4a0
 class _LogHAR(Forecaster):
     """Shared fit of the log-HAR family: OLS of log target on log vol components (and linear terms),
     log-normal back-transform.
@@ -675,7 +675,7 @@ class _LogHAR(Forecaster):
         res = fit_log_har(comp, data.target, until, data.horizon, self.floor, linear)
         return _LogHARFit(self.name, until, res, self.regressors, self.floor)
 
-
+# %% ../nbs/16_forecasters.ipynb #45d4fac9
 @register
 class LogHAR(_LogHAR):
     """log-HAR: HAR in logs of the 1-, 7- and 30-day realised vol, mapped back with the log-normal
@@ -694,7 +694,7 @@ class LogHAR(_LogHAR):
     def regressors(self, data):
         return har_components(data.returns, self.windows), None
 
-
+# %% ../nbs/16_forecasters.ipynb #b7e1694f
 @register
 class RangeHAR(LogHAR):
     """log-HAR on range-based vol (Parkinson 1980 or Garman-Klass 1980,
@@ -729,7 +729,7 @@ class _CombinationFit(Fitted):
             self.name,
         )
 
-
+# %% ../nbs/16_forecasters.ipynb #b8ea9c38
 @register
 class Combination(Forecaster):
     """Equal-weight combination of the members' variance forecasts (Bates & Granger 1969): sqrt(mean
@@ -781,7 +781,7 @@ def classical_data(
     rv = None if range_var is None else pd.Series(range_var, dtype="float64").reindex(returns.index)
     return CoinData(returns, target, int(horizon), rv, symbol, measures, universe)
 
-
+# %% ../nbs/16_forecasters.ipynb #cdbe3e22
 def baseline_forecasts(
     returns: pd.Series,
     train_end,
@@ -824,7 +824,7 @@ class Origin:
                 f"{pd.Timestamp(self.until).date()} (look-ahead)"
             )
 
-
+# %% ../nbs/16_forecasters.ipynb #bbf0d026
 @dataclass(frozen=True)
 class TrackRecord:
     """Out-of-sample forecasts of several forecasters on the same dates: per date the fold, the
@@ -862,7 +862,7 @@ class TrackRecord:
 
         return pd.DataFrame({n: one(f) for n, f in self.forecasts.items()}, index=self.actual.index)
 
-
+# %% ../nbs/16_forecasters.ipynb #150bad4a
 @dataclass(frozen=True)
 class OriginForecasts:
     """What one origin of a walk-forward gives: each forecaster's Forecast on the origin's dates,
@@ -872,7 +872,7 @@ class OriginForecasts:
     forecasts: dict  # name -> Forecast on origin.dates
     fit: dict  # {'fold', 'until', 'params': {name: params}, 'spread': {name: s}}
 
-
+# %% ../nbs/16_forecasters.ipynb #a8fdd5af
 def forecast_origin(
     forecasters: Sequence[Forecaster], data: CoinData, origin: Origin
 ) -> OriginForecasts:
@@ -895,7 +895,7 @@ def forecast_origin(
     }
     return OriginForecasts(origin, forecasts, fit)
 
-
+# %% ../nbs/16_forecasters.ipynb #c01bcf8a
 def join_origins(parts: Sequence[OriginForecasts], data: CoinData) -> TrackRecord:
     "The origins' forecasts as one `TrackRecord`; raises if two origins forecast the same date."
     fold = pd.concat([pd.Series(p.origin.k, index=pd.DatetimeIndex(p.origin.dates)) for p in parts])
@@ -921,7 +921,7 @@ def join_origins(parts: Sequence[OriginForecasts], data: CoinData) -> TrackRecor
     actual = data.target.reindex(fold.index).rename("actual")
     return TrackRecord(actual, fold.rename("fold"), forecasts, [p.fit for p in parts])
 
-
+# %% ../nbs/16_forecasters.ipynb #7dce549d
 def walk_forward(
     forecasters: Sequence[Forecaster],
     data: CoinData,
@@ -950,7 +950,7 @@ def leverage_components(returns: pd.Series, windows: Sequence[int] = (1, 7, 30))
     neg = pd.Series(returns, dtype="float64").clip(upper=0.0)
     return pd.DataFrame({f"lev_{w}": neg.rolling(w, min_periods=w).mean() for w in windows})
 
-
+# %% ../nbs/16_forecasters.ipynb #70a496a3
 @register
 class HARLeverage(LogHAR):
     """LHAR (Corsi & Renò 2012): the log-HAR plus the mean negative return over the last 1, 7 and 30

@@ -53,7 +53,7 @@ def check_scope_params(params: dict) -> None:
             "(the global model forecasts only its own coins)"
         )
 
-
+# %% ../nbs/12_global.ipynb #40956f94
 def anchor_logs(ds, features, split: str) -> np.ndarray:
     """Unscaled log of the anchor regressors `features` on each window's last day, (N, A) float32
     (the same units for every coin)."""
@@ -64,7 +64,7 @@ def anchor_logs(ds, features, split: str) -> np.ndarray:
     raw = X[:, -1, spec["indices"]] * np.asarray(spec["scale"]) + np.asarray(spec["center"])
     return np.log(np.maximum(raw, VOL_FLOOR)).astype("float32")
 
-
+# %% ../nbs/12_global.ipynb #e79de766
 def universe_datasets(params: dict, coins=None, build=None) -> dict:
     """Each coin's dataset (`build(coin)`, default: the processed dataset on disk); coins too short
     for the split are skipped with a warning."""
@@ -115,7 +115,7 @@ class Panel:
             + ")"
         )
 
-
+# %% ../nbs/12_global.ipynb #5ae8f2ac
 def build_panel(datasets: dict, anchor_features, coins=None) -> Panel:
     """Stack the coins' datasets split by split; `coins` fixes the coin vocabulary (default: the
     datasets' keys, in order)."""
@@ -153,7 +153,7 @@ def build_panel(datasets: dict, anchor_features, coins=None) -> Panel:
         }
     return panel
 
-
+# %% ../nbs/12_global.ipynb #bc98fae0
 def check_panel_dates(panel: Panel, val_start, test_start, gap: int) -> None:
     """Raise `DataError` if any coin's training target (ends `gap` days after its date) reaches the
     common validation start, or a validation target the test start."""
@@ -184,7 +184,7 @@ def fit_pooled_anchor(anchor: np.ndarray, Y: np.ndarray) -> dict:
     coef, *_ = np.linalg.lstsq(A, L, rcond=None)
     return {"coef": coef, "spread": (L - A @ coef).std(axis=0, ddof=A.shape[1])}
 
-
+# %% ../nbs/12_global.ipynb #a511d186
 def pooled_anchor_forecast(fit: dict, anchor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     "(μ, s) of the anchor alone: the OLS fit and its residual spread for every window, (N, K) each."
     mu = np.c_[np.ones(len(anchor)), np.asarray(anchor, "float64")] @ fit["coef"]
@@ -204,11 +204,11 @@ def input_channels(feature_names, wanted) -> list | None:
         )
     return [names.index(f) for f in wanted]
 
-
+# %% ../nbs/12_global.ipynb #5063d021
 def _inv_softplus(x):
     return np.log(np.expm1(np.maximum(np.asarray(x, "float64"), 1e-6)))
 
-
+# %% ../nbs/12_global.ipynb #7cf80bf4
 def build_global(
     n_steps: int,
     n_features: int,
@@ -252,7 +252,7 @@ def build_global(
         set_anchor(model, anchor_fit, float(gp["min_spread"]), horizon_column)
     return model
 
-
+# %% ../nbs/12_global.ipynb #623bdc19
 def set_anchor(
     model: keras.Model, fit: dict, min_spread: float, horizon_column: int | None = None
 ) -> None:
@@ -300,7 +300,7 @@ def _compiled_member(
     )
     return model
 
-
+# %% ../nbs/12_global.ipynb #05621382
 def _fresh_member_dir(out: str | Path) -> Path:
     "`out`, created, without a previous fit's checkpoint.keras, last.keras and history.json."
     out = ensure_dir(out)
@@ -308,7 +308,7 @@ def _fresh_member_dir(out: str | Path) -> Path:
         (out / f).unlink(missing_ok=True)
     return out
 
-
+# %% ../nbs/12_global.ipynb #fcd3cc9b
 def _keep_anchor_unless_beaten(
     model: keras.Model, rec: dict, trace: QlikeTrace, start: float, weights0: list, out: Path
 ) -> dict:
@@ -335,7 +335,7 @@ def member_params(params: dict, seed: int) -> dict:
     )
     return p
 
-
+# %% ../nbs/12_global.ipynb #826887ac
 def fit_member(
     panel: Panel, params: dict, seed: int, out: Path, anchor_fit: dict, verbose: int = 0
 ) -> tuple[keras.Model, dict]:
@@ -371,12 +371,12 @@ def fit_member(
     )
     return model, _keep_anchor_unless_beaten(model, rec, trace, start, weights0, out)
 
-
+# %% ../nbs/12_global.ipynb #5dbb4c37
 def _val_qlike(model: keras.Model, panel: Panel, col: int) -> float:
     mu, s = predict_lognormal(model, panel.inputs("val"))
     return qlike_of(mu, s, panel.targets("val"), col)
 
-
+# %% ../nbs/12_global.ipynb #8cbf86c6
 class QlikeTrace(keras.callbacks.Callback):
     "Record the validation QLIKE at the target horizon (`val_qlike_h`) after every epoch."
 
@@ -387,7 +387,7 @@ class QlikeTrace(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.values.append(float((logs or {}).get("val_qlike_h", np.nan)))
 
-
+# %% ../nbs/12_global.ipynb #2f086e2d
 def predict_lognormal(
     model: keras.Model, inputs: dict, batch_size: int = 1024
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -404,7 +404,7 @@ def predict_lognormal(
     )
     return out[..., 0], out[..., 1]
 
-
+# %% ../nbs/12_global.ipynb #bd79fe62
 def combine_global(members: list) -> keras.Model:
     """One Keras model averaging `members` as a log-normal mixture (`LogNormalMixture`); a single
     member is returned as it is."""
@@ -430,7 +430,7 @@ def qlike_of(mu, s, Y, col: int) -> float:
         )
     )
 
-
+# %% ../nbs/12_global.ipynb #f89f0567
 def choose_ensemble_size(val_outputs: list, Y: np.ndarray, col: int) -> tuple[int, dict]:
     """The number n of first members whose mixture has the lowest validation QLIKE (ties: fewer),
     and each n's score."""
@@ -441,7 +441,7 @@ def choose_ensemble_size(val_outputs: list, Y: np.ndarray, col: int) -> tuple[in
     best = min(scores, key=lambda n: (round(scores[n], 6), n))
     return best, scores
 
-
+# %% ../nbs/12_global.ipynb #70b59d6e
 def coverage(actual, mu, s, levels=(0.8, 0.95)) -> dict:
     """Share of `actual` vols inside each central forecast interval of the log-normal (μ, s): {'80':
     ..., '95': ...}."""
@@ -471,7 +471,7 @@ def _fit_members(
         val_out.append(predict_lognormal(m, panel.inputs("val")))
     return seeds, members, recs, val_out
 
-
+# %% ../nbs/12_global.ipynb #d3dd40b3
 def _validation_scores(model: keras.Model, anchor_fit: dict, panel: Panel, col: int) -> dict:
     "Validation QLIKE at column `col` of the ensemble and of the anchor alone; the coverage."
     mu_v, s_v = predict_lognormal(model, panel.inputs("val"))
@@ -483,7 +483,7 @@ def _validation_scores(model: keras.Model, anchor_fit: dict, panel: Panel, col: 
         "validation_coverage": coverage(Y[:, col], mu_v[:, col], s_v[:, col]),
     }
 
-
+# %% ../nbs/12_global.ipynb #2a715829
 def _fit_stats(recs: dict, n_train: int) -> dict:
     "The members' best epochs, anchors kept, epochs run, fit seconds and training throughput."
     fit_s = sum(r["fit_seconds"] for r in recs.values())
@@ -501,7 +501,7 @@ def _fit_stats(recs: dict, n_train: int) -> dict:
         ),
     }
 
-
+# %% ../nbs/12_global.ipynb #7cda3fe9
 def _member_history(recs: dict) -> dict:
     "history.json of the ensemble: each member's per-epoch record and whether it kept the anchor."
     keys = (
@@ -516,13 +516,13 @@ def _member_history(recs: dict) -> dict:
     )
     return {"members": {k: {kk: r[kk] for kk in keys} for k, r in recs.items()}}
 
-
+# %% ../nbs/12_global.ipynb #2ee5ebaf
 def _save_keras(model: keras.Model, path: Path) -> None:
     "Save `model` to `path` atomically (a temp file beside it, then a rename)."
     with atomic_path(path) as tmp:
         model.save(tmp)
 
-
+# %% ../nbs/12_global.ipynb #fef7c756
 def _save_global(
     out: Path, model: keras.Model, meta: dict, history: dict, summary: dict, params: dict
 ) -> None:
@@ -549,7 +549,7 @@ class GlobalResult:
     summary: dict
     meta: dict
 
-
+# %% ../nbs/12_global.ipynb #e2b6adee
 def _panel_meta(panel: Panel, params: dict, anchor_fit: dict) -> dict:
     h, K = int(params["target"]["horizon"]), panel.targets("train").shape[1]
     return {
@@ -567,7 +567,7 @@ def _panel_meta(panel: Panel, params: dict, anchor_fit: dict) -> dict:
         "n_windows": {s: panel.counts(s) for s in SPLITS},
     }
 
-
+# %% ../nbs/12_global.ipynb #f39158a5
 def train_global(
     panel: Panel, params: dict, out: str | Path, verbose: int = 1, progress: bool = True
 ) -> GlobalResult:
@@ -612,7 +612,7 @@ def _check_view_features(ds, symbol: str, meta: dict) -> None:
             "rebuild it (`dvc repro featurize`)"
         )
 
-
+# %% ../nbs/12_global.ipynb #d4495b5b
 def _clear_view_dir(out: Path) -> None:
     "Remove what a per-coin model left in `out`: checkpoint.keras, last.keras, model.h5, members/."
     for stale in ("checkpoint.keras", "last.keras", "model.h5"):
@@ -620,7 +620,7 @@ def _clear_view_dir(out: Path) -> None:
     # a per-coin ensemble's members must not linger beside the view
     shutil.rmtree(out / "members", ignore_errors=True)
 
-
+# %% ../nbs/12_global.ipynb #124f76a8
 def _view_features(meta: dict) -> dict:
     "features.json of a coin view: the global model's features, window length and horizons."
     return {
@@ -634,7 +634,7 @@ def _view_features(meta: dict) -> dict:
         "horizon_column": meta["horizon_column"],
     }
 
-
+# %% ../nbs/12_global.ipynb #b4a032b3
 def _view_summary(res: GlobalResult, ds, symbol: str) -> dict:
     "summary.json of a coin view: the global summary plus the coin, its index and training size."
     return {
@@ -675,7 +675,7 @@ def coin_view(
         keras.Model(windows, dist, name=f"{name}_distribution"),
     )
 
-
+# %% ../nbs/12_global.ipynb #983853be
 def write_coin_view(res: GlobalResult, ds, symbol: str, params: dict, out: str | Path) -> Path:
     """Write `symbol`'s view of the global model to `out` (models/{symbol}): the files
     `cryptovol.train.load_trained` reads, plus distribution.keras."""
@@ -717,7 +717,7 @@ def _check_dataset_split(ds, coin: str, params: dict) -> None:
             f"rebuild with `dvc repro featurize` or cryptovol.features.build_dataset('{coin}')"
         )
 
-
+# %% ../nbs/12_global.ipynb #b4e8e37a
 def fit_universe(params: dict | None = None, verbose: int = 1) -> GlobalResult | None:
     """Train `model.scope`'s models for `symbols`: the global ensemble over `universe` plus each
     coin's view, or one network per coin."""

@@ -50,7 +50,7 @@ def _check_measures(measures, name: str) -> None:
             "index of realized_measures); pass the frame realized_measures returns"
         )
 
-
+# %% ../nbs/15_har.ipynb #34db366b
 def daily_inputs(
     measures: pd.DataFrame,  # one coin's frame of `cryptovol.realized.realized_measures`
     name: str = "measures",  # what the error messages call the input
@@ -91,16 +91,16 @@ def _check_windows(windows) -> tuple[int, int, int]:
         )
     return tuple(int(v) for v in w)
 
-
+# %% ../nbs/15_har.ipynb #2e5e8792
 def _mean(x: pd.Series, w: int) -> pd.Series:
     "Mean over days t-w+1..t, known at the close of t; NaN if any of those days is NaN."
     return x.rolling(w, min_periods=w).mean()
 
-
+# %% ../nbs/15_har.ipynb #62b7056a
 def _cascade(x: pd.Series, windows, prefix: str) -> dict[str, pd.Series]:
     return {f"{prefix}_{w}": _mean(x, w) for w in windows}
 
-
+# %% ../nbs/15_har.ipynb #6f9dbe01
 def _harq_columns(x: pd.DataFrame, d: int, w: int, m: int) -> dict[str, pd.Series]:
     rv = _cascade(x["rv"], (d, w, m), "rv")
     return {
@@ -110,7 +110,7 @@ def _harq_columns(x: pd.DataFrame, d: int, w: int, m: int) -> dict[str, pd.Serie
         f"rv_{m}": rv[f"rv_{m}"],
     }
 
-
+# %% ../nbs/15_har.ipynb #fcede6a9
 def _shar_columns(x: pd.DataFrame, d: int, w: int, m: int) -> dict[str, pd.Series]:
     return {
         f"rs_neg_{d}": _mean(x["rs_neg"], d),
@@ -118,7 +118,7 @@ def _shar_columns(x: pd.DataFrame, d: int, w: int, m: int) -> dict[str, pd.Serie
         **_cascade(x["rv"], (w, m), "rv"),
     }
 
-
+# %% ../nbs/15_har.ipynb #cd5fe45a
 _COLUMNS: dict[str, Callable] = {  # model -> its regressors from `daily_inputs`
     "har": lambda x, *w: _cascade(x["rv"], w, "rv"),
     "log_har": lambda x, *w: {
@@ -135,7 +135,7 @@ def _check_model(model: str) -> str:
         raise ConfigError(f"model={model!r} is not a HAR-family model; use one of {MODELS}")
     return model
 
-
+# %% ../nbs/15_har.ipynb #d541ca49
 def har_regressors(
     measures: pd.DataFrame,  # one coin's frame of `realized_measures`
     model: str = "har",  # one of MODELS
@@ -181,7 +181,7 @@ def _as_day(until, what: str = "until") -> pd.Timestamp:
         )
     return t
 
-
+# %% ../nbs/15_har.ipynb #514ec773
 SCALES = ("none", "coin_mean")
 
 
@@ -194,7 +194,7 @@ def _scaled(measures: pd.DataFrame, c: float) -> pd.DataFrame:
     out["rq"] /= c * c
     return out
 
-
+# %% ../nbs/15_har.ipynb #ba76704b
 @dataclass(frozen=True)
 class HARResult:
     "A fitted HAR-family model: coefficients, residual spread and what it was fitted on (frozen)."
@@ -298,7 +298,7 @@ def _ols(X: np.ndarray, y: np.ndarray, what: str) -> tuple[np.ndarray, float]:
     resid = y - X @ (beta / scale)
     return beta / scale, float(resid @ resid / (len(y) - X.shape[1]))
 
-
+# %% ../nbs/15_har.ipynb #fae45cc9
 def _coin_frames(measures, name: str) -> dict[str, pd.DataFrame]:
     if isinstance(measures, pd.DataFrame):
         return {name: measures}
@@ -313,7 +313,7 @@ def _coin_frames(measures, name: str) -> dict[str, pd.DataFrame]:
         f"to pool coins; got {type(measures).__name__}"
     )
 
-
+# %% ../nbs/15_har.ipynb #0d2b47ae
 @dataclass(frozen=True)
 class HARSpec:
     "A HAR-family model to fit: `HARSpec('harq').fit(measures, until)` -> `HARResult`."
@@ -416,7 +416,7 @@ def forecast_measures(measures: pd.DataFrame) -> pd.DataFrame:
     m["short_day"] = m["short_day"].astype(bool) & ~short
     return m
 
-
+# %% ../nbs/15_har.ipynb #928980de
 def load_measures(symbol: str, params: dict | None = None) -> pd.DataFrame:
     "`symbol`'s daily realized measures from its hourly bars (the mirror, or live through ccxt)."
     from cryptovol.intraday import load_hourly_bars
@@ -440,7 +440,7 @@ class _RealizedFit(Fitted):
         vol.index = pd.DatetimeIndex(vol.index).rename(None)
         return vol.ffill(limit=30).reindex(data.returns.index)
 
-
+# %% ../nbs/15_har.ipynb #2c8b43e9
 class RealizedHAR(Forecaster):
     "A HAR-family model (`model`, one of MODELS) on the coin's daily realized measures, per coin."
 
@@ -465,35 +465,35 @@ class RealizedHAR(Forecaster):
         fit.spread = _log_spread(data.target, fit.series(data), until, data.horizon)
         return fit
 
-
+# %% ../nbs/15_har.ipynb #f849a06a
 @register
 class RVHAR(RealizedHAR):
     "HAR-RV (Corsi 2009) on daily realized variance from hourly returns."
 
     name, model = "rv_har", "har"
 
-
+# %% ../nbs/15_har.ipynb #166424fa
 @register
 class RVLogHAR(RealizedHAR):
     "log-HAR on daily realized variance from hourly returns."
 
     name, model = "rv_log_har", "log_har"
 
-
+# %% ../nbs/15_har.ipynb #76a7e3f1
 @register
 class RVHARQ(RealizedHAR):
     "HARQ (Bollerslev, Patton & Quaedvlieg 2016): HAR-RV with RV_d scaled by sqrt(RQ_d)."
 
     name, model = "rv_harq", "harq"
 
-
+# %% ../nbs/15_har.ipynb #41c30ad1
 @register
 class RVSHAR(RealizedHAR):
     "SHAR (Patton & Sheppard 2015): RV_d split into its negative and positive semivariances."
 
     name, model = "rv_shar", "shar"
 
-
+# %% ../nbs/15_har.ipynb #06df0b0e
 @register
 class RVHARCJ(RealizedHAR):
     "HAR-CJ (Andersen, Bollerslev & Diebold 2007): continuous and jump parts at d, w, m."
@@ -507,7 +507,7 @@ def load_universe_measures(params: dict | None = None, symbols=None) -> dict[str
     p = params if params is not None else get_params()
     return {s: load_measures(s, p) for s in (symbols if symbols is not None else p["universe"])}
 
-
+# %% ../nbs/15_har.ipynb #eb6b40c5
 class _PooledFit(_RealizedFit):
     "A coin-scaled panel HARResult: forecasts each coin in units of its own training mean RV."
 
@@ -518,7 +518,7 @@ class _PooledFit(_RealizedFit):
         vol.index = pd.DatetimeIndex(vol.index).rename(None)
         return vol.ffill(limit=30).reindex(data.returns.index)
 
-
+# %% ../nbs/15_har.ipynb #1a2ff4a2
 class PooledRealizedHAR(RealizedHAR):
     """A HAR-family model on realized measures fitted on every universe coin at once (Bollerslev,
     Hood, Huss & Pedersen 2018), each coin scaled by its training mean RV."""
@@ -535,21 +535,21 @@ class PooledRealizedHAR(RealizedHAR):
         fit.spread = _log_spread(data.target, fit.series(data), until, data.horizon)
         return fit
 
-
+# %% ../nbs/15_har.ipynb #09e8763d
 @register
 class RVHARPooled(PooledRealizedHAR):
     "HAR-RV pooled over the universe (panel HAR, coin-scaled)."
 
     name, model = "rv_har_pool", "har"
 
-
+# %% ../nbs/15_har.ipynb #4e3a45ae
 @register
 class RVLogHARPooled(PooledRealizedHAR):
     "log-HAR on RV pooled over the universe (coin-scaled: a coin fixed effect in logs)."
 
     name, model = "rv_log_har_pool", "log_har"
 
-
+# %% ../nbs/15_har.ipynb #bda972fe
 @register
 class RVHARQPooled(PooledRealizedHAR):
     "HARQ pooled over the universe (coin-scaled)."

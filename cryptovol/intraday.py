@@ -50,7 +50,7 @@ def pair_of(
         raise ConfigError(f"quote={quote!r} is not a coin code; use e.g. 'USDT' or 'USDC'")
     return f"{YAHOO_BASE_ALIASES.get(m.group(1), m.group(1))}/{quote}"
 
-
+# %% ../nbs/13_intraday.ipynb #91e7b0ec
 def hourly_file_name(
     symbol: str,  # Yahoo USD ticker, e.g. 'BTC-USD'
     quote: str = QUOTE,  # the exchange's quote coin
@@ -59,7 +59,7 @@ def hourly_file_name(
     "The mirror's (and the cache's) file name of `symbol`'s bars."
     return pair_of(symbol, quote).replace("/", "") + f"-{timeframe}.csv.gz"
 
-
+# %% ../nbs/13_intraday.ipynb #43ca449d
 def _what(symbol: str, exchange: str = EXCHANGE) -> str:
     "What a mirror folder must hold for `symbol`, for `offline_fix`."
     return f"intraday/{exchange}/{hourly_file_name(symbol)} (ccxt fetch_ohlcv rows)"
@@ -92,7 +92,7 @@ def _frame_from_table(table: pd.DataFrame, name: str) -> pd.DataFrame:
     num.index = pd.DatetimeIndex(idx, name="timestamp")
     return num
 
-
+# %% ../nbs/13_intraday.ipynb #990493a2
 def bars_from_rows(
     rows: list,  # ccxt `fetch_ohlcv` rows `[[ms, open, high, low, close, volume], ...]`
     name: str = "bars",  # what the error messages call the input
@@ -124,7 +124,7 @@ def hourly_gaps(
         }
     )
 
-
+# %% ../nbs/13_intraday.ipynb #9922d63e
 def _report_gaps(bars: pd.DataFrame, name: str) -> None:
     gaps = hourly_gaps(bars)
     zero = int((bars["volume"] == 0).sum())
@@ -149,7 +149,7 @@ def _refuse(mask: np.ndarray, bars: pd.DataFrame, name: str, what: str) -> None:
         first = bars.index[int(np.flatnonzero(mask)[0])]
         raise DataError(f"{name}: {int(mask.sum())} bar(s) {what} (first {first}); {_FIX}")
 
-
+# %% ../nbs/13_intraday.ipynb #65945caf
 def _check_index(bars: pd.DataFrame, name: str) -> pd.DataFrame:
     if not isinstance(bars, pd.DataFrame) or any(c not in bars.columns for c in HOURLY_COLUMNS):
         raise DataError(
@@ -171,7 +171,7 @@ def _check_index(bars: pd.DataFrame, name: str) -> pd.DataFrame:
     _refuse(np.r_[False, np.diff(t) < 0], out, name, "out of order (earlier than the bar before)")
     return out
 
-
+# %% ../nbs/13_intraday.ipynb #16518f81
 def validate_hourly(
     bars: pd.DataFrame,  # hourly OHLCV frame (bars_from_rows / read_hourly_csv)
     name: str = "bars",  # what the messages call the input, e.g. the file
@@ -232,7 +232,7 @@ def _hourly_source(source: str, params: dict) -> str:
         return "mirror" if mirror_dir(params) is not None else "live"
     return "mirror" if source == "mirror" else "live"
 
-
+# %% ../nbs/13_intraday.ipynb #d3ae6b99
 def mirror_hourly_path(symbol: str, params: dict | None = None, exchange: str = EXCHANGE) -> Path:
     "The mirror file `intraday/{exchange}/{BASE}USDT-1h.csv.gz`; DataSourceError naming the fix."
     p = params if params is not None else get_params()
@@ -252,12 +252,12 @@ def mirror_hourly_path(symbol: str, params: dict | None = None, exchange: str = 
         )
     return path
 
-
+# %% ../nbs/13_intraday.ipynb #26b118ef
 def _start_ms(params: dict) -> int:
     start = params["data"]["start"] or LIVE_START
     return int(pd.Timestamp(start).as_unit("ns").value // 1_000_000)
 
-
+# %% ../nbs/13_intraday.ipynb #dc08cfed
 def load_hourly_bars(
     symbol: str,  # Yahoo USD ticker, e.g. 'BTC-USD'
     source: str = "auto",  # auto | mirror | live (ccxt)
@@ -304,7 +304,7 @@ def hourly_manifest(
         sha256=hashlib.sha256(body).hexdigest(),
     )
 
-
+# %% ../nbs/13_intraday.ipynb #088efb5e
 def write_hourly_manifests(
     symbols: list[str] | None = None, params: dict | None = None
 ) -> dict[str, dict]:
@@ -342,11 +342,11 @@ def make_exchange(
         )
     return getattr(ccxt, exchange_id)({"enableRateLimit": True, "timeout": int(timeout_s * 1000)})
 
-
+# %% ../nbs/13_intraday.ipynb #d5ab7cc1
 def _one_line(e: Exception) -> str:
     return f"{type(e).__name__}: {' '.join(str(e).split())[:160]}"
 
-
+# %% ../nbs/13_intraday.ipynb #11483721
 def _fetch_page(
     client,
     pair: str,
@@ -373,7 +373,7 @@ def _fetch_page(
             sleep(wait)
     raise _Failed(errors)
 
-
+# %% ../nbs/13_intraday.ipynb #246727f1
 def _paginate(
     client,
     pair: str,
@@ -429,7 +429,7 @@ def fetch_hourly(
     bars = bars[bars.index.asi8 // 1_000_000 + HOUR_MS <= now]  # the current hour is not over
     return validate_hourly(bars, name) if len(bars) else bars
 
-
+# %% ../nbs/13_intraday.ipynb #44b0bbab
 def _fetch_rows(client, symbol: str, pair: str, exchange_id: str, pages: tuple, p: dict) -> list:
     """`_paginate(client, pair, *pages)`, its failures turned into one-line errors that name the
     offline fix (`DataSourceError`) or the symbol (`DataError`)."""
@@ -460,7 +460,7 @@ def hourly_cache_path(symbol: str, exchange: str = EXCHANGE) -> Path:
     folder = raw_dir() / "intraday"
     return (folder if exchange == EXCHANGE else folder / exchange) / hourly_file_name(symbol)
 
-
+# %% ../nbs/13_intraday.ipynb #c9d4be11
 def write_hourly_csv(bars: pd.DataFrame, path: str | Path) -> Path:
     "Write `bars` atomically as ccxt rows (`timestamp`: ms bar-open time), gzipped for a .gz path."
     out = bars[HOURLY_COLUMNS].copy()
@@ -474,7 +474,7 @@ def write_hourly_csv(bars: pd.DataFrame, path: str | Path) -> Path:
                 gz.write(body)
     return Path(path)
 
-
+# %% ../nbs/13_intraday.ipynb #f76f92ca
 def read_cached_hourly(symbol: str, exchange: str = EXCHANGE) -> pd.DataFrame:
     "The validated bars of the cache; DataError if it is missing or broken."
     path = hourly_cache_path(symbol, exchange)
@@ -527,7 +527,7 @@ def daily_closes(
         last.to_numpy(), index=pd.DatetimeIndex(last.index.normalize(), name="Date"), name="close"
     )
 
-
+# %% ../nbs/13_intraday.ipynb #62fb07be
 def compare_daily_closes(
     bars: pd.DataFrame,  # canonical hourly frame (prices in USDT)
     prices: pd.DataFrame,  # daily frame of `cryptovol.data.load_prices` (prices in USD)

@@ -79,7 +79,7 @@ class LastStep(layers.Layer):
     def get_config(self):
         return {**super().get_config(), "start": self.start, "stop": self.stop}
 
-
+# %% ../nbs/03_model.ipynb #c19a25e4
 @keras.saving.register_keras_serializable(package="cryptovol")
 class StackMembers(layers.Layer):
     "Stack M member outputs of shape `(batch, K)` into `(batch, M, K)`."
@@ -90,7 +90,7 @@ class StackMembers(layers.Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0][0], len(input_shape), input_shape[0][-1])
 
-
+# %% ../nbs/03_model.ipynb #8381fda2
 @keras.saving.register_keras_serializable(package="cryptovol")
 class WeightedAverage(layers.Layer):
     """Fixed weighted average over members: `(batch, M, K) -> (batch, K)` (or `(batch, M) -> (batch,
@@ -135,7 +135,7 @@ def _align(y_true, y_pred):
     y_pred = ops.convert_to_tensor(y_pred)
     return ops.reshape(ops.cast(y_true, y_pred.dtype), ops.shape(y_pred)), y_pred
 
-
+# %% ../nbs/03_model.ipynb #977c055a
 @keras.saving.register_keras_serializable(package="cryptovol")
 def qlike_log_loss(y_true, y_pred):
     """QLIKE when `y_true` = log vol and `y_pred` = predicted log vol:
@@ -144,7 +144,7 @@ def qlike_log_loss(y_true, y_pred):
     d = ops.clip(y_true - y_pred, -_QLIKE_CLIP, _QLIKE_CLIP)
     return ops.mean(ops.exp(2 * d) - 2 * d - 1, axis=-1)
 
-
+# %% ../nbs/03_model.ipynb #239a2a6b
 @keras.saving.register_keras_serializable(package="cryptovol")
 def qlike_loss(y_true, y_pred):
     """QLIKE when `y_true` = vol and `y_pred` = predicted vol (floored at VOL_FLOOR):
@@ -153,7 +153,7 @@ def qlike_loss(y_true, y_pred):
     ratio = ops.square(ops.maximum(y_true, VOL_FLOOR) / ops.maximum(y_pred, VOL_FLOOR))
     return ops.mean(ratio - ops.log(ratio) - 1, axis=-1)
 
-
+# %% ../nbs/03_model.ipynb #d15811c8
 LOSSES = ("huber", "mse", "qlike")
 
 
@@ -183,7 +183,7 @@ def _mp(params: dict) -> dict:
         raise ConfigError(f"model.dropout {drop} needs one rate per model.lstm_units layer {units}")
     return mp
 
-
+# %% ../nbs/03_model.ipynb #5341d0dd
 def n_outputs_for(output_bias=None, n_outputs: int | None = None) -> int:
     "Number of output units: `n_outputs`, else the length of a per-horizon `output_bias`, else 1."
     if n_outputs is not None:
@@ -194,7 +194,7 @@ def n_outputs_for(output_bias=None, n_outputs: int | None = None) -> int:
         return int(n_outputs)
     return 1 if output_bias is None else max(1, int(np.size(output_bias)))
 
-
+# %% ../nbs/03_model.ipynb #a378bc20
 def _head(x, mp: dict, output_bias=None, name: str = "", n_outputs: int | None = None):
     """Dense ReLU layers from `model.dense_units`, then `Dense(K)`:
     one linear output per horizon, bias from `output_bias`."""
@@ -216,7 +216,7 @@ def _head(x, mp: dict, output_bias=None, name: str = "", n_outputs: int | None =
         out.bias.assign(b)
     return y
 
-
+# %% ../nbs/03_model.ipynb #3c4b6739
 def _recurrent_stack(x, mp: dict, cell: str = "lstm", name: str = "", bidirectional: bool = False):
     """Stacked recurrent layers, all returning sequences, each followed by optional batch norm and
     dropout."""
@@ -282,7 +282,7 @@ class LogVolChannels(layers.Layer):
             "floor": self.floor,
         }
 
-
+# %% ../nbs/03_model.ipynb #2963ac89
 def anchor_spec(feature_names: Sequence[str], scaler: dict, features: Sequence[str]) -> dict:
     """Where the anchor's channels sit in the inputs and how to unscale them:
     `{'indices', 'center', 'scale'}`."""
@@ -299,7 +299,7 @@ def anchor_spec(feature_names: Sequence[str], scaler: dict, features: Sequence[s
         "scale": [float(scaler["scale"][i]) for i in idx],
     }
 
-
+# %% ../nbs/03_model.ipynb #17b9781b
 def _anchor_layers(model: keras.Model) -> list[tuple]:
     """(LogVolChannels, Dense) pairs of every anchored network inside `model` (ensemble members
     included)."""
@@ -310,7 +310,7 @@ def _anchor_layers(model: keras.Model) -> list[tuple]:
             pairs.append((m.get_layer("anchor_inputs"), m.get_layer("har_anchor")))
     return pairs
 
-
+# %% ../nbs/03_model.ipynb #2ad65516
 def fit_anchor(model: keras.Model, X: np.ndarray, Y: np.ndarray) -> np.ndarray | None:
     """Set every HAR anchor in `model` by OLS of `Y` (N, K;
     model space) on its log-vol channels of `X`; returns the coefficients."""
@@ -334,7 +334,7 @@ def _inputs(n_steps: int, n_features: int, name: str = "windows"):
         )
     return keras.Input(shape=(int(n_steps), int(n_features)), name=name)
 
-
+# %% ../nbs/03_model.ipynb #13a20673
 def _finish(
     inp, x, mp: dict, output_bias, name: str, n_outputs: int | None, anchor: dict | None = None
 ) -> keras.Model:
@@ -352,7 +352,7 @@ def _finish(
         dense.bias.assign(np.broadcast_to(np.asarray(output_bias, "float32").reshape(-1), (k,)))
     return keras.Model(inp, layers.Add(name="anchored_output")([base, residual]), name=name)
 
-
+# %% ../nbs/03_model.ipynb #9fcb3600
 def build_simple(
     n_steps: int,
     n_features: int,
@@ -371,7 +371,7 @@ def build_simple(
         x = layers.Dropout(float(mp["dropout"][0]), name="dropout_0")(x)
     return _finish(inp, x, mp, output_bias, name, n_outputs, anchor)
 
-
+# %% ../nbs/03_model.ipynb #8694b4e3
 def build_advanced(
     n_steps: int,
     n_features: int,
@@ -391,7 +391,7 @@ def build_advanced(
         x = layers.Concatenate(name="garch_skip")([x, LastStep(-1, None, name="latest_garch")(inp)])
     return _finish(inp, x, mp, output_bias, name, n_outputs, anchor)
 
-
+# %% ../nbs/03_model.ipynb #c66cda30
 def build_hybrid(
     n_steps: int,
     n_features: int,
@@ -418,7 +418,7 @@ def build_hybrid(
         anchor=anchor,
     )
 
-
+# %% ../nbs/03_model.ipynb #b4de5997
 def build_member(
     kind: str,
     n_steps: int,
@@ -482,7 +482,7 @@ def combine_members(
         raise ConfigError(f"{len(w)} ensemble weights for {len(members)} members")
     return keras.Model(inp, WeightedAverage(w, names, name="weighted_average")(stacked), name=name)
 
-
+# %% ../nbs/03_model.ipynb #f6102122
 def ensemble_weights(val_losses: Sequence[float], weighting: str = "val_loss") -> list[float]:
     "Member weights: equal (`mean`) or proportional to 1/val_loss (`val_loss`), summing to one."
     v = np.asarray(val_losses, dtype="float64")
@@ -496,7 +496,7 @@ def ensemble_weights(val_losses: Sequence[float], weighting: str = "val_loss") -
         raise ConfigError(f"model.ensemble_weighting = {weighting!r}; use mean or val_loss")
     return [float(x) for x in w / w.sum()]
 
-
+# %% ../nbs/03_model.ipynb #1f9b0cfd
 def ensemble_members(model: keras.Model) -> dict[str, keras.Model]:
     "The `member_*` sub-models of an ensemble keyed by member kind (empty for other models)."
     return {
@@ -505,7 +505,7 @@ def ensemble_members(model: keras.Model) -> dict[str, keras.Model]:
         if isinstance(l, keras.Model) and l.name.startswith("member_")
     }
 
-
+# %% ../nbs/03_model.ipynb #89749291
 def member_outputs(
     model: keras.Model, X: np.ndarray, batch_size: int = 256
 ) -> dict[str, np.ndarray] | None:
@@ -550,7 +550,7 @@ def build_model(
         )
     raise ConfigError(f"model.type = {kind!r} is not known; use one of {', '.join(MODEL_TYPES)}")
 
-
+# %% ../nbs/03_model.ipynb #93b3a61d
 def attention_model(model: keras.Model) -> keras.Model | None:
     """A model mapping the inputs to the attention weights `(N, T)` of `model` (first attention
     member for ensembles), or None."""
@@ -590,24 +590,24 @@ def lognormal_mean_var(mu, s):
     "E[σ²] when log σ ~ N(μ, s²): exp(2μ + 2s²) (the point forecast for variance and QLIKE)."
     return np.exp(2 * np.asarray(mu, "float64") + 2 * np.asarray(s, "float64") ** 2)
 
-
+# %% ../nbs/03_model.ipynb #e9cd07c8
 def lognormal_mean_vol(mu, s):
     "E[σ] when log σ ~ N(μ, s²): exp(μ + s²/2) (the point forecast for squared error on vol)."
     return np.exp(np.asarray(mu, "float64") + np.asarray(s, "float64") ** 2 / 2)
 
-
+# %% ../nbs/03_model.ipynb #7cf6735d
 def lognormal_quantile(mu, s, q: float):
     "The q-quantile of σ when log σ ~ N(μ, s²): exp(μ + z_q s)."
     if not 0 < q < 1:
         raise ValueError(f"quantile q must lie in (0, 1), got {q}")
     return np.exp(np.asarray(mu, "float64") + norm.ppf(q) * np.asarray(s, "float64"))
 
-
+# %% ../nbs/03_model.ipynb #cbfdafd7
 def lognormal_interval(mu, s, level: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
     "Central `level` forecast interval of σ: the (1-level)/2 and (1+level)/2 quantiles."
     return lognormal_quantile(mu, s, (1 - level) / 2), lognormal_quantile(mu, s, (1 + level) / 2)
 
-
+# %% ../nbs/03_model.ipynb #95339569
 def mix_lognormals(mus, ss) -> tuple[np.ndarray, np.ndarray]:
     """Equal-weight mixture of M log-normals (axis 0 of `mus`, `ss`) moment-matched to one:
     E[σ²] and E[σ⁴] kept."""
@@ -650,7 +650,7 @@ class LogNormalTermStructure(layers.Layer):
     def get_config(self):
         return {**super().get_config(), "min_spread": self.min_spread}
 
-
+# %% ../nbs/03_model.ipynb #229bb752
 @keras.saving.register_keras_serializable(package="cryptovol")
 class LogNormalMixture(layers.Layer):
     """M member outputs (B, K, 2) -> their equal-weight mixture moment-matched to one log-normal (as
@@ -668,7 +668,7 @@ class LogNormalMixture(layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[0])
 
-
+# %% ../nbs/03_model.ipynb #76834e5a
 @keras.saving.register_keras_serializable(package="cryptovol")
 class LogNormalPoint(layers.Layer):
     """(B, K, 2) -> (B, K) log point forecast: log sqrt(E[σ²]) = μ + s² (`use='variance'`) or log
@@ -690,7 +690,7 @@ class LogNormalPoint(layers.Layer):
     def get_config(self):
         return {**super().get_config(), "use": self.use}
 
-
+# %% ../nbs/03_model.ipynb #ca9e2d11
 @keras.saving.register_keras_serializable(package="cryptovol")
 class SelectChannels(layers.Layer):
     """Channels `indices` of a (B, T, F) window: the network's share of the dataset features
@@ -709,7 +709,7 @@ class SelectChannels(layers.Layer):
     def get_config(self):
         return {**super().get_config(), "indices": self.indices}
 
-
+# %% ../nbs/03_model.ipynb #6cc7cf0c
 @keras.saving.register_keras_serializable(package="cryptovol")
 class CoinIndex(layers.Layer):
     "A constant coin index (B,) for every window of a batch: the per-coin view of the global model."
@@ -727,7 +727,7 @@ class CoinIndex(layers.Layer):
     def get_config(self):
         return {**super().get_config(), "index": self.index}
 
-
+# %% ../nbs/03_model.ipynb #d12bb74a
 @keras.saving.register_keras_serializable(package="cryptovol")
 def qlike_lognormal_loss(y_true, y_pred):
     """QLIKE of E[σ²] against the realised variance, plus the NLL of the spread around that
@@ -742,7 +742,7 @@ def qlike_lognormal_loss(y_true, y_pred):
     nll = ops.log(s) + 0.5 * ops.square((ops.log(y) - mu_fixed) / s)
     return ops.mean(qlike + nll, axis=-1)
 
-
+# %% ../nbs/03_model.ipynb #14579e36
 # global_model.loss -> the head's loss
 HEAD_LOSSES = {"nll": "lognormal_nll", "qlike_nll": "qlike_lognormal_loss"}
 
@@ -759,7 +759,7 @@ def horizon_qlike(y_true, y_pred, column: int = 0):
     )
     return ops.exp(d) - d - 1
 
-
+# %% ../nbs/03_model.ipynb #377f9027
 @keras.saving.register_keras_serializable(package="cryptovol")
 class HorizonQlike(keras.metrics.MeanMetricWrapper):
     "Keras metric `qlike_h`: mean `horizon_qlike` at `column` (logged as val_qlike_h)."
@@ -771,7 +771,7 @@ class HorizonQlike(keras.metrics.MeanMetricWrapper):
     def get_config(self):
         return {"column": self.column, "name": self.name, "dtype": self.dtype}
 
-
+# %% ../nbs/03_model.ipynb #bd202894
 @keras.saving.register_keras_serializable(package="cryptovol")
 def lognormal_nll(y_true, y_pred):
     """Negative log-likelihood (up to a constant) of log vol `y_true` (B, K;
@@ -780,7 +780,7 @@ def lognormal_nll(y_true, y_pred):
     mu, s = y_pred[..., 0], y_pred[..., 1]
     return ops.mean(ops.log(s) + 0.5 * ops.square((y - mu) / s), axis=-1)
 
-
+# %% ../nbs/03_model.ipynb #bc7f2b4a
 def head_loss(name: str):
     """The head's Keras loss for `global_model.loss`:
     `nll` (lognormal_nll) or `qlike_nll` (qlike_lognormal_loss)."""

@@ -31,7 +31,7 @@ __all__ = ['log', 'BLAS_THREADS', 'ParallelError', 'TaskError', 'task_error', 'a
 class ParallelError(CryptovolError, RuntimeError):
     "A parallel map cannot run: Ray missing or unreachable, `fn` not picklable, a worker died."
 
-
+# %% ../nbs/18_parallel.ipynb #d3852f0e
 class TaskError(ParallelError):
     "One task raised: `index` and `item` say which input, `__cause__` is the task's own exception."
 
@@ -39,13 +39,13 @@ class TaskError(ParallelError):
         super().__init__(message)
         self.index, self.item = index, item
 
-
+# %% ../nbs/18_parallel.ipynb #8ff451a3
 def _short(obj: Any, width: int = 100) -> str:
     "`repr(obj)` cut to `width` characters, for error messages."
     text = " ".join(repr(obj).split())
     return text if len(text) <= width else text[: width - 3] + "..."
 
-
+# %% ../nbs/18_parallel.ipynb #01ca0979
 def task_error(what: str, items: list, i: int, exc: BaseException) -> TaskError:
     "The `TaskError` for item `i` of `items` (run by `what`) that raised `exc`."
     failed = f"{type(exc).__name__}: {exc}"
@@ -79,7 +79,7 @@ def _name(fn: Callable) -> str:
     inner = getattr(fn, "func", fn)
     return getattr(inner, "__qualname__", None) or type(inner).__name__
 
-
+# %% ../nbs/18_parallel.ipynb #8cd6e64d
 def check_picklable(fn: Callable) -> None:
     "ParallelError unless `fn` can be sent to a spawned process (pickled by reference)."
     try:
@@ -147,7 +147,7 @@ def _fast_import_dir() -> Path:
             )
     return shim.parent
 
-
+# %% ../nbs/18_parallel.ipynb #3cad78ca
 def ray_process_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for Ray processes started on this machine: `env` (default `os.environ`) with
     the fast-import folder first on PYTHONPATH, workers at normal priority and usage stats off.
@@ -206,7 +206,7 @@ def _local_ray(ray, num_cpus: int | None, num_gpus: int | None) -> None:
                 os.environ[k] = v
     log.info(f"started a local Ray node: {ray.cluster_resources()}")
 
-
+# %% ../nbs/18_parallel.ipynb #90f2bf68
 def start_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None):
     """Join the Ray cluster at `address` (or `$RAY_ADDRESS`), else start Ray on this machine with
     `num_cpus` (default: its available cores); returns the `ray` module. A running connection is
@@ -253,7 +253,7 @@ def _apply(fn: Callable, item: Any) -> Any:
     limit_threads()
     return fn(item)
 
-
+# %% ../nbs/18_parallel.ipynb #1aa76868
 def _on_ray(fn: Callable, items: list, address: str, what: str, bar) -> list:
     "`fn` over `items` as Ray tasks on the cluster at `address`, spread over its nodes; in order."
     ray = start_ray(address)
@@ -290,7 +290,7 @@ def check_workers(workers: int | None, key: str = "workers") -> None:
             f"{key} must be a whole number >= 1 or null (one per core); got {workers!r}"
         )
 
-
+# %% ../nbs/18_parallel.ipynb #86049cfc
 def parallel_map(
     fn: Callable,  # called as fn(item); picklable unless workers=1
     items: Iterable,  # the inputs, each picklable unless workers=1

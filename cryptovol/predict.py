@@ -29,7 +29,7 @@ def _scale(values: np.ndarray, center, scale) -> np.ndarray:
         (values - np.asarray(center, dtype="float64")) / np.asarray(scale, dtype="float64")
     ).astype("float32")
 
-
+# %% ../nbs/06_predict.ipynb #cfee1535
 def _refresh_live(symbol: str, sentiment: bool) -> str | None:
     """Merge live prices of `symbol` (and Fear & Greed) into data/raw/; None on success, else why it
     failed."""
@@ -44,7 +44,7 @@ def _refresh_live(symbol: str, sentiment: bool) -> str | None:
         return str(e)
     return None
 
-
+# %% ../nbs/06_predict.ipynb #b56757b2
 def forecast_inputs(
     symbol: str, params: dict, live: bool = False
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, str]:
@@ -77,7 +77,7 @@ def forecast_inputs(
         )
     return prices, fng, where
 
-
+# %% ../nbs/06_predict.ipynb #d6d4e0ea
 def latest_window(
     symbol: str, trained, prices: pd.DataFrame | None = None, fng: pd.DataFrame | None = None
 ) -> tuple[np.ndarray, pd.Timestamp]:
@@ -130,7 +130,7 @@ class UnsupportedModel(ModelError):
     """A saved model with a layer or option the numpy forward pass does not implement (forecast it
     with Keras)."""
 
-
+# %% ../nbs/06_predict.ipynb #111267a6
 def _h5_weights(group) -> dict:
     """{layer name: [arrays]} under an h5 group of a `.keras` file; a nested model gives a nested
     dict."""
@@ -144,7 +144,7 @@ def _h5_weights(group) -> dict:
             out[name] = [np.asarray(v[str(i)][()], "float64") for i in range(len(v))]
     return out
 
-
+# %% ../nbs/06_predict.ipynb #26289690
 def keras_archive(path: str | Path) -> tuple[dict, dict]:
     """The functional graph (`config.json`'s config) and the weights by layer name of a `.keras`
     file, read with zipfile and h5py."""
@@ -169,7 +169,7 @@ def keras_archive(path: str | Path) -> tuple[dict, dict]:
 def _sigmoid(x):
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # = 1 / (1 + e^-x), without overflow
 
-
+# %% ../nbs/06_predict.ipynb #dd3da787
 def gru_last_state(
     x: np.ndarray, kernel, recurrent, bias, act=np.tanh, ract=_sigmoid
 ) -> np.ndarray:
@@ -213,7 +213,7 @@ def _activation(name: str):
         raise UnsupportedModel(f"activation {name!r}")
     return ACTIVATIONS[name]
 
-
+# %% ../nbs/06_predict.ipynb #d518eaf1
 def _recurrent(step):
     def run(cfg, w, x):
         on = [
@@ -229,12 +229,12 @@ def _recurrent(step):
 
     return run
 
-
+# %% ../nbs/06_predict.ipynb #c9ae8bed
 def _logsumexp0(a):
     m = a.max(axis=0)
     return m + np.log(np.exp(a - m).sum(axis=0))
 
-
+# %% ../nbs/06_predict.ipynb #5e11599b
 def _lognormal_mixture(cfg, w, xs):
     mu, s, logm = (
         np.stack([x[..., 0] for x in xs]),
@@ -248,7 +248,7 @@ def _lognormal_mixture(cfg, w, xs):
     s2 = np.maximum((l2 - 2 * l1) / 4, 1e-8)
     return np.stack([l1 / 2 - s2, np.sqrt(s2)], axis=-1)
 
-
+# %% ../nbs/06_predict.ipynb #167220cf
 def _lognormal_term_structure(cfg, w, xs):
     log_day_var, raw_spread = xs
     day_var = np.exp(np.clip(log_day_var, -12.0, 8.0))
@@ -256,13 +256,13 @@ def _lognormal_term_structure(cfg, w, xs):
     s = np.logaddexp(0.0, raw_spread) + cfg["min_spread"]  # softplus
     return np.stack([0.5 * np.log(mean_var) - s**2, s], axis=-1)
 
-
+# %% ../nbs/06_predict.ipynb #1524e716
 def _concatenate(cfg, w, xs):
     if cfg.get("axis", -1) != -1:
         raise UnsupportedModel(f"Concatenate {cfg['name']} on axis {cfg['axis']}")
     return np.concatenate(xs, axis=-1)
 
-
+# %% ../nbs/06_predict.ipynb #d811b396
 def _log_vol_channels(cfg, w, x):
     return np.log(
         np.maximum(
@@ -271,7 +271,7 @@ def _log_vol_channels(cfg, w, x):
         )
     )
 
-
+# %% ../nbs/06_predict.ipynb #cb987816
 def _dense(cfg, w, x):
     return _activation(cfg["activation"])(x @ w[0] + (w[1] if cfg.get("use_bias", True) else 0.0))
 
@@ -300,7 +300,7 @@ def _refs(spec) -> list:
     triple for one tensor)."""
     return [spec] if spec and isinstance(spec[0], str) else list(spec)
 
-
+# %% ../nbs/06_predict.ipynb #78211797
 def _resolve(arg, values: dict):
     if isinstance(arg, dict) and arg.get("class_name") == "__keras_tensor__":
         name, call, index = arg["config"]["keras_history"]
@@ -309,11 +309,11 @@ def _resolve(arg, values: dict):
         return [_resolve(a, values) for a in arg]
     return arg
 
-
+# %% ../nbs/06_predict.ipynb #d3ff8da7
 def _masked(mask) -> bool:
     return any(map(_masked, mask)) if isinstance(mask, list) else mask is not None
 
-
+# %% ../nbs/06_predict.ipynb #2174fbf9
 def _call_layer(layer: dict, weights: dict, x):
     kind, cfg = layer["class_name"], layer["config"]
     if kind == "Functional":
@@ -334,7 +334,7 @@ def _call_layer(layer: dict, weights: dict, x):
             f"layer {layer['name']!r} ({kind}): {type(e).__name__}: {e}"
         ) from None
 
-
+# %% ../nbs/06_predict.ipynb #809f0f1b
 def run_functional(config: dict, weights: dict, inputs: list) -> list:
     """The outputs of a saved Keras functional graph (`keras_archive`) on `inputs`, in numpy;
     `UnsupportedModel` for a layer it lacks."""
@@ -429,7 +429,7 @@ def _model_meta(folder: Path, name: str, required: bool = True):
     except DataError as e:
         raise UnsupportedModel(str(e)) from None
 
-
+# %% ../nbs/06_predict.ipynb #c6c294c4
 def load_numpy_view(path: str | Path) -> NumpyView:
     """The global-scope coin view in `path` (a models/{symbol} folder or its model.keras) as a
     `NumpyView`; `UnsupportedModel` saying why not."""
@@ -490,7 +490,7 @@ def check_model_path(path: str | Path) -> Path:
         "or pass --model_path to a model folder"
     )
 
-
+# %% ../nbs/06_predict.ipynb #9f659d3d
 def load_forecaster(path: str | Path, engine: str = "auto"):
     """The saved model at `path` ready to forecast: a `NumpyView` if it can run in numpy, else a
     Keras `TrainedModel` (`engine`: auto, numpy, keras)."""

@@ -52,7 +52,7 @@ def _check_bars(bars: pd.DataFrame, name: str = "bars") -> None:
             "cryptovol.intraday.validate_hourly"
         )
 
-
+# %% ../nbs/14_realized.ipynb #c0a7308f
 def hourly_returns(
     bars: pd.DataFrame,  # hourly bars (cryptovol.intraday.load_hourly_bars)
 ) -> pd.DataFrame:  # per bar: r, span_h (hours since the previous bar), valid (span 1), day
@@ -96,7 +96,7 @@ def _lag(x: np.ndarray, k: int) -> np.ndarray:
     out[k:] = x[:-k]
     return out
 
-
+# %% ../nbs/14_realized.ipynb #0900acf5
 def _day_sums(ret: pd.DataFrame, codes: np.ndarray, ndays: int) -> dict[str, np.ndarray]:
     "Per-day sums of every ingredient (only valid one-hour returns; products of adjacent ones)."
     valid = ret["valid"].to_numpy()
@@ -120,7 +120,7 @@ def _day_sums(ret: pd.DataFrame, codes: np.ndarray, ndays: int) -> dict[str, np.
         "r4": s(r**4),
     }
 
-
+# %% ../nbs/14_realized.ipynb #201bed72
 def _measures(S: dict[str, np.ndarray], min_bars: int, alpha: float) -> dict[str, np.ndarray]:
     "The measures from the day sums (formulas in the Method section)."
     n = S["n"]
@@ -149,7 +149,7 @@ def _measures(S: dict[str, np.ndarray], min_bars: int, alpha: float) -> dict[str
         "short_day": n < min_bars,
     }
 
-
+# %% ../nbs/14_realized.ipynb #7ad03890
 def realized_measures(
     bars: pd.DataFrame,  # hourly bars (cryptovol.intraday.load_hourly_bars)
     min_bars: int = 20,  # fewer valid hourly returns than this: the day is `short_day`
@@ -186,7 +186,7 @@ def _full_calendar_rv(measures: pd.DataFrame) -> pd.Series:
     days = pd.date_range(measures.index[0], measures.index[-1], freq="D", name="Date", unit="ns")
     return rv.reindex(days)
 
-
+# %% ../nbs/14_realized.ipynb #1ac5244c
 def with_realized_variance(
     prices: pd.DataFrame,  # daily prices (cryptovol.data.load_prices)
     measures: pd.DataFrame,  # frame of `realized_measures`
@@ -198,7 +198,7 @@ def with_realized_variance(
     out["rv"] = _full_calendar_rv(measures).reindex(prices.index)
     return out
 
-
+# %% ../nbs/14_realized.ipynb #1b764524
 def read_inputs(symbol: str, params: dict) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """`symbol`'s daily prices and Fear & Greed as every stage reads them
     (`cryptovol.features._read_inputs`), with each day's realized variance `rv` from its hourly
@@ -211,7 +211,7 @@ def read_inputs(symbol: str, params: dict) -> tuple[pd.DataFrame, pd.DataFrame |
         prices = with_realized_variance(prices, realized_measures(bars))
     return prices, fng
 
-
+# %% ../nbs/14_realized.ipynb #4d5d40da
 def realized_target(
     measures: pd.DataFrame,  # frame of `realized_measures`
     horizon: int,  # h, days ahead (target.horizon)
@@ -228,7 +228,7 @@ def realized_target(
         out[:-horizon] = sliding_window_view(vals[1:], horizon).sum(axis=1)
     return pd.Series(np.sqrt(ANNUALISATION / horizon * out), index=v.index, name="realized_target")
 
-
+# %% ../nbs/14_realized.ipynb #d1cc56ab
 def trailing_realized_vol(
     measures: pd.DataFrame,  # frame of `realized_measures`
     window: int,  # w, days up to and including t

@@ -46,7 +46,7 @@ def _kernel_manager_class():
 
     return LoggedKernelManager
 
-
+# %% ../nbs/07_report.ipynb #b37baca6
 def execute_notebook(
     nb: str | Path, out: str | Path, parameters: dict, timeout: int = 3600, source=None
 ) -> Path:
@@ -91,7 +91,7 @@ def execute_notebook(
         ) from None
     return out
 
-
+# %% ../nbs/07_report.ipynb #ad8aaf28
 def notebook_to_html(
     ipynb: str | Path,
     dest: str | Path,
@@ -123,7 +123,7 @@ def _is_kept_code(src: str) -> bool:
     lines = [l.strip() for l in src.splitlines() if l.strip() and not l.strip().startswith("#")]
     return bool(lines) and all(l.startswith(("import ", "from ")) for l in lines)
 
-
+# %% ../nbs/07_report.ipynb #129deea9
 def report_notebook(nb, name: str = "notebook"):
     """Copy of notebook `nb` (an nbformat node; `name` for errors) keeping title, parameters,
     definitions and the analysis section."""
@@ -206,7 +206,7 @@ def _mathml(tex: str, display: bool) -> str:
         )
         return f"<code>{html.escape(tex)}</code>"
 
-
+# %% ../nbs/07_report.ipynb #7f5a0340
 def math_to_mathml(markdown: str) -> str:
     """Markdown with every `$...$` / `$$...$$` formula (outside code spans) replaced by MathML,
     which browsers render offline."""
@@ -232,7 +232,7 @@ def run_period(symbol: str) -> dict:
         out.update(test_start=t.get("start"), test_end=t.get("end"))
     return {k: v for k, v in out.items() if v}
 
-
+# %% ../nbs/07_report.ipynb #bc8ba812
 def period_line(period: dict) -> str:
     """One line of dates for a report's subtitle, e.g. 'data 2014-09-17 to 2024-12-07 · test window
     ... · built ...'."""
@@ -255,7 +255,7 @@ def _has_visible_output(cell) -> bool:
         for o in cell.get("outputs", [])
     )
 
-
+# %% ../nbs/07_report.ipynb #f2aed20a
 def tidy_report(nb, symbol: str, period: dict | None = None, hide_input: bool = True):
     """Copy of an executed report notebook: headings name `symbol` and the run's dates, empty code
     cells dropped, formulas as MathML."""
@@ -328,7 +328,7 @@ def coin_metrics(symbol: str) -> pd.DataFrame:
     m = load_json(report_dir(symbol) / "metrics.json")
     return pd.DataFrame(m["forecasts"]).T
 
-
+# %% ../nbs/07_report.ipynb #0dbd0091
 def summary_table(symbols: list[str] | None = None) -> pd.DataFrame:
     "Long table (symbol, forecaster, metric, value) over the symbols that have metrics."
     rows = []
@@ -342,7 +342,7 @@ def summary_table(symbols: list[str] | None = None) -> pd.DataFrame:
                 rows.append((s, forecaster, metric, v))
     return pd.DataFrame(rows, columns=["symbol", "forecaster", "metric", "value"])
 
-
+# %% ../nbs/07_report.ipynb #1ecca5c2
 def model_wins(long: pd.DataFrame, model: str = "model") -> pd.DataFrame:
     "Per coin and metric: the best forecaster and whether the model beat every baseline."
     out = []
@@ -417,7 +417,7 @@ def fmt_num(v, digits: int = 3) -> str:
         return f"{v:,.0f}"
     return f"{v:#.{digits}g}".rstrip(".") if v != 0 else "0"
 
-
+# %% ../nbs/07_report.ipynb #2ca99ee9
 def metric_header(m: str) -> str:
     """Column header of a metric with its unit and direction, e.g. 'RMSE (annualised vol, lower is
     better)'."""
@@ -433,7 +433,7 @@ def metric_header(m: str) -> str:
         f" <small>({', '.join(x for x in (unit, way) if x)})</small>" if unit or way else ""
     )
 
-
+# %% ../nbs/07_report.ipynb #78047e1a
 def html_table(
     df: pd.DataFrame,
     best: str | dict | None = None,
@@ -478,7 +478,7 @@ def _is_classical(name: str) -> bool:
     member or the backtest's per-fold pick."""
     return name not in ("model", "anchor", "best_classical") and not name.startswith("member_")
 
-
+# %% ../nbs/07_report.ipynb #998bfb58
 def _dm_p(dm: dict, vs: str, loss: str = "qlike"):
     """p-value of the model-vs-`vs` Diebold-Mariano test on `loss` (metrics.json says qlike_pvalue,
     the backtest summary qlike_p)."""
@@ -487,7 +487,7 @@ def _dm_p(dm: dict, vs: str, loss: str = "qlike"):
     s = d.get(f"{loss}_stat")
     return (None if p is None else float(p)), (None if s is None else float(s))
 
-
+# %% ../nbs/07_report.ipynb #c72f260b
 def coin_overview(symbol: str, metrics: dict, best_classical: str | None = None) -> dict:
     """Model vs the best classical forecaster on QLIKE for one coin:
     ratio (< 1 = model better), DM p-value, how the baseline was chosen."""
@@ -517,7 +517,7 @@ def coin_overview(symbol: str, metrics: dict, best_classical: str | None = None)
         "dm_stat": stat,
     }
 
-
+# %% ../nbs/07_report.ipynb #4c81553c
 def mean_ranks(long: pd.DataFrame) -> pd.DataFrame:
     "Forecasters x metrics: rank (1 = best) within each coin and metric, averaged over coins."
     t = long[
@@ -537,7 +537,7 @@ def mean_ranks(long: pd.DataFrame) -> pd.DataFrame:
     ] + sorted(set(out) - set(METRIC_LABELS))
     return out[cols].sort_values(cols[0])
 
-
+# %% ../nbs/07_report.ipynb #6e6f5927
 def backtest_overview(bt: dict) -> list[dict]:
     """Per coin of a backtest summary: `coin_overview`'s fields plus the record's dates, days,
     folds, MCS members and QLIKE per year."""
@@ -576,7 +576,7 @@ def backtest_overview(bt: dict) -> list[dict]:
         out.append(o)
     return out
 
-
+# %% ../nbs/07_report.ipynb #0339aa06
 def load_backtest_summary(path: str | Path | None = None) -> dict | None:
     "reports/backtest/summary.json (the walk-forward record) when it exists, else None."
     p = Path(path) if path else project_root() / "reports" / "backtest" / "summary.json"
@@ -597,7 +597,7 @@ def _plot_div(fig, height: int | None = None) -> str:
         config={"displaylogo": False, "responsive": True},
     )
 
-
+# %% ../nbs/07_report.ipynb #7e6cd76d
 def qlike_ratio_figure(tracks: dict[str, list[dict]], alpha: float = 0.05):
     """Horizontal bars of model QLIKE / best classical QLIKE per coin (one trace per evaluation),
     solid where DM p < `alpha`."""
@@ -644,7 +644,7 @@ def qlike_ratio_figure(tracks: dict[str, list[dict]], alpha: float = 0.05):
     )
     return fig
 
-
+# %% ../nbs/07_report.ipynb #c0ce5c0b
 def rank_heatmap_figure(ranks: pd.DataFrame, title: str = ""):
     "Heatmap of mean ranks (forecasters x metrics; 1 = best, green)."
     import plotly.graph_objects as go
@@ -668,7 +668,7 @@ def rank_heatmap_figure(ranks: pd.DataFrame, title: str = ""):
     )
     return fig
 
-
+# %% ../nbs/07_report.ipynb #c5a6fa44
 def per_year_figure(rows: list[dict]):
     """Heatmap coins x years of the model's walk-forward QLIKE divided by the best classical
     forecaster's (below 1: model better)."""
@@ -705,7 +705,7 @@ def per_year_figure(rows: list[dict]):
     )
     return fig
 
-
+# %% ../nbs/07_report.ipynb #fc46b028
 def coin_forecast_figure(pred: pd.DataFrame, best: str | None, symbol: str):
     """Small line chart of the realised vol, the model's forecast and the best classical
     forecaster's over the test window."""
@@ -756,7 +756,7 @@ def _verdict(r: dict, alpha: float = 0.05) -> str:
     word = "better" if r["ratio"] < 1 else "worse"
     return word + (" ★" if r["dm_p"] is not None and r["dm_p"] < alpha else "")
 
-
+# %% ../nbs/07_report.ipynb #f49649a2
 def _overview_table(
     rows: list[dict], periods: dict, extra: dict | None = None, table_id: str = "overview"
 ) -> str:
@@ -785,7 +785,7 @@ def _overview_table(
     body = html_table(df, best={"ratio": "min"})
     return f'<div class="scroll" id="{table_id}">{body}</div>'
 
-
+# %% ../nbs/07_report.ipynb #e9a6beaa
 def _coin_card(
     symbol: str, pred: pd.DataFrame | None, best: str | None, table: pd.DataFrame | None
 ) -> str:
@@ -819,7 +819,7 @@ def _coin_card(
         f'class="links">pages: {links}</div>{tab}</div>'
     )
 
-
+# %% ../nbs/07_report.ipynb #31ac27a1
 def _backtest_extra(rows: list[dict]) -> dict:
     "Per coin, the backtest overview's extra columns (folds, MCS, anchor, interval coverage)."
     cov = lambda r: (
@@ -838,7 +838,7 @@ def _backtest_extra(rows: list[dict]) -> dict:
         for r in rows
     }
 
-
+# %% ../nbs/07_report.ipynb #d54a01ab
 def _per_year_parts(rows: list[dict]) -> list[str]:
     "The per-year QLIKE heatmap and one per-year table per coin; [] without per-year results."
     if not any(r["per_year"] for r in rows):
@@ -866,7 +866,7 @@ def _per_year_parts(rows: list[dict]) -> list[str]:
         )
     return parts
 
-
+# %% ../nbs/07_report.ipynb #b383500f
 def _backtest_section(bt: dict) -> str:
     """Walk-forward section: the overview of the whole record, the per-year heatmap and tables, the
     mean ranks."""
@@ -917,7 +917,7 @@ def _coin_sections(symbols: list[str]) -> tuple[list[dict], dict, list[str]]:
         cards.append(_coin_card(s, pred, o.get("best"), coin_metrics(s)))
     return rows, periods, cards
 
-
+# %% ../nbs/07_report.ipynb #dff47811
 def _metric_tables(long: pd.DataFrame) -> str:
     """One HTML table per metric (coins x forecasters, best per coin highlighted);
     '' without metrics."""
@@ -936,7 +936,7 @@ def _metric_tables(long: pd.DataFrame) -> str:
         )
     return full
 
-
+# %% ../nbs/07_report.ipynb #17d2a1c2
 def _qlike_chart(rows: list[dict], tracks: dict) -> str:
     "The at-a-glance chart of the model's QLIKE ratio per track; '' without coins."
     return (
@@ -952,7 +952,7 @@ def _qlike_chart(rows: list[dict], tracks: dict) -> str:
         else ""
     )
 
-
+# %% ../nbs/07_report.ipynb #a661c446
 def _index_head(symbols: list[str], bt: dict | None) -> str:
     "The page's head (CSS, plotly.js), title and subtitle."
     import plotly.offline
@@ -970,7 +970,7 @@ content="width=device-width, initial-scale=1">
 . Coins: {", ".join(f'<a href="#coin-{s}">{html.escape(s)}</a>' for s in symbols)}.</p>
 """
 
-
+# %% ../nbs/07_report.ipynb #549dcd8f
 def _index_body(
     chart: str,
     rows: list[dict],
@@ -1015,7 +1015,7 @@ unit.</p>
 {full or "<p>No metrics yet: run <code>dvc repro</code>.</p>"}
 </body></html>"""
 
-
+# %% ../nbs/07_report.ipynb #8c9f97bd
 def _summary_json(long: pd.DataFrame) -> dict:
     "Per coin, forecaster and metric, its value (what reports/summary.json holds)."
     return (
@@ -1030,7 +1030,7 @@ def _summary_json(long: pd.DataFrame) -> dict:
         else {}
     )
 
-
+# %% ../nbs/07_report.ipynb #3f81c9a8
 def build_index(symbols: list[str] | None = None, backtest: str | Path | None = None) -> Path:
     """Write reports/index.html (a self-contained dashboard:
     charts, formatted tables, links) plus reports/summary.json and summary.md."""
@@ -1061,7 +1061,7 @@ def build_index(symbols: list[str] | None = None, backtest: str | Path | None = 
         tmp.write_text(text, encoding="utf-8")
     return root / "index.html"
 
-
+# %% ../nbs/07_report.ipynb #ead2b2a4
 def summary_markdown(
     long: pd.DataFrame, metrics: tuple = ("rmse", "qlike", "r2", "corr", "theil_u")
 ) -> str:
@@ -1087,7 +1087,7 @@ def summary_markdown(
             rows.append(f"| {s} | {f} | " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"
 
-
+# %% ../nbs/07_report.ipynb #9d2d5c17
 def realized_markdown(symbols: list[str]) -> str:
     """The test-window QLIKE against the realized target (metrics.json `realized_target`), one row
     per coin and forecaster; '' without it."""

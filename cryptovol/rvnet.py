@@ -102,13 +102,13 @@ def _log_scaled(x: pd.Series, c: float) -> pd.Series:
     "log(x / c), with a tiny floor so that a flat hour (RS = 0) stays finite."
     return np.log(np.maximum(x / c, 1e-8))
 
-
+# %% ../nbs/19_rvnet.ipynb #13f84d58
 def anchor_mu(anchor: HARResult, measures: pd.DataFrame, coin: str) -> pd.Series:
     "The anchor's a_t = E[log(mean RV / c)] at every day (the log-HAR's linear part, coin-scaled)."
     f = anchor.forecast(forecast_measures(measures), coin=coin)
     return (np.log(f["mean_rv"] / anchor._scale(coin)) - 0.5 * anchor.s2).rename("anchor_mu")
 
-
+# %% ../nbs/19_rvnet.ipynb #03dea963
 def coin_inputs(
     measures: pd.DataFrame,  # one coin's frame of `realized_measures`
     scale: float,  # the coin's mean training RV c
@@ -199,7 +199,7 @@ class Design:
     def __len__(self):
         return len(self.z)
 
-
+# %% ../nbs/19_rvnet.ipynb #2aa32856
 def design(
     universe: Mapping[str, pd.DataFrame],  # coin -> realized measures
     anchor: HARResult,  # the fitted anchor (its scales, a_t)
@@ -224,7 +224,7 @@ def design(
         parts.append((W[ok], z[ok], a[ok], np.full(ok.sum(), c, dtype=object), days.to_numpy()[ok]))
     return Design(*(np.concatenate(p) for p in zip(*parts)), tuple(spec.inputs))
 
-
+# %% ../nbs/19_rvnet.ipynb #db05ad75
 def split_rows(d: Design, until, horizon: int, val_days: int) -> tuple[np.ndarray, np.ndarray]:
     """Training and validation rows of a fit at `until`: rows whose target ends by `until`; the
     last `val_days` days validate; training rows end h days before the first (purged)."""
@@ -253,11 +253,11 @@ def _keras():
 
     return keras
 
-
+# %% ../nbs/19_rvnet.ipynb #a8d000a3
 def _inv_softplus(x: float) -> float:
     return float(np.log(np.expm1(max(x, 1e-6))))
 
-
+# %% ../nbs/19_rvnet.ipynb #c3866343
 def build_network(spec: RVNetSpec, n_features: int, s0: float):
     "The uncompiled network: window (L, F) -> (r, raw spread); untrained it is the anchor."
     keras = _keras()
@@ -282,7 +282,7 @@ def build_network(spec: RVNetSpec, n_features: int, s0: float):
     )(h)
     return keras.Model(x, out, name="rv_net")
 
-
+# %% ../nbs/19_rvnet.ipynb #5c0695da
 def rvnet_loss(min_spread: float, nll_weight: float = 1.0):
     "QLIKE of E[mean RV] plus the log-normal NLL of the spread around the gradient-stopped mean."
     from keras import ops
@@ -307,7 +307,7 @@ def member_outputs(model, X: np.ndarray, min_spread: float) -> tuple[np.ndarray,
     out = np.asarray(model.predict(X, batch_size=4096, verbose=0), "float64")
     return out[:, 0], np.logaddexp(0.0, out[:, 1]) + min_spread
 
-
+# %% ../nbs/19_rvnet.ipynb #8cca2f5b
 def mix_members(outs: list) -> tuple[np.ndarray, np.ndarray]:
     """One log-normal (r, s) from several members' (r_i, s_i): the first two moments of the
     equal-weight mixture of mean RV matched (a single member is returned as it is)."""
@@ -319,7 +319,7 @@ def mix_members(outs: list) -> tuple[np.ndarray, np.ndarray]:
     s2 = np.maximum(m2 - 2 * m1, 1e-12)
     return m1 - 0.5 * s2, np.sqrt(s2)
 
-
+# %% ../nbs/19_rvnet.ipynb #74d85f4a
 def residual_qlike(z: np.ndarray, r: np.ndarray, s: np.ndarray) -> float:
     "Mean QLIKE of the forecast E[mean RV] against the realized mean RV (ratio exp(z - r - s²/2))."
     d = z - r - 0.5 * s**2
@@ -385,7 +385,7 @@ class RVNetResult:
         "`anchored_forecast` of `coin` by this network."
         return anchored_forecast(self, universe, coin)
 
-
+# %% ../nbs/19_rvnet.ipynb #1e7d35ec
 def anchored_forecast(res, universe: Mapping[str, pd.DataFrame], coin: str) -> pd.DataFrame:
     """Per day of `coin` with a complete window, from a fitted residual learner `res` (its
     `anchor`, `spec`, `horizon` and `outputs(X) -> (r, s)`): `mean_rv` = c exp(a + r + s²/2),
@@ -412,7 +412,7 @@ def _standardise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mean, std = last.mean(axis=0), last.std(axis=0)
     return mean.astype("float32"), np.where(std > 1e-8, std, 1.0).astype("float32")
 
-
+# %% ../nbs/19_rvnet.ipynb #e7bc4218
 def origin_rows(
     universe: Mapping[str, pd.DataFrame],  # coin -> realized measures (any dates: truncated here)
     until,  # the last day the fit may read
@@ -431,7 +431,7 @@ def origin_rows(
     tr, va = split_rows(d, until, int(horizon), spec.val_days)
     return known, anchor, d, tr, va
 
-
+# %% ../nbs/19_rvnet.ipynb #a53c5d45
 def fit_rvnet(
     universe: Mapping[str, pd.DataFrame],  # coin -> realized measures (any dates: truncated here)
     until,  # the last day the fit may read
@@ -485,7 +485,7 @@ def universe_fingerprint(universe: Mapping[str, pd.DataFrame], until) -> str:
             h.update(m["short_day"].to_numpy(bool).tobytes())
     return h.hexdigest()
 
-
+# %% ../nbs/19_rvnet.ipynb #53dd3c69
 def fit_memo(fit, universe, until, horizon: int, spec):
     """`fit(universe, until, horizon, spec)`, reused when the same fit of the same (spec, until,
     h, universe data) was made in this process: one pooled fit serves every coin of an origin."""
@@ -502,12 +502,12 @@ def fit_memo(fit, universe, until, horizon: int, spec):
         _MEMO[key] = fit(universe, until, horizon, spec)
     return _MEMO[key]
 
-
+# %% ../nbs/19_rvnet.ipynb #3cca700b
 def fit_rvnet_memo(universe, until, horizon: int, spec: RVNetSpec) -> RVNetResult:
     "`fit_rvnet` through `fit_memo`."
     return fit_memo(fit_rvnet, universe, until, horizon, spec)
 
-
+# %% ../nbs/19_rvnet.ipynb #8c0e2c82
 def clear_memo() -> None:
     "Forget every memoised fit (the next fit trains again)."
     _MEMO.clear()
@@ -527,7 +527,7 @@ def target_scale(target: pd.Series, vol: pd.Series, s: pd.Series, until, horizon
     e = np.log(a[ok] / f[ok])
     return float(np.sqrt(np.sum(((e - e.mean()) / st[ok]) ** 2) / (ok.sum() - 1)))
 
-
+# %% ../nbs/19_rvnet.ipynb #014811b5
 class _RVNetFit(Fitted):
     "A fitted RV network as a Fitted forecaster of one coin (the fit itself is shared)."
 
@@ -566,7 +566,7 @@ class _RVNetFit(Fitted):
             self.name, f["vol"].rename(self.name), f["spread"], data.horizon, "lognormal"
         )
 
-
+# %% ../nbs/19_rvnet.ipynb #7d81e9a5
 @register
 class RVNet(Forecaster):
     """A recurrent network on sequences of realized measures and market terms, pooled over the
@@ -618,7 +618,7 @@ def window_summaries(X: np.ndarray) -> np.ndarray:
     parts = [X[:, -1], X[:, -2], X[:, -3], X[:, -7:].mean(axis=1), X.mean(axis=1)]
     return np.concatenate(parts, axis=1).astype("float64")
 
-
+# %% ../nbs/19_rvnet.ipynb #fae63631
 @dataclass(frozen=True)
 class RVRidgeSpec:
     "rv_ridge's penalties (params.yaml `rv_ridge`) and the rows it reads: rv_net's (`ROW_KEYS`)."
@@ -675,7 +675,7 @@ class RVRidgeResult:
         "`anchored_forecast` of `coin` by this ridge."
         return anchored_forecast(self, universe, coin)
 
-
+# %% ../nbs/19_rvnet.ipynb #25a90ad5
 def _ridge(alpha: float):
     from sklearn.linear_model import Ridge
     from sklearn.pipeline import make_pipeline
@@ -683,7 +683,7 @@ def _ridge(alpha: float):
 
     return make_pipeline(StandardScaler(), Ridge(alpha=alpha))
 
-
+# %% ../nbs/19_rvnet.ipynb #88d5ca80
 def shifted_qlike(z: np.ndarray, zhat: np.ndarray) -> tuple[float, float, float]:
     """Validation QLIKE of exp(ẑ + k) against exp(z) at its minimising shift
     k = log mean exp(z - ẑ); returns (QLIKE, k, s = std(z - ẑ))."""
@@ -734,7 +734,7 @@ class _RVRidgeFit(_RVNetFit):
 
     KEYS = ("alpha", "val_qlike", "val_qlike_anchor", "n_train")
 
-
+# %% ../nbs/19_rvnet.ipynb #1617a030
 @register
 class RVRidge(RVNet):
     """A ridge regression on summaries of rv_net's input windows, pooled over the universe,

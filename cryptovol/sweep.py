@@ -35,7 +35,7 @@ class SweepError(CryptovolError, RuntimeError):
     """A sweep cannot run as declared (bad sweep.yaml, Ray missing or not reachable, a changed spec
     on resume)."""
 
-
+# %% ../nbs/11_sweep.ipynb #c4a7c920
 DOMAINS = ("choice", "uniform", "loguniform", "int")  # the ways a key can vary
 # keys that change the dataset (built in the driver)
 DATASET_SECTIONS = ("data", "features", "target", "dataset")
@@ -118,13 +118,13 @@ def _check_domain(key: str, dom, src: str) -> dict:
         raise SweepError(f"{src}: space.{key}.int needs integer bounds, got {v!r}")
     return {kind: [type(x)(x) for x in v]}
 
-
+# %% ../nbs/11_sweep.ipynb #fc46eb88
 def _domain_values(dom: dict) -> list:
     "Values to validate a domain with: every choice, or both bounds of a range."
     kind, v = next(iter(dom.items()))
     return list(v)
 
-
+# %% ../nbs/11_sweep.ipynb #e71a655b
 def fit_dropout(overrides: dict, params: dict) -> dict:
     """`overrides` with `model.dropout` matching the number of LSTM layers:
     a single rate is repeated, a list is cut or padded with its last rate."""
@@ -138,7 +138,7 @@ def fit_dropout(overrides: dict, params: dict) -> dict:
         out["model.dropout"] = d
     return out
 
-
+# %% ../nbs/11_sweep.ipynb #008cbf90
 def _read_sweep_yaml(path: Path) -> dict:
     "The sweep's keys from `path`: the whole file, or its `sweep:` section."
     try:
@@ -154,7 +154,7 @@ def _read_sweep_yaml(path: Path) -> dict:
         raw = raw["sweep"]
     return raw
 
-
+# %% ../nbs/11_sweep.ipynb #5f1a0704
 def _check_top_keys(raw: dict, src: str) -> None:
     "SweepError on a key a sweep.yaml does not have, or without `name` and `space`."
     unknown = set(raw) - SWEEP_KEYS
@@ -166,7 +166,7 @@ def _check_top_keys(raw: dict, src: str) -> None:
         if req not in raw:
             raise SweepError(f"{src}: missing '{req}'")
 
-
+# %% ../nbs/11_sweep.ipynb #6cda262f
 def _sweep_symbol(raw: dict, base: dict, src: str) -> str:
     "The coin swept on (default: params.yaml's first symbol), after checking the sweep's name."
     try:
@@ -175,7 +175,7 @@ def _sweep_symbol(raw: dict, base: dict, src: str) -> str:
     except ConfigError as e:
         raise SweepError(f"{src}: {e} (name is a folder under sweeps/)") from None
 
-
+# %% ../nbs/11_sweep.ipynb #ef059d93
 def _num_samples(raw: dict, src: str) -> int:
     "The number of trials, after checking the search is optuna or random."
     if raw.get("search", "optuna") not in ("optuna", "random"):
@@ -185,7 +185,7 @@ def _num_samples(raw: dict, src: str) -> int:
         raise SweepError(f"{src}: num_samples = {n!r}; expected a positive integer")
     return n
 
-
+# %% ../nbs/11_sweep.ipynb #4d8a21ed
 def _check_space_keys(space, fixed: dict, src: str) -> None:
     "SweepError unless `space` maps keys and each swept or fixed key is in params.yaml, once."
     if not isinstance(space, dict) or not space:
@@ -202,7 +202,7 @@ def _check_space_keys(space, fixed: dict, src: str) -> None:
             f"{src}: {sorted(both)} are both fixed and swept; keep each key in one place"
         )
 
-
+# %% ../nbs/11_sweep.ipynb #50518c83
 def _sweep_space(raw: dict, src: str) -> tuple[dict, dict]:
     "The checked `space` (each key's domain; dataset keys as choices only) and `fixed` maps."
     space, fixed = raw.get("space") or {}, raw.get("fixed") or {}
@@ -216,7 +216,7 @@ def _sweep_space(raw: dict, src: str) -> tuple[dict, dict]:
             )
     return space, fixed
 
-
+# %% ../nbs/11_sweep.ipynb #00a2649f
 def _sweep_asha(raw: dict, src: str) -> dict | None:
     "The ASHA settings with their defaults filled in, or None (no early termination)."
     asha = raw.get("asha", {"grace_period": 3, "reduction_factor": 3})
@@ -229,7 +229,7 @@ def _sweep_asha(raw: dict, src: str) -> dict | None:
         )
     return None if asha is None else {"grace_period": 3, "reduction_factor": 3, **asha}
 
-
+# %% ../nbs/11_sweep.ipynb #a3db9349
 def load_sweep(
     path: str | Path | None = None, params: dict | None = None, **overrides
 ) -> SweepSpec:
@@ -262,7 +262,7 @@ def load_sweep(
     check_spec(spec, base)
     return spec
 
-
+# %% ../nbs/11_sweep.ipynb #2989e7ab
 def sweep_base_params(spec: SweepSpec, params: dict | None = None) -> dict:
     """The params every trial starts from: params.yaml (or `params`) with the sweep's `fixed`
     overrides, validated."""
@@ -272,7 +272,7 @@ def sweep_base_params(spec: SweepSpec, params: dict | None = None) -> dict:
     except ConfigError as e:
         raise SweepError(f"{spec.source}: fixed: {e}") from None
 
-
+# %% ../nbs/11_sweep.ipynb #4a3c763e
 def check_spec(spec: SweepSpec, params: dict | None = None) -> None:
     """SweepError unless every value of every domain gives valid params, the model is trainable per
     epoch and the datasets are few."""
@@ -312,7 +312,7 @@ def check_spec(spec: SweepSpec, params: dict | None = None) -> None:
                 f"reduction_factor > 1, got {spec.asha}"
             )
 
-
+# %% ../nbs/11_sweep.ipynb #fc13eb13
 def dataset_variants(spec: SweepSpec) -> list[dict]:
     """Every combination of the swept dataset keys' choices, as dotted overrides ([{}] when none is
     swept)."""
@@ -328,7 +328,7 @@ def _encode(v):
     categories must be scalars)."""
     return json.dumps(v) if isinstance(v, (list, dict)) else v
 
-
+# %% ../nbs/11_sweep.ipynb #17efb029
 def tune_space(spec: SweepSpec) -> dict:
     "The `param_space` for `ray.tune.Tuner`: one Tune domain per swept dotted key."
     from ray import tune
@@ -346,7 +346,7 @@ def tune_space(spec: SweepSpec) -> dict:
             out[key] = tune.randint(v[0], v[1] + 1)  # inclusive high, like the yaml says
     return out
 
-
+# %% ../nbs/11_sweep.ipynb #031ede01
 def decode_config(spec: SweepSpec, config: dict) -> dict:
     """A trial's Tune config back to dotted params overrides (JSON strings of list choices parsed,
     numpy scalars made plain)."""
@@ -368,20 +368,20 @@ def decode_config(spec: SweepSpec, config: dict) -> dict:
         out[key] = v
     return out
 
-
+# %% ../nbs/11_sweep.ipynb #95d5265b
 def trial_params(spec: SweepSpec, config: dict, base: dict) -> dict:
     """The full, validated params of one trial: `base` (params.yaml + fixed) with the trial's
     sampled values."""
     return with_overrides(base, **fit_dropout(decode_config(spec, config), base))
 
-
+# %% ../nbs/11_sweep.ipynb #575fa971
 def dataset_key(params: dict) -> str:
     """A short hash of the dataset-making sections of `params`:
     trials with equal keys share one dataset."""
     blob = json.dumps({s: params[s] for s in DATASET_SECTIONS}, sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
-
+# %% ../nbs/11_sweep.ipynb #ed9287a3
 def default_point(spec: SweepSpec, base: dict) -> dict | None:
     """`base`'s own values of the swept keys as a Tune config (the default configuration as trial
     1), or None if one lies outside the space."""
@@ -412,7 +412,7 @@ TEST_FIELDS = ("X_test", "y_test", "dates_test", "G_test", "Y_test")
 class TestSplitSealed(DataError):
     "Something inside a sweep trial asked for the test split, which a trial must never see."
 
-
+# %% ../nbs/11_sweep.ipynb #e1eb7a39
 @dataclass(repr=False, eq=False)
 class TrainValDataset(Dataset):
     """A `Dataset` with its test split removed: reading `X_test`, `y_test`, `Y_test`, `G_test` or
@@ -435,7 +435,7 @@ class TrainValDataset(Dataset):
             f"F={len(self.feature_names)})"
         )
 
-
+# %% ../nbs/11_sweep.ipynb #6a6408c4
 def seal_test_split(ds: Dataset) -> TrainValDataset:
     """A copy of `ds` for sweep trials: test arrays dropped (not just hidden), frame and summary cut
     at the last validation date."""
@@ -501,7 +501,7 @@ def validation_qlike(model, dataset, params: dict) -> float:
         return float("inf")
     return float(np.mean(qlike_loss(dataset.y_val, np.maximum(pred, _QLIKE_FLOOR))))
 
-
+# %% ../nbs/11_sweep.ipynb #a7e9f3ff
 def qlike_reporter(dataset, params: dict, report: Callable[[dict], None]):
     """A Keras callback that sends `{val_qlike, val_loss, loss, epoch}` to `report` (e.g.
     `ray.tune.report`) after every epoch."""
@@ -541,7 +541,7 @@ def trial_dataset(datasets: dict, params: dict) -> TrainValDataset:
         )
     return ds
 
-
+# %% ../nbs/11_sweep.ipynb #a2bcb5d6
 def _limit_tf_threads(n: int) -> None:
     """Let TensorFlow use `n` threads (the trial's CPUs), so parallel trials do not oversubscribe
     the cores."""
@@ -553,7 +553,7 @@ def _limit_tf_threads(n: int) -> None:
     except RuntimeError:
         pass  # TF already initialised in this worker: keep its pools
 
-
+# %% ../nbs/11_sweep.ipynb #c19196a0
 def run_trial(
     config: dict, spec: SweepSpec, base: dict, datasets: dict, models_dir: str, cpus: int = 1
 ) -> None:
@@ -589,13 +589,13 @@ def require_ray():
             "setup` installs them)"
         ) from None
 
-
+# %% ../nbs/11_sweep.ipynb #c1106a30
 def sweeps_dir(name: str | None = None) -> Path:
     "`sweeps/` under the project (gitignored), or `sweeps/{name}`."
     d = project_root() / "sweeps"
     return d / _NAME_OK(name) if name else d
 
-
+# %% ../nbs/11_sweep.ipynb #026791be
 def start_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None):
     """Ray for a sweep through `cryptovol.parallel.start_ray`:
     join the cluster at `address` (or `$RAY_ADDRESS`), else start Ray on this machine with its
@@ -632,7 +632,7 @@ def _search_alg(spec: SweepSpec, base: dict):
         points_to_evaluate=points,
     )
 
-
+# %% ../nbs/11_sweep.ipynb #8f5c73fc
 def _scheduler(spec: SweepSpec, max_epochs: int):
     "ASHA on the per-epoch validation QLIKE (one Tune iteration = one epoch), or none."
     if spec.asha is None:
@@ -646,7 +646,7 @@ def _scheduler(spec: SweepSpec, max_epochs: int):
         reduction_factor=float(spec.asha["reduction_factor"]),
     )
 
-
+# %% ../nbs/11_sweep.ipynb #218349ee
 def _check_resume(spec: SweepSpec, out: Path, base: dict) -> None:
     """SweepError if `out` holds a sweep started from another spec or other params (resuming it
     would mix two searches)."""
@@ -662,7 +662,7 @@ def _check_resume(spec: SweepSpec, out: Path, base: dict) -> None:
     else:
         save_json(state, f)
 
-
+# %% ../nbs/11_sweep.ipynb #07b3f967
 @dataclass
 class SweepResult:
     """What `run_sweep` returns: the sweep folder, the results table (best first), per-epoch curves
@@ -679,7 +679,7 @@ class SweepResult:
         "Dotted overrides of the best trial (lowest best validation QLIKE)."
         return json.loads(self.table.iloc[0]["params"])
 
-
+# %% ../nbs/11_sweep.ipynb #8ebe15bf
 def _sweep_folder(spec: SweepSpec, base: dict, fresh: bool) -> Path:
     "sweeps/{name}/ (emptied first if `fresh`), checked against the spec and params it began with."
     out = sweeps_dir(spec.name)
@@ -689,7 +689,7 @@ def _sweep_folder(spec: SweepSpec, base: dict, fresh: bool) -> Path:
     _check_resume(spec, out, base)
     return out
 
-
+# %% ../nbs/11_sweep.ipynb #a639637e
 def _trainable(
     tune, spec: SweepSpec, base: dict, datasets: dict, out: Path, cpus: float, gpus: float
 ):
@@ -706,7 +706,7 @@ def _trainable(
         {"cpu": cpus, "gpu": gpus},
     )
 
-
+# %% ../nbs/11_sweep.ipynb #8fab514f
 def _new_tuner(
     tune, trainable, spec: SweepSpec, base: dict, exp_name: str, storage_root: str, verbose: int
 ):
@@ -732,7 +732,7 @@ def _new_tuner(
         ),
     )
 
-
+# %% ../nbs/11_sweep.ipynb #e6d023bd
 def _tuner(
     tune,
     trainable,
@@ -759,7 +759,7 @@ def _tuner(
         exp, trainable=trainable, resume_unfinished=True, restart_errored=True
     ), resumed
 
-
+# %% ../nbs/11_sweep.ipynb #f687db4d
 def _finish_sweep(
     spec: SweepSpec,
     grid,
@@ -791,7 +791,7 @@ def _finish_sweep(
         )
     return SweepResult(spec.name, out, table, curves, summary)
 
-
+# %% ../nbs/11_sweep.ipynb #e964bd88
 def run_sweep(
     spec: SweepSpec | str | Path | None = None,
     address: str | None = None,
@@ -828,7 +828,7 @@ def _trial_statuses(grid) -> dict:
         for t in getattr(getattr(grid, "_experiment_analysis", None), "trials", [])
     }
 
-
+# %% ../nbs/11_sweep.ipynb #8326eeca
 def _best_epoch(df: pd.DataFrame) -> dict:
     """A trial's best validation QLIKE over its epochs (its last epoch's if none is finite), that
     epoch, epochs run, seconds and start time."""
@@ -847,7 +847,7 @@ def _best_epoch(df: pd.DataFrame) -> dict:
         else np.nan,
     )
 
-
+# %% ../nbs/11_sweep.ipynb #feb50359
 def _trial_row(r, spec: SweepSpec, trials: dict) -> tuple[dict, list[dict]]:
     "One started trial's row of the results table and its rows of the per-epoch curves."
     df = r.metrics_dataframe
@@ -871,7 +871,7 @@ def _trial_row(r, spec: SweepSpec, trials: dict) -> tuple[dict, list[dict]]:
     row["params"] = json.dumps(overrides)
     return row, curves
 
-
+# %% ../nbs/11_sweep.ipynb #1a338c65
 def results_table(grid, spec: SweepSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One row per trial (trial, swept params, best validation QLIKE, its epoch, epochs run,
     seconds, status), best first; and the per-epoch curves."""
@@ -903,7 +903,7 @@ def results_table(grid, spec: SweepSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
     return table, pd.DataFrame(curves, columns=["trial", "epoch", "val_qlike", "val_loss"])
 
-
+# %% ../nbs/11_sweep.ipynb #9a70df72
 def sweep_summary(
     spec: SweepSpec,
     table: pd.DataFrame,
@@ -953,7 +953,7 @@ def sweep_summary(
         "selected_on": "validation QLIKE (test split sealed)",
     }
 
-
+# %% ../nbs/11_sweep.ipynb #4c49e4e7
 def markdown_table(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
     "A GitHub Markdown table of `df` (no extra dependency)."
     fmt = lambda v: (
@@ -970,7 +970,7 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
     lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join(lines) + "\n"
 
-
+# %% ../nbs/11_sweep.ipynb #606ff713
 def write_results(out: Path, table: pd.DataFrame, curves: pd.DataFrame, summary: dict) -> None:
     """sweeps/{name}/results.csv, results.md, epochs.csv, search.png and summary.json, each written
     atomically."""
@@ -994,7 +994,7 @@ def write_results(out: Path, table: pd.DataFrame, curves: pd.DataFrame, summary:
 
     plt.close(fig)
 
-
+# %% ../nbs/11_sweep.ipynb #0aff89b8
 def plot_search(table: pd.DataFrame, curves: pd.DataFrame, title: str = "sweep"):
     """Left: each trial's best validation QLIKE in start order with the running best;
     right: validation QLIKE per epoch (ASHA's cuts show as short curves)."""
@@ -1038,7 +1038,7 @@ def _yaml_value(v) -> str:
         yaml.safe_dump(v, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
     )
 
-
+# %% ../nbs/11_sweep.ipynb #b2b58910
 def best_overrides(result: SweepResult | str | Path) -> dict:
     """The sweep's `fixed` keys plus the best trial's sampled values:
     every override the winning trial ran with."""
@@ -1056,7 +1056,7 @@ def best_overrides(result: SweepResult | str | Path) -> dict:
     over = {**summary["fixed"], **summary["best"]["params"]}
     return fit_dropout(over, get_params())
 
-
+# %% ../nbs/11_sweep.ipynb #4ea3f692
 def dvc_command(overrides: dict) -> str:
     "`dvc exp run -S key=value ...` that reproduces the pipeline with `overrides`."
     # DVC parses the value as YAML; a date string stays a date
@@ -1065,7 +1065,7 @@ def dvc_command(overrides: dict) -> str:
         f"-S {shlex.quote(f'{k}={val(v)}')}" for k, v in overrides.items()
     )
 
-
+# %% ../nbs/11_sweep.ipynb #e446e9a2
 def apply_best(
     result: SweepResult | str | Path, path: str | Path | None = None
 ) -> tuple[Path, str]:
@@ -1097,7 +1097,7 @@ def apply_best(
         tmp.write_text(body)
     return out, cmd
 
-
+# %% ../nbs/11_sweep.ipynb #9c6449cf
 def load_override(path: str | Path) -> dict:
     """Read a dotted override file such as best_params.yaml into `{key:
     value}` for `cryptovol.config.load_params(overrides=...)`."""

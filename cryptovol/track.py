@@ -77,11 +77,11 @@ TABLES = {"forecasts": FORECAST_FIELDS, "outcomes": OUTCOME_FIELDS, "runs": RUN_
 class TrackLogError(DataError):
     "The forecast log is damaged, edited or of another kind: it is refused, and left as it is."
 
-
+# %% ../nbs/17_track.ipynb #8e4ccd54
 class TrackRunError(CryptovolError, RuntimeError):
     "A daily run failed before anything was written: the log is exactly as it was."
 
-
+# %% ../nbs/17_track.ipynb #f5f5b9d9
 def _schema_sql() -> str:
     "CREATE statements: the three tables, and triggers that refuse UPDATE and DELETE on each."
     out = ["CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"]
@@ -103,7 +103,7 @@ def _schema_sql() -> str:
             )
     return "\n".join(out)
 
-
+# %% ../nbs/17_track.ipynb #5b7a11bf
 def log_path(replay: bool = False) -> Path:
     """The live log `data/track/forecasts.sqlite`, or the replay's demonstration log
     `data/track/replay.sqlite`."""
@@ -118,13 +118,13 @@ def _canon(v):
         return None
     return v
 
-
+# %% ../nbs/17_track.ipynb #c07d5ec8
 def row_hash(prev_hash: str, row_id: int, values: Sequence) -> str:
     "sha256(prev_hash + the row as JSON): each row seals the one before it (a hash chain)."
     body = json.dumps([row_id, *[_canon(v) for v in values]], separators=(",", ":"))
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
-
+# %% ../nbs/17_track.ipynb #6cad53ee
 def frame_sha256(*frames) -> str:
     """SHA-256 of frames (the input data a forecast read; None entries skipped): per frame its dates
     (ns), then per column its name and values (numbers as float64 bytes, anything else as text)."""
@@ -142,7 +142,7 @@ def frame_sha256(*frames) -> str:
                 h.update("\0".join(map(str, col.tolist())).encode())
     return h.hexdigest()
 
-
+# %% ../nbs/17_track.ipynb #0a7c98b5
 def file_sha256(*paths) -> str:
     "SHA-256 of the files' bytes, in order (a model and its distribution head)."
     h = hashlib.sha256()
@@ -150,7 +150,7 @@ def file_sha256(*paths) -> str:
         h.update(Path(p).read_bytes())
     return h.hexdigest()
 
-
+# %% ../nbs/17_track.ipynb #e62ab76a
 def git_commit(root: Path | None = None) -> str:
     "The checkout's commit (with '+dirty' when tracked files changed), or 'unknown' outside git."
     pkg = Path(__file__).resolve().parent.parent if "__file__" in globals() else project_root()
@@ -175,7 +175,7 @@ def _refuse(path: Path, why: str) -> TrackLogError:
         f"to start a new log, move it aside (mv {path} {path}.damaged): nothing in it is deleted"
     )
 
-
+# %% ../nbs/17_track.ipynb #2cc62c8e
 def _check_chain(con, path: Path, table: str, fields) -> tuple[str, int]:
     "Recompute `table`'s hash chain; its head and row count, or TrackLogError at the first bad row."
     cols = [c for c, _ in fields]
@@ -191,7 +191,7 @@ def _check_chain(con, path: Path, table: str, fields) -> tuple[str, int]:
         prev, n = h, n + 1
     return prev, n
 
-
+# %% ../nbs/17_track.ipynb #0de2df35
 def _check_index(con, path: Path, heads: dict) -> None:
     """The last run's recorded heads and the row counts must match the tables (no rows cut off or
     added)."""
@@ -211,7 +211,7 @@ def _check_index(con, path: Path, heads: dict) -> None:
                 path, f"its runs record {total} {table} rows but it holds {heads[table][1]}"
             )
 
-
+# %% ../nbs/17_track.ipynb #ed47ba7b
 def verify_log(con: sqlite3.Connection, path: Path) -> dict:
     """Check an open log: SQLite's integrity check, its layout, its triggers, each hash chain and
     the index."""
@@ -238,7 +238,7 @@ def verify_log(con: sqlite3.Connection, path: Path) -> dict:
     _check_index(con, path, heads)
     return {t: {"head": h, "rows": n} for t, (h, n) in heads.items()}
 
-
+# %% ../nbs/17_track.ipynb #bfe2d8ce
 def _connect(path: Path) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit);
     an interrupted write is rolled back here."""
@@ -246,7 +246,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     con.execute("PRAGMA foreign_keys = ON")
     return con
 
-
+# %% ../nbs/17_track.ipynb #0ad972fe
 def open_log(path: str | Path | None = None) -> sqlite3.Connection:
     """Open and verify an existing log (default: the live one);
     TrackLogError if it is missing or damaged."""
@@ -274,11 +274,11 @@ class Run:
     forecasts: list  # dicts with FORECAST_FIELDS' keys (run_id and mode filled in on writing)
     outcomes: list  # dicts with OUTCOME_FIELDS' keys (run_id filled in on writing)
 
-
+# %% ../nbs/17_track.ipynb #2b4611fc
 def _now_utc() -> str:
     return pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
-
+# %% ../nbs/17_track.ipynb #8895c30a
 def _insert_chain(con, table: str, rows: list[dict], run_id: int) -> str:
     "Append `rows` to `table`, each sealed with the hash of the one before; the new head."
     fields = [c for c, _ in TABLES[table]]
@@ -296,7 +296,7 @@ def _insert_chain(con, table: str, rows: list[dict], run_id: int) -> str:
         prev = h
     return prev
 
-
+# %% ../nbs/17_track.ipynb #5208f973
 def _insert_index(con, run: Run, run_id: int, heads: tuple[str, str]) -> None:
     """The run's row in `runs`, written last: a run without it never happened (the transaction rolls
     back)."""
@@ -312,7 +312,7 @@ def _insert_index(con, run: Run, run_id: int, heads: tuple[str, str]) -> None:
     }
     _insert_chain(con, "runs", [row], run_id)
 
-
+# %% ../nbs/17_track.ipynb #a89f1a1d
 def _write(con, run: Run) -> int | None:
     """One transaction: forecasts, outcomes, then the index row;
     any error rolls all of it back (None: day logged)."""
@@ -335,7 +335,7 @@ def _write(con, run: Run) -> int | None:
         raise
     return run_id
 
-
+# %% ../nbs/17_track.ipynb #61d70308
 def _create(path: Path, run: Run) -> int:
     "A new log: built beside `path` and renamed onto it only once its first run is committed."
     with atomic_path(path) as tmp:
@@ -351,7 +351,7 @@ def _create(path: Path, run: Run) -> int:
             con.close()
     return run_id
 
-
+# %% ../nbs/17_track.ipynb #f4a4db0d
 def last_run(con) -> dict | None:
     "The log's last run (run_date, mode, id, created_utc), or None for an empty log."
     r = con.execute(
@@ -359,7 +359,7 @@ def last_run(con) -> dict | None:
     ).fetchone()
     return None if r is None else dict(zip(("id", "run_date", "mode", "created_utc"), r))
 
-
+# %% ../nbs/17_track.ipynb #631e2079
 def logged_run(con, day) -> dict | None:
     "The log's run for `day` (its id, mode, created_utc), or None."
     r = con.execute(
@@ -368,7 +368,7 @@ def logged_run(con, day) -> dict | None:
     ).fetchone()
     return None if r is None else dict(zip(("id", "run_date", "mode", "created_utc"), r))
 
-
+# %% ../nbs/17_track.ipynb #01f0ea25
 def append_run(path: str | Path, run: Run, con: sqlite3.Connection | None = None) -> int | None:
     "Append one run (a new log is created); None when the log already holds its day (a no-op)."
     path = Path(path)
@@ -387,7 +387,7 @@ def append_run(path: str | Path, run: Run, con: sqlite3.Connection | None = None
         if own:
             con.close()
 
-
+# %% ../nbs/17_track.ipynb #ceef492b
 def check_order(prev: dict, day: pd.Timestamp, mode: str, path: Path) -> None:
     "A run must not precede the log's last one (no backfill) nor mix live and replay runs."
     if prev["mode"] != mode:
@@ -441,13 +441,13 @@ class CoinInputs:
     def sha256(self) -> str:
         return frame_sha256(self.prices, self.measures, self.fng)
 
-
+# %% ../nbs/17_track.ipynb #0ee3c698
 def needs_measures(params: Mapping) -> bool:
     """Whether `track.forecasters` include the HAR family on realized measures (they read hourly
     bars)."""
     return any(n.startswith("rv_") for n in params["track"]["forecasters"])
 
-
+# %% ../nbs/17_track.ipynb #8e498c20
 def mirror_inputs(
     coins: Sequence[str], params: Mapping, fng: bool = False
 ) -> dict[str, CoinInputs]:
@@ -482,22 +482,22 @@ def track_forecasters(params: Mapping) -> list:
         )
     return make_forecasters(params, names)
 
-
+# %% ../nbs/17_track.ipynb #66c64836
 def fit_until(day, refit_days: int = 1) -> pd.Timestamp:
     """The close the classical fits of `day`'s run read: the last day before `day` on the refit
     calendar (every `refit_days` days counted from 1970-01-01; 1: the previous close)."""
     prev = pd.Timestamp(day).normalize() - pd.Timedelta(days=1)
     return prev - pd.Timedelta(days=(prev - pd.Timestamp("1970-01-01")).days % int(refit_days))
 
-
+# %% ../nbs/17_track.ipynb #cbdcdf32
 def _json_sha256(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=float).encode()).hexdigest()
 
-
+# %% ../nbs/17_track.ipynb #965185ee
 def _band(frame: pd.DataFrame, col: str):
     return float(frame[col].iloc[0]) if col in frame else None
 
-
+# %% ../nbs/17_track.ipynb #a3ffff35
 def classical_rows(inp: CoinInputs, forecasters, as_of, params: Mapping) -> list[dict]:
     """Each classical forecaster fitted on what was known at `fit_until(as_of)` and forecasting the
     `target.horizon`-day vol from the close of `as_of`: one row each (forecasters that cannot,
@@ -610,7 +610,7 @@ class ShippedModel:
         windows = np.stack([X[0, i : i + T] for i in range(len(days))])
         self._prepared = dict(zip(days, self._tables(windows, horizons)))
 
-
+# %% ../nbs/17_track.ipynb #acb7bda4
 class _LongWindow:
     """A trained model seen with a longer input window (`n_steps`), so `latest_window` returns many
     days at once."""
@@ -621,7 +621,7 @@ class _LongWindow:
     def __getattr__(self, name):
         return getattr(self._t, name)
 
-
+# %% ../nbs/17_track.ipynb #1f27ac72
 def model_rows(model, inp: CoinInputs, params: Mapping) -> list[dict]:
     "The network's rows: one per horizon 1..predict.forecast_days it gives."
     f = model.forecast(inp, int(params["predict"]["forecast_days"]))
@@ -641,7 +641,7 @@ def model_rows(model, inp: CoinInputs, params: Mapping) -> list[dict]:
         for _, r in f.iterrows()
     ]
 
-
+# %% ../nbs/17_track.ipynb #5032b28d
 def load_models(coins: Sequence[str], params: Mapping) -> dict:
     "The shipped model of each coin, per `track.model`: auto (those that exist), required, off."
     mode = params["track"]["model"]
@@ -666,7 +666,7 @@ def realized_vol(returns: pd.Series, day, horizon: int) -> float | None:
     r = pd.Series(returns, dtype="float64").reindex(dates)
     return None if r.isna().any() else float(np.sqrt(365.0 / horizon * (r**2).sum()))
 
-
+# %% ../nbs/17_track.ipynb #d46c2147
 def pending_outcomes(con, as_of) -> pd.DataFrame:
     """Forecasts of the log whose horizon has passed by the close of `as_of` and that have no
     outcome yet."""
@@ -679,7 +679,7 @@ def pending_outcomes(con, as_of) -> pd.DataFrame:
     )
     return pd.read_sql_query(q, con, params=[str(pd.Timestamp(as_of).date())])
 
-
+# %% ../nbs/17_track.ipynb #59c4f533
 def outcome_rows(con, inputs: Mapping[str, CoinInputs], as_of) -> list[dict]:
     "The realized vol of each forecast that matured by `as_of`, from the daily closes known then."
     pend, out, now = pending_outcomes(con, as_of), [], _now_utc()
@@ -736,7 +736,7 @@ def coin_rows(
     }
     return [{**ctx, **r} for r in rows]
 
-
+# %% ../nbs/17_track.ipynb #68fb4285
 _WORKER: dict = {}
 
 
@@ -744,14 +744,14 @@ def _init_worker(inputs, params):
     "A worker process of the replay: its copy of the data, params and forecasters."
     _WORKER.update(inputs=inputs, params=params, forecasters=track_forecasters(params))
 
-
+# %% ../nbs/17_track.ipynb #4bcde76b
 def _worker_classical(coin: str, day) -> list[dict]:
     w = _WORKER
     return classical_rows(
         w["inputs"][coin].until(day), w["forecasters"], pd.Timestamp(day), w["params"]
     )
 
-
+# %% ../nbs/17_track.ipynb #a1cb1630
 def _pool(inputs, params):
     """Processes for the classical fits (`track.workers` > 1 and more than one coin), else None:
     in this process."""
@@ -768,7 +768,7 @@ def _pool(inputs, params):
         initargs=(dict(inputs), dict(params)),
     )
 
-
+# %% ../nbs/17_track.ipynb #9998fd84
 def compute_run(
     as_of,
     inputs: Mapping[str, CoinInputs],
@@ -793,7 +793,7 @@ def compute_run(
         )
     return Run(day, mode, commit, rows, outcome_rows(con, inputs, day))
 
-
+# %% ../nbs/17_track.ipynb #7943f547
 def track_day(
     as_of, inputs, forecasters, models, params, path, mode: str, con=None, commit=None, pool=None
 ) -> dict:
@@ -819,7 +819,7 @@ def track_day(
 def _one_line(e: BaseException) -> str:
     return " ".join(f"{type(e).__name__}: {e}".split())[:400]
 
-
+# %% ../nbs/17_track.ipynb #f75874e2
 def live_inputs(
     coins: Sequence[str], params: Mapping, as_of, sentiment: bool = False
 ) -> dict[str, CoinInputs]:
@@ -846,14 +846,14 @@ def live_inputs(
         out[c] = CoinInputs(c, D.read_cached_prices(c, dict(params)), m, fng).until(as_of)
     return out
 
-
+# %% ../nbs/17_track.ipynb #135b7d0b
 def _state(con, path: Path) -> str:
     prev = last_run(con) if con is not None else None
     return f"{path} is unchanged" + (
         f" (last run {prev['run_date']})" if prev else " (not created)"
     )
 
-
+# %% ../nbs/17_track.ipynb #11d34dd5
 def run_live(
     params: Mapping | None = None,
     path: str | Path | None = None,
@@ -903,7 +903,7 @@ def parse_replay_range(text: str) -> tuple[pd.Timestamp, pd.Timestamp]:
         raise ValueError(f"--replay {text!r}: START {start.date()} is after END {end.date()}")
     return start, end
 
-
+# %% ../nbs/17_track.ipynb #18b7b8e0
 # days of prices before a replay's first day (HAR's 30-day window, GARCH's fit, the spreads)
 MIN_HISTORY_DAYS = 400
 
@@ -922,7 +922,7 @@ def check_replay_range(start, end, coins: Sequence[str], params: Mapping) -> Non
                 f"{idx[-1].date()}; replay days from {first_ok.date()} to {idx[-1].date()}"
             )
 
-
+# %% ../nbs/17_track.ipynb #6e8ff8da
 def replay(
     start,
     end,
@@ -961,7 +961,7 @@ def replay(
         "path": str(path),
     }
 
-
+# %% ../nbs/17_track.ipynb #328ea930
 def _replay_days(days, inputs, models, p, path: Path, progress: bool) -> list[dict]:
     "`track_day` for each of `days` in order, one log connection and one process pool for all."
     from tqdm import tqdm
@@ -1023,7 +1023,7 @@ def scored(frame: pd.DataFrame) -> pd.DataFrame:
         m[f"in{lv}"] = inside.astype("float64").where(m[f"lo{lv}"].notna())
     return m
 
-
+# %% ../nbs/17_track.ipynb #27512225
 def _dm_vs(m: pd.DataFrame, coin: str, name: str, h: int, bench: str, min_days: int) -> dict:
     "Diebold-Mariano (QLIKE, HLN) of `name` against `bench` on their common matured dates."
     from cryptovol.evaluate import diebold_mariano
@@ -1037,7 +1037,7 @@ def _dm_vs(m: pd.DataFrame, coin: str, name: str, h: int, bench: str, min_days: 
     stat, pv = diebold_mariano(a[both].to_numpy(), b[both].to_numpy(), h=h)
     return {"dm_days": len(both), "dm_stat": stat, "dm_p": pv}
 
-
+# %% ../nbs/17_track.ipynb #b3fd6722
 def scores(frame: pd.DataFrame, min_dm_days: int | None = None, bench: str = "har") -> pd.DataFrame:
     """Each forecaster's live record per coin and horizon: forecasts, matured, mean QLIKE and
     squared error, 80%/95% coverage, and the Diebold-Mariano test against `bench` once
@@ -1098,7 +1098,7 @@ def _pair(m: pd.DataFrame, coin: str, h: int, names=("model", "har")) -> dict:
         if (sel.forecaster == n).any()
     }
 
-
+# %% ../nbs/17_track.ipynb #8f461f9b
 def forecast_figure(frame: pd.DataFrame, coin: str, h: int):
     "Forecasts (model and HAR) with their 80%/95% bands against the realized vol, by forecast date."
     import plotly.graph_objects as go
@@ -1139,7 +1139,7 @@ def forecast_figure(frame: pd.DataFrame, coin: str, h: int):
     )
     return fig
 
-
+# %% ../nbs/17_track.ipynb #cc231b24
 def cumulative_figure(m: pd.DataFrame, coin: str, h: int):
     """Cumulative QLIKE of the model and HAR over their common matured forecast dates (lower is
     better)."""
@@ -1163,7 +1163,7 @@ def cumulative_figure(m: pd.DataFrame, coin: str, h: int):
     )
     return fig
 
-
+# %% ../nbs/17_track.ipynb #fc2b1269
 def coverage_figure(m: pd.DataFrame, coin: str, h: int, window: int = 30):
     "Rolling share of outcomes inside the 80% and 95% bands (model and HAR), against 0.80 and 0.95."
     import plotly.graph_objects as go
@@ -1207,7 +1207,7 @@ def _fmt_table(df: pd.DataFrame) -> str:
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
-
+# %% ../nbs/17_track.ipynb #7f50adde
 def _last_forecasts(frame: pd.DataFrame, coin: str, h: int, today: pd.Timestamp) -> pd.DataFrame:
     "Each forecaster's latest forecast of `coin` at horizon h, with its age in days."
     g = (
@@ -1228,7 +1228,7 @@ def _last_forecasts(frame: pd.DataFrame, coin: str, h: int, today: pd.Timestamp)
         }
     )
 
-
+# %% ../nbs/17_track.ipynb #176d835f
 def _coin_section(frame, m, sc, coin: str, h: int, window: int, today) -> str:
     from cryptovol.report import _plot_div
     import html
@@ -1253,7 +1253,7 @@ def _coin_section(frame, m, sc, coin: str, h: int, window: int, today) -> str:
         f"({h}-day horizon)</h3>{_fmt_table(s)}"
     )
 
-
+# %% ../nbs/17_track.ipynb #89795b96
 def dashboard(
     path: str | Path | None = None,
     out: str | Path | None = None,

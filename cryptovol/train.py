@@ -51,7 +51,7 @@ def to_model_target(y: np.ndarray, log_target: bool) -> np.ndarray:
     y = y.reshape(-1, 1) if y.ndim <= 1 else y.reshape(len(y), -1)
     return np.log(np.maximum(y, VOL_FLOOR)).astype(np.float32) if log_target else y
 
-
+# %% ../nbs/04_train.ipynb #47809a85
 def from_model_output(z: np.ndarray, log_target: bool) -> np.ndarray:
     """Annualised vol from raw model output, exp() when `log_target`: (N,) or (N, 1) give (N,),
     (N, K) stays (N, K)."""
@@ -60,7 +60,7 @@ def from_model_output(z: np.ndarray, log_target: bool) -> np.ndarray:
         z = z.reshape(-1)
     return np.exp(z).astype(np.float32) if log_target else z
 
-
+# %% ../nbs/04_train.ipynb #e5b7eb17
 def dataset_targets(dataset, split: str) -> np.ndarray:
     """Raw multi-horizon targets (N, K) float32 of `split`: `Y_{split}`, or `y_{split}` as one
     column when the dataset has no `Y`."""
@@ -69,7 +69,7 @@ def dataset_targets(dataset, split: str) -> np.ndarray:
         return np.asarray(getattr(dataset, f"y_{split}"), np.float32).reshape(-1, 1)
     return np.asarray(Y, np.float32)
 
-
+# %% ../nbs/04_train.ipynb #38ab248b
 def dataset_horizon_column(dataset) -> int:
     """Column of the multi-horizon targets that holds `y` (h-1); 0 for a dataset without `Y`.
     Checked on the training split."""
@@ -88,13 +88,13 @@ def dataset_horizon_column(dataset) -> int:
         )
     return h - 1
 
-
+# %% ../nbs/04_train.ipynb #ac5a353c
 def input_feature_names(dataset, model_type: str) -> list[str]:
     """Names of the model's input channels: the dataset's features, plus `garch_vol` for the hybrid
     model."""
     return list(dataset.feature_names) + (["garch_vol"] if model_type == "hybrid" else [])
 
-
+# %% ../nbs/04_train.ipynb #58373d42
 def model_inputs(
     dataset, split: str = "test", trained: "TrainedModel | str | None" = None
 ) -> np.ndarray:
@@ -136,13 +136,13 @@ def check_feature_names(expected, names, where: str = "model") -> None:
         "or retrain the model."
     )
 
-
+# %% ../nbs/04_train.ipynb #18df1dc4
 def _batched(X: np.ndarray, batch_size: int) -> tf.data.Dataset:
     """X as a batched dataset for `Model.predict`: Keras maps numpy input through a parallel tf.data
     map, which op determinism rewrites with a spurious TF error line."""
     return tf.data.Dataset.from_tensor_slices(X).batch(int(batch_size))
 
-
+# %% ../nbs/04_train.ipynb #7ab60d07
 @dataclass
 class TrainedModel:
     """A trained Keras model plus its feature list, params and target transform; `predict` returns
@@ -311,7 +311,7 @@ def _model_file(path: Path) -> Path:
         )
     return path
 
-
+# %% ../nbs/04_train.ipynb #5d17293b
 def load_keras_model(path: str | Path, compile: bool = False) -> keras.Model:
     """Load a .keras or .h5 model with `safe_mode=True`; `ModelError` naming the file if it is
     missing or corrupt."""
@@ -326,7 +326,7 @@ def load_keras_model(path: str | Path, compile: bool = False) -> keras.Model:
             "delete it and retrain with cryptovol.train.train(symbol)"
         ) from e
 
-
+# %% ../nbs/04_train.ipynb #7b311378
 def _read_meta(folder: Path, name: str, required: bool = True):
     f = folder / name
     if not f.is_file():
@@ -341,7 +341,7 @@ def _read_meta(folder: Path, name: str, required: bool = True):
     except DataError as e:
         raise ModelError(str(e)) from None
 
-
+# %% ../nbs/04_train.ipynb #ba9a7be5
 def load_trained(path: str | Path) -> TrainedModel:
     """Load a trained model from its folder (`models/{symbol}`) or a `.keras`/`.h5` file, with its
     metadata."""
@@ -388,7 +388,7 @@ def n_rows(X) -> int:
     the global one)."""
     return len(next(iter(X.values()))) if isinstance(X, dict) else len(X)
 
-
+# %% ../nbs/04_train.ipynb #5360840b
 def _as_inputs(X):
     """Float32 windows, or a dict of input arrays (integer ones, such as coin indices, keep their
     dtype)."""
@@ -403,7 +403,7 @@ def _as_inputs(X):
         }
     return np.asarray(X, np.float32)
 
-
+# %% ../nbs/04_train.ipynb #f8b257db
 def make_tf_dataset(
     X: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = False, seed: int = 0
 ) -> tf.data.Dataset:
@@ -414,7 +414,7 @@ def make_tf_dataset(
         ds = ds.shuffle(n_rows(X), seed=seed, reshuffle_each_iteration=True)
     return ds.batch(int(batch_size)).prefetch(tf.data.AUTOTUNE)
 
-
+# %% ../nbs/04_train.ipynb #41bd5096
 class AtomicCheckpoint(keras.callbacks.Callback):
     """ModelCheckpoint that saves the full model atomically: on `monitor` improvement (`best_only`)
     or every epoch."""
@@ -444,7 +444,7 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         with atomic_path(self.path) as tmp:
             self.model.save(tmp)
 
-
+# %% ../nbs/04_train.ipynb #38670efe
 class EpochProgress(keras.callbacks.Callback):
     "Per-epoch log line (loss, val_loss, lr, seconds, samples/s) and the records for history.json."
 
@@ -480,7 +480,7 @@ class EpochProgress(keras.callbacks.Callback):
         )
         (log.info if self.verbose else log.debug)(msg)
 
-
+# %% ../nbs/04_train.ipynb #6fa6e510
 class HistoryCheckpoint(keras.callbacks.Callback):
     """After every epoch, save `previous` history merged with `progress.records` atomically to
     `path` (next to last.keras)."""
@@ -504,7 +504,7 @@ def compile_model(model: keras.Model, params: dict) -> keras.Model:
     )
     return model
 
-
+# %% ../nbs/04_train.ipynb #a0c9c9ef
 def _fit_callbacks(
     tp: dict,
     unit_dir: Path,
@@ -539,7 +539,7 @@ def _fit_callbacks(
         *(extra_callbacks or []),
     ]
 
-
+# %% ../nbs/04_train.ipynb #14d80ab8
 def _fit_epochs(
     model: keras.Model,
     data: tuple,
@@ -568,7 +568,7 @@ def _fit_epochs(
     )
     return time.perf_counter() - t0
 
-
+# %% ../nbs/04_train.ipynb #49c80183
 def fit_network(
     model: keras.Model,
     data: tuple,
@@ -613,14 +613,14 @@ def fit_network(
         model.load_weights(unit_dir / "checkpoint.keras")
     return rec
 
-
+# %% ../nbs/04_train.ipynb #36df9b63
 def merge_history(old: dict | None, new: dict) -> dict:
     """Concatenate the per-epoch lists (epoch, loss, val_loss, learning_rate, seconds) of `old` and
     `new`."""
     keys = ("epoch", "loss", "val_loss", "learning_rate", "seconds")
     return {k: list((old or {}).get(k, [])) + list(new.get(k, [])) for k in keys}
 
-
+# %% ../nbs/04_train.ipynb #27b81688
 def history_summary(h: dict) -> dict:
     "Best epoch (1-based), best/last val_loss and epochs run of one network's history."
     v = np.asarray(h["val_loss"], dtype=float)
@@ -647,7 +647,7 @@ class TrainResult:
     def model(self) -> keras.Model:
         return self.trained.model
 
-
+# %% ../nbs/04_train.ipynb #1fcdc56d
 _DATASET_SECTIONS = ("data", "features", "target", "dataset")
 
 
@@ -663,7 +663,7 @@ def _resume_folder(resume, symbol: str) -> Path:
         )
     return path
 
-
+# %% ../nbs/04_train.ipynb #595cd35f
 def _unit_history(rdir: Path, unit_rel: str) -> dict | None:
     """The per-epoch history of one network in a resume folder: `{unit}/history.json`, else the
     ensemble's combined file."""
@@ -676,7 +676,7 @@ def _unit_history(rdir: Path, unit_rel: str) -> dict | None:
         return load_json(rdir / "history.json").get("members", {}).get(unit_rel.split("/", 1)[1])
     return None
 
-
+# %% ../nbs/04_train.ipynb #9c2da671
 _MODEL_FILES = ("model.keras", "model.h5", "summary.json", "training_history.png")
 
 
@@ -707,7 +707,7 @@ def _start_run(out: Path, meta: dict, ds, p: dict, fresh: bool) -> None:
     save_json(ds.scaler, out / "scaler.json")
     save_json(p, out / "params.json")
 
-
+# %% ../nbs/04_train.ipynb #69682a62
 def _load_for_resume(path: Path) -> keras.Model:
     "The full model + optimizer state from `last.keras`."
     f = path / "last.keras"
@@ -717,7 +717,7 @@ def _load_for_resume(path: Path) -> keras.Model:
         )
     return load_keras_model(f, compile=True)
 
-
+# %% ../nbs/04_train.ipynb #ca5d9e83
 def transfer_weights(src: keras.Model, dst: keras.Model, skip: tuple = ("har_anchor",)) -> int:
     """Copy the weights of every layer of `src` into the same-named, same-shaped layer of `dst`
     (except `skip`); returns the count."""
@@ -739,13 +739,13 @@ def transfer_weights(src: keras.Model, dst: keras.Model, skip: tuple = ("har_anc
         )
     return n
 
-
+# %% ../nbs/04_train.ipynb #c3ef1885
 def _loss_value(y: np.ndarray, pred: np.ndarray, params: dict) -> float:
     "Mean training loss of `pred` against `y` (both in model space)."
     loss = get_loss(params["model"]["loss"], params["model"]["log_target"])
     return float(keras.ops.convert_to_numpy(keras.ops.mean(loss(y, pred))))
 
-
+# %% ../nbs/04_train.ipynb #2b4da65e
 def _constant_val_loss(ytr: np.ndarray, yva: np.ndarray, params: dict) -> float:
     "Validation loss of forecasting each horizon's training mean (model space)."
     return _loss_value(yva, np.broadcast_to(ytr.mean(axis=0), yva.shape).astype(np.float32), params)
@@ -776,7 +776,7 @@ class _Run:
             self.anchor_coef[m.name] = fit_anchor(m, self.data[0], self.data[1])
         return m
 
-
+# %% ../nbs/04_train.ipynb #1cea76cf
 def _run_params(
     symbol: str, params, model_type, epochs, batch_size, learning_rate, resume, additional_epochs
 ) -> tuple[dict, Path | None, int | None]:
@@ -806,7 +806,7 @@ def _run_params(
         p["training"]["batch_size"] = int(batch_size)
     return p, rdir, n_more
 
-
+# %% ../nbs/04_train.ipynb #c9264340
 def _check_resumable(rdir: Path, names: list[str], K: int, symbol: str) -> None:
     "The model in `rdir` has the dataset's input features and number of horizons."
     saved = _read_meta(rdir, "features.json")
@@ -818,7 +818,7 @@ def _check_resumable(rdir: Path, names: list[str], K: int, symbol: str) -> None:
             "(predict.forecast_days / target.horizon changed); retrain instead"
         )
 
-
+# %% ../nbs/04_train.ipynb #323abb5c
 def _training_arrays(ds, kind: str, log_target: bool, symbol: str) -> tuple:
     "(X_train, Y_train, X_val, Y_val) in model space; DataError if a split is empty or not finite."
     Xtr, Xva = model_inputs(ds, "train", kind), model_inputs(ds, "val", kind)
@@ -837,7 +837,7 @@ def _training_arrays(ds, kind: str, log_target: bool, symbol: str) -> tuple:
             )
     return Xtr, ytr, Xva, yva
 
-
+# %% ../nbs/04_train.ipynb #152a7683
 def _epoch_goals(
     rdir: Path | None, units: list[str], n_more: int | None, epochs: int
 ) -> tuple[dict, dict, dict]:
@@ -866,7 +866,7 @@ def _adopt_dataset_params(p: dict, ds) -> None:
         if isinstance(getattr(ds, "params", None), dict) and sec in ds.params:
             p[sec] = copy.deepcopy(ds.params[sec])
 
-
+# %% ../nbs/04_train.ipynb #476f5ba1
 def _run_inputs(symbol: str, p: dict, ds, rdir: Path | None) -> tuple[tuple, dict]:
     """The run's training arrays (model space) and its features.json; refuses to resume a model
     whose features or horizons differ from the dataset's."""
@@ -879,7 +879,7 @@ def _run_inputs(symbol: str, p: dict, ds, rdir: Path | None) -> tuple[tuple, dic
     T, _ = data[0].shape[1:]  # (T, F): 3-D windows
     return data, _network_meta(ds, names, kind, p, T, K, hcol)
 
-
+# %% ../nbs/04_train.ipynb #c2790c87
 def _new_run(
     symbol: str,
     p: dict,
@@ -918,14 +918,14 @@ def _new_run(
         else None,
     )
 
-
+# %% ../nbs/04_train.ipynb #c5cda824
 def _drop_old_units(out: Path, kind: str) -> None:
     "A fresh run: remove an earlier run's ensemble members (and, for an ensemble, its last.keras)."
     shutil.rmtree(out / "members", ignore_errors=True)
     if kind == "ensemble":
         (out / "last.keras").unlink(missing_ok=True)
 
-
+# %% ../nbs/04_train.ipynb #1cd40131
 def _log_start(run: _Run, meta: dict) -> None:
     "The log line that opens a run: type, windows, their shape, horizons, and what it resumes."
     (Xtr, _, Xva, _), kind = run.data, run.p["model"]["type"]
@@ -954,7 +954,7 @@ def _resumed_model(run: _Run, unit_rel: str, udir: Path, label: str) -> tuple[ke
         )
     return model, float(np.nanmin(run.prevs[unit_rel]["val_loss"]))
 
-
+# %% ../nbs/04_train.ipynb #2d67aa63
 def _fit_unit(run: _Run, label: str, unit_seed: int, build, unit_rel: str, csv_path: Path) -> tuple:
     """Fit (or resume) one network to its epoch goal: (model with its best weights, history,
     seconds, epochs run)."""
@@ -991,7 +991,7 @@ def _fit_unit(run: _Run, label: str, unit_seed: int, build, unit_rel: str, csv_p
     )
     return model, merge_history(prev, rec), rec["fit_seconds"], len(rec["loss"])
 
-
+# %% ../nbs/04_train.ipynb #c77742fe
 def _fit_ensemble(run: _Run, T: int, F: int, bias, log_dir: Path, log_stem: str) -> tuple:
     """Each member fitted with its own seed, combined with validation-loss weights: (model, history,
     timing, info)."""
@@ -1032,7 +1032,7 @@ def _fit_ensemble(run: _Run, T: int, F: int, bias, log_dir: Path, log_stem: str)
     per_epoch = sum(s / max(e, 1) for s, e in zip(member_secs, member_epochs))
     return model, history, (secs, n_ep, med, per_epoch), best_info
 
-
+# %% ../nbs/04_train.ipynb #2f973dca
 def _fit_single(run: _Run, kind: str, T: int, F: int, bias, csv: Path) -> tuple:
     "The one network of `kind`: (model, history, timing, info), as `_fit_ensemble`."
     build = lambda: run.anchored(
@@ -1044,7 +1044,7 @@ def _fit_single(run: _Run, kind: str, T: int, F: int, bias, csv: Path) -> tuple:
     med = float(np.median(history["seconds"][-n_ep:])) if n_ep else 0.0
     return model, history, (secs, n_ep, med, secs / max(n_ep, 1)), history_summary(history)
 
-
+# %% ../nbs/04_train.ipynb #c13b366c
 def _fit_networks(run: _Run, log_dir: Path, log_stem: str) -> tuple:
     """Fit the run's network (or each ensemble member), its head starting at the per-horizon
     training mean: (model, history, timing, info)."""
@@ -1070,7 +1070,7 @@ def _anchor_summary(anchor_coef: dict, features: list[str]) -> dict | None:
         for k, c in anchor_coef.items()
     } or None
 
-
+# %% ../nbs/04_train.ipynb #dbd4c82e
 def _training_summary(
     run: _Run,
     ds,
@@ -1121,7 +1121,7 @@ def _training_summary(
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
     }
 
-
+# %% ../nbs/04_train.ipynb #384ac921
 def _write_artefacts(
     out: Path, model, history: dict, summary: dict, kind: str, symbol: str
 ) -> None:
@@ -1137,7 +1137,7 @@ def _write_artefacts(
     with atomic_path(out / "model.keras") as tmp:
         model.save(tmp)
 
-
+# %% ../nbs/04_train.ipynb #95fde515
 def _network_meta(ds, names: list[str], kind: str, p: dict, T: int, K: int, hcol: int) -> dict:
     "features.json of a model: its input channels, window shape, horizons."
     return {
@@ -1151,7 +1151,7 @@ def _network_meta(ds, names: list[str], kind: str, p: dict, T: int, K: int, hcol
         "horizon_column": int(hcol),
     }
 
-
+# %% ../nbs/04_train.ipynb #86b35394
 def _log_finish(run: _Run, summary: dict, timing: tuple) -> None:
     "The log line that closes a run: best epoch, val_loss against the constant forecast, speed."
     kind = run.p["model"]["type"]
@@ -1163,7 +1163,7 @@ def _log_finish(run: _Run, summary: dict, timing: tuple) -> None:
         f"{summary['samples_per_s']:.0f} samples/s); wrote {run.out}"
     )
 
-
+# %% ../nbs/04_train.ipynb #c85bed50
 def _finish_run(run: _Run, ds, meta: dict, fitted: tuple, t_start: float) -> TrainResult:
     """The `TrainResult` of a fitted run, after writing its summary, history, plot and model and
     logging the closing line."""
@@ -1235,7 +1235,7 @@ def plt_close():
 
     plt.close("all")
 
-
+# %% ../nbs/04_train.ipynb #bce360e3
 def plot_history(history: dict, path: str | Path | None = None, title: str = "training"):
     """Loss / val_loss (log scale) and learning rate per epoch; saved to `path` (png) when given.
     Returns the figure."""

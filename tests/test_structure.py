@@ -107,3 +107,32 @@ def test_no_function_is_longer_than_fifty_lines():
             ):
                 long.append(f"{m}.{n.name} ({n.end_lineno - n.lineno + 1} lines)")
     assert long == [], f"split these functions into named steps (in their notebooks): {long}"
+
+
+def export_cells() -> list[tuple[str, str]]:
+    "(notebook name, source) of every `#| export` cell in nbs/."
+    import json
+
+    out = []
+    for nb in sorted((PKG.parent / "nbs").glob("*.ipynb")):
+        for c in json.loads(nb.read_text())["cells"]:
+            src = "".join(c["source"])
+            if c["cell_type"] == "code" and src.startswith("#| export"):
+                out.append((nb.name, src))
+    return out
+
+
+def test_each_export_cell_holds_one_definition():
+    """fastcore/nbdev style: one function or class per export cell (constants and imports may sit
+    beside it), so each definition can be followed by its own demonstration and docs entry."""
+    crowded = []
+    for name, src in export_cells():
+        defs = [
+            n.name
+            for n in ast.parse(src).body
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        ]
+        if len(defs) > 1:
+            crowded.append(f"{name}: {defs}")
+    assert len(export_cells()) > 200
+    assert crowded == [], f"give each definition its own export cell: {crowded}"
