@@ -20,12 +20,12 @@ from .har import HAR_WINDOWS, HARResult, HARSpec, forecast_measures, har_target
 log = get_logger("cryptovol.rvnet")
 
 # %% auto #0
-__all__ = ['log', 'FEATURES', 'CELLS', 'MEMO_SIZE', 'SUMMARIES', 'ALPHAS', 'ROW_KEYS', 'RVNetSpec', 'anchor_mu', 'coin_inputs',
-           'universe_inputs', 'input_windows', 'Design', 'design', 'split_rows', 'build_network', 'rvnet_loss',
-           'member_outputs', 'mix_members', 'residual_qlike', 'train_member', 'RVNetResult', 'anchored_forecast',
-           'origin_rows', 'fit_rvnet', 'universe_fingerprint', 'fit_memo', 'fit_rvnet_memo', 'clear_memo',
-           'target_scale', 'RVNet', 'window_summaries', 'RVRidgeSpec', 'RVRidgeResult', 'shifted_qlike', 'fit_rvridge',
-           'RVRidge']
+__all__ = ['log', 'FEATURES', 'CELLS', 'ROW_KEYS', 'ROWS_MEMO_SIZE', 'MEMO_SIZE', 'SUMMARIES', 'ALPHAS', 'RVNetSpec', 'anchor_mu',
+           'coin_inputs', 'universe_inputs', 'input_windows', 'Design', 'design', 'split_rows', 'build_network',
+           'rvnet_loss', 'member_outputs', 'mix_members', 'residual_qlike', 'train_member', 'RVNetResult',
+           'anchored_forecast', 'origin_rows', 'fit_rvnet', 'universe_fingerprint', 'fit_memo', 'fit_rvnet_memo',
+           'clear_memo', 'target_scale', 'RVNet', 'window_summaries', 'RVRidgeSpec', 'RVRidgeResult', 'shifted_qlike',
+           'fit_rvridge', 'RVRidge']
 
 # %% ../nbs/19_rvnet.ipynb #9862d142
 FEATURES = (
@@ -206,9 +206,10 @@ def design(
     spec: RVNetSpec,  # inputs, lookback, ffill_days
     horizon: int,  # h
     coins=None,  # the coins whose rows to stack (default: all)
+    inputs=None,  # `universe_inputs(universe, anchor, spec)` when already computed
 ) -> Design:
     "Every complete window of `coins`, with the residual target where the next h days are known."
-    inputs = universe_inputs(universe, anchor, spec)
+    inputs = universe_inputs(universe, anchor, spec) if inputs is None else inputs
     parts = []
     for c in coins if coins is not None else list(universe):
         W, ok, days = input_windows(inputs[c], int(spec.lookback))
@@ -391,7 +392,8 @@ def anchored_forecast(res, universe: Mapping[str, pd.DataFrame], coin: str) -> p
     `anchor`, `spec`, `horizon` and `outputs(X) -> (r, s)`): `mean_rv` = c exp(a + r + s²/2),
     `s` (the spread of log mean RV), `vol` = sqrt(365 mean_rv), `anchor_rv` (the anchor alone)."""
     fit_coins = {k: v for k, v in universe.items() if k in dict(res.anchor.scales)}
-    d = design(fit_coins, res.anchor, res.spec, res.horizon, coins=[coin])
+    inputs = _forecast_inputs(res, fit_coins)
+    d = design(fit_coins, res.anchor, res.spec, res.horizon, coins=[coin], inputs=inputs)
     r, s = res.outputs(d.X)
     c, s0 = res.anchor._scale(coin), np.sqrt(res.anchor.s2)
     mean = c * np.exp(d.a + r + 0.5 * s**2)
@@ -405,6 +407,18 @@ def anchored_forecast(res, universe: Mapping[str, pd.DataFrame], coin: str) -> p
         index=pd.DatetimeIndex(d.date, name="Date"),
     )
 
+# %% ../nbs/19_rvnet.ipynb #914a446a
+def _forecast_inputs(res, universe: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """`universe_inputs(universe, res.anchor, res.spec)`, kept on the fit `res` for the last
+    universe it saw: every coin's forecast from one fit reads the same market-wide inputs, so
+    they are computed once, not once per coin."""
+    key = universe_fingerprint(universe, pd.Timestamp.max)
+    memo = res.__dict__.setdefault("_inputs_memo", {})  # a cache, not a field of the frozen fit
+    if key not in memo:
+        memo.clear()
+        memo[key] = universe_inputs(universe, res.anchor, res.spec)
+    return memo[key]
+
 # %% ../nbs/19_rvnet.ipynb #f85d519c
 def _standardise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     "Per-input mean and standard deviation over the training windows' last day."
@@ -413,6 +427,11 @@ def _standardise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean.astype("float32"), np.where(std > 1e-8, std, 1.0).astype("float32")
 
 # %% ../nbs/19_rvnet.ipynb #e7bc4218
+ROW_KEYS = ("lookback", "inputs", "val_days", "ffill_days", "windows", "market_coin")
+ROWS_MEMO_SIZE = 2  # origins whose rows are kept (a walk-forward fold fits at two)
+_ROWS_MEMO: dict = {}
+
+
 def origin_rows(
     universe: Mapping[str, pd.DataFrame],  # coin -> realized measures (any dates: truncated here)
     until,  # the last day the fit may read
@@ -420,8 +439,24 @@ def origin_rows(
     spec: RVNetSpec,  # inputs, lookback, val_days
 ) -> tuple[dict, HARResult, Design, np.ndarray, np.ndarray]:
     """What a fit at the close of `until` may read: the coins' measures up to it, the anchor
-    fitted on them, their design rows and the training and validation rows (`split_rows`)."""
+    fitted on them, their design rows and the training and validation rows (`split_rows`).
+    Memoised: rv_net and rv_ridge read the same rows (`ROW_KEYS`) at the same origin."""
     until = pd.Timestamp(until).normalize()
+    key = (
+        tuple(getattr(spec, k) for k in ROW_KEYS),
+        until,
+        int(horizon),
+        universe_fingerprint(universe, until),
+    )
+    if key not in _ROWS_MEMO:
+        while len(_ROWS_MEMO) >= ROWS_MEMO_SIZE:
+            _ROWS_MEMO.pop(next(iter(_ROWS_MEMO)))
+        _ROWS_MEMO[key] = _origin_rows(universe, until, int(horizon), spec)
+    return _ROWS_MEMO[key]
+
+# %% ../nbs/19_rvnet.ipynb #35a6d93c
+def _origin_rows(universe, until: pd.Timestamp, horizon: int, spec: RVNetSpec) -> tuple:
+    "`origin_rows` computed."
     known = {c: m[m.index <= until] for c, m in universe.items()}
     known = {c: m for c, m in known.items() if len(m) > spec.lookback + horizon}
     anchor = HARSpec("log_har", int(horizon), spec.windows, scale="coin_mean").fit(
@@ -509,8 +544,9 @@ def fit_rvnet_memo(universe, until, horizon: int, spec: RVNetSpec) -> RVNetResul
 
 # %% ../nbs/19_rvnet.ipynb #8c0e2c82
 def clear_memo() -> None:
-    "Forget every memoised fit (the next fit trains again)."
+    "Forget every memoised fit and origin's rows (the next fit trains again)."
     _MEMO.clear()
+    _ROWS_MEMO.clear()
 
 # %% ../nbs/19_rvnet.ipynb #d6e1204c
 def target_scale(target: pd.Series, vol: pd.Series, s: pd.Series, until, horizon: int) -> float:
@@ -609,7 +645,6 @@ class RVNet(Forecaster):
 # %% ../nbs/19_rvnet.ipynb #1decd7a6
 SUMMARIES = ("lag0", "lag1", "lag2", "mean7", "meanL")  # what rv_ridge reads of each input window
 ALPHAS = tuple(10.0 ** (k / 2) for k in range(-2, 11))  # 0.1 ... 1e5, half a decade apart
-ROW_KEYS = ("lookback", "inputs", "val_days", "ffill_days", "windows", "market_coin")
 
 
 def window_summaries(X: np.ndarray) -> np.ndarray:
