@@ -230,6 +230,8 @@ class Forecaster:
     classical: ClassVar[bool] = True
     # a network's frozen classical anchor: the registered forecaster it has to beat first
     anchor: ClassVar[str | None] = None
+    # True: `fit` reads every universe coin (`CoinData.universe`), not only this coin's data
+    pooled: ClassVar[bool] = False
 
     @classmethod
     def from_params(cls, params: Mapping) -> Forecaster:

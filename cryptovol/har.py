@@ -523,6 +523,8 @@ class PooledRealizedHAR(RealizedHAR):
     """A HAR-family model on realized measures fitted on every universe coin at once (Bollerslev,
     Hood, Huss & Pedersen 2018), each coin scaled by its training mean RV."""
 
+    pooled = True
+
     def applies(self, data):
         return (
             data.measures is not None and data.universe is not None and data.symbol in data.universe

@@ -611,6 +611,7 @@ class RVNet(Forecaster):
     name = "rv_net"
     classical = False
     anchor = "rv_log_har_pool"  # the pooled log-HAR it learns the residual of
+    pooled = True  # fitted once per origin on every universe coin
     _fitted = _RVNetFit  # the Fitted each coin gets
 
     def __init__(self, spec: RVNetSpec | None = None):

@@ -21,11 +21,11 @@ _log = get_logger("cryptovol.track")
 __all__ = ['FORMAT', 'GENESIS', 'FORECAST_FIELDS', 'OUTCOME_FIELDS', 'RUN_FIELDS', 'TABLES', 'MIN_HISTORY_DAYS', 'PAGE_CSS',
            'MODEL_COLOR', 'HAR_COLOR', 'TrackLogError', 'TrackRunError', 'log_path', 'row_hash', 'frame_sha256',
            'file_sha256', 'git_commit', 'verify_log', 'open_log', 'Run', 'last_run', 'logged_run', 'append_run',
-           'check_order', 'CoinInputs', 'needs_measures', 'mirror_inputs', 'track_forecasters', 'fit_until',
-           'classical_rows', 'ShippedModel', 'model_rows', 'load_models', 'realized_vol', 'pending_outcomes',
-           'outcome_rows', 'coin_rows', 'compute_run', 'track_day', 'live_inputs', 'run_live', 'parse_replay_range',
-           'check_replay_range', 'replay', 'log', 'scored', 'scores', 'forecast_figure', 'cumulative_figure',
-           'coverage_figure', 'dashboard']
+           'check_order', 'CoinInputs', 'needs_measures', 'track_forecasters', 'needs_universe', 'mirror_inputs',
+           'fit_until', 'classical_rows', 'ShippedModel', 'model_rows', 'load_models', 'realized_vol',
+           'pending_outcomes', 'outcome_rows', 'coin_rows', 'compute_run', 'track_day', 'live_inputs', 'run_live',
+           'parse_replay_range', 'check_replay_range', 'replay', 'log', 'scored', 'scores', 'forecast_figure',
+           'cumulative_figure', 'coverage_figure', 'dashboard']
 
 # %% ../nbs/17_track.ipynb #1db5d9d2
 FORMAT = "cryptovol-track-1"  # the log's layout; a file of another layout is refused
@@ -412,13 +412,20 @@ class CoinInputs:
     prices: pd.DataFrame  # canonical daily OHLCV (cryptovol.data.load_prices)
     measures: pd.DataFrame | None = None  # daily realized measures (cryptovol.har.load_measures)
     fng: pd.DataFrame | None = None  # Fear & Greed (only the network reads it)
+    # every universe coin's realized measures (the pooled forecasters' fit reads them all)
+    universe: Mapping[str, pd.DataFrame] | None = None
 
     def until(self, day) -> CoinInputs:
         "The data as known at the close of `day`: every row after it dropped."
         day = pd.Timestamp(day)
         cut = lambda f: None if f is None else f[pd.DatetimeIndex(f.index) <= day]  # noqa: E731
+        universe = None if self.universe is None else {c: cut(m) for c, m in self.universe.items()}
         return replace(
-            self, prices=cut(self.prices), measures=cut(self.measures), fng=cut(self.fng)
+            self,
+            prices=cut(self.prices),
+            measures=cut(self.measures),
+            fng=cut(self.fng),
+            universe=universe,
         )
 
     @property
@@ -436,10 +443,18 @@ class CoinInputs:
         returns."""
         from cryptovol.forecasters import classical_data
 
-        return classical_data(self.returns(), horizon, symbol=self.coin, measures=self.measures)
+        return classical_data(
+            self.returns(),
+            horizon,
+            symbol=self.coin,
+            measures=self.measures,
+            universe=self.universe,
+        )
 
     def sha256(self) -> str:
-        return frame_sha256(self.prices, self.measures, self.fng)
+        "The data this coin's forecasts read: its own frames, then the universe's, coin by coin."
+        pooled = [self.universe[c] for c in sorted(self.universe or {})]
+        return frame_sha256(self.prices, self.measures, self.fng, *pooled)
 
 # %% ../nbs/17_track.ipynb #0ee3c698
 def needs_measures(params: Mapping) -> bool:
@@ -447,31 +462,12 @@ def needs_measures(params: Mapping) -> bool:
     bars)."""
     return any(n.startswith("rv_") for n in params["track"]["forecasters"])
 
-# %% ../nbs/17_track.ipynb #8e498c20
-def mirror_inputs(
-    coins: Sequence[str], params: Mapping, fng: bool = False
-) -> dict[str, CoinInputs]:
-    "Each coin's whole history from the offline mirror (the replay truncates it day by day)."
-    from cryptovol.data import load_fear_greed, load_prices
-    from cryptovol.har import load_measures
-
-    p = dict(params)
-    sentiment = load_fear_greed(source="mirror", params=p) if fng else None
-    return {
-        c: CoinInputs(
-            c,
-            load_prices(c, source="mirror", params=p),
-            load_measures(c, p) if needs_measures(p) else None,
-            sentiment,
-        )
-        for c in coins
-    }
-
 # %% ../nbs/17_track.ipynb #855a8484
 def track_forecasters(params: Mapping) -> list:
     """The classical forecasters `track.forecasters` names, configured from `params` (unknown names
     refused)."""
     import cryptovol.har  # noqa: F401  (registers the HAR family on realized measures)
+    import cryptovol.rvnet  # noqa: F401  (registers rv_net and rv_ridge)
     from cryptovol.forecasters import FORECASTERS, make_forecasters
 
     names = list(params["track"]["forecasters"])
@@ -481,6 +477,41 @@ def track_forecasters(params: Mapping) -> list:
             f"track.forecasters names {unknown}; the registered forecasters are {list(FORECASTERS)}"
         )
     return make_forecasters(params, names)
+
+# %% ../nbs/17_track.ipynb #b5766d6c
+def needs_universe(params: Mapping) -> bool:
+    """Whether a pooled forecaster (`Forecaster.pooled`: the panel HARs, rv_net, rv_ridge) is among
+    `track.forecasters`: its fit reads every `universe` coin's realized measures."""
+    return any(type(f).pooled for f in track_forecasters(params))
+
+# %% ../nbs/17_track.ipynb #8e498c20
+def mirror_inputs(
+    coins: Sequence[str], params: Mapping, fng: bool = False
+) -> dict[str, CoinInputs]:
+    "Each coin's whole history from the offline mirror (the replay truncates it day by day)."
+    from cryptovol.data import load_fear_greed, load_prices
+    from cryptovol.har import load_universe_measures
+
+    p = dict(params)
+    sentiment = load_fear_greed(source="mirror", params=p) if fng else None
+    universe = load_universe_measures(p) if needs_universe(p) else None
+    return {
+        c: CoinInputs(
+            c,
+            load_prices(c, source="mirror", params=p),
+            _own_measures(c, universe, p) if needs_measures(p) else None,
+            sentiment,
+            universe,
+        )
+        for c in coins
+    }
+
+# %% ../nbs/17_track.ipynb #35c898ce
+def _own_measures(coin: str, universe: Mapping | None, params: Mapping) -> pd.DataFrame:
+    "The coin's realized measures: the universe's frame where it is a universe coin, else read."
+    from cryptovol.har import load_measures
+
+    return universe[coin] if universe and coin in universe else load_measures(coin, dict(params))
 
 # %% ../nbs/17_track.ipynb #66c64836
 def fit_until(day, refit_days: int = 1) -> pd.Timestamp:
@@ -834,16 +865,27 @@ def live_inputs(
     if sentiment:
         D.cache_fear_greed(live)
         fng = D.read_cached_fear_greed()
+    universe = _live_measures(params["universe"], live) if needs_universe(params) else None
     out = {}
     for c in coins:
         m = None
         if needs_measures(params):
-            from cryptovol import intraday as I
-            from cryptovol.realized import realized_measures
+            m = (universe or {}).get(c)
+            m = _live_measures([c], live)[c] if m is None else m
+        prices = D.read_cached_prices(c, dict(params))
+        out[c] = CoinInputs(c, prices, m, fng, universe).until(as_of)
+    return out
 
-            I.cache_hourly(c, live, source="live")
-            m = realized_measures(I.read_cached_hourly(c))
-        out[c] = CoinInputs(c, D.read_cached_prices(c, dict(params)), m, fng).until(as_of)
+# %% ../nbs/17_track.ipynb #769e21c3
+def _live_measures(coins: Sequence[str], live: Mapping) -> dict[str, pd.DataFrame]:
+    "Merge each coin's live hourly bars into data/raw/intraday/, then its daily realized measures."
+    from cryptovol import intraday as I
+    from cryptovol.realized import realized_measures
+
+    out = {}
+    for c in coins:
+        I.cache_hourly(c, live, source="live")
+        out[c] = realized_measures(I.read_cached_hourly(c))
     return out
 
 # %% ../nbs/17_track.ipynb #135b7d0b

@@ -163,12 +163,17 @@ def test_an_edited_or_truncated_log_is_refused_and_kept(small, how):
 def test_replay_equals_walk_forward(project):
     from cryptovol.forecasters import Origin, walk_forward
 
-    names = ["naive", "ewma", "garch", "har", "har_log", "rv_har"]
+    # the pooled ones (the panel log-HAR, rv_ridge) fit on every universe coin's measures
+    names = ["naive", "ewma", "garch", "har", "har_log", "rv_har", "rv_log_har_pool", "rv_ridge"]
     p = _set(project, symbols=["BTC-USD", "ETH-USD"], forecasters=names)
+    assert track.needs_universe(p)
     inputs = track.mirror_inputs(p["symbols"], p)
+    assert all(sorted(i.universe) == sorted(p["universe"]) for i in inputs.values())
     path = project / "log.sqlite"
     _replay(p, path, "2024-06-01", "2024-06-04", inputs=inputs)
     frame = track.log(path)
+    for coin in inputs:
+        assert sorted(frame[frame.coin == coin].forecaster.unique()) == sorted(names)
     days = pd.date_range("2024-06-01", "2024-06-04")
     for coin, inp in inputs.items():
         data = inp.coin_data(7)  # all the mirror's data: the engine's fits read only what was known
@@ -367,3 +372,20 @@ def test_dashboard_in_headless_chromium(small):
     assert [u for u in requests if not u.startswith(("file:", "data:", "blob:"))] == []
     assert plots == 3 and "Live track record" in text and "replay" in text
     assert "model" in text and "har" in text and "age (days)" in text
+
+
+def test_pooled_forecasters_read_the_universe_cut_at_the_day(project):
+    """A pooled forecaster in track.forecasters loads every universe coin's measures; `until` cuts
+    them all at the day, and the logged data hash covers them."""
+    p = _set(project, symbols=["BTC-USD"], forecasters=["har", "rv_log_har_pool"])
+    inp = track.mirror_inputs(p["symbols"], p)["BTC-USD"].until("2024-06-01")
+    assert sorted(inp.universe) == sorted(p["universe"])
+    assert all(m.index.max() == pd.Timestamp("2024-06-01") for m in inp.universe.values())
+    assert inp.measures.equals(inp.universe["BTC-USD"])
+    shifted = {**inp.universe, "ETH-USD": inp.universe["ETH-USD"] * 1.01}
+    assert track.CoinInputs("BTC-USD", inp.prices, inp.measures, None, shifted).sha256() != (
+        inp.sha256()
+    )
+    cheap = _set(project, forecasters=CHEAP)
+    assert not track.needs_universe(cheap)
+    assert track.mirror_inputs(["BTC-USD"], cheap)["BTC-USD"].universe is None
