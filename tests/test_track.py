@@ -389,3 +389,30 @@ def test_pooled_forecasters_read_the_universe_cut_at_the_day(project):
     cheap = _set(project, forecasters=CHEAP)
     assert not track.needs_universe(cheap)
     assert track.mirror_inputs(["BTC-USD"], cheap)["BTC-USD"].universe is None
+
+
+def test_live_inputs_refresh_every_universe_coin_for_a_pooled_forecaster(project, monkeypatch):
+    """Live, a pooled forecaster in track.forecasters makes the run merge the hourly bars of every
+    `universe` coin (here from a fake exchange that answers with the mirror's bars), not only of
+    `symbols`; everything is cut at the close of the day."""
+    import cryptovol.data as D
+    import cryptovol.intraday as I
+
+    p = _set(project, symbols=["BTC-USD"], forecasters=["har", "rv_log_har_pool"])
+    refreshed = []
+
+    def fake_hourly(symbol, params=None, source=None, **kw):
+        assert source == "live"
+        refreshed.append(symbol)
+        bars = I.load_hourly_bars(symbol, source="mirror", params=p).loc[:"2024-06-03"]
+        return I.write_hourly_csv(bars, I.hourly_cache_path(symbol))
+
+    monkeypatch.setattr(D, "cache_prices", _fake_download("2024-06-03"))
+    monkeypatch.setattr(I, "cache_hourly", fake_hourly)
+    inp = track.live_inputs(p["symbols"], p, "2024-06-02")["BTC-USD"]
+    assert sorted(refreshed) == sorted(p["universe"])
+    assert sorted(inp.universe) == sorted(p["universe"]) and inp.last_date == pd.Timestamp(
+        "2024-06-02"
+    )
+    assert all(m.index.max() == pd.Timestamp("2024-06-02") for m in inp.universe.values())
+    assert inp.measures.equals(inp.universe["BTC-USD"])
