@@ -63,7 +63,7 @@ nbtest: setup
 # two processes (pytest-xdist); a test file stays in one, the Ray tests share one (tests/conftest.py)
 PYTEST_WORKERS ?= 2
 pytest: setup browser
-	$(if $(TEST_DATA_DIR),CRYPTOVOL_DATA_DIR=$(TEST_DATA_DIR)) $(BIN)/pytest -q -rs -n $(PYTEST_WORKERS) --dist loadgroup tests
+	$(if $(TEST_DATA_DIR),CRYPTOVOL_DATA_DIR=$(TEST_DATA_DIR)) $(BIN)/pytest -q -rs -n $(PYTEST_WORKERS) --dist loadgroup --durations=30 tests
 
 # Headless Chromium for the browser test (tests/test_report_browser.py): Debian's package, since Playwright cannot
 # download its own browser offline. Installed with apt when missing and we are root; otherwise the test skips and says why.

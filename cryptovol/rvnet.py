@@ -504,7 +504,7 @@ def fit_rvnet(
 
 # %% ../nbs/19_rvnet.ipynb #bbfb4219
 _MEMO: dict = {}
-MEMO_SIZE = 8  # fits kept in memory (one per origin of a walk-forward, a few origins)
+MEMO_SIZE = 16  # fits kept: rv_net's and rv_ridge's at the two origins of up to four folds
 
 
 def universe_fingerprint(universe: Mapping[str, pd.DataFrame], until) -> str:
