@@ -4,6 +4,7 @@
 
 # %% ../nbs/15_har.ipynb #eab69e41
 from __future__ import annotations
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Callable, Mapping
@@ -18,10 +19,10 @@ from .forecasters import CoinData, Fitted, Forecaster, _log_spread, register
 log = get_logger("cryptovol.har")
 
 # %% auto #0
-__all__ = ['log', 'HAR_WINDOWS', 'INPUT_COLUMNS', 'MODELS', 'MODEL_LABELS', 'SCALES', 'SCALED', 'daily_inputs', 'har_regressors',
-           'har_target', 'HARResult', 'HARSpec', 'forecast_measures', 'load_measures', 'RealizedHAR', 'RVHAR',
-           'RVLogHAR', 'RVHARQ', 'RVSHAR', 'RVHARCJ', 'load_universe_measures', 'PooledRealizedHAR', 'RVHARPooled',
-           'RVLogHARPooled', 'RVHARQPooled']
+__all__ = ['log', 'HAR_WINDOWS', 'INPUT_COLUMNS', 'MODELS', 'MODEL_LABELS', 'SCALES', 'SCALED', 'POOLED_MEMO_SIZE',
+           'daily_inputs', 'har_regressors', 'har_target', 'HARResult', 'HARSpec', 'forecast_measures', 'load_measures',
+           'RealizedHAR', 'RVHAR', 'RVLogHAR', 'RVHARQ', 'RVSHAR', 'RVHARCJ', 'load_universe_measures',
+           'universe_fingerprint', 'pooled_fit', 'PooledRealizedHAR', 'RVHARPooled', 'RVLogHARPooled', 'RVHARQPooled']
 
 # %% ../nbs/15_har.ipynb #d70a9a11
 HAR_WINDOWS = (1, 7, 30)  # evaluation.har_windows: day, 7-day week, 30-day month
@@ -507,6 +508,36 @@ def load_universe_measures(params: dict | None = None, symbols=None) -> dict[str
     p = params if params is not None else get_params()
     return {s: load_measures(s, p) for s in (symbols if symbols is not None else p["universe"])}
 
+# %% ../nbs/15_har.ipynb #22f723da
+def universe_fingerprint(universe: Mapping[str, pd.DataFrame], until) -> str:
+    "A hash of every coin's measures up to `until`: equal data, equal fingerprint."
+    h = hashlib.sha1()
+    until = pd.Timestamp(until)
+    for c in sorted(universe):
+        m = universe[c][universe[c].index <= until]
+        h.update(c.encode())
+        h.update(m.index.as_unit("ns").asi8.tobytes())
+        h.update(np.ascontiguousarray(m.select_dtypes("number").to_numpy("float64")).tobytes())
+        if "short_day" in m:
+            h.update(m["short_day"].to_numpy(bool).tobytes())
+    return h.hexdigest()
+
+# %% ../nbs/15_har.ipynb #293687de
+_POOLED: dict = {}
+POOLED_MEMO_SIZE = 16  # panel fits kept: a few pooled models at the origins of a walk-forward
+
+
+def pooled_fit(spec: HARSpec, universe: Mapping[str, pd.DataFrame], day) -> HARResult:
+    """`spec.fit(universe, day)`, made once per (spec, day, universe data) in this process: every
+    coin of an origin reads the same panel fit (the key covers every row up to `day`)."""
+    day = pd.Timestamp(day)
+    key = (spec, day, universe_fingerprint(universe, day))
+    if key not in _POOLED:
+        while len(_POOLED) >= POOLED_MEMO_SIZE:
+            _POOLED.pop(next(iter(_POOLED)))
+        _POOLED[key] = spec.fit(dict(universe), day)
+    return _POOLED[key]
+
 # %% ../nbs/15_har.ipynb #eb6b40c5
 class _PooledFit(_RealizedFit):
     "A coin-scaled panel HARResult: forecasts each coin in units of its own training mean RV."
@@ -533,7 +564,7 @@ class PooledRealizedHAR(RealizedHAR):
     def fit(self, data, until, fitted=None):
         day = pd.Timestamp(until) + pd.Timedelta(days=1)  # HARSpec: every target ends before `day`
         spec = HARSpec(self.model, data.horizon, self.windows, scale="coin_mean")
-        fit = _PooledFit(self.name, until, spec.fit(dict(data.universe), day))
+        fit = _PooledFit(self.name, until, pooled_fit(spec, data.universe, day))
         fit.spread = _log_spread(data.target, fit.series(data), until, data.horizon)
         return fit
 

@@ -4,7 +4,6 @@
 
 # %% ../nbs/19_rvnet.ipynb #6be6ade5
 from __future__ import annotations
-import hashlib
 from dataclasses import dataclass, field, fields
 from typing import Mapping
 
@@ -15,7 +14,14 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .config import ConfigError, DataError, get_logger
 from .features import ANNUALISATION
 from .forecasters import CoinData, Fitted, Forecast, Forecaster, _train_rows, register
-from .har import HAR_WINDOWS, HARResult, HARSpec, forecast_measures, har_target
+from cryptovol.har import (
+    HAR_WINDOWS,
+    HARResult,
+    HARSpec,
+    forecast_measures,
+    har_target,
+    universe_fingerprint,
+)
 
 log = get_logger("cryptovol.rvnet")
 
@@ -23,9 +29,8 @@ log = get_logger("cryptovol.rvnet")
 __all__ = ['log', 'FEATURES', 'CELLS', 'ROW_KEYS', 'ROWS_MEMO_SIZE', 'MEMO_SIZE', 'SUMMARIES', 'ALPHAS', 'RVNetSpec', 'anchor_mu',
            'coin_inputs', 'universe_inputs', 'input_windows', 'Design', 'design', 'split_rows', 'build_network',
            'rvnet_loss', 'member_outputs', 'mix_members', 'residual_qlike', 'train_member', 'RVNetResult',
-           'anchored_forecast', 'origin_rows', 'fit_rvnet', 'universe_fingerprint', 'fit_memo', 'fit_rvnet_memo',
-           'clear_memo', 'target_scale', 'RVNet', 'window_summaries', 'RVRidgeSpec', 'RVRidgeResult', 'shifted_qlike',
-           'fit_rvridge', 'RVRidge']
+           'anchored_forecast', 'origin_rows', 'fit_rvnet', 'fit_memo', 'fit_rvnet_memo', 'clear_memo', 'target_scale',
+           'RVNet', 'window_summaries', 'RVRidgeSpec', 'RVRidgeResult', 'shifted_qlike', 'fit_rvridge', 'RVRidge']
 
 # %% ../nbs/19_rvnet.ipynb #9862d142
 FEATURES = (
@@ -505,20 +510,6 @@ def fit_rvnet(
 # %% ../nbs/19_rvnet.ipynb #bbfb4219
 _MEMO: dict = {}
 MEMO_SIZE = 16  # fits kept: rv_net's and rv_ridge's at the two origins of up to four folds
-
-
-def universe_fingerprint(universe: Mapping[str, pd.DataFrame], until) -> str:
-    "A hash of every coin's measures up to `until`: equal data, equal fingerprint."
-    h = hashlib.sha1()
-    until = pd.Timestamp(until)
-    for c in sorted(universe):
-        m = universe[c][universe[c].index <= until]
-        h.update(c.encode())
-        h.update(m.index.as_unit("ns").asi8.tobytes())
-        h.update(np.ascontiguousarray(m.select_dtypes("number").to_numpy("float64")).tobytes())
-        if "short_day" in m:
-            h.update(m["short_day"].to_numpy(bool).tobytes())
-    return h.hexdigest()
 
 # %% ../nbs/19_rvnet.ipynb #53dd3c69
 def fit_memo(fit, universe, until, horizon: int, spec):
