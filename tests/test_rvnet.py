@@ -211,3 +211,36 @@ def test_the_forecaster_gives_a_lognormal_forecast_with_a_spread_per_date(univer
     assert (lo < fc.vol).all() and (fc.vol < hi).all()
     rec = walk_forward([net, RVLogHARPooled()], data, [Origin(0, UNTIL, dates)])
     assert rec.forecasts["rv_net"].kind == "lognormal" and rec.losses().notna().all().all()
+
+
+def test_memoised_rows_inputs_and_pooled_fits_follow_the_data(universe):
+    """The three caches (an origin's rows, a fit's market-wide inputs, a pooled HAR fit) hand back
+    the same object for the same data and recompute when any day up to the origin changes; a change
+    after the origin keeps the rows and the pooled fit."""
+    from cryptovol.har import HARSpec, pooled_fit
+    from cryptovol.rvnet import _forecast_inputs, clear_memo, fit_rvridge, origin_rows
+
+    spec = tiny()
+    clear_memo()
+    rows = origin_rows(universe, UNTIL, H, spec)
+    assert origin_rows(universe, UNTIL, H, spec) is rows
+    assert origin_rows(after_until_times_five(universe), UNTIL, H, spec) is rows
+    earlier = {c: m.copy() for c, m in universe.items()}
+    earlier["ETH-USD"].loc["2021-06-01", "rv"] *= 2.0
+    changed = origin_rows(earlier, UNTIL, H, spec)
+    assert changed is not rows and not np.array_equal(changed[2].z, rows[2].z, equal_nan=True)
+
+    panel = HARSpec("log_har", H, spec.windows, scale="coin_mean")
+    day = UNTIL + pd.Timedelta(days=1)
+    fit = pooled_fit(panel, universe, day)
+    assert pooled_fit(panel, after_until_times_five(universe, day), day) is fit
+    assert not pooled_fit(panel, earlier, day).params.equals(fit.params)
+
+    from cryptovol.rvnet import RVRidgeSpec
+
+    res = fit_rvridge(universe, UNTIL, H, RVRidgeSpec(rows=spec))
+    inputs = _forecast_inputs(res, universe)
+    assert _forecast_inputs(res, universe) is inputs
+    moved = _forecast_inputs(res, earlier)
+    assert moved is not inputs and not moved["ETH-USD"].equals(inputs["ETH-USD"])
+    clear_memo()
